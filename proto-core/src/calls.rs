@@ -1,0 +1,120 @@
+//! The bounded tables of calls in flight, one per direction.
+//!
+//! A slot is taken while the call or its aftermath still needs memory, and freed as soon as
+//! nothing more can happen to it. The life of an outbound slot:
+//!
+//! ```text
+//!   call() ──► waiting ──reply/error──► (event) ──► free
+//!                 │
+//!                 ├─deadline──► ended, cancel due, failure to report ─┐
+//!                 ├─cancel()──► ended, cancel due ────────────────────┤
+//!                 │                                                   ▼
+//!                 │                   held until the peer's final frame or the grace period,
+//!                 │                   so a late reply can never match a newer call ─► free
+//!                 └─link lost──► failure to report ─► (event) ─► free
+//! ```
+
+use crate::event::{CallFailure, RequestEnd};
+use crate::time::Instant;
+use crate::wire::WireError;
+
+/// A call this endpoint made.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutCall {
+    pub(crate) id: u32,
+    pub(crate) deadline: Instant,
+    /// The application has been (or will be) told the call ended; it no longer waits.
+    pub(crate) ended: bool,
+    /// The peer may still send a final frame for this id.
+    pub(crate) live: bool,
+    /// A cancel frame must still be queued.
+    pub(crate) cancel_due: bool,
+    /// When an ended call stops waiting for the peer's final frame.
+    pub(crate) release_at: Instant,
+    /// A failure not yet reported through `poll_event`.
+    pub(crate) report: Option<CallFailure>,
+}
+
+impl OutCall {
+    pub(crate) fn new(id: u32, deadline: Instant) -> Self {
+        OutCall {
+            id,
+            deadline,
+            ended: false,
+            live: true,
+            cancel_due: false,
+            release_at: deadline,
+            report: None,
+        }
+    }
+
+    /// Ends the call locally (deadline or cancel): tell the peer, and hold the id a while.
+    pub(crate) fn abandon(&mut self, now: Instant, grace: crate::time::Duration) {
+        self.ended = true;
+        self.cancel_due = true;
+        self.release_at = now + grace;
+    }
+
+    /// Nothing more can happen to this slot.
+    pub(crate) fn is_done(&self) -> bool {
+        !self.live && !self.cancel_due && self.report.is_none()
+    }
+}
+
+/// What became of a call the peer made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InState {
+    /// Waiting for `respond`.
+    Active,
+    /// Ended without a response; `error_due` must still be sent, `reported` tells whether
+    /// the application has seen `RequestEnded`.
+    Ended {
+        reason: RequestEnd,
+        error_due: Option<WireError>,
+        reported: bool,
+    },
+}
+
+/// A call the peer made.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InCall {
+    pub(crate) id: u32,
+    pub(crate) deadline: Instant,
+    pub(crate) state: InState,
+}
+
+impl InCall {
+    pub(crate) fn is_active(&self) -> bool {
+        self.state == InState::Active
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(
+            self.state,
+            InState::Ended {
+                error_due: None,
+                reported: true,
+                ..
+            }
+        )
+    }
+
+    pub(crate) fn end(&mut self, reason: RequestEnd, error_due: Option<WireError>) {
+        if self.is_active() {
+            self.state = InState::Ended {
+                reason,
+                error_due,
+                reported: false,
+            };
+        }
+    }
+}
+
+/// Frees every slot of `table` that nothing more can happen to.
+pub(crate) fn tidy<T: Copy>(table: &mut [Option<T>], done: impl Fn(&T) -> bool) {
+    for slot in table.iter_mut() {
+        if slot.as_ref().is_some_and(&done) {
+            *slot = None;
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Run-time settings of an endpoint. Capacities are const generics of
+//! [`Endpoint`](crate::Endpoint), not settings, so that its size is known at compile time.
+
+use crate::time::Duration;
+
+/// A limit on how often a peer may cause some kind of work: at most `max` in any `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Budget {
+    /// Events allowed per window.
+    pub max: u16,
+    /// Length of the window.
+    pub window: Duration,
+}
+
+/// Run-time settings. Start from [`Config::default`], the microcontroller defaults, and
+/// change what your link needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct Config {
+    /// Deadline of a call made with [`Endpoint::call`](crate::Endpoint::call), and the
+    /// longest a served call may run when its caller sent no timeout. Default 5 s.
+    pub call_timeout: Duration,
+    /// After this long without a valid frame from the peer, send a ping; after three times
+    /// the longer of ours and the peer's, declare the link dead. Also the interval between
+    /// `Hello`s while the handshake is unanswered. Default 1 s.
+    pub keepalive: Duration,
+    /// Longest time from a frame's first byte to its last before the partial frame is
+    /// dropped. Scale it to the link: at 115200 baud a 256-byte frame takes 25 ms.
+    /// Default 250 ms.
+    pub frame_timeout: Duration,
+    /// After a call is cancelled or times out, how long its slot stays reserved waiting for
+    /// the peer's final word, so that a late reply can never be taken for a newer call.
+    /// Default 1 s.
+    pub late_reply_grace: Duration,
+    /// Hash of the service schema this endpoint serves (0: it serves nothing by schema).
+    pub schema: u32,
+    /// If set, the schema hash the peer must serve; any other ends the handshake with
+    /// `IncompatibleSchema`.
+    pub expect_schema: Option<u32>,
+    /// Malformed frames and other protocol violations allowed before the link is reset.
+    /// Default 8 per second.
+    pub protocol_error_budget: Budget,
+    /// Cancels from the peer allowed before the link is reset. Default 64 per second.
+    pub cancel_budget: Budget,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            call_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(1),
+            frame_timeout: Duration::from_millis(250),
+            late_reply_grace: Duration::from_secs(1),
+            schema: 0,
+            expect_schema: None,
+            protocol_error_budget: Budget {
+                max: 8,
+                window: Duration::from_secs(1),
+            },
+            cancel_budget: Budget {
+                max: 64,
+                window: Duration::from_secs(1),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`Config::schema`] (builder style, since the struct is `non_exhaustive`).
+    pub const fn with_schema(mut self, schema: u32) -> Self {
+        self.schema = schema;
+        self
+    }
+    /// Sets [`Config::expect_schema`].
+    pub const fn expecting_schema(mut self, schema: u32) -> Self {
+        self.expect_schema = Some(schema);
+        self
+    }
+    /// Sets [`Config::call_timeout`].
+    pub const fn with_call_timeout(mut self, d: Duration) -> Self {
+        self.call_timeout = d;
+        self
+    }
+    /// Sets [`Config::keepalive`].
+    pub const fn with_keepalive(mut self, d: Duration) -> Self {
+        self.keepalive = d;
+        self
+    }
+    /// Sets [`Config::frame_timeout`].
+    pub const fn with_frame_timeout(mut self, d: Duration) -> Self {
+        self.frame_timeout = d;
+        self
+    }
+    /// Sets [`Config::late_reply_grace`].
+    pub const fn with_late_reply_grace(mut self, d: Duration) -> Self {
+        self.late_reply_grace = d;
+        self
+    }
+    /// Sets [`Config::protocol_error_budget`].
+    pub const fn with_protocol_error_budget(mut self, b: Budget) -> Self {
+        self.protocol_error_budget = b;
+        self
+    }
+    /// Sets [`Config::cancel_budget`].
+    pub const fn with_cancel_budget(mut self, b: Budget) -> Self {
+        self.cancel_budget = b;
+        self
+    }
+}

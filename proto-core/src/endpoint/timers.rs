@@ -1,0 +1,188 @@
+//! Time: deadlines, keepalive, handshake retries; and flushing control frames that were
+//! waiting for room in the transmit queue.
+
+use super::receive::encode_head;
+use super::{Endpoint, HelloKind, Link};
+use crate::calls::{tidy, InCall, InState, OutCall};
+use crate::event::{Disconnect, RequestEnd};
+use crate::stats::bump;
+use crate::time::{earliest, Instant};
+use crate::varint;
+use crate::wire::{self, Hello, Kind, WireError, HELLO_MAX};
+
+impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
+    Endpoint<FRAME, IN, OUT, TX>
+{
+    /// Processes every deadline that has come by `now`: call deadlines, keepalive pings,
+    /// idle-link detection, handshake retries, partial-frame age. Cheap to call early.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        self.expire_partial_frame(now);
+        match self.link {
+            Link::Closed => {}
+            Link::Handshaking => {
+                if now >= self.next_hello {
+                    self.due.hello = Some(HelloKind::Initial);
+                    self.next_hello = now + self.config.keepalive;
+                }
+            }
+            Link::Established(peer) => {
+                if now >= self.last_rx + self.keepalive_idle_limit(&peer) {
+                    self.lose_link(Disconnect::Idle, Link::Handshaking);
+                } else if now >= self.last_rx + self.config.keepalive
+                    && now >= self.last_ping + self.config.keepalive
+                {
+                    self.due.ping = true;
+                    self.last_ping = now;
+                }
+            }
+        }
+        let grace = self.config.late_reply_grace;
+        for call in self.outbound.iter_mut().flatten() {
+            if !call.ended && now >= call.deadline {
+                call.abandon(now, grace);
+                call.report = Some(crate::event::CallFailure::DeadlineExceeded);
+                bump(&mut self.stats.calls_timed_out);
+            } else if call.ended && call.live && now >= call.release_at {
+                call.live = false; // the peer's final word never came; stop holding the id
+            }
+        }
+        for call in self.inbound.iter_mut().flatten() {
+            if call.is_active() && now >= call.deadline {
+                call.end(
+                    RequestEnd::DeadlineExceeded,
+                    Some(WireError::DeadlineExceeded),
+                );
+                bump(&mut self.stats.requests_timed_out);
+            }
+        }
+        tidy(&mut self.outbound, OutCall::is_done);
+        self.flush_due();
+    }
+
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = None;
+        if self.decoder.in_frame() {
+            next = Some(self.frame_started + self.config.frame_timeout);
+        }
+        match &self.link {
+            Link::Closed => {}
+            Link::Handshaking => next = earliest(next, Some(self.next_hello)),
+            Link::Established(peer) => {
+                let ping = (self.last_rx + self.config.keepalive)
+                    .max(self.last_ping + self.config.keepalive);
+                let idle = self.last_rx + self.keepalive_idle_limit(peer);
+                next = earliest(next, Some(ping.min(idle)));
+            }
+        }
+        for call in self.outbound.iter().flatten() {
+            if !call.ended {
+                next = earliest(next, Some(call.deadline));
+            } else if call.live {
+                next = earliest(next, Some(call.release_at));
+            }
+        }
+        for call in self.inbound.iter().flatten().filter(|c| c.is_active()) {
+            next = earliest(next, Some(call.deadline));
+        }
+        next
+    }
+
+    /// Queues every control frame that is due and fits, most important first. What does
+    /// not fit stays due and goes out on a later call, when `poll_transmit` made room.
+    pub(super) fn flush_due(&mut self) {
+        if let Some(code) = self.due.close {
+            if !self.queue_frame(&[&[Kind::Close.header(false), code as u8]]) {
+                return;
+            }
+            self.due.close = None;
+        }
+        if self.link == Link::Closed {
+            return;
+        }
+        if let Some(kind) = self.due.hello {
+            let mut body = [0u8; HELLO_MAX];
+            let n = self.local_hello().encode(&mut body);
+            let header = Kind::Hello.header(kind == HelloKind::Reply);
+            if !self.queue_frame(&[&[header], body.get(..n).unwrap_or(&[])]) {
+                return;
+            }
+            self.due.hello = None;
+        }
+        if self.due.pong {
+            if !self.queue_frame(&[&[Kind::Ping.header(true)]]) {
+                return;
+            }
+            self.due.pong = false;
+        }
+        if self.due.ping {
+            if !self.queue_frame(&[&[Kind::Ping.header(false)]]) {
+                return;
+            }
+            self.due.ping = false;
+            bump(&mut self.stats.pings_sent);
+        }
+        for i in 0..OUT {
+            let Some(Some(call)) = self.outbound.get(i) else {
+                continue;
+            };
+            if !call.cancel_due {
+                continue;
+            }
+            let mut head = [0u8; 1 + varint::MAX_LEN];
+            let n = encode_head(&mut head, Kind::Cancel.header(false), call.id);
+            if !self.queue_frame(&[head.get(..n).unwrap_or(&[])]) {
+                return;
+            }
+            bump(&mut self.stats.cancels_sent);
+            if let Some(Some(call)) = self.outbound.get_mut(i) {
+                call.cancel_due = false;
+            }
+        }
+        for i in 0..IN {
+            let Some(Some(InCall {
+                id,
+                state:
+                    InState::Ended {
+                        error_due: Some(code),
+                        ..
+                    },
+                ..
+            })) = self.inbound.get(i).copied()
+            else {
+                continue;
+            };
+            let mut head = [0u8; 1 + varint::MAX_LEN + 1];
+            let n = encode_head(&mut head, Kind::Error.header(false), id);
+            if let Some(b) = head.get_mut(n) {
+                *b = code as u8;
+            }
+            if !self.queue_frame(&[head.get(..=n).unwrap_or(&[])]) {
+                return;
+            }
+            if let Some(Some(InCall {
+                state: InState::Ended { error_due, .. },
+                ..
+            })) = self.inbound.get_mut(i)
+            {
+                *error_due = None;
+            }
+        }
+        tidy(&mut self.outbound, OutCall::is_done);
+        tidy(&mut self.inbound, InCall::is_done);
+    }
+
+    fn local_hello(&self) -> Hello {
+        Hello {
+            version: wire::PROTOCOL_VERSION,
+            min_version: wire::MIN_PROTOCOL_VERSION,
+            features: 0,
+            max_frame: FRAME as u32,
+            max_inbound: IN as u32,
+            max_outbound: OUT as u32,
+            keepalive_ms: u32::try_from(self.config.keepalive.as_millis()).unwrap_or(u32::MAX),
+            schema: self.config.schema,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What an endpoint reports through [`Endpoint::poll_event`](crate::Endpoint::poll_event).
+
+use crate::time::Duration;
+use crate::wire::WireError;
+
+/// Identifies a call this endpoint made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CallId(pub(crate) u32);
+
+/// Identifies a call the peer made to this endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RequestId(pub(crate) u32);
+
+impl CallId {
+    /// The number on the wire.
+    pub const fn wire(self) -> u32 {
+        self.0
+    }
+}
+
+impl RequestId {
+    /// The number on the wire.
+    pub const fn wire(self) -> u32 {
+        self.0
+    }
+}
+
+/// What the handshake learned about the peer. Each side honours the smaller limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PeerInfo {
+    /// The protocol version both sides now speak.
+    pub version: u8,
+    /// Largest frame the peer accepts (header, body and CRC).
+    pub max_frame: u32,
+    /// Calls the peer serves at once.
+    pub max_inbound: u32,
+    /// Calls the peer may have in flight at once.
+    pub max_outbound: u32,
+    /// The peer's keepalive interval.
+    pub keepalive: Duration,
+    /// Hash of the schema the peer serves (0: none).
+    pub schema: u32,
+}
+
+/// Why a call this endpoint made ended without a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CallFailure {
+    /// The peer answered with this error.
+    Remote(WireError),
+    /// No reply came before the deadline; a cancel was sent to the peer.
+    DeadlineExceeded,
+    /// The link was closed, declared dead, or the peer restarted.
+    ConnectionLost,
+}
+
+/// Why a call the peer made ended without this endpoint responding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RequestEnd {
+    /// The caller cancelled it.
+    Cancelled,
+    /// It ran past its deadline; the caller was sent `DeadlineExceeded`.
+    DeadlineExceeded,
+    /// The link was lost; nobody is waiting for the answer any more.
+    ConnectionLost,
+}
+
+/// Why an established link ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// No valid frame for three keepalive intervals.
+    Idle,
+    /// The peer sent a new initial `Hello`: it restarted and forgot its calls.
+    PeerRestarted,
+    /// The peer closed the link with this code.
+    PeerClosed(WireError),
+    /// The peer broke the protocol more often than the budget allows; this side reset.
+    ProtocolViolation,
+    /// The local application called `close`.
+    LocalClose,
+    /// The handshake found the two sides incompatible (version or schema).
+    Incompatible(WireError),
+}
+
+/// Something that happened, for the application to act on.
+///
+/// Payload slices borrow the endpoint's receive buffer; they stay valid until the next call
+/// that takes `&mut` on the endpoint, and the endpoint takes no more input until the event
+/// that carries them has been polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The handshake completed; calls may be made.
+    Connected(PeerInfo),
+    /// The link ended; every pending call has ended or will be reported as ended.
+    Disconnected(Disconnect),
+    /// The peer calls `procedure`; answer with `respond` or `respond_error`.
+    Request {
+        /// Pass this to `respond`.
+        id: RequestId,
+        /// The procedure number.
+        procedure: u32,
+        /// Encoded arguments.
+        args: &'a [u8],
+    },
+    /// A call this endpoint made succeeded.
+    Reply {
+        /// The call.
+        id: CallId,
+        /// Encoded result.
+        payload: &'a [u8],
+    },
+    /// A call this endpoint made ended without a result.
+    CallFailed {
+        /// The call.
+        id: CallId,
+        /// Why.
+        reason: CallFailure,
+        /// The peer's UTF-8 detail text, when `reason` is `Remote` (else empty).
+        detail: &'a [u8],
+    },
+    /// A call the peer made ended before it was answered; do not respond to it.
+    RequestEnded {
+        /// The call.
+        id: RequestId,
+        /// Why.
+        reason: RequestEnd,
+    },
+}

@@ -1,0 +1,143 @@
+//! wirecall: typed remote procedure calls over any byte stream.
+//!
+//! This crate is the protocol engine: a `no_std`, allocation-free, sans-I/O state machine,
+//! [`Endpoint`], that runs unchanged in microcontroller firmware and on hosts. It performs no
+//! I/O, reads no clock, never allocates, never panics on any input and does bounded work per
+//! call. Bytes and time go in as arguments; bytes, events and deadlines come out.
+//!
+//! What it gives you: COBS framing with a CRC-32C on every frame that resynchronises after
+//! noise; many calls in flight in both directions, matched by id, answered in any order; a
+//! handshake that agrees on version, limits and schema; deadlines, cancellation and
+//! keepalive; explicit wire errors instead of silent drops; hard bounds on everything a
+//! hostile peer can make it do. The wire format is specified in `docs/PROTOCOL.md`.
+//!
+//! # Driving an endpoint
+//!
+//! Every program that uses wirecall runs this loop, whatever its link. The rule of one
+//! mutation: after each input or command, drain events, then bytes to send, then ask for the
+//! next deadline.
+//!
+//! ```
+//! use wirecall::{Config, Endpoint, Event, Instant, Procedure, WireError};
+//!
+//! wirecall::service! {
+//!     /// The service of this example.
+//!     pub mod demo {
+//!         /// Adds two numbers.
+//!         0 => Add: fn add(a: i32, b: i32) -> i32;
+//!     }
+//! }
+//!
+//! struct Device;
+//! impl demo::Handler for Device {
+//!     fn add(&mut self, a: i32, b: i32) -> Result<i32, WireError> {
+//!         a.checked_add(b).ok_or(WireError::BadArguments)
+//!     }
+//! }
+//!
+//! /// Moves everything `from` has to send into `to`, and serves requests on the way.
+//! fn pump(now: Instant, from: &mut Endpoint, to: &mut Endpoint, device: &mut Device) -> Option<i32> {
+//!     let mut result = None;
+//!     let mut wire = [0u8; 64];
+//!     loop {
+//!         let n = from.poll_transmit(&mut wire);
+//!         if n == 0 { break; }
+//!         let mut bytes = &wire[..n];
+//!         while !bytes.is_empty() {
+//!             let used = to.handle_input(now, bytes); // 1. input
+//!             bytes = &bytes[used..];
+//!             while let Some(event) = to.poll_event() { // 2. events
+//!                 match event {
+//!                     Event::Request { id, procedure, args } => {
+//!                         let mut out = [0u8; 64];
+//!                         match demo::dispatch(device, procedure, args, &mut out) {
+//!                             Ok(n) => to.respond(id, &out[..n]).unwrap(),
+//!                             Err(e) => to.respond_error(id, e, "").unwrap(),
+//!                         }
+//!                     }
+//!                     Event::Reply { payload, .. } => result = demo::Add::output(payload).ok(),
+//!                     _ => {}
+//!                 }
+//!             }
+//!             // 3. bytes to send: here the next pump() call moves `to`'s output back.
+//!         }
+//!     }
+//!     result
+//! }
+//!
+//! let now = Instant::ZERO;
+//! let config = Config::default().with_schema(demo::SCHEMA_HASH);
+//! let mut host = Endpoint::<256, 4, 4, 576>::new(now, Config::default().expecting_schema(demo::SCHEMA_HASH));
+//! let mut device = Endpoint::<256, 4, 4, 576>::new(now, config);
+//! let mut handler = Device;
+//!
+//! // Handshake: each side's Hello reaches the other.
+//! pump(now, &mut host, &mut device, &mut handler);
+//! pump(now, &mut device, &mut host, &mut handler);
+//! assert!(host.is_connected() && device.is_connected());
+//!
+//! let call = host.call(now, demo::Add::ID, demo::Add::args(&(40, 2))).unwrap();
+//! pump(now, &mut host, &mut device, &mut handler);
+//! assert_eq!(pump(now, &mut device, &mut host, &mut handler), Some(42));
+//! # let _ = call;
+//! // 4. time: sleep until host.poll_timeout(), then call handle_timeout(now).
+//! assert!(host.poll_timeout().is_some());
+//! ```
+//!
+//! # Memory
+//!
+//! An endpoint owns every byte it uses; [`Endpoint::WORST_CASE_RAM`] is its size. At the
+//! microcontroller defaults (`Endpoint<256, 4, 4, 576>`: 256-byte frames, 4 calls each way,
+//! a 576-byte transmit queue) that is at most 1,500 bytes, asserted by a test.
+//!
+//! # Errors, in three tiers
+//!
+//! * Misuse and local capacity: the `Result` of a command ([`CallError`], [`RespondError`],
+//!   [`CancelError`]).
+//! * Faults of the peer or the link: counters in [`Stats`] and events; never an `Err` out of
+//!   `handle_*`.
+//! * What the peer must see: [`WireError`], stable numbers on the wire.
+//!
+//! # Features
+//!
+//! `defmt` adds `defmt::Format` to the public types. No feature changes behaviour.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+mod calls;
+mod config;
+mod endpoint;
+mod error;
+mod event;
+mod framing;
+mod payload;
+mod stats;
+mod time;
+mod typed;
+mod varint;
+mod wire;
+
+pub use config::{Budget, Config};
+pub use endpoint::Endpoint;
+pub use error::{CallError, CancelError, RespondError};
+pub use event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
+pub use framing::max_encoded_len;
+pub use payload::{Payload, PayloadError, Postcard};
+pub use stats::Stats;
+pub use time::{Duration, Instant};
+#[doc(hidden)]
+pub use typed::__encode_result;
+pub use typed::{decode_exact, schema_hash, DecodeError, Procedure, ProcedureInfo};
+pub use wire::{Hello, WireError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};

@@ -1,0 +1,436 @@
+//! The frame layer above COBS/CRC: header byte, frame kinds, wire errors, the `Hello`.
+//!
+//! Every decoded frame starts with one header byte:
+//!
+//! ```text
+//!  bit 7   bit 6    bit 5   bits 4..0
+//! +-------+--------+-------+----------+
+//! |  MU   |  rsvd  | FLAG  |   kind   |
+//! +-------+--------+-------+----------+
+//! ```
+//!
+//! * `kind` (0..=31) says how to read the rest; see [`Kind`].
+//! * `FLAG` is kind-specific (Hello: "this is a reply"; Request: "a timeout follows";
+//!   Ping: "this is a pong").
+//! * `rsvd` is sent as 0 and ignored on receipt.
+//! * `MU`, "must understand": a receiver that does not know `kind` ignores the frame when MU
+//!   is clear and treats it as a protocol violation when MU is set. Kinds of protocol
+//!   version 1 are known to every receiver and are sent with MU clear.
+//!
+//! The bodies (all integers marked varint are LEB128 `u32`):
+//!
+//! | kind | value | body |
+//! |---|---|---|
+//! | Hello | 1 | version u8, min_version u8, features varint, max_frame varint, max_inbound varint, max_outbound varint, keepalive_ms varint, schema u32 LE; later versions may append fields |
+//! | Request | 2 | call id varint, procedure varint, \[timeout_ms varint if FLAG\], arguments |
+//! | Reply | 3 | call id varint, result |
+//! | Error | 4 | call id varint, code u8 ([`WireError`]), detail (UTF-8, may be empty) |
+//! | Cancel | 5 | call id varint |
+//! | Ping | 6 | empty (FLAG set: pong) |
+//! | Close | 7 | code u8 ([`WireError`]), reason (UTF-8, may be empty) |
+//!
+//! Kinds 8..=15 are reserved for streams, remote handles, schema discovery and authentication;
+//! 16..=31 for later extensions.
+
+use crate::varint;
+
+/// Protocol version this crate speaks (highest and lowest).
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Oldest protocol version this crate accepts.
+pub const MIN_PROTOCOL_VERSION: u8 = 1;
+
+pub(crate) const MUST_UNDERSTAND: u8 = 0x80;
+pub(crate) const FLAG: u8 = 0x20;
+const KIND_MASK: u8 = 0x1f;
+
+/// Frame kinds of protocol version 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Hello = 1,
+    Request = 2,
+    Reply = 3,
+    Error = 4,
+    Cancel = 5,
+    Ping = 6,
+    Close = 7,
+}
+
+impl Kind {
+    pub(crate) fn header(self, flag: bool) -> u8 {
+        self as u8 | if flag { FLAG } else { 0 }
+    }
+}
+
+/// Errors a peer sees on the wire, with stable numbers.
+///
+/// Received numbers this version does not know decode as [`WireError::Unknown`], so a newer
+/// peer's new error still ends the call instead of breaking the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum WireError {
+    /// A number this version does not know (0 is never sent).
+    Unknown = 0,
+    /// The server already runs as many calls as it allows; try again later.
+    Busy = 1,
+    /// No procedure has that number.
+    UnknownProcedure = 2,
+    /// The arguments did not decode as the procedure's argument type.
+    BadArguments = 3,
+    /// The request or the reply would not fit the frame limit.
+    TooLarge = 4,
+    /// The call ran past its deadline.
+    DeadlineExceeded = 5,
+    /// The caller cancelled the call.
+    Cancelled = 6,
+    /// The two sides share no protocol version.
+    IncompatibleVersion = 7,
+    /// The served schema is not the one the caller expects.
+    IncompatibleSchema = 8,
+    /// The peer broke the protocol too often.
+    ProtocolViolation = 9,
+    /// A request arrived before the handshake finished.
+    NoSession = 10,
+    /// The handler failed.
+    Internal = 11,
+    /// The sender is shutting down.
+    ShuttingDown = 12,
+    /// Orderly close.
+    Closed = 13,
+}
+
+impl WireError {
+    /// The error for a received number; unknown numbers become [`WireError::Unknown`].
+    pub const fn from_u8(code: u8) -> WireError {
+        match code {
+            1 => WireError::Busy,
+            2 => WireError::UnknownProcedure,
+            3 => WireError::BadArguments,
+            4 => WireError::TooLarge,
+            5 => WireError::DeadlineExceeded,
+            6 => WireError::Cancelled,
+            7 => WireError::IncompatibleVersion,
+            8 => WireError::IncompatibleSchema,
+            9 => WireError::ProtocolViolation,
+            10 => WireError::NoSession,
+            11 => WireError::Internal,
+            12 => WireError::ShuttingDown,
+            13 => WireError::Closed,
+            _ => WireError::Unknown,
+        }
+    }
+
+    /// A stable lower-case name, for logs and command-line output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            WireError::Unknown => "unknown",
+            WireError::Busy => "busy",
+            WireError::UnknownProcedure => "unknown procedure",
+            WireError::BadArguments => "bad arguments",
+            WireError::TooLarge => "too large",
+            WireError::DeadlineExceeded => "deadline exceeded",
+            WireError::Cancelled => "cancelled",
+            WireError::IncompatibleVersion => "incompatible version",
+            WireError::IncompatibleSchema => "incompatible schema",
+            WireError::ProtocolViolation => "protocol violation",
+            WireError::NoSession => "no session",
+            WireError::Internal => "internal error",
+            WireError::ShuttingDown => "shutting down",
+            WireError::Closed => "closed",
+        }
+    }
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a `Hello` states about its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Hello {
+    /// Highest protocol version the sender speaks.
+    pub version: u8,
+    /// Lowest protocol version the sender accepts.
+    pub min_version: u8,
+    /// Optional features the sender supports (none are defined in version 1; send 0).
+    pub features: u32,
+    /// Largest decoded frame (header, body and CRC) the sender accepts.
+    pub max_frame: u32,
+    /// Calls the sender will serve at once; more get `Busy`.
+    pub max_inbound: u32,
+    /// Calls the sender may have in flight at once.
+    pub max_outbound: u32,
+    /// The sender's keepalive interval in milliseconds.
+    pub keepalive_ms: u32,
+    /// Hash of the service schema the sender serves (0: none).
+    pub schema: u32,
+}
+
+/// Largest encoded `Hello` body.
+pub(crate) const HELLO_MAX: usize = 2 + 5 * varint::MAX_LEN + 4;
+
+impl Hello {
+    /// Writes the body (header excluded) into `out`, returning its length.
+    pub(crate) fn encode(&self, out: &mut [u8; HELLO_MAX]) -> usize {
+        let mut w = Writer { out, len: 0 };
+        w.byte(self.version);
+        w.byte(self.min_version);
+        for v in [
+            self.features,
+            self.max_frame,
+            self.max_inbound,
+            self.max_outbound,
+            self.keepalive_ms,
+        ] {
+            w.varint(v);
+        }
+        for b in self.schema.to_le_bytes() {
+            w.byte(b);
+        }
+        w.len
+    }
+
+    /// Reads a body; trailing bytes (fields of later versions) are ignored.
+    pub(crate) fn parse(body: &[u8]) -> Option<Hello> {
+        let mut r = Reader(body);
+        let version = r.byte()?;
+        let min_version = r.byte()?;
+        let features = r.varint()?;
+        let max_frame = r.varint()?;
+        let max_inbound = r.varint()?;
+        let max_outbound = r.varint()?;
+        let keepalive_ms = r.varint()?;
+        let schema = u32::from_le_bytes([r.byte()?, r.byte()?, r.byte()?, r.byte()?]);
+        Some(Hello {
+            version,
+            min_version,
+            features,
+            max_frame,
+            max_inbound,
+            max_outbound,
+            keepalive_ms,
+            schema,
+        })
+    }
+}
+
+struct Writer<'a, const N: usize> {
+    out: &'a mut [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Writer<'_, N> {
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.out.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+    fn varint(&mut self, v: u32) {
+        let rest = self.out.get_mut(self.len..).unwrap_or(&mut []);
+        self.len += varint::encode(v, rest).unwrap_or(0);
+    }
+}
+
+/// A cursor over a frame body; every read is checked.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    pub(crate) fn varint(&mut self) -> Option<u32> {
+        let (v, n) = varint::decode(self.0)?;
+        self.0 = self.0.get(n..)?;
+        Some(v)
+    }
+    pub(crate) fn rest(self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// A decoded frame body, parsed. `T` is the type of the variable-length tail (arguments,
+/// result, detail text): a slice of the receive buffer when parsed, or its offset in the
+/// frame once the endpoint needs the buffer mutably.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Frame<T> {
+    Hello {
+        reply: bool,
+        hello: Hello,
+    },
+    Request {
+        id: u32,
+        procedure: u32,
+        timeout_ms: Option<u32>,
+        args: T,
+    },
+    Reply {
+        id: u32,
+        payload: T,
+    },
+    Error {
+        id: u32,
+        code: WireError,
+        detail: T,
+    },
+    Cancel {
+        id: u32,
+    },
+    Ping {
+        pong: bool,
+    },
+    Close {
+        code: WireError,
+    },
+    /// An unknown kind without the must-understand bit: ignore it.
+    Ignorable,
+}
+
+impl<T> Frame<T> {
+    /// The same frame with its tail mapped through `f`.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Frame<U> {
+        match self {
+            Frame::Hello { reply, hello } => Frame::Hello { reply, hello },
+            Frame::Request {
+                id,
+                procedure,
+                timeout_ms,
+                args,
+            } => Frame::Request {
+                id,
+                procedure,
+                timeout_ms,
+                args: f(args),
+            },
+            Frame::Reply { id, payload } => Frame::Reply {
+                id,
+                payload: f(payload),
+            },
+            Frame::Error { id, code, detail } => Frame::Error {
+                id,
+                code,
+                detail: f(detail),
+            },
+            Frame::Cancel { id } => Frame::Cancel { id },
+            Frame::Ping { pong } => Frame::Ping { pong },
+            Frame::Close { code } => Frame::Close { code },
+            Frame::Ignorable => Frame::Ignorable,
+        }
+    }
+}
+
+/// Why a frame with a valid CRC could not be parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParseError {
+    /// A field was missing or malformed.
+    Malformed,
+    /// An unknown kind with the must-understand bit set.
+    MustUnderstand,
+}
+
+impl<'a> Frame<&'a [u8]> {
+    /// Parses a frame body (CRC already checked and removed).
+    pub(crate) fn parse(frame: &'a [u8]) -> Result<Self, ParseError> {
+        let (&header, body) = frame.split_first().ok_or(ParseError::Malformed)?;
+        let flag = header & FLAG != 0;
+        let mut r = Reader(body);
+        let m = ParseError::Malformed;
+        Ok(match header & KIND_MASK {
+            1 => Frame::Hello {
+                reply: flag,
+                hello: Hello::parse(body).ok_or(m)?,
+            },
+            2 => {
+                let id = r.varint().ok_or(m)?;
+                let procedure = r.varint().ok_or(m)?;
+                let timeout_ms = if flag {
+                    Some(r.varint().ok_or(m)?)
+                } else {
+                    None
+                };
+                Frame::Request {
+                    id,
+                    procedure,
+                    timeout_ms,
+                    args: r.rest(),
+                }
+            }
+            3 => Frame::Reply {
+                id: r.varint().ok_or(m)?,
+                payload: r.rest(),
+            },
+            4 => {
+                let id = r.varint().ok_or(m)?;
+                let code = WireError::from_u8(r.byte().ok_or(m)?);
+                Frame::Error {
+                    id,
+                    code,
+                    detail: r.rest(),
+                }
+            }
+            5 => Frame::Cancel {
+                id: r.varint().ok_or(m)?,
+            },
+            6 => Frame::Ping { pong: flag },
+            7 => Frame::Close {
+                code: WireError::from_u8(r.byte().ok_or(m)?),
+            },
+            _ if header & MUST_UNDERSTAND != 0 => return Err(ParseError::MustUnderstand),
+            _ => Frame::Ignorable,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_error_numbers_are_stable() {
+        for n in 0..=255u8 {
+            let e = WireError::from_u8(n);
+            if e != WireError::Unknown {
+                assert_eq!(e as u8, n);
+            }
+        }
+        assert_eq!(WireError::from_u8(200), WireError::Unknown);
+        assert_eq!(WireError::Busy as u8, 1);
+        assert_eq!(WireError::Closed as u8, 13);
+    }
+
+    #[test]
+    fn hello_round_trip_and_extension() {
+        let h = Hello {
+            version: 1,
+            min_version: 1,
+            features: 0,
+            max_frame: 4096,
+            max_inbound: 300,
+            max_outbound: 4,
+            keepalive_ms: 1000,
+            schema: 0xdead_beef,
+        };
+        let mut buf = [0u8; HELLO_MAX];
+        let n = h.encode(&mut buf);
+        assert_eq!(Hello::parse(&buf[..n]), Some(h));
+        let mut longer = [0u8; HELLO_MAX + 3];
+        longer[..n].copy_from_slice(&buf[..n]);
+        assert_eq!(Hello::parse(&longer[..n + 3]), Some(h));
+        assert_eq!(Hello::parse(&buf[..n - 1]), None);
+    }
+
+    #[test]
+    fn unknown_kinds() {
+        assert_eq!(Frame::parse(&[0x1f, 1, 2]), Ok(Frame::Ignorable));
+        assert_eq!(Frame::parse(&[0x9f]), Err(ParseError::MustUnderstand));
+        assert_eq!(Frame::parse(&[0x02, 0x80]), Err(ParseError::Malformed));
+        assert_eq!(Frame::parse(&[]), Err(ParseError::Malformed));
+    }
+}
