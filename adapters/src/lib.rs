@@ -1,0 +1,14 @@
+//! Links that carry bytes and time between a real (or simulated) link and a wirecall
+//! [`Endpoint`](https://docs.rs/wirecall). Adapters hold no protocol logic: every decision
+//! about frames, calls and deadlines is the core's.
+//!
+//! * [`sim`] (feature `std`): a simulated serial line with a baud rate, latency and
+//!   seeded fault injection, on a virtual clock. The test harness and `wirecall demo` use
+//!   it; use it to test your own service without hardware.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+pub mod sim;

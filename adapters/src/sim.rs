@@ -1,0 +1,200 @@
+//! A simulated serial line, one direction, on a virtual clock.
+//!
+//! Bytes written at time `t` leave the sender one after another at the line's baud rate
+//! (10 bit times per byte, as 8N1 framing spends), travel for `latency`, and can be read
+//! once their arrival time has come. [`Faults`] drop, corrupt, duplicate or insert bytes,
+//! drawn from a seeded generator so every run with the same seed is identical. Time is a
+//! [`Duration`] since an origin the caller chooses; the line never reads a real clock.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// What can go wrong on the line, as probabilities per byte (0.0 to 1.0).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Faults {
+    /// The byte never arrives.
+    pub drop: f64,
+    /// One random bit of the byte is inverted.
+    pub flip: f64,
+    /// The byte arrives twice.
+    pub duplicate: f64,
+    /// A random byte arrives before it (line noise).
+    pub insert: f64,
+    /// The whole line is cut: nothing written arrives.
+    pub cut: bool,
+}
+
+impl Faults {
+    /// A clean line.
+    pub const NONE: Faults = Faults {
+        drop: 0.0,
+        flip: 0.0,
+        duplicate: 0.0,
+        insert: 0.0,
+        cut: false,
+    };
+}
+
+/// Counts of what the faults did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineStats {
+    /// Bytes written.
+    pub written: u64,
+    /// Bytes dropped (including by a cut).
+    pub dropped: u64,
+    /// Bytes with a flipped bit.
+    pub flipped: u64,
+    /// Bytes duplicated.
+    pub duplicated: u64,
+    /// Noise bytes inserted.
+    pub inserted: u64,
+}
+
+/// One direction of a serial line.
+#[derive(Debug)]
+pub struct SimLine {
+    byte_time: Duration,
+    latency: Duration,
+    faults: Faults,
+    rng: fastrand::Rng,
+    /// Bytes in flight with their arrival times, in order.
+    in_flight: VecDeque<(Duration, u8)>,
+    /// When the transmitter is free to start the next byte.
+    tx_free_at: Duration,
+    stats: LineStats,
+}
+
+impl SimLine {
+    /// A clean line at `baud` bits per second (0: infinitely fast) with `latency`, its
+    /// fault generator seeded with `seed`.
+    pub fn new(baud: u32, latency: Duration, seed: u64) -> Self {
+        let byte_time = if baud == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(10_000_000_000 / u64::from(baud))
+        };
+        SimLine {
+            byte_time,
+            latency,
+            faults: Faults::NONE,
+            rng: fastrand::Rng::with_seed(seed),
+            in_flight: VecDeque::new(),
+            tx_free_at: Duration::ZERO,
+            stats: LineStats::default(),
+        }
+    }
+
+    /// Sets the faults from now on.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+    }
+
+    /// What the faults did so far.
+    pub fn stats(&self) -> LineStats {
+        self.stats
+    }
+
+    /// Time one byte occupies the line.
+    pub fn byte_time(&self) -> Duration {
+        self.byte_time
+    }
+
+    /// Writes `bytes` at `now`. They queue behind earlier bytes at the line's rate.
+    pub fn write(&mut self, now: Duration, bytes: &[u8]) {
+        for &byte in bytes {
+            self.stats.written += 1;
+            let start = self.tx_free_at.max(now);
+            self.tx_free_at = start + self.byte_time;
+            let arrive = self.tx_free_at + self.latency;
+            if self.faults.cut || self.chance(self.faults.drop) {
+                self.stats.dropped += 1;
+                continue;
+            }
+            if self.chance(self.faults.insert) {
+                self.stats.inserted += 1;
+                let noise = self.rng.u8(..);
+                self.in_flight.push_back((arrive, noise));
+            }
+            let mut b = byte;
+            if self.chance(self.faults.flip) {
+                self.stats.flipped += 1;
+                b ^= 1 << self.rng.u8(0..8);
+            }
+            self.in_flight.push_back((arrive, b));
+            if self.chance(self.faults.duplicate) {
+                self.stats.duplicated += 1;
+                self.in_flight.push_back((arrive, b));
+            }
+        }
+    }
+
+    /// Moves the bytes that have arrived by `now` into `out`, returning how many.
+    pub fn read(&mut self, now: Duration, out: &mut Vec<u8>) -> usize {
+        let mut n = 0;
+        while let Some(&(at, b)) = self.in_flight.front() {
+            if at > now {
+                break;
+            }
+            self.in_flight.pop_front();
+            out.push(b);
+            n += 1;
+        }
+        n
+    }
+
+    /// When the next byte in flight arrives, if any.
+    pub fn next_arrival(&self) -> Option<Duration> {
+        self.in_flight.front().map(|&(at, _)| at)
+    }
+
+    /// Bytes written but not yet read.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.rng.f64() < p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baud_rate_paces_bytes() {
+        let mut line = SimLine::new(115_200, Duration::from_micros(100), 1);
+        line.write(Duration::ZERO, &[1, 2, 3]);
+        let mut out = Vec::new();
+        // 3 bytes at 86.8 us each, plus latency.
+        assert_eq!(line.read(Duration::from_micros(200), &mut out), 1);
+        assert_eq!(line.read(Duration::from_micros(360), &mut out), 2);
+        assert_eq!(out, [1, 2, 3]);
+        assert_eq!(line.next_arrival(), None);
+    }
+
+    #[test]
+    fn faults_are_seeded_and_counted() {
+        let run = |seed| {
+            let mut line = SimLine::new(0, Duration::ZERO, seed);
+            line.set_faults(Faults {
+                drop: 0.1,
+                flip: 0.1,
+                duplicate: 0.1,
+                insert: 0.1,
+                cut: false,
+            });
+            line.write(Duration::ZERO, &[0x55; 1000]);
+            let mut out = Vec::new();
+            line.read(Duration::ZERO, &mut out);
+            (out, line.stats())
+        };
+        let (a, sa) = run(7);
+        assert_eq!(run(7).0, a);
+        assert!(sa.dropped > 50 && sa.flipped > 50 && sa.duplicated > 50 && sa.inserted > 50);
+        assert_eq!(
+            a.len() as u64,
+            1000 - sa.dropped + sa.duplicated + sa.inserted
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! The demo service: small procedures that exercise every path.
+
+use wirecall::WireError;
+
+wirecall::service! {
+    /// The service the test device serves.
+    pub mod demo {
+        /// `a + b`; `BadArguments` on overflow.
+        0 => Add: fn add(a: i32, b: i32) -> i32;
+        /// Returns its bytes.
+        1 => Echo: fn echo(data: heapless::Vec<u8, 200>) -> heapless::Vec<u8, 200>;
+        /// Always fails with `Internal`.
+        2 => Fail: fn fail() -> ();
+        /// Returns a result larger than any frame.
+        3 => Huge: fn huge() -> heapless::Vec<u8, 1024>;
+    }
+}
+
+/// A handler for [`demo`].
+#[derive(Debug, Default)]
+pub struct DemoDevice {
+    /// Calls served.
+    pub served: u32,
+}
+
+impl demo::Handler for DemoDevice {
+    fn add(&mut self, a: i32, b: i32) -> Result<i32, WireError> {
+        self.served += 1;
+        a.checked_add(b).ok_or(WireError::BadArguments)
+    }
+    fn echo(&mut self, data: heapless::Vec<u8, 200>) -> Result<heapless::Vec<u8, 200>, WireError> {
+        self.served += 1;
+        Ok(data)
+    }
+    fn fail(&mut self) -> Result<(), WireError> {
+        self.served += 1;
+        Err(WireError::Internal)
+    }
+    fn huge(&mut self) -> Result<heapless::Vec<u8, 1024>, WireError> {
+        self.served += 1;
+        let mut v = heapless::Vec::new();
+        v.resize(1024, 0xab).map_err(|_| WireError::Internal)?;
+        Ok(v)
+    }
+}

@@ -1,0 +1,158 @@
+//! One object-safe face for endpoints of any capacities, with owned events, so the harness
+//! can hold two different endpoint types.
+
+use wirecall::{
+    CallError, CallFailure, CallId, CancelError, Disconnect, Duration, Endpoint, Event, Instant,
+    PeerInfo, RequestEnd, RequestId, RespondError, Stats, WireError,
+};
+
+/// An [`Event`] with its payload copied out; fields as in [`Event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Owned {
+    /// See [`Event::Connected`].
+    Connected(PeerInfo),
+    /// See [`Event::Disconnected`].
+    Disconnected(Disconnect),
+    /// See [`Event::Request`].
+    Request {
+        id: RequestId,
+        procedure: u32,
+        args: Vec<u8>,
+    },
+    /// See [`Event::Reply`].
+    Reply { id: CallId, payload: Vec<u8> },
+    /// See [`Event::CallFailed`].
+    CallFailed {
+        id: CallId,
+        reason: CallFailure,
+        detail: Vec<u8>,
+    },
+    /// See [`Event::RequestEnded`].
+    RequestEnded { id: RequestId, reason: RequestEnd },
+}
+
+impl Owned {
+    /// Copies an event.
+    pub fn from_event(ev: Event<'_>) -> Owned {
+        match ev {
+            Event::Connected(p) => Owned::Connected(p),
+            Event::Disconnected(d) => Owned::Disconnected(d),
+            Event::Request {
+                id,
+                procedure,
+                args,
+            } => Owned::Request {
+                id,
+                procedure,
+                args: args.to_vec(),
+            },
+            Event::Reply { id, payload } => Owned::Reply {
+                id,
+                payload: payload.to_vec(),
+            },
+            Event::CallFailed { id, reason, detail } => Owned::CallFailed {
+                id,
+                reason,
+                detail: detail.to_vec(),
+            },
+            Event::RequestEnded { id, reason } => Owned::RequestEnded { id, reason },
+            _ => panic!("event kind unknown to the harness: {ev:?}"),
+        }
+    }
+}
+
+/// The endpoint operations the harness uses.
+#[allow(missing_docs)]
+pub trait Engine {
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize;
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_event(&mut self) -> Option<Owned>;
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> usize;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn call(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError>;
+    fn respond(&mut self, id: RequestId, payload: &[u8]) -> Result<(), RespondError>;
+    fn respond_error(
+        &mut self,
+        id: RequestId,
+        error: WireError,
+        detail: &str,
+    ) -> Result<(), RespondError>;
+    fn cancel(&mut self, id: CallId) -> Result<(), CancelError>;
+    fn close(&mut self);
+    fn stats(&self) -> Stats;
+    fn is_connected(&self) -> bool;
+    fn calls_in_flight(&self) -> usize;
+    fn requests_pending(&self) -> usize;
+    fn slots_in_use(&self) -> (usize, usize);
+}
+
+impl<const F: usize, const I: usize, const O: usize, const T: usize> Engine
+    for Endpoint<F, I, O, T>
+{
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        Endpoint::handle_input(self, now, bytes)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Endpoint::handle_timeout(self, now)
+    }
+    fn poll_event(&mut self) -> Option<Owned> {
+        Endpoint::poll_event(self).map(Owned::from_event)
+    }
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        Endpoint::poll_transmit(self, buf)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Endpoint::poll_timeout(self)
+    }
+    fn call(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
+        match timeout {
+            Some(t) => Endpoint::call_with_timeout(self, now, procedure, args, t),
+            None => Endpoint::call(self, now, procedure, args),
+        }
+    }
+    fn respond(&mut self, id: RequestId, payload: &[u8]) -> Result<(), RespondError> {
+        Endpoint::respond(self, id, payload)
+    }
+    fn respond_error(
+        &mut self,
+        id: RequestId,
+        error: WireError,
+        detail: &str,
+    ) -> Result<(), RespondError> {
+        Endpoint::respond_error(self, id, error, detail)
+    }
+    fn cancel(&mut self, id: CallId) -> Result<(), CancelError> {
+        Endpoint::cancel(self, id)
+    }
+    fn close(&mut self) {
+        Endpoint::close(self)
+    }
+    fn stats(&self) -> Stats {
+        *Endpoint::stats(self)
+    }
+    fn is_connected(&self) -> bool {
+        Endpoint::is_connected(self)
+    }
+    fn calls_in_flight(&self) -> usize {
+        Endpoint::calls_in_flight(self)
+    }
+    fn requests_pending(&self) -> usize {
+        Endpoint::requests_pending(self)
+    }
+    fn slots_in_use(&self) -> (usize, usize) {
+        Endpoint::slots_in_use(self)
+    }
+}

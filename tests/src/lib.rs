@@ -1,0 +1,16 @@
+//! The test harness of wirecall.
+//!
+//! * [`pair`]: two endpoints joined by two simulated serial lines on a virtual clock that
+//!   jumps to the earliest deadline; each side can serve requests automatically or hold
+//!   them for the test to answer.
+//! * [`raw`]: an independent, deliberately plain implementation of the framing (COBS and
+//!   CRC-32C) for hostile-peer tests and the byte-exact test vectors.
+//! * [`demo`]: the demo service both the tests and the command-line demo serve.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod demo;
+pub mod engine;
+pub mod pair;
+pub mod raw;

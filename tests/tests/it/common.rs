@@ -1,0 +1,35 @@
+//! Endpoint types and constructors shared by the tests.
+
+use wirecall::{Config, Endpoint, Instant};
+use wirecall_tests::demo::demo;
+use wirecall_tests::pair::{Pair, Serve, Side};
+
+/// A microcontroller at the defaults.
+pub type Mcu = Endpoint<256, 4, 4, 576>;
+/// A host with room for more.
+pub type Host = Endpoint<1024, 16, 16, 2100>;
+
+pub fn device_config() -> Config {
+    Config::default().with_schema(demo::SCHEMA_HASH)
+}
+
+pub fn host_config() -> Config {
+    Config::default().expecting_schema(demo::SCHEMA_HASH)
+}
+
+/// A host (A, holding nothing: it only calls) and a serving device (B), connected.
+pub fn connected_pair() -> Pair {
+    let mut p = Pair::new(
+        Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
+        Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Dispatch),
+    );
+    p.connect();
+    p.a.take_events();
+    p.b.take_events();
+    p
+}
+
+/// postcard bytes of `v`.
+pub fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).unwrap()
+}

@@ -1,0 +1,11 @@
+//! The integration tests of wirecall: one binary, one module per subject.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod calls;
+mod common;
