@@ -166,9 +166,9 @@ mod tests {
         let mut line = SimLine::new(115_200, Duration::from_micros(100), 1);
         line.write(Duration::ZERO, &[1, 2, 3]);
         let mut out = Vec::new();
-        // 3 bytes at 86.8 us each, plus latency.
+        // Bytes arrive at 186.8, 273.6 and 360.4 us: 86.8 us each, plus latency.
         assert_eq!(line.read(Duration::from_micros(200), &mut out), 1);
-        assert_eq!(line.read(Duration::from_micros(360), &mut out), 2);
+        assert_eq!(line.read(Duration::from_micros(361), &mut out), 2);
         assert_eq!(out, [1, 2, 3]);
         assert_eq!(line.next_arrival(), None);
     }

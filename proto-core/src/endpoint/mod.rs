@@ -87,6 +87,11 @@ pub struct Endpoint<
     next_hello: Instant,
     protocol_window: Window,
     cancel_window: Window,
+    /// Bytes ever handed out by `poll_transmit`, and the count at which the last queued
+    /// pong will have been handed out: while below it, a pong is still waiting and further
+    /// pings coalesce into it.
+    tx_popped: u64,
+    pong_until: u64,
     stats: Stats,
 }
 
@@ -211,6 +216,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 start: now,
                 count: 0,
             },
+            tx_popped: 0,
+            pong_until: 0,
             stats: Stats::default(),
         }
     }
@@ -360,6 +367,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         self.stats.bytes_out = self.stats.bytes_out.saturating_add(n as u32);
+        self.tx_popped += n as u64;
         n
     }
 

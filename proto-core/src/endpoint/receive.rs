@@ -97,7 +97,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             Frame::Cancel { id } => self.on_cancel(now, id),
             Frame::Ping { pong: false } => {
                 bump(&mut self.stats.pings_received);
-                if self.is_connected() {
+                // One pong answers every ping that arrived before it left.
+                if self.is_connected() && self.tx_popped >= self.pong_until {
                     self.due.pong = true;
                 }
             }

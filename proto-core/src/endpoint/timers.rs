@@ -115,6 +115,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 return;
             }
             self.due.pong = false;
+            self.pong_until = self.tx_popped + self.tx.len() as u64;
         }
         if self.due.ping {
             if !self.queue_frame(&[&[Kind::Ping.header(false)]]) {

@@ -9,3 +9,5 @@
 
 mod calls;
 mod common;
+mod hostile;
+mod link;

@@ -1,0 +1,309 @@
+//! A hostile or broken peer, played byte by byte with hand-built frames: every bound of the
+//! budget table is hit and must hold, with an explicit answer where the peer waits for one.
+
+use wirecall::{Disconnect, Duration, Instant, Procedure, WireError};
+use wirecall_tests::demo::demo;
+use wirecall_tests::engine::{Engine, Owned};
+use wirecall_tests::raw;
+
+use crate::common::{device_config, enc, Mcu};
+
+/// One device endpoint and everything it said.
+struct Victim {
+    ep: Mcu,
+    now: Instant,
+    events: Vec<Owned>,
+    wire: Vec<u8>,
+}
+
+impl Victim {
+    /// A device that completed the handshake with a raw peer.
+    fn connected() -> Victim {
+        let mut v = Victim {
+            ep: Mcu::new(Instant::ZERO, device_config()),
+            now: Instant::ZERO,
+            events: vec![],
+            wire: vec![],
+        };
+        v.feed(&raw::frame(&raw::hello(false, 1, 1, 1024, 64, 64, 1000, 0)));
+        assert!(v.ep.is_connected());
+        v.events.clear();
+        v.frames();
+        v
+    }
+
+    fn drain_tx(&mut self) {
+        let mut buf = [0u8; 97];
+        loop {
+            let n = Engine::poll_transmit(&mut self.ep, &mut buf);
+            if n == 0 {
+                break;
+            }
+            self.wire.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = Engine::poll_event(&mut self.ep) {
+            self.events.push(e);
+        }
+    }
+
+    /// Feeds everything, draining events and transmit as a driver would.
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = self.ep.handle_input(self.now, bytes);
+            bytes = &bytes[n..];
+            self.drain_events();
+            self.drain_tx();
+        }
+    }
+
+    /// Feeds without draining transmit; returns how much was taken.
+    fn feed_until_stall(&mut self, mut bytes: &[u8]) -> usize {
+        let mut taken = 0;
+        loop {
+            let n = self.ep.handle_input(self.now, bytes);
+            taken += n;
+            bytes = &bytes[n..];
+            let before = self.events.len();
+            self.drain_events();
+            if n == 0 && self.events.len() == before {
+                return taken;
+            }
+        }
+    }
+
+    /// Decoded bodies of everything sent since the last call.
+    fn frames(&mut self) -> Vec<Vec<u8>> {
+        self.drain_tx();
+        raw::unframe(&std::mem::take(&mut self.wire))
+            .into_iter()
+            .map(|f| f.expect("the endpoint sent a broken frame"))
+            .collect()
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now = self.now + Duration::from_millis(ms);
+        self.ep.handle_timeout(self.now);
+        self.drain_events();
+    }
+}
+
+fn error_frame(id: u32, code: WireError) -> Vec<u8> {
+    let mut b = vec![0x04];
+    b.extend(raw::varint(id));
+    b.push(code as u8);
+    b
+}
+
+fn add_request(id: u32) -> Vec<u8> {
+    raw::frame(&raw::request(id, demo::Add::ID, &enc(&(1, 2))))
+}
+
+#[test]
+fn calls_past_the_inbound_limit_get_busy_not_silence() {
+    let mut v = Victim::connected();
+    let flood: Vec<u8> = (0..10).flat_map(add_request).collect();
+    v.feed(&flood);
+    let admitted: Vec<_> = v
+        .events
+        .iter()
+        .filter(|e| matches!(e, Owned::Request { .. }))
+        .collect();
+    assert_eq!(admitted.len(), 4);
+    assert_eq!(
+        v.frames(),
+        (4..10)
+            .map(|id| error_frame(id, WireError::Busy))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(v.ep.stats().busy_sent, 6);
+}
+
+#[test]
+fn a_flood_meets_backpressure_and_every_request_still_gets_one_answer() {
+    let mut v = Victim::connected();
+    let flood: Vec<u8> = (0..300).flat_map(add_request).collect();
+    let mut rest = &flood[..];
+    let mut stalls = 0;
+    while !rest.is_empty() {
+        let n = v.feed_until_stall(rest);
+        rest = &rest[n..];
+        if !rest.is_empty() {
+            stalls += 1; // the transmit queue is full: the device stopped reading
+            assert!(v.ep.transmit_pending() > 576 - 20);
+            v.drain_tx();
+        }
+    }
+    assert!(stalls > 0);
+    assert!(v.ep.stats().backpressure_stalls > 0);
+    let busy = v.frames().len();
+    assert_eq!(busy, 296, "all but the four admitted were answered Busy");
+    assert_eq!(v.events.len(), 4);
+}
+
+#[test]
+fn malformed_frames_past_the_budget_reset_the_link_with_an_error() {
+    let mut v = Victim::connected();
+    let malformed = raw::frame(&[0x02, 0x80]); // a Request whose id varint never ends
+    for _ in 0..8 {
+        v.feed(&malformed);
+    }
+    assert!(v.ep.is_connected(), "eight per second are tolerated");
+    v.feed(&malformed);
+    assert!(!v.ep.is_connected());
+    assert_eq!(
+        v.events,
+        [Owned::Disconnected(Disconnect::ProtocolViolation)]
+    );
+    let frames = v.frames();
+    assert_eq!(frames[0], [0x07, WireError::ProtocolViolation as u8]);
+    assert_eq!(frames[1][0], 0x01, "and offers a fresh handshake");
+    assert_eq!(v.ep.stats().protocol_errors, 9);
+}
+
+#[test]
+fn errors_spread_out_in_time_stay_within_the_budget() {
+    let mut v = Victim::connected();
+    for _ in 0..40 {
+        v.feed(&raw::frame(&[0x02, 0x80]));
+        v.feed(&raw::frame(&[0x06])); // keep the link alive with pings
+        v.advance(200);
+    }
+    assert!(v.ep.is_connected());
+    assert_eq!(v.ep.stats().protocol_errors, 40);
+}
+
+#[test]
+fn unknown_kinds_are_ignored_or_rejected_by_the_must_understand_bit() {
+    let mut v = Victim::connected();
+    v.feed(&raw::frame(&[0x1f, 1, 2, 3]));
+    assert_eq!(
+        (v.ep.stats().ignored_frames, v.ep.stats().protocol_errors),
+        (1, 0)
+    );
+    v.feed(&raw::frame(&[0x9f, 1, 2, 3]));
+    assert_eq!(v.ep.stats().protocol_errors, 1);
+    assert!(v.ep.is_connected());
+}
+
+#[test]
+fn a_partial_frame_that_stalls_is_dropped_and_the_next_frame_works() {
+    let mut v = Victim::connected();
+    let frame = add_request(1);
+    let (head, tail) = frame.split_at(6);
+    v.feed(head);
+    assert!(v.ep.poll_timeout().unwrap() <= v.now + Duration::from_millis(250));
+    v.advance(300);
+    assert_eq!(v.ep.stats().frame_timeouts, 1);
+    // The stale tail is discarded up to its delimiter; the next frame is served.
+    v.feed(tail);
+    v.feed(&add_request(2));
+    assert!(matches!(
+        v.events.as_slice(),
+        [Owned::Request { procedure: 0, .. }]
+    ));
+    assert_eq!(v.ep.stats().requests_received, 1);
+}
+
+#[test]
+fn an_oversized_frame_is_discarded_and_nothing_is_smuggled_out_of_its_tail() {
+    let mut v = Victim::connected();
+    // A 400-byte "echo" whose last bytes happen to form a complete valid request frame.
+    let inner = add_request(7);
+    let mut body = raw::request(3, demo::Echo::ID, &[0x11; 390]);
+    body.extend_from_slice(&inner[1..inner.len() - 1]);
+    let mut wire = raw::frame(&body);
+    wire.pop(); // keep the inner frame inside the oversized run
+    wire.extend_from_slice(&inner[1..]);
+    v.feed(&wire);
+    assert_eq!(v.ep.stats().oversized_frames, 1);
+    assert!(v.events.is_empty(), "{:?}", v.events);
+    v.feed(&add_request(8));
+    assert_eq!(v.events.len(), 1);
+}
+
+#[test]
+fn ping_floods_coalesce_into_one_pending_pong() {
+    let mut v = Victim::connected();
+    let pings: Vec<u8> = (0..50).flat_map(|_| raw::frame(&[0x06])).collect();
+    assert_eq!(v.feed_until_stall(&pings), pings.len());
+    assert_eq!(v.frames(), [vec![0x26]]);
+    assert_eq!(v.ep.stats().pings_received, 50);
+}
+
+#[test]
+fn a_cancel_flood_past_the_budget_resets_the_link() {
+    let mut v = Victim::connected();
+    let cancels: Vec<u8> = (0..65u32)
+        .flat_map(|id| {
+            let mut b = vec![0x05];
+            b.extend(raw::varint(id));
+            raw::frame(&b)
+        })
+        .collect();
+    v.feed(&cancels);
+    assert_eq!(
+        v.events,
+        [Owned::Disconnected(Disconnect::ProtocolViolation)]
+    );
+}
+
+#[test]
+fn duplicate_request_ids_are_protocol_errors_not_second_calls() {
+    let mut v = Victim::connected();
+    v.feed(&add_request(5));
+    v.feed(&add_request(5));
+    assert_eq!(v.events.len(), 1);
+    assert_eq!(v.ep.stats().protocol_errors, 1);
+}
+
+#[test]
+fn requests_before_the_handshake_are_told_there_is_no_session() {
+    let mut v = Victim {
+        ep: Mcu::new(Instant::ZERO, device_config()),
+        now: Instant::ZERO,
+        events: vec![],
+        wire: vec![],
+    };
+    v.frames(); // our Hello
+    v.feed(&add_request(3));
+    assert_eq!(v.frames(), [error_frame(3, WireError::NoSession)]);
+}
+
+#[test]
+fn an_incompatible_version_is_refused_explicitly() {
+    let mut v = Victim {
+        ep: Mcu::new(Instant::ZERO, device_config()),
+        now: Instant::ZERO,
+        events: vec![],
+        wire: vec![],
+    };
+    v.frames();
+    v.feed(&raw::frame(&raw::hello(false, 9, 9, 1024, 4, 4, 1000, 0)));
+    assert_eq!(
+        v.frames(),
+        [vec![0x07, WireError::IncompatibleVersion as u8]]
+    );
+    assert_eq!(
+        v.events,
+        [Owned::Disconnected(Disconnect::Incompatible(
+            WireError::IncompatibleVersion
+        ))]
+    );
+    assert!(v.ep.is_closed());
+}
+
+#[test]
+fn garbage_between_frames_costs_nothing_but_counters() {
+    let mut v = Victim::connected();
+    let mut noise = vec![
+        0x00, 0x13, 0x37, 0xff, 0xff, 0x00, 0x05, 0x01, 0x00, 0x02, 0x02, 0x00,
+    ];
+    noise.extend(add_request(1));
+    v.feed(&noise);
+    assert_eq!(v.events.len(), 1);
+    let s = v.ep.stats();
+    assert!(s.crc_errors + s.framing_errors >= 2, "{s:?}");
+}
