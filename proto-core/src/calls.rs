@@ -22,15 +22,15 @@ use crate::wire::WireError;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OutCall {
     pub(crate) id: u32,
-    pub(crate) deadline: Instant,
+    /// While waiting: the deadline. Once ended: when the slot stops waiting for the peer's
+    /// final frame (one field serves both, as a call is never in both states).
+    pub(crate) until: Instant,
     /// The application has been (or will be) told the call ended; it no longer waits.
     pub(crate) ended: bool,
     /// The peer may still send a final frame for this id.
     pub(crate) live: bool,
     /// A cancel frame must still be queued.
     pub(crate) cancel_due: bool,
-    /// When an ended call stops waiting for the peer's final frame.
-    pub(crate) release_at: Instant,
     /// A failure not yet reported through `poll_event`.
     pub(crate) report: Option<CallFailure>,
 }
@@ -39,11 +39,10 @@ impl OutCall {
     pub(crate) fn new(id: u32, deadline: Instant) -> Self {
         OutCall {
             id,
-            deadline,
+            until: deadline,
             ended: false,
             live: true,
             cancel_due: false,
-            release_at: deadline,
             report: None,
         }
     }
@@ -52,7 +51,7 @@ impl OutCall {
     pub(crate) fn abandon(&mut self, now: Instant, grace: crate::time::Duration) {
         self.ended = true;
         self.cancel_due = true;
-        self.release_at = now + grace;
+        self.until = now + grace;
     }
 
     /// Nothing more can happen to this slot.

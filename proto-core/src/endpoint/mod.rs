@@ -69,6 +69,8 @@ pub struct Endpoint<
     config: Config,
     now: Instant,
     link: Link,
+    /// The peer of the last handshake, for `Event::Connected`.
+    last_peer: PeerInfo,
     decoder: Decoder<FRAME>,
     /// When the frame now being received began.
     frame_started: Instant,
@@ -102,9 +104,11 @@ enum Link {
     Closed,
 }
 
+/// A link change not yet reported. `Connected` reads the peer from `last_peer`, so the
+/// queue stays a few bytes.
 #[derive(Clone, Copy, Debug)]
 enum LinkEvent {
-    Connected(PeerInfo),
+    Connected,
     Disconnected(Disconnect),
 }
 
@@ -192,6 +196,14 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             config,
             now,
             link: Link::Handshaking,
+            last_peer: PeerInfo {
+                version: 0,
+                max_frame: 0,
+                max_inbound: 0,
+                max_outbound: 0,
+                keepalive: Duration::ZERO,
+                schema: 0,
+            },
             decoder: Decoder::new(),
             frame_started: now,
             scratch: [0; FRAME],
@@ -290,7 +302,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         if let Some(ev) = self.link_events.pop_front() {
             return Some(match ev {
-                LinkEvent::Connected(peer) => Event::Connected(peer),
+                LinkEvent::Connected => Event::Connected(self.last_peer),
                 LinkEvent::Disconnected(why) => Event::Disconnected(why),
             });
         }

@@ -157,7 +157,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         };
         if self.link == Link::Handshaking {
             bump(&mut self.stats.handshakes);
-            let _ = self.link_events.push_back(LinkEvent::Connected(peer));
+            self.last_peer = peer;
+            let _ = self.link_events.push_back(LinkEvent::Connected);
             self.last_ping = now;
         }
         self.link = Link::Established(peer);

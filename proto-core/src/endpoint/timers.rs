@@ -39,11 +39,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         let grace = self.config.late_reply_grace;
         for call in self.outbound.iter_mut().flatten() {
-            if !call.ended && now >= call.deadline {
+            if !call.ended && now >= call.until {
                 call.abandon(now, grace);
                 call.report = Some(crate::event::CallFailure::DeadlineExceeded);
                 bump(&mut self.stats.calls_timed_out);
-            } else if call.ended && call.live && now >= call.release_at {
+            } else if call.ended && call.live && now >= call.until {
                 call.live = false; // the peer's final word never came; stop holding the id
             }
         }
@@ -77,10 +77,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         for call in self.outbound.iter().flatten() {
-            if !call.ended {
-                next = earliest(next, Some(call.deadline));
-            } else if call.live {
-                next = earliest(next, Some(call.release_at));
+            if !call.ended || call.live {
+                next = earliest(next, Some(call.until));
             }
         }
         for call in self.inbound.iter().flatten().filter(|c| c.is_active()) {

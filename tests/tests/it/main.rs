@@ -11,3 +11,5 @@ mod calls;
 mod common;
 mod hostile;
 mod link;
+mod memory;
+mod properties;

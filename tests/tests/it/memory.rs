@@ -1,0 +1,29 @@
+//! The memory an endpoint can ever use is its size: it owns every buffer.
+
+use crate::common::{Host, Mcu};
+
+#[test]
+fn worst_case_ram_at_the_microcontroller_defaults() {
+    let ram = Mcu::WORST_CASE_RAM;
+    println!("Endpoint<256, 4, 4, 576>: {ram} bytes");
+    assert_eq!(
+        ram,
+        std::mem::size_of::<wirecall::Endpoint>(),
+        "the defaults are the MCU defaults"
+    );
+    // Buffers: 256 receive + 256 assembly + 576 transmit = 1088; tables, timers, counters
+    // and settings take the rest of the documented 1,664 bytes (64-bit; 32-bit builds
+    // check their own 1,616 at compile time).
+    assert!(ram >= 1088, "{ram}");
+    assert!(ram <= 1664, "{ram} bytes: over the documented 1,664");
+}
+
+#[test]
+fn worst_case_ram_grows_with_the_capacities_only() {
+    let host = Host::WORST_CASE_RAM;
+    println!("Endpoint<1024, 16, 16, 2100>: {host} bytes");
+    assert!(
+        host >= 1024 * 2 + 2100 && host <= 1024 * 2 + 2100 + 1400,
+        "{host}"
+    );
+}
