@@ -13,3 +13,4 @@ mod hostile;
 mod link;
 mod memory;
 mod properties;
+mod vectors;

@@ -1,0 +1,264 @@
+//! The byte-exact vectors of docs/PROTOCOL.md (tests/vectors/wire.json), checked three
+//! ways: the plain framing implementation reproduces every wire string; a core endpoint
+//! walked through a session sends exactly these bytes and understands the peer's; and
+//! every broken input is dropped with the right counter while the next frame still works.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use wirecall::{CallFailure, Config, Duration, Instant, Stats};
+use wirecall_tests::engine::{Engine, Owned};
+use wirecall_tests::raw;
+
+use crate::common::{Host, Mcu};
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn load() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/wire.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// name -> (body, wire)
+fn frames(v: &Value) -> HashMap<String, (Vec<u8>, Vec<u8>)> {
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                (
+                    hex(f["body"].as_str().unwrap()),
+                    hex(f["wire"].as_str().unwrap()),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Drives one endpoint against scripted peer bytes.
+struct Script {
+    ep: Box<dyn Engine>,
+    now: Instant,
+    events: Vec<Owned>,
+}
+
+impl Script {
+    fn sent(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        while self.ep.poll_transmit(&mut b) == 1 {
+            out.push(b[0]);
+        }
+        out
+    }
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = self.ep.handle_input(self.now, bytes);
+            bytes = &bytes[n..];
+            while let Some(e) = self.ep.poll_event() {
+                self.events.push(e);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_plain_implementation_reproduces_every_wire_string() {
+    let v = load();
+    for (name, (body, wire)) in frames(&v) {
+        assert_eq!(raw::frame(&body), wire, "{name}");
+        assert_eq!(raw::unframe(&wire), [Some(body)], "{name}");
+    }
+    let add = &v["add_exchange"];
+    assert_eq!(add["total_bytes"], 22);
+    let total = hex(add["request_wire"].as_str().unwrap()).len()
+        + hex(add["reply_wire"].as_str().unwrap()).len();
+    assert_eq!(total, 22);
+}
+
+#[test]
+fn a_core_endpoint_speaks_the_vectors_byte_for_byte() {
+    let v = load();
+    let f = frames(&v);
+    let wire = |n: &str| f[n].1.clone();
+    let config = Config::default().with_schema(0x1234_5678);
+    let mut s = Script {
+        ep: Box::new(Mcu::new(Instant::ZERO, config)),
+        now: Instant::ZERO,
+        events: vec![],
+    };
+
+    assert_eq!(s.sent(), wire("hello"));
+    s.feed(&wire("hello_reply"));
+    let Owned::Connected(peer) = s.events.remove(0) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            peer.max_frame,
+            peer.max_inbound,
+            peer.max_outbound,
+            peer.schema
+        ),
+        (1024, 16, 16, 0)
+    );
+    assert_eq!(s.sent(), b"", "a Hello reply is not answered");
+
+    let add = s.ep.call(s.now, 0, &[2, 4], None).unwrap();
+    assert_eq!(s.sent(), wire("request_add"));
+    s.feed(&wire("reply_add"));
+    assert_eq!(
+        s.events.remove(0),
+        Owned::Reply {
+            id: add,
+            payload: vec![6]
+        }
+    );
+
+    let timed =
+        s.ep.call(s.now, 0, &[2, 4], Some(Duration::from_millis(1500)))
+            .unwrap();
+    assert_eq!(s.sent(), wire("request_add_timeout"));
+    s.ep.cancel(timed).unwrap();
+    assert_eq!(s.sent(), wire("cancel"));
+    s.feed(&wire("error_cancelled"));
+    assert!(
+        s.events.is_empty(),
+        "the final word on a cancelled call is no event"
+    );
+    assert_eq!(s.ep.slots_in_use(), (0, 0));
+
+    s.feed(&wire("request_from_peer"));
+    let Owned::Request {
+        id,
+        procedure: 0,
+        args,
+    } = s.events.remove(0)
+    else {
+        panic!()
+    };
+    assert_eq!((id.wire(), args), (300, vec![2, 4]));
+    s.ep.respond_error(id, wirecall::WireError::BadArguments, "expected (i32, i32)")
+        .unwrap();
+    assert_eq!(s.sent(), wire("error_detail"));
+
+    s.feed(&wire("ping"));
+    assert_eq!(s.sent(), wire("pong"));
+    s.now = s.now + Duration::from_secs(1);
+    s.ep.handle_timeout(s.now);
+    assert_eq!(s.sent(), wire("ping"));
+
+    s.feed(&wire("unknown_ignorable"));
+    s.feed(&wire("unknown_must_understand"));
+    let st: Stats = s.ep.stats();
+    assert_eq!((st.ignored_frames, st.protocol_errors), (1, 1));
+
+    s.ep.close();
+    assert_eq!(s.sent(), wire("close"));
+    assert!(s.events.is_empty(), "{:?}", s.events);
+}
+
+#[test]
+fn a_core_endpoint_understands_the_peer_side_vectors() {
+    let v = load();
+    let f = frames(&v);
+    let wire = |n: &str| f[n].1.clone();
+    // A host: frames of 1024 bytes take the 300-byte request.
+    let mut s = Script {
+        ep: Box::new(Host::new(Instant::ZERO, Config::default())),
+        now: Instant::ZERO,
+        events: vec![],
+    };
+    s.sent();
+    s.feed(&wire("hello"));
+    let Owned::Connected(peer) = s.events.remove(0) else {
+        panic!()
+    };
+    assert_eq!(
+        (peer.max_frame, peer.keepalive, peer.schema),
+        (256, Duration::from_secs(1), 0x1234_5678)
+    );
+    let mut reply = wire("hello_reply");
+    assert_eq!(
+        s.sent(),
+        std::mem::take(&mut reply),
+        "a Hello is answered with this host's Hello reply"
+    );
+
+    s.feed(&wire("request_long"));
+    let Owned::Request {
+        procedure: 1, args, ..
+    } = s.events.remove(0)
+    else {
+        panic!()
+    };
+    assert_eq!(args, f["request_long"].0[3..]);
+
+    let call = s.ep.call(s.now, 0, &[2, 4], None).unwrap();
+    s.sent();
+    // error_busy names id 7; the same frame for this call's id must end it with Busy.
+    assert_eq!(f["error_busy"].0, [0x04, 0x07, 0x01]);
+    let mut busy_for_call = vec![0x04];
+    busy_for_call.extend(raw::varint(call.wire()));
+    busy_for_call.push(1);
+    s.feed(&raw::frame(&busy_for_call));
+    assert_eq!(
+        s.events.remove(0),
+        Owned::CallFailed {
+            id: call,
+            reason: CallFailure::Remote(wirecall::WireError::Busy),
+            detail: vec![]
+        }
+    );
+
+    s.feed(&wire("close_protocol_violation"));
+    assert_eq!(
+        s.events.remove(0),
+        Owned::Disconnected(wirecall::Disconnect::PeerClosed(
+            wirecall::WireError::ProtocolViolation
+        ))
+    );
+}
+
+#[test]
+fn broken_inputs_are_dropped_with_the_right_counter_and_the_next_frame_works() {
+    let v = load();
+    let f = frames(&v);
+    for case in v["broken"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut s = Script {
+            ep: Box::new(Mcu::new(Instant::ZERO, Config::default())),
+            now: Instant::ZERO,
+            events: vec![],
+        };
+        s.sent();
+        s.feed(&f["hello_reply"].1);
+        s.events.clear();
+        let before = s.ep.stats();
+        s.feed(&hex(case["wire"].as_str().unwrap()));
+        let after = s.ep.stats();
+        let counter = case["counter"].as_str().unwrap();
+        let delta = |st: &Stats| match counter {
+            "crc_errors" => st.crc_errors,
+            "framing_errors" => st.framing_errors,
+            "oversized_frames" => st.oversized_frames,
+            "protocol_errors" => st.protocol_errors,
+            other => panic!("unknown counter {other}"),
+        };
+        assert_eq!(delta(&after), delta(&before) + 1, "{name}");
+        assert!(s.events.is_empty(), "{name}: {:?}", s.events);
+        s.feed(&hex(case["then"].as_str().unwrap()));
+        assert!(
+            matches!(&s.events[..], [Owned::Request { id, procedure: 0, args }] if id.wire() == 9 && args == &[2, 4]),
+            "{name}: {:?}",
+            s.events
+        );
+    }
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Generates wire.json, the byte-exact test vectors of docs/PROTOCOL.md.
+
+Written from the spec alone, in another language than the core, as a third implementation
+of the framing (the core and tests/src/raw.rs are the other two). The Rust tests
+(tests/tests/it/vectors.rs) check the core against the file this writes; run
+`python3 tests/vectors/generate.py` to regenerate it, and commit the result.
+"""
+import json
+import pathlib
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def cobs(data: bytes) -> bytes:
+    out, block = bytearray(), bytearray()
+    for i, b in enumerate(data):
+        if b == 0:
+            out += bytes([len(block) + 1]) + block
+            block = bytearray()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out += b"\xff" + block
+                block = bytearray()
+                if i == len(data) - 1:
+                    return bytes(out)  # no empty block after a full one at the end
+    out += bytes([len(block) + 1]) + block
+    return bytes(out)
+
+
+def frame(body: bytes) -> bytes:
+    return b"\x00" + cobs(body + crc32c(body).to_bytes(4, "little")) + b"\x00"
+
+
+def varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        if v == 0:
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def hello(reply, version, min_version, features, max_frame, inbound, outbound, keepalive_ms, schema):
+    return (bytes([0x21 if reply else 0x01, version, min_version]) + varint(features) + varint(max_frame)
+            + varint(inbound) + varint(outbound) + varint(keepalive_ms) + schema.to_bytes(4, "little"))
+
+
+def zigzag(v: int) -> bytes:
+    return varint((v << 1) ^ (v >> 31) & 0xFFFFFFFF)
+
+
+ADD_1_2 = zigzag(1) + zigzag(2)
+LONG = bytes((i % 255) + 1 for i in range(300))  # no zeros: COBS needs a 0xFF block
+
+FRAMES = [
+    ("hello", "Hello from a device: version 1, min 1, features 0, max_frame 256, 4 in, 4 out, keepalive 1000 ms, schema 0x12345678",
+     hello(False, 1, 1, 0, 256, 4, 4, 1000, 0x12345678)),
+    ("hello_reply", "Hello reply from a host: max_frame 1024, 16 in, 16 out, keepalive 1000 ms, no schema",
+     hello(True, 1, 1, 0, 1024, 16, 16, 1000, 0)),
+    ("request_add", "Request id 0, procedure 0 (add), arguments (1, 2)", b"\x02\x00\x00" + ADD_1_2),
+    ("reply_add", "Reply id 0, result 3", b"\x03\x00" + zigzag(3)),
+    ("request_add_timeout", "Request id 1, procedure 0, timeout 1500 ms, arguments (1, 2)",
+     b"\x22\x01\x00" + varint(1500) + ADD_1_2),
+    ("cancel", "Cancel id 1", b"\x05\x01"),
+    ("error_cancelled", "Error id 1, Cancelled (6)", b"\x04\x01\x06"),
+    ("request_from_peer", "Request id 300 (two-byte varint), procedure 0, arguments (1, 2)",
+     b"\x02" + varint(300) + b"\x00" + ADD_1_2),
+    ("error_detail", "Error id 300, BadArguments (3), detail 'expected (i32, i32)'",
+     b"\x04" + varint(300) + b"\x03" + b"expected (i32, i32)"),
+    ("error_busy", "Error id 7, Busy (1)", b"\x04\x07\x01"),
+    ("ping", "Ping", b"\x06"),
+    ("pong", "Pong (Ping with FLAG)", b"\x26"),
+    ("close", "Close, code Closed (13)", b"\x07\x0d"),
+    ("close_protocol_violation", "Close, code ProtocolViolation (9)", b"\x07\x09"),
+    ("unknown_ignorable", "Kind 31 without must-understand: ignored", b"\x1f\x01\x02"),
+    ("unknown_must_understand", "Kind 31 with must-understand: a protocol violation", b"\x9f\x01\x02"),
+    ("request_long", "Request id 2, procedure 1, 300 argument bytes without a zero (COBS 0xFF blocks)",
+     b"\x02\x02\x01" + LONG),
+]
+
+VALID_AFTER = frame(b"\x02\x09\x00" + ADD_1_2)  # Request id 9, add(1, 2)
+
+BROKEN = [
+    ("bad_crc", "last CRC byte inverted", frame(b"\x02\x00\x00" + ADD_1_2)[:-2] + bytes([frame(b"\x02\x00\x00" + ADD_1_2)[-2] ^ 0xFF]) + b"\x00", "crc_errors"),
+    ("truncated_cobs", "code byte 0x05 promises 4 bytes, the delimiter comes after 2", b"\x00\x05\x01\x02\x00", "framing_errors"),
+    ("too_short", "one data byte: shorter than header + CRC", b"\x00\x02\x01\x00", "framing_errors"),
+    ("oversized", "a 300-byte run to a 256-byte receiver, a valid frame hidden in its tail without a delimiter",
+     b"\x00" + b"\x11" * 300 + VALID_AFTER[1:-1] + b"\x00", "oversized_frames"),
+    ("malformed_varint", "valid CRC, Request whose id varint never ends", frame(b"\x02\x80"), "protocol_errors"),
+    ("noise", "random bytes that decode to a 6-byte frame whose CRC does not match", b"\x00\x07\x13\x37\xff\x42\xaa\xbb\x00", "crc_errors"),
+]
+
+
+def hexs(b: bytes) -> str:
+    return b.hex()
+
+
+def main():
+    assert crc32c(b"123456789") == 0xE3069283
+    doc = {
+        "about": "Byte-exact vectors of the wirecall protocol version 1 (docs/PROTOCOL.md). "
+                 "'body' is the decoded frame without CRC; 'wire' is what travels, both delimiters included. "
+                 "Generated by tests/vectors/generate.py.",
+        "crc32c_check": {"input": "123456789", "crc": "e3069283"},
+        "frames": [{"name": n, "about": a, "body": hexs(b), "wire": hexs(frame(b))} for n, a, b in FRAMES],
+        "broken": [{"name": n, "about": a, "wire": hexs(w), "counter": c,
+                    "then": hexs(VALID_AFTER), "then_must_deliver": "Request id 9, procedure 0, arguments 0204"}
+                   for n, a, w, c in BROKEN],
+        "add_exchange": {
+            "about": "add(1, 2): request and reply, framing, CRC and delimiters included",
+            "request_wire": hexs(frame(FRAMES[2][2])),
+            "reply_wire": hexs(frame(FRAMES[3][2])),
+            "total_bytes": len(frame(FRAMES[2][2])) + len(frame(FRAMES[3][2])),
+        },
+    }
+    out = pathlib.Path(__file__).with_name("wire.json")
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}: add(1, 2) costs {doc['add_exchange']['total_bytes']} bytes")
+
+
+if __name__ == "__main__":
+    main()
