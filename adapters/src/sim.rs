@@ -62,6 +62,8 @@ pub struct SimLine {
     /// When the transmitter is free to start the next byte.
     tx_free_at: Duration,
     stats: LineStats,
+    /// Every byte read so far, when recording.
+    tap: Option<Vec<u8>>,
 }
 
 impl SimLine {
@@ -81,6 +83,7 @@ impl SimLine {
             in_flight: VecDeque::new(),
             tx_free_at: Duration::ZERO,
             stats: LineStats::default(),
+            tap: None,
         }
     }
 
@@ -137,9 +140,22 @@ impl SimLine {
             }
             self.in_flight.pop_front();
             out.push(b);
+            if let Some(tap) = &mut self.tap {
+                tap.push(b);
+            }
             n += 1;
         }
         n
+    }
+
+    /// Starts recording every byte read, for tests that inspect the traffic.
+    pub fn record(&mut self) {
+        self.tap.get_or_insert_with(Vec::new);
+    }
+
+    /// Takes the bytes recorded since the last call.
+    pub fn take_recorded(&mut self) -> Vec<u8> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// When the next byte in flight arrives, if any.

@@ -217,43 +217,46 @@ impl Pair {
     /// Runs until nothing more can happen before `now + d`, then sets the clock there.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
+        while self.step(end) {}
+    }
+
+    /// Runs until `done` holds, for at most `limit` of virtual time; returns whether it held.
+    /// `done` is checked after every instant at which something happened.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        self.pump();
         loop {
-            self.pump();
-            let next = [
-                self.ab.next_arrival(),
-                self.ba.next_arrival(),
-                self.timeout(true),
-                self.timeout(false),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            match next {
-                Some(t) if t <= end => {
-                    self.now = self.now.max(t);
-                    self.fire_timeouts();
-                }
-                _ => {
-                    self.now = end;
-                    self.fire_timeouts();
-                    self.pump();
-                    return;
-                }
+            if done(self) {
+                return true;
+            }
+            if !self.step(end) {
+                return done(self);
             }
         }
     }
 
-    /// Runs until `done` holds, for at most `limit` of virtual time; returns whether it held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return true;
-            }
-            let step = Duration::from_millis(1).min(end - self.now);
-            self.run_for(step);
-        }
-        done(self)
+    /// Moves everything ready now, then jumps the clock to the next instant at which
+    /// something happens (a byte arrives, a deadline comes), if that is not after `end`,
+    /// and processes it. Returns false, with the clock at `end`, when nothing is left before.
+    fn step(&mut self, end: Duration) -> bool {
+        self.pump();
+        let next = [
+            self.ab.next_arrival(),
+            self.ba.next_arrival(),
+            self.timeout(true),
+            self.timeout(false),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let more = matches!(next, Some(t) if t <= end);
+        self.now = match next {
+            Some(t) if more => self.now.max(t),
+            _ => self.now.max(end),
+        };
+        self.fire_timeouts();
+        self.pump();
+        more
     }
 
     /// Runs until both sides are connected (at most 5 s); panics otherwise.

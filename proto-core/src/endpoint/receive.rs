@@ -244,7 +244,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             .find(|c| c.id == id && c.is_active());
         if let Some(call) = found {
             call.end(RequestEnd::Cancelled, None);
-            // Room for this was reserved before the byte was taken.
+        }
+        // Always answer, even for an id no longer (or never) here: the link is an ordered
+        // stream, so any reply already sent is ahead of this one, and the caller can free
+        // its slot now instead of waiting out its grace period after a lost reply.
+        // Room for this was reserved before the byte was taken.
+        if self.is_connected() {
             self.send_error(id, WireError::Cancelled);
         }
     }

@@ -236,8 +236,9 @@ fn a_held_call_fails_at_its_deadline_and_the_cancel_reaches_the_server() {
     );
     assert_eq!(failures(&p.a.events), [(id, CallFailure::DeadlineExceeded)]);
     let waited = p.now - start;
+    // The core's clock has microsecond resolution; the harness's has nanoseconds.
     assert!(
-        waited >= Duration::from_secs(1) && waited < Duration::from_millis(1010),
+        waited >= Duration::from_micros(999_999) && waited < Duration::from_millis(1010),
         "{waited:?}"
     );
     p.run_for(Duration::from_millis(50));
@@ -309,7 +310,9 @@ fn cancel_ends_the_call_quietly_and_a_late_reply_is_only_counted() {
     assert_eq!(p.a.ep.calls_in_flight(), 0);
     p.run_for(Duration::from_millis(50));
     assert!(replies(&p.a.events).is_empty() && failures(&p.a.events).is_empty());
-    assert_eq!(p.a.ep.stats().late_replies, 1);
+    // Both the crossed reply and the server's answer to the cancel arrive after the call
+    // ended: counted, never reported.
+    assert_eq!(p.a.ep.stats().late_replies, 2);
     assert_eq!(p.a.ep.slots_in_use(), (0, 0));
 }
 
