@@ -23,7 +23,7 @@ fn worst_case_ram_grows_with_the_capacities_only() {
     let host = Host::WORST_CASE_RAM;
     println!("Endpoint<1024, 16, 16, 2100>: {host} bytes");
     assert!(
-        host >= 1024 * 2 + 2100 && host <= 1024 * 2 + 2100 + 1400,
+        (1024 * 2 + 2100..=1024 * 2 + 2100 + 1400).contains(&host),
         "{host}"
     );
 }
