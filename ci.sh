@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check of wirecall, from a fresh machine: installs what it needs, then runs
 # formatting, lints, tests, docs, microcontroller builds and the demo.
-# Usage: ./ci.sh            (about 2-4 minutes on 2 cores from a cold cache)
+# Usage: ./ci.sh            (about 6-8 minutes on 2 cores from a cold cache)
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")"
@@ -42,6 +42,10 @@ step "demo"
 demo_out=$(cargo run -q -p wirecall-cli --locked -- demo)
 echo "$demo_out" | tail -n 20
 grep -q "add(2, 40) = 42 .* 22 bytes on the wire" <<<"$demo_out"
+
+step "fuzz: 60 s of the endpoint target, overflow checks on (nightly, cargo-fuzz)"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+(cd fuzz && cargo +nightly fuzz run -a endpoint -- -max_total_time=60 -max_len=2048 -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|panicked|ERROR|SUMMARY" )
 
 step "tests (unit, integration, property, doc)"
 test_log=$(mktemp)
