@@ -9,8 +9,9 @@
 //!                 ├─deadline──► ended, cancel due, failure to report ─┐
 //!                 ├─cancel()──► ended, cancel due ────────────────────┤
 //!                 │                                                   ▼
-//!                 │                   held until the peer's final frame or the grace period,
-//!                 │                   so a late reply can never match a newer call ─► free
+//!                 │                   held until the peer answers the cancel (always the last
+//!                 │                   frame for the id) or the grace period ends, so a late
+//!                 │                   reply can never match a newer call ─► free
 //!                 └─link lost──► failure to report ─► (event) ─► free
 //! ```
 

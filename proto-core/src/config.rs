@@ -27,8 +27,9 @@ pub struct Config {
     /// `Hello`s while the handshake is unanswered. Default 1 s.
     pub keepalive: Duration,
     /// Longest time from a frame's first byte to its last before the partial frame is
-    /// dropped. Scale it to the link: at 115200 baud a 256-byte frame takes 25 ms.
-    /// Default 250 ms.
+    /// dropped. Scale it to the link ([`Config::for_link`] does): at 115200 baud a 256-byte
+    /// frame takes 23 ms, at 9600 baud 275 ms. Default 500 ms, enough for 256-byte frames
+    /// down to 9600 baud.
     pub frame_timeout: Duration,
     /// After a call is cancelled or times out, how long its slot stays reserved waiting for
     /// the peer's final word, so that a late reply can never be taken for a newer call.
@@ -51,7 +52,7 @@ impl Default for Config {
         Config {
             call_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(1),
-            frame_timeout: Duration::from_millis(250),
+            frame_timeout: Duration::from_millis(500),
             late_reply_grace: Duration::from_secs(1),
             schema: 0,
             expect_schema: None,
@@ -88,6 +89,17 @@ impl Config {
         self.keepalive = d;
         self
     }
+    /// Scales [`Config::frame_timeout`] to a serial link of `baud` bits per second carrying
+    /// frames of up to `max_frame` decoded bytes: twice the time the largest encoded frame
+    /// takes on the wire (10 bit times per byte), plus 20 ms for scheduling jitter.
+    pub const fn for_link(mut self, baud: u32, max_frame: usize) -> Self {
+        let bytes = crate::framing::max_encoded_len(max_frame) as u64;
+        let baud = if baud == 0 { 1 } else { baud as u64 };
+        let micros = bytes.saturating_mul(10_000_000).saturating_mul(2) / baud;
+        self.frame_timeout = Duration::from_micros(micros.saturating_add(20_000));
+        self
+    }
+
     /// Sets [`Config::frame_timeout`].
     pub const fn with_frame_timeout(mut self, d: Duration) -> Self {
         self.frame_timeout = d;
@@ -107,5 +119,20 @@ impl Config {
     pub const fn with_cancel_budget(mut self, b: Budget) -> Self {
         self.cancel_budget = b;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_timeout_scales_with_the_link() {
+        // 256-byte frames encode to at most 260 bytes: 22.6 ms at 115200 baud, doubled, + 20 ms.
+        let fast = Config::default().for_link(115_200, 256).frame_timeout;
+        assert_eq!(fast.as_millis(), 65);
+        let slow = Config::default().for_link(9600, 256).frame_timeout;
+        assert_eq!(slow.as_millis(), 561);
+        assert!(Config::default().for_link(0, 256).frame_timeout >= slow);
     }
 }

@@ -148,4 +148,4 @@ pub use time::{Duration, Instant};
 #[doc(hidden)]
 pub use typed::__encode_result;
 pub use typed::{decode_exact, schema_hash, DecodeError, Procedure, ProcedureInfo};
-pub use wire::{Hello, WireError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};

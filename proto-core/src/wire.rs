@@ -39,6 +39,10 @@ pub const PROTOCOL_VERSION: u8 = 1;
 /// Oldest protocol version this crate accepts.
 pub const MIN_PROTOCOL_VERSION: u8 = 1;
 
+/// Smallest `max_frame` a `Hello` may state: every endpoint must accept frames this large
+/// (the largest control frame, a `Hello`, is 36 bytes with its CRC).
+pub const MIN_MAX_FRAME: usize = 48;
+
 pub(crate) const MUST_UNDERSTAND: u8 = 0x80;
 pub(crate) const FLAG: u8 = 0x20;
 const KIND_MASK: u8 = 0x1f;

@@ -67,7 +67,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         );
         n += encode_varint(&mut self.scratch, n, procedure);
         if let Some(t) = timeout {
-            let ms = u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+            // Round up: a sub-millisecond timeout must not reach the peer as "0 ms".
+            let ms = u32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
             n += encode_varint(&mut self.scratch, n, ms);
         }
         let room = self.scratch.get_mut(n..limit).ok_or(CallError::TooLarge)?;
@@ -130,7 +131,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             n += 1;
         }
         let room = self.scratch.get_mut(n..limit).unwrap_or(&mut []);
-        let take = detail.len().min(room.len());
+        let mut take = detail.len().min(room.len());
+        while !detail.is_char_boundary(take) {
+            take -= 1; // never split a UTF-8 character (0 is always a boundary)
+        }
         if let (Some(dst), Some(src)) = (room.get_mut(..take), detail.as_bytes().get(..take)) {
             dst.copy_from_slice(src);
         }

@@ -19,6 +19,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// never returned.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         let now = self.advance(now);
+        self.flush_due();
         let mut used = 0;
         for &byte in bytes {
             if self.pending.is_some() || !self.link_events.is_empty() {
@@ -76,7 +77,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 args,
             } => self.on_request(now, id, procedure, timeout_ms, args, len),
             Frame::Reply { id, payload } => {
-                if self.finish_call(id) {
+                if self.finish_call(id, false) {
                     self.pending = Some(Pending::Reply {
                         id,
                         at: payload,
@@ -85,7 +86,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 }
             }
             Frame::Error { id, code, detail } => {
-                if self.finish_call(id) {
+                if self.finish_call(id, code == WireError::Cancelled) {
                     self.pending = Some(Pending::Failed {
                         id,
                         code,
@@ -121,6 +122,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     }
 
     fn on_hello(&mut self, now: Instant, reply: bool, hello: Hello) {
+        if (hello.max_frame as usize) < wire::MIN_MAX_FRAME {
+            return self.protocol_error(now); // could not even carry our Hello
+        }
         let version = wire::PROTOCOL_VERSION.min(hello.version);
         let problem = if version < wire::MIN_PROTOCOL_VERSION.max(hello.min_version) {
             Some(WireError::IncompatibleVersion)
@@ -209,7 +213,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
 
     /// The peer's final frame for call `id` arrived. Returns true if the application is
     /// still waiting for it (and so must get an event); late frames are counted.
-    fn finish_call(&mut self, id: u32) -> bool {
+    ///
+    /// A call this side ended (cancel or deadline) sent, or will send, a Cancel, and the peer
+    /// answers every Cancel with `Error(Cancelled)` after anything else it sent for that
+    /// id. So only that answer frees the slot; a reply or error that crossed the Cancel is
+    /// counted as late and the id stays reserved, so it cannot reach a newer call.
+    fn finish_call(&mut self, id: u32, cancel_answer: bool) -> bool {
         let Some(slot) = self
             .outbound
             .iter_mut()
@@ -222,9 +231,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             return false;
         };
         let waiting = !call.ended;
-        call.live = false;
         if !waiting {
             bump(&mut self.stats.late_replies);
+        }
+        if waiting || cancel_answer {
+            call.live = false;
         }
         if call.is_done() || waiting {
             *slot = None;
@@ -234,6 +245,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
 
     fn on_cancel(&mut self, now: Instant, id: u32) {
         bump(&mut self.stats.cancels_received);
+        if !self.is_connected() {
+            return; // no session, so no call to cancel and nobody waiting for an answer
+        }
         if !self.cancel_window.spend(self.config.cancel_budget, now) {
             return self.reset_for_violation();
         }
@@ -245,13 +259,18 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if let Some(call) = found {
             call.end(RequestEnd::Cancelled, None);
         }
+        // An error still waiting for transmit room (a deadline) would otherwise follow the
+        // answer below and arrive after the caller freed the id: the answer replaces it.
+        for call in self.inbound.iter_mut().flatten().filter(|c| c.id == id) {
+            if let crate::calls::InState::Ended { error_due, .. } = &mut call.state {
+                *error_due = None;
+            }
+        }
         // Always answer, even for an id no longer (or never) here: the link is an ordered
         // stream, so any reply already sent is ahead of this one, and the caller can free
         // its slot now instead of waiting out its grace period after a lost reply.
         // Room for this was reserved before the byte was taken.
-        if self.is_connected() {
-            self.send_error(id, WireError::Cancelled);
-        }
+        self.send_error(id, WireError::Cancelled);
     }
 
     /// Queues an error reply for call `id` at once (input keeps room for one).
@@ -277,6 +296,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     fn reset_for_violation(&mut self) {
         self.due.close = Some(WireError::ProtocolViolation);
         self.lose_link(Disconnect::ProtocolViolation, Link::Handshaking);
+        // The new session starts with fresh budgets, so one burst resets the link once.
+        self.protocol_window = super::Window { start: self.now, count: 0 };
+        self.cancel_window = super::Window { start: self.now, count: 0 };
     }
 }
 
