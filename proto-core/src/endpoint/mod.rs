@@ -184,7 +184,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// [`poll_transmit`](Self::poll_transmit) returns).
     pub fn new(now: Instant, config: Config) -> Self {
         const {
-            assert!(FRAME >= crate::wire::MIN_MAX_FRAME, "FRAME must be at least MIN_MAX_FRAME (48)");
+            assert!(
+                FRAME >= crate::wire::MIN_MAX_FRAME,
+                "FRAME must be at least MIN_MAX_FRAME (48)"
+            );
             assert!(FRAME <= u32::MAX as usize, "FRAME must fit in 32 bits");
             assert!(IN >= 1 && OUT >= 1, "IN and OUT must be at least 1");
             assert!(

@@ -297,8 +297,14 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.due.close = Some(WireError::ProtocolViolation);
         self.lose_link(Disconnect::ProtocolViolation, Link::Handshaking);
         // The new session starts with fresh budgets, so one burst resets the link once.
-        self.protocol_window = super::Window { start: self.now, count: 0 };
-        self.cancel_window = super::Window { start: self.now, count: 0 };
+        self.protocol_window = super::Window {
+            start: self.now,
+            count: 0,
+        };
+        self.cancel_window = super::Window {
+            start: self.now,
+            count: 0,
+        };
     }
 }
 

@@ -349,9 +349,16 @@ fn after_a_reset_the_budget_starts_afresh() {
 
 #[test]
 fn cancels_without_a_session_cost_nothing() {
-    let mut v = Victim { ep: Mcu::new(Instant::ZERO, device_config()), now: Instant::ZERO, events: vec![], wire: vec![] };
+    let mut v = Victim {
+        ep: Mcu::new(Instant::ZERO, device_config()),
+        now: Instant::ZERO,
+        events: vec![],
+        wire: vec![],
+    };
     v.frames();
-    let cancels: Vec<u8> = (0..200u32).flat_map(|id| raw::frame(&[0x05, (id % 100) as u8])).collect();
+    let cancels: Vec<u8> = (0..200u32)
+        .flat_map(|id| raw::frame(&[0x05, (id % 100) as u8]))
+        .collect();
     v.feed(&cancels);
     assert!(v.frames().is_empty());
     assert!(v.events.is_empty());
@@ -361,26 +368,46 @@ fn cancels_without_a_session_cost_nothing() {
 fn error_detail_is_cut_to_fit_at_a_character_boundary() {
     let mut v = Victim::connected();
     v.feed(&add_request(1));
-    let Owned::Request { id, .. } = v.events[0].clone() else { panic!() };
+    let Owned::Request { id, .. } = v.events[0].clone() else {
+        panic!()
+    };
     let detail = "é".repeat(300); // 600 bytes, two per character; the frame holds 256
-    v.ep.respond_error(id, WireError::BadArguments, &detail).unwrap();
+    v.ep.respond_error(id, WireError::BadArguments, &detail)
+        .unwrap();
     let frames = v.frames();
     let text = &frames[0][3..];
-    assert!(text.len() >= 240 && text.len() <= 256 - 3 - 4, "{}", text.len());
-    assert!(std::str::from_utf8(text).is_ok(), "detail split a character");
+    assert!(
+        text.len() >= 240 && text.len() <= 256 - 3 - 4,
+        "{}",
+        text.len()
+    );
+    assert!(
+        std::str::from_utf8(text).is_ok(),
+        "detail split a character"
+    );
 }
 
 #[test]
 fn sub_millisecond_timeouts_round_up_on_the_wire() {
     let mut v = Victim::connected();
-    v.ep.call_with_timeout(v.now, 0, &[2, 4][..], Duration::from_micros(300)).unwrap();
+    v.ep.call_with_timeout(v.now, 0, &[2, 4][..], Duration::from_micros(300))
+        .unwrap();
     let frames = v.frames();
-    assert_eq!(frames[0][..4], [0x22, 0x00, 0x00, 0x01], "header with FLAG, id, procedure, 1 ms");
+    assert_eq!(
+        frames[0][..4],
+        [0x22, 0x00, 0x00, 0x01],
+        "header with FLAG, id, procedure, 1 ms"
+    );
 }
 
 #[test]
 fn a_hello_too_small_to_carry_a_hello_is_refused() {
-    let mut v = Victim { ep: Mcu::new(Instant::ZERO, device_config()), now: Instant::ZERO, events: vec![], wire: vec![] };
+    let mut v = Victim {
+        ep: Mcu::new(Instant::ZERO, device_config()),
+        now: Instant::ZERO,
+        events: vec![],
+        wire: vec![],
+    };
     v.frames();
     v.feed(&raw::frame(&raw::hello(false, 1, 1, 20, 4, 4, 1000, 0)));
     assert!(!v.ep.is_connected());
