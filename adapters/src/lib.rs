@@ -2,6 +2,9 @@
 //! [`Endpoint`](https://docs.rs/wirecall). Adapters hold no protocol logic: every decision
 //! about frames, calls and deadlines is the core's.
 //!
+//! * [`host`] (feature `std`): links over TCP, Unix sockets, child processes, stdio and
+//!   serial ports; a `Clone + Send` client that reconnects; servers for one link or a
+//!   listener.
 //! * [`sim`] (feature `std`): a simulated serial line with a baud rate, latency and
 //!   seeded fault injection, on a virtual clock. The test harness and `wirecall demo` use
 //!   it; use it to test your own service without hardware.
@@ -10,5 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "std")]
+pub mod host;
 #[cfg(feature = "std")]
 pub mod sim;

@@ -1,0 +1,154 @@
+//! The blocking runner: one I/O thread owns a [`Session`]; a reader thread per link turns
+//! blocking reads into messages on the same channel as client commands, so the I/O thread
+//! waits on one thing: the next message or the session's next deadline.
+
+use std::io::{Read, Write};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use wirecall::Disconnect;
+
+use super::link::{is_transient, Link, LinkGuard};
+use super::session::{Completion, Session};
+
+/// What the I/O thread is told. Link messages carry the generation of the link they came
+/// from, so a reader of a link already replaced cannot feed the new session.
+pub(crate) enum Msg {
+    Bytes(u64, Vec<u8>),
+    Eof(u64),
+    Call {
+        procedure: u32,
+        args: Vec<u8>,
+        timeout: Option<Duration>,
+        done: Completion,
+    },
+    Stats(Box<dyn FnOnce(wirecall::Stats, bool) + Send>),
+    Close,
+}
+
+/// Why a session on a link ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The link dropped, or the core declared it dead or closed by the peer.
+    LinkDown,
+    /// The application closed (or every client handle was dropped).
+    Closed,
+}
+
+/// A link being driven: its writer, its guard, its generation.
+pub(crate) struct Active {
+    writer: Box<dyn Write + Send>,
+    _guard: LinkGuard,
+    generation: u64,
+}
+
+/// Starts the reader thread of `link` and returns the rest.
+pub(crate) fn attach(link: Link, generation: u64, tx: Sender<Msg>) -> Active {
+    let (mut reader, writer, guard) = link.split();
+    std::thread::Builder::new()
+        .name("wirecall-reader".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if tx.send(Msg::Bytes(generation, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if is_transient(&e) => continue,
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(Msg::Eof(generation));
+        })
+        .expect("spawn reader thread");
+    Active {
+        writer,
+        _guard: guard,
+        generation,
+    }
+}
+
+/// Runs `session` over the `active` link until the link goes down or the application
+/// closes. Without a link (`None`, while reconnecting) it still takes calls and runs
+/// deadlines, and returns `LinkDown` at `until`, when the next connection attempt is due.
+pub(crate) fn run(
+    session: &mut Session,
+    active: &mut Option<Active>,
+    rx: &Receiver<Msg>,
+    until: Option<std::time::Instant>,
+) -> Ended {
+    let mut out = Vec::new();
+    loop {
+        let left = until.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Ended::LinkDown;
+        }
+        let now = super::now();
+        let next = session
+            .next_timeout()
+            .map(|t| Duration::from_micros(t.saturating_since(now).as_micros()));
+        let wait = match (next, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let msg = match wait {
+            Some(w) => rx.recv_timeout(w),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let now = super::now();
+        let generation = active.as_ref().map(|a| a.generation);
+        match msg {
+            Ok(Msg::Bytes(g, bytes)) if Some(g) == generation => {
+                session.input(now, &bytes, &mut out)
+            }
+            Ok(Msg::Eof(g)) if Some(g) == generation => return Ended::LinkDown,
+            Ok(Msg::Bytes(..) | Msg::Eof(_)) => {} // from a link already replaced
+            Ok(Msg::Call {
+                procedure,
+                args,
+                timeout,
+                done,
+            }) => session.call(now, procedure, args, timeout, done, &mut out),
+            Ok(Msg::Stats(reply)) => reply(
+                *session.endpoint().stats(),
+                session.endpoint().is_connected(),
+            ),
+            Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => {
+                session.close(now, &mut out);
+                write_out(active, &mut out);
+                return Ended::Closed;
+            }
+            Err(RecvTimeoutError::Timeout) => session.timeout(now, &mut out),
+        }
+        if !write_out(active, &mut out) {
+            return Ended::LinkDown;
+        }
+        if let Some(why) = session.take_disconnect() {
+            // The core ended the session; a restarted peer is already reconnected by it.
+            if active.is_some() && !matches!(why, Disconnect::PeerRestarted) {
+                return Ended::LinkDown;
+            }
+        }
+    }
+}
+
+/// Writes what the session produced; false if the link failed. Without a link, the bytes
+/// (handshake retries) have nowhere to go and are dropped.
+fn write_out(active: &mut Option<Active>, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = match active {
+        Some(a) => a
+            .writer
+            .write_all(out)
+            .and_then(|()| a.writer.flush())
+            .is_ok(),
+        None => true,
+    };
+    out.clear();
+    ok
+}

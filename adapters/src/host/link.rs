@@ -1,0 +1,160 @@
+//! Byte streams as links: a reader, a writer, and a closer.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A bidirectional byte stream, split so one thread can block in `read` while another
+/// writes. Dropping a link releases it: sockets are shut down (which also wakes the reader),
+/// a child process is killed and reaped.
+pub struct Link {
+    pub(crate) reader: Box<dyn Read + Send>,
+    pub(crate) writer: Box<dyn Write + Send>,
+    closer: Option<Box<dyn FnOnce() + Send>>,
+    name: String,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// A link from its parts: `closer` runs once when the link is dropped and must make a
+    /// blocked `read` return.
+    pub fn from_parts(
+        name: impl Into<String>,
+        reader: impl Read + Send + 'static,
+        writer: impl Write + Send + 'static,
+        closer: impl FnOnce() + Send + 'static,
+    ) -> Link {
+        Link {
+            reader: Box::new(reader),
+            writer: Box::new(writer),
+            closer: Some(Box::new(closer)),
+            name: name.into(),
+        }
+    }
+
+    /// Connects to a TCP address.
+    pub fn tcp(addr: impl ToSocketAddrs) -> io::Result<Link> {
+        Link::from_tcp(TcpStream::connect(addr)?)
+    }
+
+    /// A link over a connected TCP stream (Nagle off: frames are small and latency matters).
+    pub fn from_tcp(stream: TcpStream) -> io::Result<Link> {
+        stream.set_nodelay(true)?;
+        let name = format!(
+            "tcp:{}",
+            stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
+        let (reader, writer) = (stream.try_clone()?, stream.try_clone()?);
+        Ok(Link::from_parts(name, reader, writer, move || {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }))
+    }
+
+    /// Connects to a Unix socket.
+    pub fn unix(path: impl AsRef<Path>) -> io::Result<Link> {
+        Link::from_unix(UnixStream::connect(path)?)
+    }
+
+    /// A link over a connected Unix stream.
+    pub fn from_unix(stream: UnixStream) -> io::Result<Link> {
+        let (reader, writer) = (stream.try_clone()?, stream.try_clone()?);
+        Ok(Link::from_parts("unix", reader, writer, move || {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }))
+    }
+
+    /// Starts `command` and links to its stdin and stdout (its stderr stays this process's).
+    /// Dropping the link kills the child and waits for it, so none is left behind.
+    pub fn spawn(mut command: Command) -> io::Result<Link> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let missing = || io::Error::other("child stdio not piped");
+        let writer = child.stdin.take().ok_or_else(missing)?;
+        let reader = child.stdout.take().ok_or_else(missing)?;
+        let name = format!("exec:{}", command.get_program().to_string_lossy());
+        Ok(Link::from_parts(name, reader, writer, move || {
+            let _ = child.kill();
+            let _ = child.wait();
+        }))
+    }
+
+    /// This process's stdin and stdout (for `wirecall serve --stdio`).
+    pub fn stdio() -> Link {
+        Link::from_parts("stdio", io::stdin(), io::stdout(), || {})
+    }
+
+    /// Opens a serial port at `baud`, 8N1, no flow control.
+    ///
+    /// The port is read with a short timeout; a read that times out means "no bytes yet",
+    /// never a dead link (the core's keepalive decides when a silent link is dead).
+    pub fn serial(path: &str, baud: u32) -> io::Result<Link> {
+        let port = serialport::new(path, baud)
+            .timeout(Duration::from_millis(50))
+            .open()
+            .map_err(|e| io::Error::other(format!("{path}: {e}")))?;
+        let reader = port
+            .try_clone()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Link::from_parts(
+            format!("serial:{path}@{baud}"),
+            reader,
+            port,
+            || {},
+        ))
+    }
+
+    /// A human-readable name (`tcp:127.0.0.1:4000`, `exec:wirecall`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Splits into reader, writer and the guard that releases the link when dropped.
+    pub(crate) fn split(mut self) -> (Box<dyn Read + Send>, Box<dyn Write + Send>, LinkGuard) {
+        let guard = LinkGuard(self.closer.take());
+        let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        let writer = std::mem::replace(&mut self.writer, Box::new(io::sink()));
+        (reader, writer, guard)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(close) = self.closer.take() {
+            close();
+        }
+    }
+}
+
+/// Releases a split link when dropped.
+pub(crate) struct LinkGuard(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        if let Some(close) = self.0.take() {
+            close();
+        }
+    }
+}
+
+/// True for read errors that mean "nothing yet, try again", not "the link is gone".
+pub(crate) fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
