@@ -1,43 +1,13 @@
 //! `wirecall serve`: the demo service on a real link.
 
-use wirecall::{Config, WireError};
+use wirecall::Config;
 use wirecall_adapters::host::{self, Handler, Link};
-use wirecall_tests::demo::{demo, DemoDevice};
+use wirecall_tests::demo::demo;
 
 use crate::ServeLink;
 
-/// The demo service as a host handler.
 fn handler() -> Box<dyn Handler> {
-    let mut device = DemoDevice::default();
-    Box::new(move |procedure: u32, args: &[u8]| {
-        let mut out = vec![0u8; 4096];
-        match demo::dispatch(&mut device, procedure, args, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                Ok(out)
-            }
-            Err(e) => Err((e, detail(e, procedure))),
-        }
-    })
-}
-
-/// A detail text that helps the caller: what was wrong, and what is there.
-fn detail(e: WireError, procedure: u32) -> String {
-    let info = demo::PROCEDURES.iter().find(|p| p.id == procedure);
-    match (e, info) {
-        (WireError::UnknownProcedure, _) => {
-            let names: Vec<_> = demo::PROCEDURES
-                .iter()
-                .map(|p| format!("{} = {}", p.id, p.name))
-                .collect();
-            format!(
-                "no procedure {procedure}; this service has {}",
-                names.join(", ")
-            )
-        }
-        (WireError::BadArguments, Some(p)) => format!("{} expects ({})", p.name, p.params),
-        _ => String::new(),
-    }
+    wirecall_tests::demo::host_handler()
 }
 
 fn config() -> Config {

@@ -43,3 +43,37 @@ impl demo::Handler for DemoDevice {
         Ok(v)
     }
 }
+
+/// The demo service as a host [`Handler`](wirecall_adapters::host::Handler), with detail
+/// texts that help a caller: what was wrong, and what is there.
+pub fn host_handler() -> Box<dyn wirecall_adapters::host::Handler> {
+    let mut device = DemoDevice::default();
+    Box::new(move |procedure: u32, args: &[u8]| {
+        let mut out = vec![0u8; 4096];
+        match demo::dispatch(&mut device, procedure, args, &mut out) {
+            Ok(n) => {
+                out.truncate(n);
+                Ok(out)
+            }
+            Err(e) => Err((e, detail(e, procedure))),
+        }
+    })
+}
+
+fn detail(e: WireError, procedure: u32) -> String {
+    let info = demo::PROCEDURES.iter().find(|p| p.id == procedure);
+    match (e, info) {
+        (WireError::UnknownProcedure, _) => {
+            let names: Vec<_> = demo::PROCEDURES
+                .iter()
+                .map(|p| format!("{} = {}", p.id, p.name))
+                .collect();
+            format!(
+                "no procedure {procedure}; this service has {}",
+                names.join(", ")
+            )
+        }
+        (WireError::BadArguments, Some(p)) => format!("{} expects ({})", p.name, p.params),
+        _ => String::new(),
+    }
+}

@@ -175,6 +175,9 @@ fn drive(
                     backoff = options.backoff_min;
                 }
                 session.fail_all();
+                // Until the next link, calls must wait for a handshake, not be sent into a
+                // session whose link is gone: start a fresh endpoint now.
+                session.restart(super::now(), options.config);
                 if ended == Ended::Closed {
                     return; // the application closed: the Close message is consumed
                 }

@@ -117,9 +117,13 @@ impl Session {
         self.disconnect.take()
     }
 
-    /// Starts a new session on a new link at `now`. Call [`fail_all`](Self::fail_all)
-    /// first when the old link dropped; calls made since wait for the new handshake.
+    /// Starts a new session with a fresh endpoint at `now` (the old session's calls in
+    /// flight end with `ConnectionLost`); queued calls wait for the new handshake.
     pub fn restart(&mut self, now: Instant, config: Config) {
+        // Calls in flight belong to the old endpoint: nothing could ever complete them.
+        for (_, done) in self.in_flight.drain(..) {
+            done(Err(ClientError::ConnectionLost));
+        }
         self.ep = Box::new(HostEndpoint::new(now, config));
         self.disconnect = None;
     }

@@ -13,4 +13,5 @@ mod hostile;
 mod link;
 mod memory;
 mod properties;
+mod transports;
 mod vectors;

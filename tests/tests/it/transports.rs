@@ -1,0 +1,334 @@
+//! The host runtime over real links on this machine: TCP and Unix sockets on loopback,
+//! serial ports made by `socat` (two linked ptys), many threads on one client, misbehaving
+//! connections next to a good one, and a link lost mid-call.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wirecall::{Config, Procedure, WireError};
+use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Link};
+use wirecall_tests::demo::{demo, host_handler};
+use wirecall_tests::raw;
+
+fn server_config() -> Config {
+    Config::default().with_schema(demo::SCHEMA_HASH)
+}
+
+fn client_options() -> ClientOptions {
+    ClientOptions {
+        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        ..ClientOptions::default()
+    }
+}
+
+fn tcp_server() -> (host::ServerHandle, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (
+        host::serve_tcp(listener, host_handler, server_config()).unwrap(),
+        addr,
+    )
+}
+
+#[test]
+fn tcp_many_threads_share_one_client_and_one_link() {
+    let (server, addr) = tcp_server();
+    let client = Client::connect(move || Link::tcp(addr), client_options());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    assert_eq!(
+                        client.call_typed::<demo::Add>(&(i, t * 1000), None),
+                        Ok(i + t * 1000)
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (stats, up) = client.stats().unwrap();
+    assert!(up);
+    assert_eq!(stats.calls_sent, 400);
+    assert_eq!(stats.handshakes, 1, "one link for every thread");
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn unix_socket_calls_and_explicit_errors() {
+    let dir = std::env::temp_dir().join(format!("wirecall-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("unix.sock");
+    let _ = std::fs::remove_file(&path);
+    let server = host::serve_unix(
+        UnixListener::bind(&path).unwrap(),
+        host_handler,
+        server_config(),
+    )
+    .unwrap();
+    let p = path.clone();
+    let client = Client::connect(move || Link::unix(&p), client_options());
+    let data = heapless::Vec::<u8, 200>::from_slice(b"over a unix socket").unwrap();
+    assert_eq!(
+        client.call_typed::<demo::Echo>(&(data.clone(),), None),
+        Ok(data)
+    );
+    match client.call(99, &[], None) {
+        Err(ClientError::Remote(WireError::UnknownProcedure, detail)) => {
+            assert!(detail.contains("0 = add"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match client.call(demo::Add::ID, &[1], None) {
+        Err(ClientError::Remote(WireError::BadArguments, detail)) => {
+            assert!(detail.contains("add expects"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A raw connection that misbehaves in one of three ways until dropped.
+fn misbehave(
+    addr: std::net::SocketAddr,
+    how: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let hello = raw::frame(&raw::hello(false, 1, 1, 4096, 32, 32, 1000, 0));
+        let _ = s.write_all(&hello);
+        let mut rng = 0x1234_5678u32;
+        let mut id = 0u32;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let chunk: Vec<u8> = match how {
+                // Random bytes, forever.
+                "garbage" => (0..512)
+                    .map(|_| {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 17;
+                        rng ^= rng << 5;
+                        rng as u8
+                    })
+                    .collect(),
+                // Valid requests as fast as possible, never reading a reply.
+                "flood" => (0..64)
+                    .flat_map(|_| {
+                        id = (id + 1) % 10_000;
+                        raw::frame(&raw::request(id, demo::Add::ID, &[2, 4]))
+                    })
+                    .collect(),
+                // Half a frame, then silence.
+                _ => {
+                    let f = raw::frame(&raw::request(1, demo::Add::ID, &[2, 4]));
+                    let _ = s.write_all(&f[..5]);
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let _ = s.write_all(&chunk);
+        }
+    })
+}
+
+#[test]
+fn garbage_floods_and_stalls_on_other_connections_do_not_break_a_good_one() {
+    let (server, addr) = tcp_server();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bad: Vec<_> = ["garbage", "flood", "stall"]
+        .into_iter()
+        .map(|how| misbehave(addr, how, stop.clone()))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let client = Client::connect(move || Link::tcp(addr), client_options());
+    for i in 0..200 {
+        assert_eq!(
+            client.call_typed::<demo::Add>(&(i, 1), Some(Duration::from_secs(2))),
+            Ok(i + 1),
+            "call {i}"
+        );
+    }
+    assert_eq!(
+        server.open_connections(),
+        4,
+        "the bad connections are still being served, isolated"
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for b in bad {
+        b.join().unwrap();
+    }
+    drop(client);
+    server.stop();
+}
+
+/// A device that accepts one connection, completes the handshake, takes a request and
+/// then vanishes (reset, cable pulled) without answering.
+fn vanishing_device(listener: TcpListener) -> std::thread::JoinHandle<()> {
+    use std::io::Read;
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&raw::frame(&raw::hello(
+            false,
+            1,
+            1,
+            256,
+            4,
+            4,
+            1000,
+            demo::SCHEMA_HASH,
+        )))
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        // Read until a Request frame (header 0x02 or 0x22) has arrived.
+        while !raw::unframe(&seen)
+            .iter()
+            .flatten()
+            .any(|f| f[0] & 0x1f == 2)
+        {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the client hung up first");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+    })
+}
+
+#[test]
+fn a_link_lost_mid_call_fails_the_call_at_once_and_the_client_reconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let device = vanishing_device(listener);
+    let client = Client::connect(move || Link::tcp(addr), client_options());
+    // The call is taken by the device, which then vanishes: the call ends with
+    // ConnectionLost as soon as the link drops, not at its 30-second deadline.
+    let started = Instant::now();
+    assert_eq!(
+        client.call_typed::<demo::Add>(&(1, 2), Some(Duration::from_secs(30))),
+        Err(ClientError::ConnectionLost)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    device.join().unwrap();
+
+    // The device comes back on the same address; the client finds it by itself.
+    let server = host::serve_tcp(
+        TcpListener::bind(addr).unwrap(),
+        host_handler,
+        server_config(),
+    )
+    .unwrap();
+    assert_eq!(
+        client.call_typed::<demo::Add>(&(20, 22), Some(Duration::from_secs(10))),
+        Ok(42)
+    );
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn calls_made_while_disconnected_wait_for_the_link_up_to_their_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener); // nothing listens yet
+    let client = Client::connect(move || Link::tcp(addr), client_options());
+    assert_eq!(
+        client.call_typed::<demo::Add>(&(1, 1), Some(Duration::from_millis(200))),
+        Err(ClientError::Timeout)
+    );
+    let c = client.clone();
+    let waiting = std::thread::spawn(move || {
+        c.call_typed::<demo::Add>(&(2, 2), Some(Duration::from_secs(10)))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let server = host::serve_tcp(
+        TcpListener::bind(addr).unwrap(),
+        host_handler,
+        server_config(),
+    )
+    .unwrap();
+    assert_eq!(waiting.join().unwrap(), Ok(4));
+    drop(client);
+    server.stop();
+}
+
+/// Two linked pseudo-terminals from socat, stopped by pid on drop.
+struct PtyPair {
+    child: Child,
+    a: String,
+    b: String,
+    dir: std::path::PathBuf,
+}
+
+impl PtyPair {
+    fn new() -> PtyPair {
+        let dir = std::env::temp_dir().join(format!(
+            "wirecall-pty-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (
+            dir.join("a").display().to_string(),
+            dir.join("b").display().to_string(),
+        );
+        let child = Command::new("socat")
+            .arg(format!("pty,raw,echo=0,link={a}"))
+            .arg(format!("pty,raw,echo=0,link={b}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat (./ci.sh installs it)");
+        let start = Instant::now();
+        while !(std::path::Path::new(&a).exists() && std::path::Path::new(&b).exists()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "socat made no ptys"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        PtyPair { child, a, b, dir }
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn serial_ports_made_by_socat_carry_calls() {
+    let ptys = PtyPair::new();
+    let device_port = ptys.a.clone();
+    let device = std::thread::spawn(move || {
+        host::serve_link(
+            Link::serial(&device_port, 115_200).unwrap(),
+            host_handler(),
+            server_config(),
+        );
+    });
+    let client = Client::over(Link::serial(&ptys.b, 115_200).unwrap(), client_options());
+    for i in 0..20 {
+        assert_eq!(
+            client.call_typed::<demo::Add>(&(i, i), Some(Duration::from_secs(5))),
+            Ok(2 * i)
+        );
+    }
+    // A serial read that times out is "no bytes yet": an idle second later the link is up.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(client.stats().map(|(_, up)| up), Some(true));
+    drop(client); // closes the session: the device sees Close and its serve_link returns
+    device.join().unwrap();
+}
