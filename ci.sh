@@ -13,7 +13,11 @@ step() { printf '\n==> %s\n' "$*"; }
 step "install: Rust components and microcontroller targets"
 rustup component add rustfmt clippy >/dev/null
 rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf >/dev/null
-command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
+step "install: system packages (socat makes the serial-port pairs the tests use)"
+if ! command -v socat >/dev/null || ! command -v python3 >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends socat python3 >/dev/null
+fi
 
 step "format"
 cargo fmt --all -- --check

@@ -12,7 +12,7 @@ use wirecall_tests::demo::demo;
 
 use crate::{procs, CallLink};
 
-pub(crate) fn run(link: CallLink, timeout: Duration, name: &str, args: &str) -> i32 {
+pub(crate) fn run(link: CallLink, baud: u32, timeout: Duration, name: &str, args: &str) -> i32 {
     let proc_ = match procs::find(name) {
         Ok(p) => p,
         Err(e) => return fail(2, &e),
@@ -33,7 +33,7 @@ pub(crate) fn run(link: CallLink, timeout: Duration, name: &str, args: &str) -> 
         Ok(b) => b,
         Err(e) => return fail(2, &e),
     };
-    let link = match open(&link) {
+    let link = match open(&link, baud) {
         Ok(l) => l,
         Err(e) => return fail(4, &format!("cannot open the link: {e}")),
     };
@@ -41,7 +41,10 @@ pub(crate) fn run(link: CallLink, timeout: Duration, name: &str, args: &str) -> 
         config: Config::default().expecting_schema(demo::SCHEMA_HASH),
         ..ClientOptions::default()
     };
-    let client = Client::over(link, options);
+    let client = match Client::over(link, options) {
+        Ok(c) => c,
+        Err(e) => return fail(4, &format!("cannot start the I/O thread: {e}")),
+    };
     match client.call(proc_.info.id, &bytes, Some(timeout)) {
         Ok(out) => match proc_.decode(&out) {
             Ok(v) => {
@@ -67,13 +70,13 @@ pub(crate) fn run(link: CallLink, timeout: Duration, name: &str, args: &str) -> 
     }
 }
 
-fn open(link: &CallLink) -> std::io::Result<Link> {
+fn open(link: &CallLink, baud: u32) -> std::io::Result<Link> {
     if let Some(addr) = &link.tcp {
         Link::tcp(addr.as_str())
     } else if let Some(path) = &link.unix {
         Link::unix(path)
     } else if let Some(port) = &link.serial {
-        Link::serial(port, link.baud)
+        Link::serial(port, baud)
     } else if let Some(cmd) = &link.exec {
         let mut c = std::process::Command::new("sh");
         c.arg("-c").arg(format!("exec {cmd}"));

@@ -29,19 +29,25 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Serve the demo service (add, echo, fail, huge).
+    /// Serve the demo service (add, echo, fail, huge, sleep).
     Serve {
         #[command(flatten)]
         link: ServeLink,
+        /// Baud rate of --serial.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
     },
     /// Call a procedure by name: `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`.
     Call {
         #[command(flatten)]
         link: CallLink,
+        /// Baud rate of --serial.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
         /// Deadline of the call, including the connection and handshake: `500ms`, `2s`, `1.5`.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: std::time::Duration,
-        /// The procedure's name (`add`, `echo`, `fail`, `huge`).
+        /// The procedure's name (`add`, `echo`, `fail`, `huge`, `sleep`).
         procedure: String,
         /// The arguments as one JSON value: `[1, 2]`, `{"a": 1, "b": 2}`, or a bare value for
         /// a single parameter. Default: no arguments.
@@ -66,9 +72,6 @@ struct ServeLink {
     /// Serve on a serial port (with --baud).
     #[arg(long, value_name = "PORT")]
     serial: Option<String>,
-    /// Baud rate of --serial.
-    #[arg(long, default_value_t = 115_200)]
-    baud: u32,
 }
 
 /// What `call` connects to.
@@ -84,9 +87,6 @@ struct CallLink {
     /// Open a serial port (with --baud).
     #[arg(long, value_name = "PORT")]
     serial: Option<String>,
-    /// Baud rate of --serial.
-    #[arg(long, default_value_t = 115_200, requires = "serial")]
-    baud: u32,
     /// Start this command (run by `sh -c`) and talk to it over its stdin and stdout.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
@@ -117,13 +117,14 @@ fn main() {
             demo::run(seed);
             0
         }
-        Command::Serve { link } => serve::run(link),
+        Command::Serve { link, baud } => serve::run(link, baud),
         Command::Call {
             link,
+            baud,
             timeout,
             procedure,
             args,
-        } => call::run(link, timeout, &procedure, &args),
+        } => call::run(link, baud, timeout, &procedure, &args),
     };
     std::process::exit(code);
 }

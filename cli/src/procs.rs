@@ -121,6 +121,7 @@ pub(crate) fn all() -> Vec<Proc> {
         entry::<demo::Echo>(&p[1]),
         entry::<demo::Fail>(&p[2]),
         entry::<demo::Huge>(&p[3]),
+        entry::<demo::Sleep>(&p[4]),
     ]
 }
 
@@ -140,6 +141,7 @@ pub(crate) fn find(name: &str) -> Result<Proc, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

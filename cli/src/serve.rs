@@ -14,7 +14,7 @@ fn config() -> Config {
     Config::default().with_schema(demo::SCHEMA_HASH)
 }
 
-pub(crate) fn run(link: ServeLink) -> i32 {
+pub(crate) fn run(link: ServeLink, baud: u32) -> i32 {
     let result = if let Some(addr) = link.tcp {
         std::net::TcpListener::bind(&addr).and_then(|l| {
             eprintln!(
@@ -40,16 +40,10 @@ pub(crate) fn run(link: ServeLink) -> i32 {
     } else if let Some(port) = link.serial {
         eprintln!(
             "wirecall: serving the demo service on {port} at {} baud",
-            link.baud
+            baud
         );
-        // A serial line has no connection: when a session ends (the host went away), serve
-        // the next one on the same port.
-        loop {
-            match Link::serial(&port, link.baud) {
-                Ok(l) => host::serve_link(l, handler(), config()),
-                Err(e) => break Err(e),
-            }
-        }
+        // A serial line has no connection: one session after another on the same port.
+        Link::serial(&port, baud).map(|l| host::serve_port(l, handler(), config()))
     } else {
         Ok(())
     };

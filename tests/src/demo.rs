@@ -13,6 +13,9 @@ wirecall::service! {
         2 => Fail: fn fail() -> ();
         /// Returns a result larger than any frame.
         3 => Huge: fn huge() -> heapless::Vec<u8, 1024>;
+        /// Blocks the serving thread for `ms` milliseconds (at most 10 s), then returns: for
+        /// showing deadlines, cancellation and link loss mid-call.
+        4 => Sleep: fn sleep(ms: u32) -> ();
     }
 }
 
@@ -35,6 +38,11 @@ impl demo::Handler for DemoDevice {
     fn fail(&mut self) -> Result<(), WireError> {
         self.served += 1;
         Err(WireError::Internal)
+    }
+    fn sleep(&mut self, ms: u32) -> Result<(), WireError> {
+        self.served += 1;
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(ms.min(10_000))));
+        Ok(())
     }
     fn huge(&mut self) -> Result<heapless::Vec<u8, 1024>, WireError> {
         self.served += 1;

@@ -65,28 +65,27 @@ impl Drop for Owner {
 impl Client {
     /// A client over links made by `connect`, called again (with backoff) whenever the link
     /// drops, until the client is dropped. Calls made while disconnected wait for the next
-    /// handshake, up to their deadline.
+    /// handshake, up to their deadline. Fails only if the I/O thread cannot be started.
     pub fn connect(
         connect: impl FnMut() -> io::Result<Link> + Send + 'static,
         options: ClientOptions,
-    ) -> Client {
+    ) -> io::Result<Client> {
         let (tx, rx) = mpsc::channel();
         let reader_tx = tx.clone();
         let thread = std::thread::Builder::new()
             .name("wirecall-io".into())
-            .spawn(move || drive(connect, options, &rx, &reader_tx))
-            .expect("spawn I/O thread");
-        Client {
+            .spawn(move || drive(connect, options, &rx, &reader_tx))?;
+        Ok(Client {
             tx: tx.clone(),
             _owner: Arc::new(Owner {
                 tx,
                 thread: Some(thread),
             }),
-        }
+        })
     }
 
     /// A client over one link, without reconnection.
-    pub fn over(link: Link, mut options: ClientOptions) -> Client {
+    pub fn over(link: Link, mut options: ClientOptions) -> io::Result<Client> {
         options.reconnect = false;
         let mut link = Some(link);
         Client::connect(
@@ -168,8 +167,11 @@ fn drive(
             Ok(link) => {
                 generation += 1;
                 session.restart(super::now(), options.config);
-                let mut active = Some(driver::attach(link, generation, tx.clone()));
-                let ended = driver::run(&mut session, &mut active, rx, None);
+                let Ok(attached) = driver::attach(link, generation, tx.clone()) else {
+                    continue; // no thread for the reader: treat it as a failed connection
+                };
+                let mut active = Some(attached);
+                let ended = driver::run(&mut session, &mut active, rx, None, true);
                 drop(active); // release the link (shutdown, or kill the child) before waiting
                 if session.has_connected() {
                     backoff = options.backoff_min;
@@ -190,7 +192,13 @@ fn drive(
         }
         // Disconnected: keep taking calls (they wait) until the next attempt.
         let mut none = None;
-        if driver::run(&mut session, &mut none, rx, Some(Instant::now() + backoff)) == Ended::Closed
+        if driver::run(
+            &mut session,
+            &mut none,
+            rx,
+            Some(Instant::now() + backoff),
+            true,
+        ) == Ended::Closed
         {
             return;
         }

@@ -42,8 +42,9 @@ pub(crate) struct Active {
     generation: u64,
 }
 
-/// Starts the reader thread of `link` and returns the rest.
-pub(crate) fn attach(link: Link, generation: u64, tx: Sender<Msg>) -> Active {
+/// Starts the reader thread of `link` and returns the rest; fails only if no thread can be
+/// started (the link is then released).
+pub(crate) fn attach(link: Link, generation: u64, tx: Sender<Msg>) -> std::io::Result<Active> {
     let (mut reader, writer, guard) = link.split();
     std::thread::Builder::new()
         .name("wirecall-reader".into())
@@ -62,23 +63,27 @@ pub(crate) fn attach(link: Link, generation: u64, tx: Sender<Msg>) -> Active {
                 }
             }
             let _ = tx.send(Msg::Eof(generation));
-        })
-        .expect("spawn reader thread");
-    Active {
+        })?;
+    Ok(Active {
         writer,
         _guard: guard,
         generation,
-    }
+    })
 }
 
 /// Runs `session` over the `active` link until the link goes down or the application
 /// closes. Without a link (`None`, while reconnecting) it still takes calls and runs
 /// deadlines, and returns `LinkDown` at `until`, when the next connection attempt is due.
+///
+/// With `end_on_disconnect`, a session the core ends (idle link, peer closed) also ends the
+/// run, so the link is released; without it (a serial line, which has no connection to
+/// drop) the core simply waits for the next handshake on the same link.
 pub(crate) fn run(
     session: &mut Session,
     active: &mut Option<Active>,
     rx: &Receiver<Msg>,
     until: Option<std::time::Instant>,
+    end_on_disconnect: bool,
 ) -> Ended {
     let mut out = Vec::new();
     loop {
@@ -128,7 +133,7 @@ pub(crate) fn run(
         }
         if let Some(why) = session.take_disconnect() {
             // The core ended the session; a restarted peer is already reconnected by it.
-            if active.is_some() && !matches!(why, Disconnect::PeerRestarted) {
+            if end_on_disconnect && active.is_some() && !matches!(why, Disconnect::PeerRestarted) {
                 return Ended::LinkDown;
             }
         }

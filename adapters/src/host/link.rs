@@ -5,6 +5,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A bidirectional byte stream, split so one thread can block in `read` while another
@@ -110,11 +112,18 @@ impl Link {
         let reader = port
             .try_clone()
             .map_err(|e| io::Error::other(e.to_string()))?;
+        // A port cannot be shut down like a socket: the reader sees the flag at its next
+        // read timeout (50 ms) and ends, so it never steals bytes from a later link.
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = StoppableReader {
+            inner: reader,
+            stop: stop.clone(),
+        };
         Ok(Link::from_parts(
             format!("serial:{path}@{baud}"),
             reader,
             port,
-            || {},
+            move || stop.store(true, Ordering::SeqCst),
         ))
     }
 
@@ -157,4 +166,22 @@ pub(crate) fn is_transient(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
+}
+
+/// A reader that reports end of stream once `stop` is set.
+struct StoppableReader<R> {
+    inner: R,
+    stop: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for StoppableReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if is_transient(&e) && self.stop.load(Ordering::SeqCst) => Ok(0),
+            other => other,
+        }
+    }
 }

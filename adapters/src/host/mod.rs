@@ -5,7 +5,8 @@
 //! * [`Client`]: calls from any number of threads over one link, driven by one I/O thread,
 //!   reconnecting with backoff when the link drops.
 //! * [`serve_link`], [`serve_tcp`], [`serve_unix`]: serve a [`Handler`] on one link, or on
-//!   every connection of a listener, each connection isolated on its own thread.
+//!   every connection of a listener, each connection isolated on its own thread;
+//!   [`serve_port`] serves one host after another on a serial port.
 //!
 //! All of them run the same [`Session`] (endpoint, pending calls, handler): the tokio
 //! flavour runs it too. Adapters hold no protocol logic: what to send, when a call ends and
@@ -19,7 +20,7 @@ mod session;
 
 pub use client::{Client, ClientOptions};
 pub use link::Link;
-pub use server::{serve_link, serve_tcp, serve_unix, ServerHandle};
+pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServerHandle};
 pub use session::{CallOutcome, ClientError, Handler, HostEndpoint, Session};
 
 /// The clock of a host: microseconds since the first use in this process.

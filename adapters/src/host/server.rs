@@ -31,17 +31,37 @@ fn serve_with(
     rx: &mpsc::Receiver<Msg>,
 ) {
     let mut session = Session::new(super::now(), config, Some(handler));
-    let mut active = Some(driver::attach(link, 1, tx.clone()));
-    driver::run(&mut session, &mut active, rx, None);
+    let Ok(attached) = driver::attach(link, 1, tx.clone()) else {
+        return;
+    };
+    let mut active = Some(attached);
+    driver::run(&mut session, &mut active, rx, None, true);
     session.fail_all();
 }
+
+/// Serves `handler` on a link without connections, such as a serial port, for as long as
+/// the link exists: when a host goes away (closes, or falls silent past its keepalive), the
+/// endpoint waits for the next host's handshake on the same link. Blocks the calling thread.
+pub fn serve_port(link: Link, handler: Box<dyn Handler>, config: Config) {
+    let (tx, rx) = mpsc::channel();
+    let mut session = Session::new(super::now(), config, Some(handler));
+    let Ok(attached) = driver::attach(link, 1, tx.clone()) else {
+        return;
+    };
+    let mut active = Some(attached);
+    driver::run(&mut session, &mut active, &rx, None, false);
+    session.fail_all();
+}
+
+/// Every connection thread of a listener, with the channel that tells it to close.
+type Connections = Arc<Mutex<Vec<(Sender<Msg>, JoinHandle<()>)>>>;
 
 /// A running listener; [`stop`](ServerHandle::stop) (or dropping it) closes every
 /// connection and joins every thread.
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
-    connections: Arc<Mutex<Vec<(Sender<Msg>, JoinHandle<()>)>>>,
+    connections: Connections,
 }
 
 impl ServerHandle {
@@ -127,7 +147,7 @@ fn serve_accepting(
     config: Config,
 ) -> io::Result<ServerHandle> {
     let stop = Arc::new(AtomicBool::new(false));
-    let connections: Arc<Mutex<Vec<(Sender<Msg>, JoinHandle<()>)>>> = Arc::default();
+    let connections: Connections = Arc::default();
     let (stop2, conns2) = (stop.clone(), connections.clone());
     let accept_thread = std::thread::Builder::new()
         .name("wirecall-accept".into())

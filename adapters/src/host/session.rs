@@ -124,7 +124,7 @@ impl Session {
         for (_, done) in self.in_flight.drain(..) {
             done(Err(ClientError::ConnectionLost));
         }
-        self.ep = Box::new(HostEndpoint::new(now, config));
+        *self.ep = HostEndpoint::new(now, config);
         self.disconnect = None;
     }
 

@@ -36,7 +36,7 @@ fn tcp_server() -> (host::ServerHandle, std::net::SocketAddr) {
 #[test]
 fn tcp_many_threads_share_one_client_and_one_link() {
     let (server, addr) = tcp_server();
-    let client = Client::connect(move || Link::tcp(addr), client_options());
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let client = client.clone();
@@ -74,7 +74,7 @@ fn unix_socket_calls_and_explicit_errors() {
     )
     .unwrap();
     let p = path.clone();
-    let client = Client::connect(move || Link::unix(&p), client_options());
+    let client = Client::connect(move || Link::unix(&p), client_options()).unwrap();
     let data = heapless::Vec::<u8, 200>::from_slice(b"over a unix socket").unwrap();
     assert_eq!(
         client.call_typed::<demo::Echo>(&(data.clone(),), None),
@@ -151,7 +151,7 @@ fn garbage_floods_and_stalls_on_other_connections_do_not_break_a_good_one() {
         .map(|how| misbehave(addr, how, stop.clone()))
         .collect();
     std::thread::sleep(Duration::from_millis(100));
-    let client = Client::connect(move || Link::tcp(addr), client_options());
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
     for i in 0..200 {
         assert_eq!(
             client.call_typed::<demo::Add>(&(i, 1), Some(Duration::from_secs(2))),
@@ -210,7 +210,7 @@ fn a_link_lost_mid_call_fails_the_call_at_once_and_the_client_reconnects() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let device = vanishing_device(listener);
-    let client = Client::connect(move || Link::tcp(addr), client_options());
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
     // The call is taken by the device, which then vanishes: the call ends with
     // ConnectionLost as soon as the link drops, not at its 30-second deadline.
     let started = Instant::now();
@@ -241,7 +241,7 @@ fn calls_made_while_disconnected_wait_for_the_link_up_to_their_deadline() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener); // nothing listens yet
-    let client = Client::connect(move || Link::tcp(addr), client_options());
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
     assert_eq!(
         client.call_typed::<demo::Add>(&(1, 1), Some(Duration::from_millis(200))),
         Err(ClientError::Timeout)
@@ -319,7 +319,7 @@ fn serial_ports_made_by_socat_carry_calls() {
             server_config(),
         );
     });
-    let client = Client::over(Link::serial(&ptys.b, 115_200).unwrap(), client_options());
+    let client = Client::over(Link::serial(&ptys.b, 115_200).unwrap(), client_options()).unwrap();
     for i in 0..20 {
         assert_eq!(
             client.call_typed::<demo::Add>(&(i, i), Some(Duration::from_secs(5))),
