@@ -34,6 +34,8 @@ step "build the core for microcontrollers (no_std, no alloc)"
 cargo build -p wirecall --target thumbv6m-none-eabi --no-default-features --release --locked
 cargo build -p wirecall --target thumbv7em-none-eabihf --no-default-features --release --locked
 cargo build -p wirecall --target thumbv7em-none-eabihf --features defmt --release --locked
+# The firmware driver (embedded-io UART) builds without std too.
+cargo clippy -p wirecall-adapters --target thumbv7em-none-eabihf --no-default-features --locked -- -D warnings
 
 step "test vectors match their generator"
 python3 tests/vectors/generate.py >/dev/null

@@ -2,6 +2,8 @@
 //! [`Endpoint`](https://docs.rs/wirecall). Adapters hold no protocol logic: every decision
 //! about frames, calls and deadlines is the core's.
 //!
+//! * [`uart`] (`no_std`): a blocking driver over `embedded-io` UARTs for firmware, with the
+//!   clock handed in through a small trait.
 //! * [`host`] (feature `std`): links over TCP, Unix sockets, child processes, stdio and
 //!   serial ports; a `Clone + Send` client that reconnects; servers for one link or a
 //!   listener.
@@ -17,3 +19,4 @@
 pub mod host;
 #[cfg(feature = "std")]
 pub mod sim;
+pub mod uart;

@@ -14,4 +14,5 @@ mod link;
 mod memory;
 mod properties;
 mod transports;
+mod uart;
 mod vectors;
