@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wirecall::{Config, Event, Procedure};
+use wirecall::{Config, Event};
 use wirecall_adapters::host::{Client, ClientOptions, Link};
 use wirecall_adapters::uart::{Clock, UartDriver};
 use wirecall_tests::demo::{demo, DemoDevice};
