@@ -8,8 +8,9 @@
 //!   every connection of a listener, each connection isolated on its own thread;
 //!   [`serve_port`] serves one host after another on a serial port.
 //!
-//! All of them run the same [`Session`] (endpoint, pending calls, handler): the tokio
-//! flavour runs it too. Adapters hold no protocol logic: what to send, when a call ends and
+//! All of them run the same [`Session`] (endpoint, pending calls, handler); so does the
+//! async flavour in [`tokio`] (feature `tokio`): an `AsyncClient` and `serve` for any
+//! `AsyncRead + AsyncWrite` stream. Adapters hold no protocol logic: what to send, when a call ends and
 //! what the peer is told are the core's decisions.
 
 mod client;
@@ -17,6 +18,8 @@ mod driver;
 mod link;
 mod server;
 mod session;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use client::{Client, ClientOptions};
 pub use link::Link;

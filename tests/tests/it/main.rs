@@ -13,6 +13,7 @@ mod hostile;
 mod link;
 mod memory;
 mod properties;
+mod tokio_flavour;
 mod transports;
 mod uart;
 mod vectors;
