@@ -51,6 +51,10 @@ pub(crate) type Completion = Box<dyn FnOnce(CallOutcome) + Send>;
 
 /// Serves requests: procedure number and encoded arguments in, encoded result or wire error
 /// (with a detail text) out.
+///
+/// A handler runs on the link's I/O thread (or task), so while it runs that link moves no
+/// bytes: keep it well under the keepalive interval (1 s by default). A handler slower than
+/// three keepalive intervals makes the peer declare the link dead.
 pub trait Handler: Send {
     /// Answers one request.
     fn handle(&mut self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)>;
