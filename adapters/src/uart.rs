@@ -4,7 +4,7 @@
 //! `no_std`, no allocation. It moves bytes and time and nothing else; every protocol
 //! decision stays in the core. The firmware's main loop:
 //!
-//! ```ignore
+//! ```text
 //! loop {
 //!     driver.poll()?;                                   // bytes in and out, deadlines
 //!     while let Some(event) = driver.endpoint().poll_event() {

@@ -112,31 +112,10 @@ fn call_a_child_process_serving_on_stdio() {
 
 #[test]
 fn serve_and_call_over_a_serial_port_pair_from_socat() {
-    let dir = std::env::temp_dir().join(format!("wirecall-cli-pty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (a, b) = (
-        dir.join("a").display().to_string(),
-        dir.join("b").display().to_string(),
-    );
-    let _socat = Running(
-        Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={a}"))
-            .arg(format!("pty,raw,echo=0,link={b}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat (./ci.sh installs it)"),
-    );
-    let start = Instant::now();
-    while !(std::path::Path::new(&a).exists() && std::path::Path::new(&b).exists()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "socat made no ptys"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let ptys = wirecall_tests::pty::PtyPair::start();
+    let (a, b) = (ptys.a.clone(), ptys.b.clone());
     let (_server, _) = serve(&["--serial", &a, "--baud", "115200"]);
     user_session(&["--serial", &b, "--baud", "115200"]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

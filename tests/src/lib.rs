@@ -6,6 +6,7 @@
 //! * [`raw`]: an independent, deliberately plain implementation of the framing (COBS and
 //!   CRC-32C) for hostile-peer tests and the byte-exact test vectors.
 //! * [`demo`]: the demo service both the tests and the command-line demo serve.
+//! * [`pty`]: serial-port pairs from `socat`.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,4 +14,5 @@
 pub mod demo;
 pub mod engine;
 pub mod pair;
+pub mod pty;
 pub mod raw;

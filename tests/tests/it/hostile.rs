@@ -17,14 +17,19 @@ struct Victim {
 }
 
 impl Victim {
-    /// A device that completed the handshake with a raw peer.
-    fn connected() -> Victim {
-        let mut v = Victim {
+    /// A device that has not heard from its peer yet.
+    fn fresh() -> Victim {
+        Victim {
             ep: Mcu::new(Instant::ZERO, device_config()),
             now: Instant::ZERO,
             events: vec![],
             wire: vec![],
-        };
+        }
+    }
+
+    /// A device that completed the handshake with a raw peer.
+    fn connected() -> Victim {
+        let mut v = Victim::fresh();
         v.feed(&raw::frame(&raw::hello(false, 1, 1, 1024, 64, 64, 1000, 0)));
         assert!(v.ep.is_connected());
         v.events.clear();
@@ -261,12 +266,7 @@ fn duplicate_request_ids_are_protocol_errors_not_second_calls() {
 
 #[test]
 fn requests_before_the_handshake_are_told_there_is_no_session() {
-    let mut v = Victim {
-        ep: Mcu::new(Instant::ZERO, device_config()),
-        now: Instant::ZERO,
-        events: vec![],
-        wire: vec![],
-    };
+    let mut v = Victim::fresh();
     v.frames(); // our Hello
     v.feed(&add_request(3));
     assert_eq!(v.frames(), [error_frame(3, WireError::NoSession)]);
@@ -274,12 +274,7 @@ fn requests_before_the_handshake_are_told_there_is_no_session() {
 
 #[test]
 fn an_incompatible_version_is_refused_explicitly() {
-    let mut v = Victim {
-        ep: Mcu::new(Instant::ZERO, device_config()),
-        now: Instant::ZERO,
-        events: vec![],
-        wire: vec![],
-    };
+    let mut v = Victim::fresh();
     v.frames();
     v.feed(&raw::frame(&raw::hello(false, 9, 9, 1024, 4, 4, 1000, 0)));
     assert_eq!(
@@ -349,12 +344,7 @@ fn after_a_reset_the_budget_starts_afresh() {
 
 #[test]
 fn cancels_without_a_session_cost_nothing() {
-    let mut v = Victim {
-        ep: Mcu::new(Instant::ZERO, device_config()),
-        now: Instant::ZERO,
-        events: vec![],
-        wire: vec![],
-    };
+    let mut v = Victim::fresh();
     v.frames();
     let cancels: Vec<u8> = (0..200u32)
         .flat_map(|id| raw::frame(&[0x05, (id % 100) as u8]))
@@ -402,12 +392,7 @@ fn sub_millisecond_timeouts_round_up_on_the_wire() {
 
 #[test]
 fn a_hello_too_small_to_carry_a_hello_is_refused() {
-    let mut v = Victim {
-        ep: Mcu::new(Instant::ZERO, device_config()),
-        now: Instant::ZERO,
-        events: vec![],
-        wire: vec![],
-    };
+    let mut v = Victim::fresh();
     v.frames();
     v.feed(&raw::frame(&raw::hello(false, 1, 1, 20, 4, 4, 1000, 0)));
     assert!(!v.ep.is_connected());

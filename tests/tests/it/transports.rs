@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use wirecall::{Config, Procedure, WireError};
 use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Link};
 use wirecall_tests::demo::{demo, host_handler};
+use wirecall_tests::pty::PtyPair;
 use wirecall_tests::raw;
 
 fn server_config() -> Config {
@@ -262,55 +263,9 @@ fn calls_made_while_disconnected_wait_for_the_link_up_to_their_deadline() {
     server.stop();
 }
 
-/// Two linked pseudo-terminals from socat, stopped by pid on drop.
-struct PtyPair {
-    child: Child,
-    a: String,
-    b: String,
-    dir: std::path::PathBuf,
-}
-
-impl PtyPair {
-    fn new() -> PtyPair {
-        let dir = std::env::temp_dir().join(format!(
-            "wirecall-pty-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (a, b) = (
-            dir.join("a").display().to_string(),
-            dir.join("b").display().to_string(),
-        );
-        let child = Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={a}"))
-            .arg(format!("pty,raw,echo=0,link={b}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat (./ci.sh installs it)");
-        let start = Instant::now();
-        while !(std::path::Path::new(&a).exists() && std::path::Path::new(&b).exists()) {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "socat made no ptys"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        PtyPair { child, a, b, dir }
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn serial_ports_made_by_socat_carry_calls() {
-    let ptys = PtyPair::new();
+    let ptys = PtyPair::start();
     let device_port = ptys.a.clone();
     let device = std::thread::spawn(move || {
         host::serve_link(
