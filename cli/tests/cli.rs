@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wirecall::Config;
 use wirecall_adapters::host::{Client, ClientError, ClientOptions, Link};
