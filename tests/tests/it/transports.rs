@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wirecall::{Config, Procedure, WireError};
