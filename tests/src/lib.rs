@@ -7,6 +7,7 @@
 //!   CRC-32C) for hostile-peer tests and the byte-exact test vectors.
 //! * [`demo`]: the demo service both the tests and the command-line demo serve.
 //! * [`pty`]: serial-port pairs from `socat`.
+//! * [`qemu`]: the example firmware under `qemu-system-arm`.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,4 +16,5 @@ pub mod demo;
 pub mod engine;
 pub mod pair;
 pub mod pty;
+pub mod qemu;
 pub mod raw;

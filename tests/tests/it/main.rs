@@ -9,6 +9,7 @@
 
 mod calls;
 mod common;
+mod firmware;
 mod hostile;
 mod link;
 mod memory;

@@ -1,0 +1,48 @@
+//! The service of the example firmware, declared once for the device and its hosts.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+/// What `info` reports about the device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Firmware name and version.
+    pub firmware: heapless::String<24>,
+    /// Milliseconds since boot, by the SysTick clock.
+    pub uptime_ms: u64,
+    /// Valid frames received.
+    pub frames_in: u32,
+    /// Frames sent.
+    pub frames_out: u32,
+    /// Frames dropped for a bad CRC.
+    pub crc_errors: u32,
+    /// Frames dropped for broken framing, or too short.
+    pub framing_errors: u32,
+    /// `Busy` answers sent.
+    pub busy_sent: u32,
+    /// Requests served.
+    pub requests: u32,
+    /// Bytes lost because the UART receive queue was full.
+    pub rx_overruns: u32,
+}
+
+wirecall::service! {
+    /// The example device.
+    pub mod device {
+        /// `a + b`; `BadArguments` on overflow.
+        0 => Add: fn add(a: i32, b: i32) -> i32;
+        /// Returns its bytes.
+        1 => Echo: fn echo(data: heapless::Vec<u8, 64>) -> heapless::Vec<u8, 64>;
+        /// Firmware version, uptime and the link's statistics.
+        2 => Info: fn info() -> DeviceInfo;
+        /// Sets the device's level; returns the previous one.
+        3 => SetLevel: fn set_level(level: u32) -> u32;
+        /// The device's level.
+        4 => GetLevel: fn get_level() -> u32;
+        /// Answers after `ms` milliseconds without blocking the device: the call stays in
+        /// flight meanwhile (for deadlines, the in-flight limit and resets).
+        5 => Sleep: fn sleep(ms: u32) -> ();
+    }
+}

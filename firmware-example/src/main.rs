@@ -1,0 +1,222 @@
+//! The example firmware: a wirecall device on UART0 of an LM3S6965 (Cortex-M3).
+//!
+//! UART0's receive interrupt fills a heapless single-producer queue; the main loop feeds it
+//! to the endpoint through the `embedded-io` driver, answers calls, and sleeps (`WFI`) when
+//! there is nothing to do. SysTick ticks every millisecond and drives deadlines and
+//! keepalive.
+
+#![no_std]
+#![no_main]
+
+mod uart0;
+
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::interrupt::Mutex;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::{entry, exception};
+use heapless::spsc::{Producer, Queue};
+use lm3s6965::{interrupt, Interrupt};
+use panic_halt as _;
+use wirecall::{Config, Event, Procedure, RequestId, WireError};
+use wirecall_adapters::uart::{Clock, UartDriver};
+use wirecall_example_service::{device, DeviceInfo};
+
+/// Core clock of the LM3S6965 in QEMU (and on the evaluation board without the PLL).
+const CORE_HZ: u32 = 12_000_000;
+
+static MILLIS: AtomicU32 = AtomicU32::new(0);
+static RX_LOST: AtomicU32 = AtomicU32::new(0);
+static RX_PRODUCER: Mutex<RefCell<Option<Producer<'static, u8>>>> = Mutex::new(RefCell::new(None));
+
+macro_rules! log {
+    ($($t:tt)*) => {
+        #[cfg(feature = "defmt")]
+        defmt::info!($($t)*);
+    };
+}
+
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
+
+/// SysTick milliseconds as a 64-bit microsecond clock (the 32-bit counter wraps after 49
+/// days; the clock carries the wraps).
+struct SysTickClock {
+    last: u32,
+    wraps: u64,
+}
+
+impl Clock for SysTickClock {
+    fn now_micros(&mut self) -> u64 {
+        let ms = MILLIS.load(Ordering::Relaxed);
+        if ms < self.last {
+            self.wraps += 1;
+        }
+        self.last = ms;
+        ((self.wraps << 32) + u64::from(ms)) * 1000
+    }
+}
+
+/// The device's state and its answers to calls.
+struct Device {
+    level: u32,
+    info: DeviceInfo,
+}
+
+impl device::Handler for Device {
+    fn add(&mut self, a: i32, b: i32) -> Result<i32, WireError> {
+        a.checked_add(b).ok_or(WireError::BadArguments)
+    }
+    fn echo(&mut self, data: heapless::Vec<u8, 64>) -> Result<heapless::Vec<u8, 64>, WireError> {
+        Ok(data)
+    }
+    fn info(&mut self) -> Result<DeviceInfo, WireError> {
+        Ok(self.info.clone())
+    }
+    fn set_level(&mut self, level: u32) -> Result<u32, WireError> {
+        Ok(core::mem::replace(&mut self.level, level))
+    }
+    fn get_level(&mut self) -> Result<u32, WireError> {
+        Ok(self.level)
+    }
+    fn sleep(&mut self, _ms: u32) -> Result<(), WireError> {
+        // Answered by the main loop when the time is up, never through dispatch.
+        Err(WireError::Internal)
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let Some(mut cp) = cortex_m::Peripherals::take() else {
+        panic!()
+    };
+    cp.SYST.set_clock_source(SystClkSource::Core);
+    cp.SYST.set_reload(CORE_HZ / 1000 - 1);
+    cp.SYST.clear_current();
+    cp.SYST.enable_counter();
+    cp.SYST.enable_interrupt();
+
+    let Some(queue) = cortex_m::singleton!(: Queue<u8, 256> = Queue::new()) else {
+        panic!()
+    };
+    let (producer, consumer) = queue.split();
+    cortex_m::interrupt::free(|cs| RX_PRODUCER.borrow(cs).replace(Some(producer)));
+    uart0::init();
+    // SAFETY: the handler and its queue are set up above, before the interrupt can fire.
+    unsafe { cortex_m::peripheral::NVIC::unmask(Interrupt::UART0) };
+    log!("wirecall example firmware up");
+
+    let config = Config::default().with_schema(device::SCHEMA_HASH);
+    let clock = SysTickClock { last: 0, wraps: 0 };
+    // In a static (not on the stack) so the link-time RAM figure includes the endpoint.
+    let Some(driver) = cortex_m::singleton!(: UartDriver<uart0::Uart0, SysTickClock> =
+        UartDriver::new(uart0::Uart0 { rx: consumer }, clock, config))
+    else {
+        panic!()
+    };
+    let mut dev = Device {
+        level: 0,
+        info: DeviceInfo {
+            firmware: heapless::String::try_from(concat!(
+                "wirecall-example ",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .unwrap_or_default(),
+            uptime_ms: 0,
+            frames_in: 0,
+            frames_out: 0,
+            crc_errors: 0,
+            framing_errors: 0,
+            busy_sent: 0,
+            requests: 0,
+            rx_overruns: 0,
+        },
+    };
+    // Calls to `sleep` in progress: who to answer, and when.
+    let mut sleeping: heapless::Vec<(RequestId, u64), 4> = heapless::Vec::new();
+    let mut out = [0u8; 128];
+
+    loop {
+        let _ = driver.poll(); // Infallible
+        let now = driver.now().as_micros();
+        let stats = *driver.endpoint().stats();
+        dev.info.uptime_ms = now / 1000;
+        dev.info.frames_in = stats.frames_in;
+        dev.info.frames_out = stats.frames_out;
+        dev.info.crc_errors = stats.crc_errors;
+        dev.info.framing_errors = stats.framing_errors;
+        dev.info.busy_sent = stats.busy_sent;
+        dev.info.requests = stats.requests_received;
+        dev.info.rx_overruns = RX_LOST.load(Ordering::Relaxed);
+
+        while let Some(event) = driver.endpoint().poll_event() {
+            match event {
+                Event::Request {
+                    id,
+                    procedure,
+                    args,
+                } if procedure == device::Sleep::ID => {
+                    let ms = wirecall::decode_exact::<(u32,)>(args).map(|(ms,)| ms);
+                    match ms {
+                        // At most IN (4) requests are admitted, so this never overflows.
+                        Ok(ms) => {
+                            let _ = sleeping.push((id, now + u64::from(ms) * 1000));
+                        }
+                        Err(_) => {
+                            let _ = driver.endpoint().respond_error(
+                                id,
+                                WireError::BadArguments,
+                                "sleep(ms: u32)",
+                            );
+                        }
+                    }
+                }
+                Event::Request {
+                    id,
+                    procedure,
+                    args,
+                } => {
+                    log!("call {=u32}", procedure);
+                    let answer = device::dispatch(&mut dev, procedure, args, &mut out);
+                    let ep = driver.endpoint();
+                    // The transmit queue was emptied by `poll`, so these fit.
+                    let _ = match answer {
+                        Ok(n) => ep.respond(id, out.get(..n).unwrap_or(&[])),
+                        Err(e) => ep.respond_error(id, e, ""),
+                    };
+                }
+                Event::RequestEnded { id, .. } => sleeping.retain(|(s, _)| *s != id),
+                _ => {}
+            }
+        }
+        let ep = driver.endpoint();
+        sleeping.retain(|&(id, due)| {
+            if now < due {
+                return true;
+            }
+            let _ = ep.respond(id, &[]); // `()` encodes as nothing
+            false
+        });
+        if driver.is_idle() {
+            cortex_m::asm::wfi(); // the next byte or tick wakes us
+        }
+    }
+}
+
+#[exception]
+fn SysTick() {
+    MILLIS.fetch_add(1, Ordering::Relaxed);
+}
+
+#[interrupt]
+fn UART0() {
+    cortex_m::interrupt::free(|cs| {
+        if let Some(producer) = RX_PRODUCER.borrow(cs).borrow_mut().as_mut() {
+            let lost = uart0::on_interrupt(producer);
+            if lost > 0 {
+                RX_LOST.fetch_add(lost, Ordering::Relaxed);
+            }
+        }
+    });
+}
