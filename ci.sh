@@ -12,15 +12,17 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "install: Rust components and microcontroller targets"
 rustup component add rustfmt clippy >/dev/null
-rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf >/dev/null
-step "install: system packages (socat makes the serial-port pairs the tests use)"
-if ! command -v socat >/dev/null || ! command -v python3 >/dev/null; then
+rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf >/dev/null
+step "install: system packages (socat makes serial-port pairs; QEMU runs the firmware)"
+if ! command -v socat >/dev/null || ! command -v python3 >/dev/null || ! command -v qemu-system-arm >/dev/null; then
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends socat python3 >/dev/null
+    # --no-install-recommends: with recommends apt swaps out the machine's newer qemu-utils.
+    apt-get install -y -qq --no-install-recommends socat python3 qemu-system-arm binutils >/dev/null
 fi
 
 step "format"
 cargo fmt --all -- --check
+(cd firmware-example && cargo fmt --all -- --check)
 
 step "lint (host, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -36,6 +38,14 @@ cargo build -p wirecall --target thumbv7em-none-eabihf --no-default-features --r
 cargo build -p wirecall --target thumbv7em-none-eabihf --features defmt --release --locked
 # The firmware driver (embedded-io UART) builds without std too.
 cargo clippy -p wirecall-adapters --target thumbv7em-none-eabihf --no-default-features --locked -- -D warnings
+
+step "firmware: lint, build (also with defmt), footprint within budget"
+(
+    cd firmware-example
+    cargo clippy --release --locked --bins --examples -- -D warnings
+    cargo build --release --locked --features defmt --target-dir target/defmt
+    python3 footprint.py    # builds the release firmware the QEMU tests boot
+)
 
 step "test vectors match their generator"
 python3 tests/vectors/generate.py >/dev/null

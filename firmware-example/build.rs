@@ -7,8 +7,8 @@ fn main() {
     std::fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
-    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    println!("cargo:rustc-link-arg=-Tlink.x");
     if std::env::var_os("CARGO_FEATURE_DEFMT").is_some() {
-        println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+        println!("cargo:rustc-link-arg=-Tdefmt.x");
     }
 }

@@ -101,13 +101,13 @@ impl Qemu {
         let mut child = base_command(&dir)
             .args(["-S", "-serial", "pty", "-kernel"])
             .arg(firmware_elf())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("qemu-system-arm (./ci.sh installs it)");
-        // QEMU says: "char device redirected to /dev/pts/N (label serial0)".
+        // QEMU says on stdout: "char device redirected to /dev/pts/N (label serial0)".
         let mut line = String::new();
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut err = BufReader::new(child.stdout.take().expect("stdout"));
         while !line.contains("/dev/pts/") {
             line.clear();
             if err.read_line(&mut line).unwrap_or(0) == 0 {
@@ -120,7 +120,7 @@ impl Qemu {
             .find(|w| w.starts_with("/dev/pts/"))
             .unwrap_or_default()
             .to_string();
-        // Keep draining stderr so QEMU never blocks on it.
+        // Keep draining stdout so QEMU never blocks on it.
         std::thread::spawn(move || for _ in err.lines() {});
         Qemu {
             child,

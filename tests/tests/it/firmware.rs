@@ -57,3 +57,96 @@ fn every_procedure_of_the_firmware_answers_over_its_uart() {
         ))
     );
 }
+
+#[test]
+fn garbage_and_half_frames_on_the_uart_do_not_stop_the_next_call() {
+    let (_qemu, uart) = Qemu::with_socket();
+    let mut wire = uart.try_clone().unwrap();
+    let client = Client::over(Link::from_unix(uart).unwrap(), options()).unwrap();
+    assert_eq!(client.call_typed::<device::Add>(&(1, 1), t(5000)), Ok(2));
+    // Line noise, a frame cut in half, and a frame with a bad CRC, between calls.
+    let half = raw::frame(&raw::request(90, 0, &[2, 4]));
+    let mut bad_crc = raw::frame(&raw::request(91, 0, &[2, 4]));
+    let n = bad_crc.len();
+    bad_crc[n - 2] ^= 0x55;
+    wire.write_all(&[0x13, 0x37, 0xff, 0x00, 0x42, 0x99])
+        .unwrap();
+    wire.write_all(&half[..half.len() / 2]).unwrap();
+    wire.write_all(&bad_crc).unwrap();
+    assert_eq!(client.call_typed::<device::Add>(&(2, 3), t(5000)), Ok(5));
+    let info = client.call_typed::<device::Info>(&(), t(5000)).unwrap();
+    assert!(info.crc_errors + info.framing_errors >= 2, "{info:?}");
+}
+
+#[test]
+fn a_flood_past_the_firmware_in_flight_limit_gets_busy_not_silence() {
+    use std::io::Read;
+    let (_qemu, mut uart) = Qemu::with_socket();
+    // A raw host that ignores the device's limit of 4: handshake, then six slow calls at once.
+    uart.write_all(&raw::frame(&raw::hello(false, 1, 1, 1024, 8, 8, 1000, 0)))
+        .unwrap();
+    let sleeps: Vec<u8> = (100..106u32)
+        .flat_map(|id| raw::frame(&raw::request(id, 5, &raw::varint(300))))
+        .collect();
+    uart.write_all(&sleeps).unwrap();
+    uart.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    while start.elapsed() < Duration::from_millis(1500) {
+        match uart.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let frames: Vec<Vec<u8>> = raw::unframe(&got).into_iter().flatten().collect();
+    let busy: Vec<u32> = frames
+        .iter()
+        .filter(|f| f[0] == 0x04 && f[2] == WireError::Busy as u8)
+        .map(|f| u32::from(f[1]))
+        .collect();
+    let replies: Vec<u32> = frames
+        .iter()
+        .filter(|f| f[0] == 0x03)
+        .map(|f| u32::from(f[1]))
+        .collect();
+    assert_eq!(busy, [104, 105], "{frames:02x?}");
+    assert_eq!(
+        replies.len(),
+        4,
+        "the four admitted calls are answered: {frames:02x?}"
+    );
+}
+
+#[test]
+fn a_reset_of_the_device_mid_call_ends_the_call_and_the_host_carries_on() {
+    let (qemu, uart) = Qemu::with_socket();
+    let client = Client::over(Link::from_unix(uart).unwrap(), options()).unwrap();
+    assert_eq!(client.call_typed::<device::SetLevel>(&(9,), t(5000)), Ok(0));
+    let c = client.clone();
+    let slow = std::thread::spawn(move || c.call_typed::<device::Sleep>(&(3000,), t(20_000)));
+    std::thread::sleep(Duration::from_millis(300));
+    qemu.reset();
+    // The rebooted device says Hello again: the host's core sees a restart and ends the call.
+    assert_eq!(slow.join().unwrap(), Err(ClientError::ConnectionLost));
+    // A fresh device (its level is back to 0) answers the next call on the same link.
+    assert_eq!(client.call_typed::<device::GetLevel>(&(), t(5000)), Ok(0));
+}
+
+#[test]
+fn the_firmware_answers_through_a_pty_opened_with_serialport() {
+    let qemu = Qemu::with_pty();
+    let link = Link::serial(qemu.serial.to_str().unwrap(), 115_200).unwrap();
+    let client = Client::over(link, options()).unwrap();
+    qemu.resume(); // the host has the pty open: nothing the device sends is lost
+    assert_eq!(client.call_typed::<device::Add>(&(20, 22), t(5000)), Ok(42));
+    let data = heapless::Vec::<u8, 64>::from_slice(b"through a pty").unwrap();
+    assert_eq!(
+        client.call_typed::<device::Echo>(&(data.clone(),), t(5000)),
+        Ok(data)
+    );
+}

@@ -1,0 +1,62 @@
+//! The core alone, for footprint.py: one endpoint at the microcontroller defaults, with
+//! every input, command and output reachable, fed and drained through volatile memory so
+//! the optimiser cannot remove any of it. Its size minus `empty`'s is the core's cost.
+#![no_std]
+#![no_main]
+
+use core::ptr::{read_volatile, write_volatile};
+
+use cortex_m_rt::entry;
+use lm3s6965 as _; // the interrupt vector table, as in the firmware
+use panic_halt as _;
+use wirecall::{Config, Endpoint, Event, Instant, WireError};
+
+/// An address in RAM the optimiser must treat as I/O.
+const PORT: usize = 0x2000_8000;
+
+fn input() -> u8 {
+    // SAFETY: PORT is in the LM3S6965's SRAM, unused by this program's statics and stack.
+    unsafe { read_volatile(PORT as *const u8) }
+}
+
+fn output(b: u8) {
+    // SAFETY: as in `input`.
+    unsafe { write_volatile((PORT + 1) as *mut u8, b) }
+}
+
+#[entry]
+fn main() -> ! {
+    let Some(ep) =
+        cortex_m::singleton!(: Endpoint = Endpoint::new(Instant::ZERO, Config::default()))
+    else {
+        panic!()
+    };
+    let mut t = 0u64;
+    loop {
+        t += 1;
+        let now = Instant::from_micros(t);
+        let b = input();
+        ep.handle_input(now, &[b]);
+        match b {
+            1 => drop(ep.call(now, 0, &[b][..])),
+            2 => ep.close(),
+            _ => {}
+        }
+        while let Some(event) = ep.poll_event() {
+            match event {
+                Event::Request { id, args, .. } if args.len() > 3 => {
+                    drop(ep.respond_error(id, WireError::BadArguments, ""))
+                }
+                Event::Request { id, .. } => drop(ep.respond(id, b"ok")),
+                Event::Reply { id, .. } => drop(ep.cancel(id)),
+                _ => {}
+            }
+        }
+        if ep.poll_timeout().is_some_and(|d| d <= now) {
+            ep.handle_timeout(now);
+        }
+        let mut buf = [0u8; 8];
+        let n = ep.poll_transmit(&mut buf);
+        buf.iter().take(n).for_each(|&b| output(b));
+    }
+}
