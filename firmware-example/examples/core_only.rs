@@ -38,17 +38,23 @@ fn main() -> ! {
         let b = input();
         ep.handle_input(now, &[b]);
         match b {
-            1 => drop(ep.call(now, 0, &[b][..])),
+            1 => {
+                let _ = ep.call(now, 0, &[b][..]);
+            }
             2 => ep.close(),
             _ => {}
         }
         while let Some(event) = ep.poll_event() {
             match event {
                 Event::Request { id, args, .. } if args.len() > 3 => {
-                    drop(ep.respond_error(id, WireError::BadArguments, ""))
+                    let _ = ep.respond_error(id, WireError::BadArguments, "");
                 }
-                Event::Request { id, .. } => drop(ep.respond(id, b"ok")),
-                Event::Reply { id, .. } => drop(ep.cancel(id)),
+                Event::Request { id, .. } => {
+                    let _ = ep.respond(id, b"ok");
+                }
+                Event::Reply { id, .. } => {
+                    let _ = ep.cancel(id);
+                }
                 _ => {}
             }
         }
