@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check of wirecall, from a fresh machine: installs what it needs, then runs
 # formatting, lints, tests, docs, microcontroller builds and the demo.
-# Usage: ./ci.sh            (about 6-8 minutes on 2 cores from a cold cache)
+# Usage: ./ci.sh            (about 10-12 minutes on 2 cores from a cold cache, 3 warm)
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")"
@@ -45,6 +45,13 @@ step "firmware: lint, build (also with defmt), footprint within budget"
     cargo clippy --release --locked --bins --examples -- -D warnings
     cargo build --release --locked --features defmt --target-dir target/defmt
     python3 footprint.py    # builds the release firmware the QEMU tests boot
+    # The defmt log really decodes on the host (the README's command).
+    command -v defmt-print >/dev/null || cargo install defmt-print --locked
+    elf=target/defmt/thumbv7m-none-eabi/release/firmware-example
+    log=$( (timeout 3 qemu-system-arm -M lm3s6965evb -cpu cortex-m3 -display none -monitor none -serial null \
+        -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null || true) | defmt-print -e "$elf" 2>&1 || true)
+    echo "$log"
+    grep -q "wirecall example firmware up" <<<"$log"
 )
 
 step "test vectors match their generator"
