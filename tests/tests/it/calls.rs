@@ -10,7 +10,7 @@ use wirecall_tests::demo::demo;
 use wirecall_tests::engine::Owned;
 use wirecall_tests::pair::{Pair, Serve, Side};
 
-use crate::common::{connected_pair, device_config, enc, host_config, Host, Mcu};
+use crate::common::{connected_pair, device_config, enc, host_and_device, host_config, Host, Mcu};
 
 fn replies(events: &[Owned]) -> Vec<(wirecall::CallId, Vec<u8>)> {
     events
@@ -34,10 +34,7 @@ fn failures(events: &[Owned]) -> Vec<(wirecall::CallId, CallFailure)> {
 
 #[test]
 fn handshake_reports_peer_limits_and_each_side_honours_the_smaller() {
-    let mut p = Pair::new(
-        Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
-        Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Hold),
-    );
+    let mut p = host_and_device(Serve::Hold);
     p.connect();
     let Owned::Connected(dev) = p.a.events[0].clone() else {
         panic!("{:?}", p.a.events)
@@ -194,10 +191,7 @@ fn every_kind_of_rejection_is_an_explicit_error() {
 
 #[test]
 fn error_detail_text_reaches_the_caller() {
-    let mut p = Pair::new(
-        Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
-        Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Hold),
-    );
+    let mut p = host_and_device(Serve::Hold);
     p.connect();
     let id = p.a.ep.call(p.instant(), demo::Add::ID, &[9], None).unwrap();
     p.run_for(Duration::from_millis(20));
@@ -215,10 +209,7 @@ fn error_detail_text_reaches_the_caller() {
 
 #[test]
 fn a_held_call_fails_at_its_deadline_and_the_cancel_reaches_the_server() {
-    let mut p = Pair::new(
-        Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
-        Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Hold),
-    );
+    let mut p = host_and_device(Serve::Hold);
     p.connect();
     let start = p.now;
     let id =
@@ -292,10 +283,7 @@ fn the_server_gives_up_at_its_own_deadline_and_tells_the_caller() {
 
 #[test]
 fn cancel_ends_the_call_quietly_and_a_late_reply_is_only_counted() {
-    let mut p = Pair::new(
-        Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
-        Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Hold),
-    );
+    let mut p = host_and_device(Serve::Hold);
     p.connect();
     let id =
         p.a.ep

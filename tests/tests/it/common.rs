@@ -17,12 +17,18 @@ pub fn host_config() -> Config {
     Config::default().expecting_schema(demo::SCHEMA_HASH)
 }
 
-/// A host (A, holding nothing: it only calls) and a serving device (B), connected.
-pub fn connected_pair() -> Pair {
-    let mut p = Pair::new(
+/// A host (A, holding requests: it only calls) and a device (B) serving as `serve`, at
+/// the start of their handshake.
+pub fn host_and_device(serve: Serve) -> Pair {
+    Pair::new(
         Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
-        Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Dispatch),
-    );
+        Side::new(Mcu::new(Instant::ZERO, device_config()), serve),
+    )
+}
+
+/// A host and a serving device, connected, their event logs empty.
+pub fn connected_pair() -> Pair {
+    let mut p = host_and_device(Serve::Dispatch);
     p.connect();
     p.a.take_events();
     p.b.take_events();
