@@ -159,7 +159,14 @@ fn drive(
     tx: &Sender<Msg>,
 ) {
     let handler = options.handler.take();
-    let mut session = Session::new(super::now(), options.config, handler);
+    // With a handler, requests from the peer go to a worker thread, so a slow handler never
+    // stalls this thread (and with it, keepalive).
+    let worker = handler.and_then(|h| driver::spawn_worker(h, tx.clone()).ok());
+    let mut session = match worker {
+        Some(_) => Session::deferred(super::now(), options.config),
+        None => Session::new(super::now(), options.config, None),
+    };
+    let worker = worker.as_ref();
     let mut backoff = options.backoff_min;
     let mut generation = 0u64;
     loop {
@@ -171,7 +178,7 @@ fn drive(
                     continue; // no thread for the reader: treat it as a failed connection
                 };
                 let mut active = Some(attached);
-                let ended = driver::run(&mut session, &mut active, rx, None, true);
+                let ended = driver::run(&mut session, &mut active, rx, None, true, worker);
                 drop(active); // release the link (shutdown, or kill the child) before waiting
                 if session.has_connected() {
                     backoff = options.backoff_min;
@@ -198,6 +205,7 @@ fn drive(
             rx,
             Some(Instant::now() + backoff),
             true,
+            worker,
         ) == Ended::Closed
         {
             return;
@@ -214,7 +222,7 @@ fn finish(session: &mut Session, rx: &mpsc::Receiver<Msg>) {
             Msg::Call { done, .. } => done(Err(ClientError::ConnectionLost)),
             Msg::Stats(reply) => reply(*session.endpoint().stats(), false),
             Msg::Close => return,
-            Msg::Bytes(..) | Msg::Eof(_) => {}
+            Msg::Bytes(..) | Msg::Eof(_) | Msg::Answer(..) => {}
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wirecall::Disconnect;
 
 use super::link::{is_transient, Link, LinkGuard};
-use super::session::{Completion, Session};
+use super::session::{Completion, Handler, ServeRequest, Session};
 
 /// What the I/O thread is told. Link messages carry the generation of the link they came
 /// from, so a reader of a link already replaced cannot feed the new session.
@@ -23,7 +23,30 @@ pub(crate) enum Msg {
         done: Completion,
     },
     Stats(Box<dyn FnOnce(wirecall::Stats, bool) + Send>),
+    /// A worker's answer to a request.
+    Answer(ServeRequest, Result<Vec<u8>, (wirecall::WireError, String)>),
     Close,
+}
+
+/// Starts the thread that runs `handler`: the I/O thread feeds it requests, it answers
+/// through the I/O thread's channel. It ends when its request channel closes (after the
+/// request in hand).
+pub(crate) fn spawn_worker(
+    mut handler: Box<dyn Handler>,
+    answers: Sender<Msg>,
+) -> std::io::Result<Sender<ServeRequest>> {
+    let (tx, rx) = std::sync::mpsc::channel::<ServeRequest>();
+    std::thread::Builder::new()
+        .name("wirecall-handler".into())
+        .spawn(move || {
+            for request in rx {
+                let answer = handler.handle(request.procedure, &request.args);
+                if answers.send(Msg::Answer(request, answer)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 /// Why a session on a link ended.
@@ -84,6 +107,7 @@ pub(crate) fn run(
     rx: &Receiver<Msg>,
     until: Option<std::time::Instant>,
     end_on_disconnect: bool,
+    worker: Option<&Sender<ServeRequest>>,
 ) -> Ended {
     let mut out = Vec::new();
     loop {
@@ -121,12 +145,20 @@ pub(crate) fn run(
                 *session.endpoint().stats(),
                 session.endpoint().is_connected(),
             ),
+            Ok(Msg::Answer(request, answer)) => {
+                session.answer_request(now, &request, answer, &mut out)
+            }
             Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => {
                 session.close(now, &mut out);
                 write_out(active, &mut out);
                 return Ended::Closed;
             }
             Err(RecvTimeoutError::Timeout) => session.timeout(now, &mut out),
+        }
+        if let Some(worker) = worker {
+            for request in session.take_requests() {
+                let _ = worker.send(request);
+            }
         }
         if !write_out(active, &mut out) {
             return Ended::LinkDown;

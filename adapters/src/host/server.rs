@@ -30,12 +30,16 @@ fn serve_with(
     tx: &Sender<Msg>,
     rx: &mpsc::Receiver<Msg>,
 ) {
-    let mut session = Session::new(super::now(), config, Some(handler));
+    // The handler runs on a worker thread: however long it takes, this link keeps moving.
+    let Ok(worker) = driver::spawn_worker(handler, tx.clone()) else {
+        return;
+    };
+    let mut session = Session::deferred(super::now(), config);
     let Ok(attached) = driver::attach(link, 1, tx.clone()) else {
         return;
     };
     let mut active = Some(attached);
-    driver::run(&mut session, &mut active, rx, None, true);
+    driver::run(&mut session, &mut active, rx, None, true, Some(&worker));
     session.fail_all();
 }
 
@@ -44,12 +48,16 @@ fn serve_with(
 /// endpoint waits for the next host's handshake on the same link. Blocks the calling thread.
 pub fn serve_port(link: Link, handler: Box<dyn Handler>, config: Config) {
     let (tx, rx) = mpsc::channel();
-    let mut session = Session::new(super::now(), config, Some(handler));
+    // The handler runs on a worker thread: however long it takes, this link keeps moving.
+    let Ok(worker) = driver::spawn_worker(handler, tx.clone()) else {
+        return;
+    };
+    let mut session = Session::deferred(super::now(), config);
     let Ok(attached) = driver::attach(link, 1, tx.clone()) else {
         return;
     };
     let mut active = Some(attached);
-    driver::run(&mut session, &mut active, &rx, None, false);
+    driver::run(&mut session, &mut active, &rx, None, false, Some(&worker));
     session.fail_all();
 }
 

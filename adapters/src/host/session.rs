@@ -52,9 +52,10 @@ pub(crate) type Completion = Box<dyn FnOnce(CallOutcome) + Send>;
 /// Serves requests: procedure number and encoded arguments in, encoded result or wire error
 /// (with a detail text) out.
 ///
-/// A handler runs on the link's I/O thread (or task), so while it runs that link moves no
-/// bytes: keep it well under the keepalive interval (1 s by default). A handler slower than
-/// three keepalive intervals makes the peer declare the link dead.
+/// The blocking runtime runs a handler on a worker thread of its own, so the link keeps
+/// moving (keepalive included) while it works, however long it takes. In the tokio flavour
+/// it runs inside the link's task: keep it well under three keepalive intervals (3 s by
+/// default) there, or the peer declares the link dead.
 pub trait Handler: Send {
     /// Answers one request.
     fn handle(&mut self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)>;
@@ -67,6 +68,19 @@ where
     fn handle(&mut self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
         self(procedure, args)
     }
+}
+
+/// A request from the peer, handed out in deferred mode.
+#[derive(Clone, Debug)]
+pub struct ServeRequest {
+    /// The session it belongs to.
+    pub generation: u64,
+    /// Its id, for the answer.
+    pub id: wirecall::RequestId,
+    /// The procedure number.
+    pub procedure: u32,
+    /// Encoded arguments.
+    pub args: Vec<u8>,
 }
 
 /// A call waiting for room (before the handshake, or while the in-flight limit is reached).
@@ -84,6 +98,10 @@ pub struct Session {
     in_flight: Vec<(CallId, Completion)>,
     queued: VecDeque<Queued>,
     handler: Option<Box<dyn Handler>>,
+    /// In deferred mode, requests waiting to be handed to a worker (see [`Session::deferred`]).
+    deferred: Option<Vec<ServeRequest>>,
+    /// Counts sessions (endpoints) so that a late answer never reaches a newer session.
+    generation: u64,
     default_timeout: Duration,
     connected_once: bool,
     /// The last way the core ended the session, until a runner takes it.
@@ -100,9 +118,45 @@ impl Session {
             in_flight: Vec::new(),
             queued: VecDeque::new(),
             handler,
+            deferred: None,
+            generation: 0,
             default_timeout,
             connected_once: false,
             disconnect: None,
+        }
+    }
+
+    /// A session whose requests are not handled inline but handed out by
+    /// [`take_requests`](Self::take_requests), to be answered later with
+    /// [`answer_request`](Self::answer_request): the runner's I/O keeps moving (keepalive
+    /// included) however long a handler takes.
+    pub fn deferred(now: Instant, config: Config) -> Session {
+        let mut session = Session::new(now, config, None);
+        session.deferred = Some(Vec::new());
+        session
+    }
+
+    /// Requests received since the last call, in deferred mode.
+    pub fn take_requests(&mut self) -> Vec<ServeRequest> {
+        self.deferred
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Answers a request handed out by [`take_requests`](Self::take_requests). An answer for
+    /// an earlier session, or for a request that ended meanwhile (cancelled, expired), is
+    /// dropped: nobody waits for it.
+    pub fn answer_request(
+        &mut self,
+        now: Instant,
+        request: &ServeRequest,
+        answer: Result<Vec<u8>, (WireError, String)>,
+        out: &mut Vec<u8>,
+    ) {
+        if request.generation == self.generation {
+            self.answer(request.id, answer, out);
+            self.drain(now, out);
         }
     }
 
@@ -130,6 +184,10 @@ impl Session {
         }
         *self.ep = HostEndpoint::new(now, config);
         self.disconnect = None;
+        self.generation += 1;
+        if let Some(waiting) = &mut self.deferred {
+            waiting.clear();
+        }
     }
 
     /// Starts a call; `done` is told its outcome, exactly once.
@@ -255,6 +313,15 @@ impl Session {
                         procedure,
                         args,
                     } => {
+                        if let Some(waiting) = &mut self.deferred {
+                            waiting.push(ServeRequest {
+                                generation: self.generation,
+                                id,
+                                procedure,
+                                args: args.to_vec(),
+                            });
+                            continue;
+                        }
                         let answer = match &mut self.handler {
                             Some(h) => h.handle(procedure, args),
                             None => Err((WireError::UnknownProcedure, String::new())),

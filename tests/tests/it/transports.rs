@@ -125,7 +125,7 @@ fn misbehave(
                 // Valid requests as fast as possible, never reading a reply.
                 "flood" => (0..64)
                     .flat_map(|_| {
-                        id = (id + 1) % 10_000;
+                        id += 1; // never reused: a legal flood (reusing an active id is a violation)
                         raw::frame(&raw::request(id, demo::Add::ID, &[2, 4]))
                     })
                     .collect(),
@@ -285,4 +285,29 @@ fn serial_ports_made_by_socat_carry_calls() {
     assert_eq!(client.stats().map(|(_, up)| up), Some(true));
     drop(client); // closes the session: the device sees Close and its serve_link returns
     device.join().unwrap();
+}
+
+#[test]
+fn a_handler_slower_than_the_idle_limit_does_not_cost_the_link() {
+    // The idle limit is 3 keepalive intervals (3 s); this handler takes 4 s. The handler runs
+    // on its own thread, so the link keeps answering pings meanwhile.
+    let (server, addr) = tcp_server();
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
+    assert_eq!(
+        client.call_typed::<demo::Sleep>(&(4000,), Some(Duration::from_secs(10))),
+        Ok(())
+    );
+    let (stats, up) = client.stats().unwrap();
+    assert!(up);
+    assert_eq!(
+        (stats.handshakes, stats.link_losses),
+        (1, 0),
+        "the link never dropped: {stats:?}"
+    );
+    assert!(
+        stats.pings_sent >= 2,
+        "keepalive ran while the handler worked: {stats:?}"
+    );
+    drop(client);
+    server.stop();
 }
