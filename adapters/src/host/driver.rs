@@ -61,15 +61,28 @@ pub(crate) enum Ended {
 /// A link being driven: its writer, its guard, its generation.
 pub(crate) struct Active {
     writer: Box<dyn Write + Send>,
-    _guard: LinkGuard,
+    guard: Option<LinkGuard>,
+    /// The reader thread, joined on release when the link's closer can wake it: the link is
+    /// then fully released (a serial port unlocked, a socket closed) when `Active` is gone.
+    reader: Option<std::thread::JoinHandle<()>>,
     generation: u64,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        drop(self.guard.take()); // wakes the reader: shutdown, kill, or the serial stop flag
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
 }
 
 /// Starts the reader thread of `link` and returns the rest; fails only if no thread can be
 /// started (the link is then released).
 pub(crate) fn attach(link: Link, generation: u64, tx: Sender<Msg>) -> std::io::Result<Active> {
+    let wakes_reader = link.wakes_reader;
     let (mut reader, writer, guard) = link.split();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("wirecall-reader".into())
         .spawn(move || {
             let mut buf = vec![0u8; 4096];
@@ -89,7 +102,8 @@ pub(crate) fn attach(link: Link, generation: u64, tx: Sender<Msg>) -> std::io::R
         })?;
     Ok(Active {
         writer,
-        _guard: guard,
+        guard: Some(guard),
+        reader: wakes_reader.then_some(thread),
         generation,
     })
 }

@@ -17,6 +17,9 @@ pub struct Link {
     pub(crate) writer: Box<dyn Write + Send>,
     closer: Option<Box<dyn FnOnce() + Send>>,
     name: String,
+    /// Whether the closer wakes a blocked reader, so releasing the link can wait for its
+    /// reader thread (false only for stdin, which nothing can wake).
+    pub(crate) wakes_reader: bool,
 }
 
 impl std::fmt::Debug for Link {
@@ -41,6 +44,7 @@ impl Link {
             writer: Box::new(writer),
             closer: Some(Box::new(closer)),
             name: name.into(),
+            wakes_reader: true,
         }
     }
 
@@ -97,7 +101,9 @@ impl Link {
 
     /// This process's stdin and stdout (for `wirecall serve --stdio`).
     pub fn stdio() -> Link {
-        Link::from_parts("stdio", io::stdin(), io::stdout(), || {})
+        let mut link = Link::from_parts("stdio", io::stdin(), io::stdout(), || {});
+        link.wakes_reader = false; // a read of stdin cannot be interrupted
+        link
     }
 
     /// Opens a serial port at `baud`, 8N1, no flow control.

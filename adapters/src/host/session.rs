@@ -293,7 +293,15 @@ impl Session {
                 progressed = true;
                 match ev {
                     Event::Connected(_) => self.connected_once = true,
-                    Event::Disconnected(why) => self.disconnect = Some(why),
+                    Event::Disconnected(why) => {
+                        // The core ended the session (every request of it ended): answers
+                        // still being worked on belong to it and must not reach the next.
+                        self.disconnect = Some(why);
+                        self.generation += 1;
+                        if let Some(waiting) = &mut self.deferred {
+                            waiting.clear();
+                        }
+                    }
                     Event::Reply { id, payload } => {
                         let payload = payload.to_vec();
                         self.complete(id, Ok(payload));

@@ -311,3 +311,36 @@ fn a_handler_slower_than_the_idle_limit_does_not_cost_the_link() {
     drop(client);
     server.stop();
 }
+
+#[test]
+fn on_a_serial_port_a_late_answer_for_the_last_host_never_reaches_the_next() {
+    let ptys = PtyPair::start();
+    let port = ptys.a.clone();
+    let device = std::thread::spawn(move || {
+        host::serve_port(
+            Link::serial(&port, 115_200).unwrap(),
+            host_handler(),
+            server_config(),
+        );
+    });
+    let options = || ClientOptions {
+        reconnect: false,
+        ..client_options()
+    };
+    // The first host's call (id 0) is still being worked on when it gives up and leaves.
+    let first = Client::over(Link::serial(&ptys.b, 115_200).unwrap(), options()).unwrap();
+    assert_eq!(
+        first.call_typed::<demo::Sleep>(&(1500,), Some(Duration::from_millis(200))),
+        Err(ClientError::Timeout)
+    );
+    drop(first);
+    // The next host's first call also has id 0; it must get its own answer, not the late one.
+    let second = Client::over(Link::serial(&ptys.b, 115_200).unwrap(), options()).unwrap();
+    assert_eq!(
+        second.call_typed::<demo::Add>(&(1, 2), Some(Duration::from_secs(5))),
+        Ok(3)
+    );
+    drop(second);
+    drop(ptys); // socat goes: the port fails and serve_port returns
+    device.join().unwrap();
+}
