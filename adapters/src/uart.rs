@@ -10,7 +10,9 @@
 //!     while let Some(event) = driver.endpoint().poll_event() {
 //!         // answer requests with driver.endpoint().respond(..) after the event
 //!     }
-//!     if driver.is_idle() { cortex_m::asm::wfi(); }      // sleep until the UART or SysTick
+//!     // Masked, so no interrupt slips in between the check and the sleep; a pending one
+//!     // still wakes WFI.
+//!     cortex_m::interrupt::free(|_| if driver.is_idle() { cortex_m::asm::wfi() });
 //! }
 //! ```
 //!
@@ -99,8 +101,10 @@ where
 
     /// True when nothing is buffered in either direction: the firmware may sleep until an
     /// interrupt (a received byte, or the tick that reaches [`next_deadline_micros`](Self::next_deadline_micros)).
-    pub fn is_idle(&self) -> bool {
-        self.rx_start == self.rx_end && self.ep.transmit_pending() == 0
+    pub fn is_idle(&mut self) -> bool {
+        self.rx_start == self.rx_end
+            && self.ep.transmit_pending() == 0
+            && !self.uart.read_ready().unwrap_or(true)
     }
 
     /// When the endpoint next needs `poll` even without input, in clock microseconds.

@@ -198,9 +198,13 @@ fn main() -> ! {
             let _ = ep.respond(id, &[]); // `()` encodes as nothing
             false
         });
-        if driver.is_idle() {
-            cortex_m::asm::wfi(); // the next byte or tick wakes us
-        }
+        // With interrupts masked, so none can slip in between the check and the sleep; a
+        // pending interrupt (the next byte, the next tick) still wakes WFI.
+        cortex_m::interrupt::free(|_| {
+            if driver.is_idle() {
+                cortex_m::asm::wfi();
+            }
+        });
     }
 }
 

@@ -57,6 +57,10 @@ pub fn init() {
 /// Moves every received byte into the queue (called by the UART0 interrupt); returns how
 /// many bytes were lost because the queue was full.
 pub fn on_interrupt(queue: &mut heapless::spsc::Producer<'static, u8>) -> u32 {
+    // Clear first, then drain: a byte that arrives after the last read raises the
+    // interrupt again. (Clearing after draining could swallow that byte's interrupt and leave
+    // it in DR, with no further interrupt ever coming.)
+    write(ICR, INT_RX | INT_RT);
     let mut lost = 0;
     while read(FR) & FR_RXFE == 0 {
         let byte = read(DR) as u8;
@@ -64,7 +68,6 @@ pub fn on_interrupt(queue: &mut heapless::spsc::Producer<'static, u8>) -> u32 {
             lost += 1;
         }
     }
-    write(ICR, INT_RX | INT_RT);
     lost
 }
 

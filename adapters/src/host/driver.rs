@@ -124,7 +124,24 @@ pub(crate) fn run(
     worker: Option<&Sender<ServeRequest>>,
 ) -> Ended {
     let mut out = Vec::new();
+    // A fresh session's Hello goes out now, not at its first timer.
+    session.timeout(super::now(), &mut out);
+    if !write_out(active, &mut out) {
+        return Ended::LinkDown;
+    }
+    // A peer that never completes the handshake is given up on like a silent one: after
+    // three keepalive intervals (a listener's connection closes; a client reconnects).
+    let keepalive = Duration::from_micros(session.endpoint().config().keepalive.as_micros());
+    let handshake_by = std::time::Instant::now() + keepalive * 3;
     loop {
+        if end_on_disconnect
+            && active.is_some()
+            && !session.endpoint().is_connected()
+            && !session.has_connected()
+            && std::time::Instant::now() >= handshake_by
+        {
+            return Ended::LinkDown;
+        }
         let left = until.map(|d| d.saturating_duration_since(std::time::Instant::now()));
         if left == Some(Duration::ZERO) {
             return Ended::LinkDown;
@@ -136,6 +153,14 @@ pub(crate) fn run(
         let wait = match (next, left) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        };
+        let wait = if end_on_disconnect && active.is_some() && !session.has_connected() {
+            Some(
+                wait.unwrap_or(Duration::MAX)
+                    .min(handshake_by.saturating_duration_since(std::time::Instant::now())),
+            )
+        } else {
+            wait
         };
         let msg = match wait {
             Some(w) => rx.recv_timeout(w),
@@ -167,7 +192,11 @@ pub(crate) fn run(
                 write_out(active, &mut out);
                 return Ended::Closed;
             }
-            Err(RecvTimeoutError::Timeout) => session.timeout(now, &mut out),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // Deadlines run whenever they are due, even while messages keep arriving.
+        if session.next_timeout().is_some_and(|t| t <= now) {
+            session.timeout(now, &mut out);
         }
         if let Some(worker) = worker {
             for request in session.take_requests() {

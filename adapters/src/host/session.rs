@@ -75,6 +75,9 @@ where
 pub struct ServeRequest {
     /// The session it belongs to.
     pub generation: u64,
+    /// Unique per request handed out, so an answer cannot reach a later request that
+    /// reuses the id.
+    pub seq: u64,
     /// Its id, for the answer.
     pub id: wirecall::RequestId,
     /// The procedure number.
@@ -100,6 +103,9 @@ pub struct Session {
     handler: Option<Box<dyn Handler>>,
     /// In deferred mode, requests waiting to be handed to a worker (see [`Session::deferred`]).
     deferred: Option<Vec<ServeRequest>>,
+    /// Requests handed out and still active: id and the sequence number they were given.
+    handed_out: Vec<(wirecall::RequestId, u64)>,
+    next_seq: u64,
     /// Counts sessions (endpoints) so that a late answer never reaches a newer session.
     generation: u64,
     default_timeout: Duration,
@@ -119,6 +125,8 @@ impl Session {
             queued: VecDeque::new(),
             handler,
             deferred: None,
+            handed_out: Vec::new(),
+            next_seq: 0,
             generation: 0,
             default_timeout,
             connected_once: false,
@@ -154,7 +162,12 @@ impl Session {
         answer: Result<Vec<u8>, (WireError, String)>,
         out: &mut Vec<u8>,
     ) {
-        if request.generation == self.generation {
+        let current = self
+            .handed_out
+            .iter()
+            .position(|&(id, seq)| id == request.id && seq == request.seq);
+        if let (true, Some(i)) = (request.generation == self.generation, current) {
+            self.handed_out.swap_remove(i);
             self.answer(request.id, answer, out);
             self.drain(now, out);
         }
@@ -165,7 +178,7 @@ impl Session {
         &self.ep
     }
 
-    /// True once a handshake completed.
+    /// True once a handshake completed in this session (since `new` or `restart`).
     pub fn has_connected(&self) -> bool {
         self.connected_once
     }
@@ -175,8 +188,9 @@ impl Session {
         self.disconnect.take()
     }
 
-    /// Starts a new session with a fresh endpoint at `now` (the old session's calls in
-    /// flight end with `ConnectionLost`); queued calls wait for the new handshake.
+    /// Starts a new session with a fresh endpoint at `now`. Calls in flight on the old
+    /// endpoint end with `ConnectionLost`; calls still queued wait for the new handshake
+    /// (a runner whose link dropped fails them first with [`fail_all`](Self::fail_all)).
     pub fn restart(&mut self, now: Instant, config: Config) {
         // Calls in flight belong to the old endpoint: nothing could ever complete them.
         for (_, done) in self.in_flight.drain(..) {
@@ -184,10 +198,12 @@ impl Session {
         }
         *self.ep = HostEndpoint::new(now, config);
         self.disconnect = None;
+        self.connected_once = false;
         self.generation += 1;
         if let Some(waiting) = &mut self.deferred {
             waiting.clear();
         }
+        self.handed_out.clear();
     }
 
     /// Starts a call; `done` is told its outcome, exactly once.
@@ -301,6 +317,7 @@ impl Session {
                         if let Some(waiting) = &mut self.deferred {
                             waiting.clear();
                         }
+                        self.handed_out.clear();
                     }
                     Event::Reply { id, payload } => {
                         let payload = payload.to_vec();
@@ -322,8 +339,12 @@ impl Session {
                         args,
                     } => {
                         if let Some(waiting) = &mut self.deferred {
+                            let seq = self.next_seq;
+                            self.next_seq += 1;
+                            self.handed_out.push((id, seq));
                             waiting.push(ServeRequest {
                                 generation: self.generation,
+                                seq,
                                 id,
                                 procedure,
                                 args: args.to_vec(),
@@ -336,6 +357,7 @@ impl Session {
                         };
                         self.answer(id, answer, out);
                     }
+                    Event::RequestEnded { id, .. } => self.handed_out.retain(|&(r, _)| r != id),
                     _ => {}
                 }
             }

@@ -92,8 +92,9 @@ pub struct Endpoint<
     /// Bytes ever handed out by `poll_transmit`, and the count at which the last queued
     /// pong will have been handed out: while below it, a pong is still waiting and further
     /// pings coalesce into it.
-    tx_popped: u64,
-    pong_until: u64,
+    /// (Wrapping `u32`s: the two never differ by more than `TX`, far below 2^31.)
+    tx_popped: u32,
+    pong_until: u32,
     stats: Stats,
 }
 
@@ -142,6 +143,9 @@ struct Due {
     hello: Option<HelloKind>,
     pong: bool,
     ping: bool,
+    /// A call in either table ended and `poll_event` has not reported it yet: input waits,
+    /// so a request reusing that id can never be reported before the old one's end.
+    reports: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,6 +343,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 return Some(Event::RequestEnded { id, reason });
             }
         }
+        self.due.reports = false;
         None
     }
 
@@ -382,7 +387,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         self.stats.bytes_out = self.stats.bytes_out.saturating_add(n as u32);
-        self.tx_popped += n as u64;
+        self.tx_popped = self.tx_popped.wrapping_add(n as u32);
         n
     }
 
@@ -439,6 +444,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             if !call.ended {
                 call.ended = true;
                 call.report = Some(CallFailure::ConnectionLost);
+                self.due.reports = true;
             }
             call.live = false;
             call.cancel_due = false;
@@ -453,6 +459,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         for call in self.inbound.iter_mut().flatten() {
+            self.due.reports |= call.is_active();
             call.end(RequestEnd::ConnectionLost, None);
             if let InState::Ended { error_due, .. } = &mut call.state {
                 *error_due = None; // the session it belonged to is gone

@@ -22,7 +22,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.flush_due();
         let mut used = 0;
         for &byte in bytes {
-            if self.pending.is_some() || !self.link_events.is_empty() {
+            if self.pending.is_some() || !self.link_events.is_empty() || self.due.reports {
                 break;
             }
             if self.tx_free() < CONTROL_RESERVE {
@@ -99,7 +99,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             Frame::Ping { pong: false } => {
                 bump(&mut self.stats.pings_received);
                 // One pong answers every ping that arrived before it left.
-                if self.is_connected() && self.tx_popped >= self.pong_until {
+                if self.is_connected() && self.pong_until.wrapping_sub(self.tx_popped) as i32 <= 0 {
                     self.due.pong = true;
                 }
             }
@@ -258,6 +258,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             .find(|c| c.id == id && c.is_active());
         if let Some(call) = found {
             call.end(RequestEnd::Cancelled, None);
+            self.due.reports = true;
         }
         // An error still waiting for transmit room (a deadline) would otherwise follow the
         // answer below and arrive after the caller freed the id: the answer replaces it.

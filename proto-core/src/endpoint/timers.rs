@@ -42,6 +42,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             if !call.ended && now >= call.until {
                 call.abandon(now, grace);
                 call.report = Some(crate::event::CallFailure::DeadlineExceeded);
+                self.due.reports = true;
                 bump(&mut self.stats.calls_timed_out);
             } else if call.ended && call.live && now >= call.until {
                 call.live = false; // the peer's final word never came; stop holding the id
@@ -49,6 +50,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         for call in self.inbound.iter_mut().flatten() {
             if call.is_active() && now >= call.deadline {
+                self.due.reports = true;
                 call.end(
                     RequestEnd::DeadlineExceeded,
                     Some(WireError::DeadlineExceeded),
@@ -113,7 +115,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 return;
             }
             self.due.pong = false;
-            self.pong_until = self.tx_popped + self.tx.len() as u64;
+            self.pong_until = self.tx_popped.wrapping_add(self.tx.len() as u32);
         }
         if self.due.ping {
             if !self.queue_frame(&[&[Kind::Ping.header(false)]]) {

@@ -398,3 +398,28 @@ fn a_hello_too_small_to_carry_a_hello_is_refused() {
     assert!(!v.ep.is_connected());
     assert_eq!(v.ep.stats().protocol_errors, 1);
 }
+
+#[test]
+fn a_cancelled_id_reused_at_once_is_reported_in_order() {
+    let mut v = Victim::connected();
+    v.feed(&add_request(5));
+    // In one burst: cancel call 5, then start a new call 5.
+    let mut burst = raw::frame(&[0x05, 5]);
+    burst.extend(add_request(5));
+    v.feed(&burst);
+    let kinds: Vec<String> = v
+        .events
+        .iter()
+        .map(|e| match e {
+            Owned::Request { id, .. } => format!("request {}", id.wire()),
+            Owned::RequestEnded { id, .. } => format!("ended {}", id.wire()),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["request 5", "ended 5", "request 5"]);
+    // The new call 5 is the one answerable now.
+    let Owned::Request { id, .. } = v.events[2].clone() else {
+        panic!()
+    };
+    assert_eq!(v.ep.respond(id, &enc(&3)[..]), Ok(()));
+}

@@ -37,6 +37,8 @@ fn tcp_server() -> (host::ServerHandle, std::net::SocketAddr) {
 fn tcp_many_threads_share_one_client_and_one_link() {
     let (server, addr) = tcp_server();
     let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
+    // Both sides say Hello at once (not at their first keepalive tick).
+    assert!(client.wait_connected(Duration::from_millis(500)));
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let client = client.clone();
@@ -343,4 +345,22 @@ fn on_a_serial_port_a_late_answer_for_the_last_host_never_reaches_the_next() {
     drop(second);
     drop(ptys); // socat goes: the port fails and serve_port returns
     device.join().unwrap();
+}
+
+#[test]
+fn a_connection_that_never_says_hello_is_closed_after_three_keepalives() {
+    let (server, addr) = tcp_server();
+    let silent = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.open_connections(), 1);
+    let start = Instant::now();
+    while server.open_connections() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "the silent connection was never closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(silent);
+    server.stop();
 }
