@@ -9,6 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Longest wait for a TCP connection to one address.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A socket write blocked this long means the peer stopped reading: the link is treated as
+/// lost rather than freezing the I/O thread (and every deadline with it).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A bidirectional byte stream, split so one thread can block in `read` while another
 /// writes. Dropping a link releases it: sockets are shut down (which also wakes the reader),
 /// a child process is killed and reaped.
@@ -48,14 +55,23 @@ impl Link {
         }
     }
 
-    /// Connects to a TCP address.
+    /// Connects to a TCP address, giving up on each resolved address after 3 s (the
+    /// connection attempt runs on the I/O thread, where nothing else moves meanwhile).
     pub fn tcp(addr: impl ToSocketAddrs) -> io::Result<Link> {
-        Link::from_tcp(TcpStream::connect(addr)?)
+        let mut last = io::Error::other("the address resolved to nothing");
+        for a in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                Ok(stream) => return Link::from_tcp(stream),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// A link over a connected TCP stream (Nagle off: frames are small and latency matters).
     pub fn from_tcp(stream: TcpStream) -> io::Result<Link> {
         stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         let name = format!(
             "tcp:{}",
             stream
@@ -76,6 +92,7 @@ impl Link {
 
     /// A link over a connected Unix stream.
     pub fn from_unix(stream: UnixStream) -> io::Result<Link> {
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         let (reader, writer) = (stream.try_clone()?, stream.try_clone()?);
         Ok(Link::from_parts("unix", reader, writer, move || {
             let _ = stream.shutdown(std::net::Shutdown::Both);

@@ -65,7 +65,8 @@ pub fn serve_port(link: Link, handler: Box<dyn Handler>, config: Config) {
 type Connections = Arc<Mutex<Vec<(Sender<Msg>, JoinHandle<()>)>>>;
 
 /// A running listener; [`stop`](ServerHandle::stop) (or dropping it) closes every
-/// connection and joins every thread.
+/// connection and joins its accept and connection threads. A handler still working on a
+/// request finishes on its own worker thread; its answer is dropped.
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
@@ -73,7 +74,8 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Stops accepting, closes every connection (their peers are told) and waits for them.
+    /// Stops accepting, closes every connection (their peers are told) and waits for the
+    /// connection threads; handler threads finish the request in hand on their own.
     pub fn stop(mut self) {
         self.shutdown();
     }

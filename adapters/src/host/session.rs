@@ -18,7 +18,8 @@ pub type HostEndpoint = Endpoint<4096, 32, 32, 8400>;
 pub enum ClientError {
     /// The peer answered with this error and detail text.
     Remote(WireError, String),
-    /// No answer before the deadline (the peer was told to stop).
+    /// No answer before the deadline (noticed by this side, which told the peer to stop, or
+    /// by the peer, which gave up at the same deadline).
     Timeout,
     /// The link dropped, the peer restarted, or the client was closed, before an answer.
     ConnectionLost,
@@ -325,6 +326,11 @@ impl Session {
                     }
                     Event::CallFailed { id, reason, detail } => {
                         let err = match reason {
+                            // A deadline is a deadline, whichever side noticed it first (both
+                            // sides' timers fire at about the same moment).
+                            CallFailure::Remote(WireError::DeadlineExceeded) => {
+                                ClientError::Timeout
+                            }
                             CallFailure::Remote(e) => {
                                 ClientError::Remote(e, String::from_utf8_lossy(detail).into_owned())
                             }

@@ -3,7 +3,10 @@
 //! `UnixStream`, a child's stdio, a serial port crate's async stream.
 //!
 //! This flavour serves one stream per client (no reconnection: make a new client on a new
-//! stream); the blocking [`Client`](super::Client) reconnects by itself.
+//! stream); the blocking [`Client`](super::Client) reconnects by itself. Handlers run
+//! inside the task, and a write waits for the stream before the task reads again: fine for
+//! sockets and pipes with kernel buffers, but two peers joined by a tiny in-memory duplex
+//! that both write more than its buffer at once would wait on each other.
 
 use std::time::Duration;
 

@@ -364,3 +364,59 @@ fn a_connection_that_never_says_hello_is_closed_after_three_keepalives() {
     drop(silent);
     server.stop();
 }
+
+#[test]
+fn a_deadline_noticed_by_the_device_is_a_timeout_for_the_caller() {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A device whose deadline fires first: it answers the call with DeadlineExceeded.
+    let device = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&raw::frame(&raw::hello(
+            false,
+            1,
+            1,
+            256,
+            4,
+            4,
+            1000,
+            demo::SCHEMA_HASH,
+        )))
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let request = loop {
+            if let Some(f) = raw::unframe(&seen)
+                .into_iter()
+                .flatten()
+                .find(|f| f[0] & 0x1f == 2)
+            {
+                break f;
+            }
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            seen.extend_from_slice(&buf[..n]);
+        };
+        s.write_all(&raw::frame(&[
+            0x04,
+            request[1],
+            WireError::DeadlineExceeded as u8,
+        ]))
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let client = Client::connect(
+        move || Link::tcp(addr),
+        ClientOptions {
+            reconnect: false,
+            ..client_options()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        client.call_typed::<demo::Add>(&(1, 2), Some(Duration::from_secs(5))),
+        Err(ClientError::Timeout)
+    );
+    device.join().unwrap();
+}
