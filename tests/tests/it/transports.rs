@@ -174,35 +174,44 @@ fn garbage_floods_and_stalls_on_other_connections_do_not_break_a_good_one() {
     server.stop();
 }
 
+/// Plays a device on one accepted connection: says Hello, then reads until the host's
+/// first Request arrives and returns the connection and that request's body.
+fn raw_device_takes_a_request(listener: &TcpListener) -> (TcpStream, Vec<u8>) {
+    use std::io::Read;
+    let (mut s, _) = listener.accept().unwrap();
+    s.write_all(&raw::frame(&raw::hello(
+        false,
+        1,
+        1,
+        256,
+        4,
+        4,
+        1000,
+        demo::SCHEMA_HASH,
+    )))
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        // A Request frame has kind 2 (header 0x02, or 0x22 with a timeout).
+        if let Some(f) = raw::unframe(&seen)
+            .into_iter()
+            .flatten()
+            .find(|f| f[0] & 0x1f == 2)
+        {
+            return (s, f);
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the client hung up first");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// A device that accepts one connection, completes the handshake, takes a request and
 /// then vanishes (reset, cable pulled) without answering.
 fn vanishing_device(listener: TcpListener) -> std::thread::JoinHandle<()> {
-    use std::io::Read;
     std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.write_all(&raw::frame(&raw::hello(
-            false,
-            1,
-            1,
-            256,
-            4,
-            4,
-            1000,
-            demo::SCHEMA_HASH,
-        )))
-        .unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        // Read until a Request frame (header 0x02 or 0x22) has arrived.
-        while !raw::unframe(&seen)
-            .iter()
-            .flatten()
-            .any(|f| f[0] & 0x1f == 2)
-        {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "the client hung up first");
-            seen.extend_from_slice(&buf[..n]);
-        }
+        let (s, _) = raw_device_takes_a_request(&listener);
         s.shutdown(std::net::Shutdown::Both).unwrap();
     })
 }
@@ -367,37 +376,11 @@ fn a_connection_that_never_says_hello_is_closed_after_three_keepalives() {
 
 #[test]
 fn a_deadline_noticed_by_the_device_is_a_timeout_for_the_caller() {
-    use std::io::Read;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     // A device whose deadline fires first: it answers the call with DeadlineExceeded.
     let device = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.write_all(&raw::frame(&raw::hello(
-            false,
-            1,
-            1,
-            256,
-            4,
-            4,
-            1000,
-            demo::SCHEMA_HASH,
-        )))
-        .unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        let request = loop {
-            if let Some(f) = raw::unframe(&seen)
-                .into_iter()
-                .flatten()
-                .find(|f| f[0] & 0x1f == 2)
-            {
-                break f;
-            }
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0);
-            seen.extend_from_slice(&buf[..n]);
-        };
+        let (mut s, request) = raw_device_takes_a_request(&listener);
         s.write_all(&raw::frame(&[
             0x04,
             request[1],
