@@ -119,17 +119,7 @@ pub fn serve_tcp(
     make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
     config: Config,
 ) -> io::Result<ServerHandle> {
-    listener.set_nonblocking(true)?;
-    serve_accepting(
-        move || {
-            listener.accept().and_then(|(s, _)| {
-                s.set_nonblocking(false)?;
-                Link::from_tcp(s)
-            })
-        },
-        make_handler,
-        config,
-    )
+    serve_listener(listener, make_handler, config)
 }
 
 /// Serves every connection of a Unix listener with a handler from `make_handler`.
@@ -138,17 +128,45 @@ pub fn serve_unix(
     make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
     config: Config,
 ) -> io::Result<ServerHandle> {
+    serve_listener(listener, make_handler, config)
+}
+
+/// What differs between listeners: how an accepted connection becomes a (blocking) link.
+trait Listener: Send + 'static {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
+    fn accept_link(&self) -> io::Result<Link>;
+}
+
+impl Listener for TcpListener {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        TcpListener::set_nonblocking(self, on)
+    }
+    fn accept_link(&self) -> io::Result<Link> {
+        let (stream, _) = self.accept()?;
+        stream.set_nonblocking(false)?; // accepted sockets inherit the listener's mode
+        Link::from_tcp(stream)
+    }
+}
+
+impl Listener for UnixListener {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        UnixListener::set_nonblocking(self, on)
+    }
+    fn accept_link(&self) -> io::Result<Link> {
+        let (stream, _) = self.accept()?;
+        stream.set_nonblocking(false)?;
+        Link::from_unix(stream)
+    }
+}
+
+fn serve_listener(
+    listener: impl Listener,
+    make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
+    config: Config,
+) -> io::Result<ServerHandle> {
+    // Non-blocking so the accept loop can notice `stop`.
     listener.set_nonblocking(true)?;
-    serve_accepting(
-        move || {
-            listener.accept().and_then(|(s, _)| {
-                s.set_nonblocking(false)?;
-                Link::from_unix(s)
-            })
-        },
-        make_handler,
-        config,
-    )
+    serve_accepting(move || listener.accept_link(), make_handler, config)
 }
 
 fn serve_accepting(
