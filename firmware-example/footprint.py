@@ -18,7 +18,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ELF = HERE / "target/thumbv7m-none-eabi/release/firmware-example"
 EXAMPLES = HERE / "target/thumbv7m-none-eabi/release/examples"
-BUDGET_FLASH, BUDGET_RAM = 16 * 1024, 4 * 1024
+# 20 KiB of flash since issue 7 (was 16): the input path that costs a few instructions per
+# byte whatever the table sizes, the per-peer limits and budgets, and the call-timeout
+# feature took the firmware from 14.8 to 17.8 KB (docs/BENCHMARKS.md has the breakdown).
+BUDGET_FLASH, BUDGET_RAM = 20 * 1024, 4 * 1024
 
 
 def sections(path):

@@ -49,10 +49,11 @@ impl OutCall {
     }
 
     /// Ends the call locally (deadline or cancel): tell the peer, and hold the id a while.
-    pub(crate) fn abandon(&mut self, now: Instant, grace: crate::time::Duration) {
+    /// Returns true if a cancel became due (it was not already).
+    pub(crate) fn abandon(&mut self, now: Instant, grace: crate::time::Duration) -> bool {
         self.ended = true;
-        self.cancel_due = true;
         self.until = now + grace;
+        !core::mem::replace(&mut self.cancel_due, true)
     }
 
     /// Nothing more can happen to this slot.
@@ -99,22 +100,32 @@ impl InCall {
         )
     }
 
-    pub(crate) fn end(&mut self, reason: RequestEnd, error_due: Option<WireError>) {
-        if self.is_active() {
-            self.state = InState::Ended {
-                reason,
-                error_due,
-                reported: false,
-            };
+    /// Ends an active call; returns true if it was active (and so is now ended).
+    pub(crate) fn end(&mut self, reason: RequestEnd, error_due: Option<WireError>) -> bool {
+        if !self.is_active() {
+            return false;
+        }
+        self.state = InState::Ended {
+            reason,
+            error_due,
+            reported: false,
+        };
+        true
+    }
+
+    /// The error still owed to the peer, if any.
+    pub(crate) fn error_due(&self) -> Option<WireError> {
+        match self.state {
+            InState::Ended { error_due, .. } => error_due,
+            InState::Active => None,
         }
     }
-}
 
-/// Frees every slot of `table` that nothing more can happen to.
-pub(crate) fn tidy<T: Copy>(table: &mut [Option<T>], done: impl Fn(&T) -> bool) {
-    for slot in table.iter_mut() {
-        if slot.as_ref().is_some_and(&done) {
-            *slot = None;
+    /// Forgets the error owed to the peer; returns true if there was one.
+    pub(crate) fn drop_error(&mut self) -> bool {
+        match &mut self.state {
+            InState::Ended { error_due, .. } => error_due.take().is_some(),
+            InState::Active => false,
         }
     }
 }

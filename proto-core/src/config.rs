@@ -45,6 +45,26 @@ pub struct Config {
     pub protocol_error_budget: Budget,
     /// Cancels from the peer allowed before the link is reset. Default 64 per second.
     pub cancel_budget: Budget,
+    /// Restarts of the peer (initial `Hello`s on an established link) honoured in a window;
+    /// one more is a protocol violation and is not honoured. Default 4 per 10 s.
+    pub restart_budget: Budget,
+    /// The longest this side waits for a frame before declaring the link dead, whatever
+    /// keepalive the peer advertises. The idle limit is three of the longer of the two
+    /// keepalive intervals, capped at this (but never below three of this side's own).
+    /// Default 30 s.
+    pub max_idle_limit: Duration,
+    /// The longest deadline this side gives a call it serves, whatever timeout the caller
+    /// sends or advertises: past it the caller is answered `DeadlineExceeded`. Default 60 s.
+    pub max_request_timeout: Duration,
+    /// Largest decoded frame this side accepts and advertises (header and CRC included),
+    /// at most the endpoint's `FRAME` and at least [`MIN_MAX_FRAME`](crate::MIN_MAX_FRAME).
+    /// Default: `FRAME`.
+    pub max_frame: u32,
+    /// Calls from the peer served at once (more get `Busy`), at most the endpoint's `IN`.
+    /// Default: `IN`.
+    pub max_inbound: u32,
+    /// Calls to the peer in flight at once, at most the endpoint's `OUT`. Default: `OUT`.
+    pub max_outbound: u32,
 }
 
 impl Default for Config {
@@ -64,6 +84,15 @@ impl Default for Config {
                 max: 64,
                 window: Duration::from_secs(1),
             },
+            restart_budget: Budget {
+                max: 4,
+                window: Duration::from_secs(10),
+            },
+            max_idle_limit: Duration::from_secs(30),
+            max_request_timeout: Duration::from_secs(60),
+            max_frame: u32::MAX,
+            max_inbound: u32::MAX,
+            max_outbound: u32::MAX,
         }
     }
 }
@@ -118,6 +147,36 @@ impl Config {
     /// Sets [`Config::cancel_budget`].
     pub const fn with_cancel_budget(mut self, b: Budget) -> Self {
         self.cancel_budget = b;
+        self
+    }
+    /// Sets [`Config::restart_budget`].
+    pub const fn with_restart_budget(mut self, b: Budget) -> Self {
+        self.restart_budget = b;
+        self
+    }
+    /// Sets [`Config::max_idle_limit`].
+    pub const fn with_max_idle_limit(mut self, d: Duration) -> Self {
+        self.max_idle_limit = d;
+        self
+    }
+    /// Sets [`Config::max_request_timeout`].
+    pub const fn with_max_request_timeout(mut self, d: Duration) -> Self {
+        self.max_request_timeout = d;
+        self
+    }
+    /// Sets [`Config::max_frame`] (clamped to the endpoint's capacity when it is used).
+    pub const fn with_max_frame(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+    /// Sets [`Config::max_inbound`] (clamped to the endpoint's capacity when it is used).
+    pub const fn with_max_inbound(mut self, calls: u32) -> Self {
+        self.max_inbound = calls;
+        self
+    }
+    /// Sets [`Config::max_outbound`] (clamped to the endpoint's capacity when it is used).
+    pub const fn with_max_outbound(mut self, calls: u32) -> Self {
+        self.max_outbound = calls;
         self
     }
 }

@@ -6,24 +6,42 @@ use crate::wire::WireError;
 /// Identifies a call this endpoint made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CallId(pub(crate) u32);
+pub struct CallId {
+    pub(crate) wire: u32,
+    pub(crate) index: u32,
+}
 
 /// Identifies a call the peer made to this endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct RequestId(pub(crate) u32);
+pub struct RequestId {
+    pub(crate) wire: u32,
+    pub(crate) index: u32,
+}
 
 impl CallId {
     /// The number on the wire.
     pub const fn wire(self) -> u32 {
-        self.0
+        self.wire
+    }
+
+    /// A number below the endpoint's `OUT`, different for every call in flight at once:
+    /// index your own per-call state with it instead of searching.
+    pub const fn index(self) -> usize {
+        self.index as usize
     }
 }
 
 impl RequestId {
-    /// The number on the wire.
+    /// The number on the wire (chosen by the peer).
     pub const fn wire(self) -> u32 {
-        self.0
+        self.wire
+    }
+
+    /// A number below the endpoint's `IN`, different for every request pending at once:
+    /// index your own per-request state with it instead of searching.
+    pub const fn index(self) -> usize {
+        self.index as usize
     }
 }
 
@@ -43,6 +61,9 @@ pub struct PeerInfo {
     pub keepalive: Duration,
     /// Hash of the schema the peer serves (0: none).
     pub schema: u32,
+    /// The deadline of the peer's requests that carry no timeout, if the peer states it
+    /// (feature [`Hello::FEATURE_CALL_TIMEOUT`](crate::Hello::FEATURE_CALL_TIMEOUT)).
+    pub call_timeout: Option<Duration>,
 }
 
 /// Why a call this endpoint made ended without a reply.
@@ -71,7 +92,7 @@ pub enum RequestEnd {
     ConnectionLost,
 }
 
-/// Why an established link ended.
+/// Why an established link ended, or why a peer refused to start one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -80,7 +101,8 @@ pub enum Disconnect {
     Idle,
     /// The peer sent a new initial `Hello`: it restarted and forgot its calls.
     PeerRestarted,
-    /// The peer closed the link with this code.
+    /// The peer closed the link with this code. Also reported while handshaking: a server
+    /// at its connection limit refuses with `Busy`, one shutting down with `ShuttingDown`.
     PeerClosed(WireError),
     /// The peer broke the protocol more often than the budget allows; this side reset.
     ProtocolViolation,

@@ -68,7 +68,7 @@ pub struct ProcedureInfo {
 /// The schema hash of a service description: CRC-32C of its text, never 0 (0 means "no
 /// schema" in a `Hello`).
 pub const fn schema_hash(schema: &str) -> u32 {
-    match crate::framing::CRC32C.checksum(schema.as_bytes()) {
+    match crate::framing::crc32c_const(schema.as_bytes()) {
         0 => 1,
         h => h,
     }

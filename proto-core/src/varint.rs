@@ -26,7 +26,14 @@ pub(crate) fn encode(mut value: u32, out: &mut [u8]) -> Option<usize> {
 }
 
 /// Reads a value from the front of `input`, returning it and the bytes used.
+#[inline]
 pub(crate) fn decode(input: &[u8]) -> Option<(u32, usize)> {
+    // Ids and procedure numbers are almost always below 128: one byte.
+    if let Some(&b) = input.first() {
+        if b < 0x80 {
+            return Some((u32::from(b), 1));
+        }
+    }
     let mut value: u32 = 0;
     for (i, &byte) in input.iter().take(MAX_LEN).enumerate() {
         let bits = u32::from(byte & 0x7f);

@@ -21,7 +21,7 @@
 //!
 //! | kind | value | body |
 //! |---|---|---|
-//! | Hello | 1 | version u8, min_version u8, features varint, max_frame varint, max_inbound varint, max_outbound varint, keepalive_ms varint, schema u32 LE; later versions may append fields |
+//! | Hello | 1 | version u8, min_version u8, features varint, max_frame varint, max_inbound varint, max_outbound varint, keepalive_ms varint, schema u32 LE, \[call_timeout_ms varint if features bit 0\]; later versions may append fields |
 //! | Request | 2 | call id varint, procedure varint, \[timeout_ms varint if FLAG\], arguments |
 //! | Reply | 3 | call id varint, result |
 //! | Error | 4 | call id varint, code u8 ([`WireError`]), detail (UTF-8, may be empty) |
@@ -40,7 +40,7 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const MIN_PROTOCOL_VERSION: u8 = 1;
 
 /// Smallest `max_frame` a `Hello` may state: every endpoint must accept frames this large
-/// (the largest control frame, a `Hello`, is 36 bytes with its CRC).
+/// (the largest control frame, a `Hello`, is 41 bytes with its CRC).
 pub const MIN_MAX_FRAME: usize = 48;
 
 pub(crate) const MUST_UNDERSTAND: u8 = 0x80;
@@ -173,12 +173,21 @@ pub struct Hello {
     pub keepalive_ms: u32,
     /// Hash of the service schema the sender serves (0: none).
     pub schema: u32,
+    /// With [`Hello::FEATURE_CALL_TIMEOUT`]: the deadline, in milliseconds, of the sender's
+    /// requests that carry no timeout.
+    pub call_timeout_ms: u32,
 }
 
 /// Largest encoded `Hello` body.
-pub(crate) const HELLO_MAX: usize = 2 + 5 * varint::MAX_LEN + 4;
+pub(crate) const HELLO_MAX: usize = 2 + 6 * varint::MAX_LEN + 4;
 
 impl Hello {
+    /// Feature bit 0, "call timeout": the `Hello` carries `call_timeout_ms`, a request from
+    /// its sender without a timeout has that deadline, and the sender applies the peer's
+    /// advertised `call_timeout_ms` to the peer's requests without a timeout. When both sides
+    /// set it, a caller need not send a timeout equal to its advertised default.
+    pub const FEATURE_CALL_TIMEOUT: u32 = 1;
+
     /// Writes the body (header excluded) into `out`, returning its length.
     pub(crate) fn encode(&self, out: &mut [u8; HELLO_MAX]) -> usize {
         let mut w = Writer { out, len: 0 };
@@ -196,10 +205,14 @@ impl Hello {
         for b in self.schema.to_le_bytes() {
             w.byte(b);
         }
+        if self.features & Hello::FEATURE_CALL_TIMEOUT != 0 {
+            w.varint(self.call_timeout_ms);
+        }
         w.len
     }
 
-    /// Reads a body; trailing bytes (fields of later versions) are ignored.
+    /// Reads a body; trailing bytes (fields of later versions) are ignored. A `Hello` that
+    /// sets a feature bit must carry that feature's field.
     pub(crate) fn parse(body: &[u8]) -> Option<Hello> {
         let mut r = Reader(body);
         let version = r.byte()?;
@@ -210,6 +223,11 @@ impl Hello {
         let max_outbound = r.varint()?;
         let keepalive_ms = r.varint()?;
         let schema = u32::from_le_bytes([r.byte()?, r.byte()?, r.byte()?, r.byte()?]);
+        let call_timeout_ms = if features & Hello::FEATURE_CALL_TIMEOUT != 0 {
+            r.varint()?
+        } else {
+            0
+        };
         Some(Hello {
             version,
             min_version,
@@ -219,6 +237,7 @@ impl Hello {
             max_outbound,
             keepalive_ms,
             schema,
+            call_timeout_ms,
         })
     }
 }
@@ -265,9 +284,11 @@ impl<'a> Reader<'a> {
 /// frame once the endpoint needs the buffer mutably.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Frame<T> {
+    /// Its body is parsed by [`Hello::parse`] where it is used, which keeps this enum (made
+    /// for every frame) small.
     Hello {
         reply: bool,
-        hello: Hello,
+        body: T,
     },
     Request {
         id: u32,
@@ -301,7 +322,10 @@ impl<T> Frame<T> {
     /// The same frame with its tail mapped through `f`.
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Frame<U> {
         match self {
-            Frame::Hello { reply, hello } => Frame::Hello { reply, hello },
+            Frame::Hello { reply, body } => Frame::Hello {
+                reply,
+                body: f(body),
+            },
             Frame::Request {
                 id,
                 procedure,
@@ -347,10 +371,7 @@ impl<'a> Frame<&'a [u8]> {
         let mut r = Reader(body);
         let m = ParseError::Malformed;
         Ok(match header & KIND_MASK {
-            1 => Frame::Hello {
-                reply: flag,
-                hello: Hello::parse(body).ok_or(m)?,
-            },
+            1 => Frame::Hello { reply: flag, body },
             2 => {
                 let id = r.varint().ok_or(m)?;
                 let procedure = r.varint().ok_or(m)?;
@@ -420,6 +441,7 @@ mod tests {
             max_outbound: 4,
             keepalive_ms: 1000,
             schema: 0xdead_beef,
+            call_timeout_ms: 0,
         };
         let mut buf = [0u8; HELLO_MAX];
         let n = h.encode(&mut buf);
@@ -428,6 +450,16 @@ mod tests {
         longer[..n].copy_from_slice(&buf[..n]);
         assert_eq!(Hello::parse(&longer[..n + 3]), Some(h));
         assert_eq!(Hello::parse(&buf[..n - 1]), None);
+        // With the call-timeout feature the field follows the schema, and must be there.
+        let t = Hello {
+            features: Hello::FEATURE_CALL_TIMEOUT,
+            call_timeout_ms: 5000,
+            ..h
+        };
+        let n = t.encode(&mut buf);
+        assert_eq!(&buf[n - 2..n], &[0x88, 0x27]);
+        assert_eq!(Hello::parse(&buf[..n]), Some(t));
+        assert_eq!(Hello::parse(&buf[..n - 2]), None);
     }
 
     #[test]

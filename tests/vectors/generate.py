@@ -50,9 +50,13 @@ def varint(v: int) -> bytes:
         out.append(b | 0x80)
 
 
-def hello(reply, version, min_version, features, max_frame, inbound, outbound, keepalive_ms, schema):
-    return (bytes([0x21 if reply else 0x01, version, min_version]) + varint(features) + varint(max_frame)
+def hello(reply, version, min_version, features, max_frame, inbound, outbound, keepalive_ms, schema,
+          call_timeout_ms=None):
+    body = (bytes([0x21 if reply else 0x01, version, min_version]) + varint(features) + varint(max_frame)
             + varint(inbound) + varint(outbound) + varint(keepalive_ms) + schema.to_bytes(4, "little"))
+    if features & 1:  # feature 0, call timeout: the default deadline of the sender's requests
+        body += varint(call_timeout_ms)
+    return body
 
 
 def zigzag(v: int) -> bytes:
@@ -63,16 +67,21 @@ ADD_1_2 = zigzag(1) + zigzag(2)
 LONG = bytes((i % 255) + 1 for i in range(300))  # no zeros: COBS needs a 0xFF block
 
 FRAMES = [
-    ("hello", "Hello from a device: version 1, min 1, features 0, max_frame 256, 4 in, 4 out, keepalive 1000 ms, schema 0x12345678",
+    ("hello", "Hello from a device: version 1, min 1, features 1 (call timeout), max_frame 256, 4 in, 4 out, "
+              "keepalive 1000 ms, schema 0x12345678, call timeout 5000 ms",
+     hello(False, 1, 1, 1, 256, 4, 4, 1000, 0x12345678, 5000)),
+    ("hello_reply", "Hello reply from a host: features 1, max_frame 1024, 16 in, 16 out, keepalive 1000 ms, no schema, "
+                    "call timeout 5000 ms",
+     hello(True, 1, 1, 1, 1024, 16, 16, 1000, 0, 5000)),
+    ("hello_plain", "Hello from a peer without the call-timeout feature: features 0, max_frame 256, 4 in, 4 out, "
+                    "keepalive 1000 ms, schema 0x12345678 (nothing after the schema)",
      hello(False, 1, 1, 0, 256, 4, 4, 1000, 0x12345678)),
-    ("hello_reply", "Hello reply from a host: max_frame 1024, 16 in, 16 out, keepalive 1000 ms, no schema",
-     hello(True, 1, 1, 0, 1024, 16, 16, 1000, 0)),
     ("request_add", "Request id 0, procedure 0 (add), arguments (1, 2)", b"\x02\x00\x00" + ADD_1_2),
     ("reply_add", "Reply id 0, result 3", b"\x03\x00" + zigzag(3)),
-    ("request_add_timeout", "Request id 1, procedure 0, timeout 1500 ms, arguments (1, 2)",
-     b"\x22\x01\x00" + varint(1500) + ADD_1_2),
-    ("cancel", "Cancel id 1", b"\x05\x01"),
-    ("error_cancelled", "Error id 1, Cancelled (6)", b"\x04\x01\x06"),
+    ("request_add_timeout", "Request id 4 (slot 0 of 4, second epoch), procedure 0, timeout 1500 ms, arguments (1, 2)",
+     b"\x22\x04\x00" + varint(1500) + ADD_1_2),
+    ("cancel", "Cancel id 4", b"\x05\x04"),
+    ("error_cancelled", "Error id 4, Cancelled (6)", b"\x04\x04\x06"),
     ("request_from_peer", "Request id 300 (two-byte varint), procedure 0, arguments (1, 2)",
      b"\x02" + varint(300) + b"\x00" + ADD_1_2),
     ("error_detail", "Error id 300, BadArguments (3), detail 'expected (i32, i32)'",
@@ -101,6 +110,10 @@ BROKEN = [
 ]
 
 
+def named(name: str) -> bytes:
+    return next(b for n, _, b in FRAMES if n == name)
+
+
 def hexs(b: bytes) -> str:
     return b.hex()
 
@@ -118,9 +131,9 @@ def main():
                    for n, a, w, c in BROKEN],
         "add_exchange": {
             "about": "add(1, 2): request and reply, framing, CRC and delimiters included",
-            "request_wire": hexs(frame(FRAMES[2][2])),
-            "reply_wire": hexs(frame(FRAMES[3][2])),
-            "total_bytes": len(frame(FRAMES[2][2])) + len(frame(FRAMES[3][2])),
+            "request_wire": hexs(frame(named("request_add"))),
+            "reply_wire": hexs(frame(named("reply_add"))),
+            "total_bytes": len(frame(named("request_add"))) + len(frame(named("reply_add"))),
         },
     }
     out = pathlib.Path(__file__).with_name("wire.json")

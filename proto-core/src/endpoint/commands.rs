@@ -4,7 +4,7 @@ use super::receive::encode_head;
 use super::{Endpoint, Link};
 use crate::calls::OutCall;
 use crate::error::{CallError, CancelError, RespondError};
-use crate::event::{CallId, Disconnect, RequestId};
+use crate::event::{CallId, Disconnect, PeerInfo, RequestId};
 use crate::framing::CRC_LEN;
 use crate::payload::{Payload, PayloadError};
 use crate::stats::bump;
@@ -50,25 +50,32 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     ) -> Result<CallId, CallError> {
         let now = self.advance(now);
         let peer = match self.link {
-            Link::Established(peer) => peer,
+            Link::Established => self.peer,
             Link::Handshaking => return Err(CallError::NotConnected),
             Link::Closed => return Err(CallError::Closed),
         };
-        let in_use = self.outbound.iter().flatten().count();
-        if in_use >= OUT.min(peer.max_inbound as usize) {
+        let cap = usize::from(self.limits.outbound).min(peer.max_inbound as usize);
+        if usize::from(self.counts.out_used) >= cap {
             return Err(CallError::TooManyCalls);
         }
-        let id = self.allocate_id();
+        // The lowest free slot (one exists: fewer than OUT are taken), its next epoch.
+        let Some(index) = self.outbound.iter().position(|s| s.is_none()) else {
+            return Err(CallError::TooManyCalls);
+        };
+        let epoch = self
+            .epochs
+            .get(index)
+            .map_or(0, |&e| (u32::from(e) + 1) % Self::EPOCHS);
+        let id = index as u32 + OUT as u32 * epoch;
         let limit = self.send_limit().saturating_sub(CRC_LEN);
+        let wire_timeout = timeout.and_then(|t| self.wire_timeout(t, &peer));
         let mut n = encode_head(
             &mut self.scratch,
-            Kind::Request.header(timeout.is_some()),
+            Kind::Request.header(wire_timeout.is_some()),
             id,
         );
         n += encode_varint(&mut self.scratch, n, procedure);
-        if let Some(t) = timeout {
-            // Round up: a sub-millisecond timeout must not reach the peer as "0 ms".
-            let ms = u32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
+        if let Some(ms) = wire_timeout {
             n += encode_varint(&mut self.scratch, n, ms);
         }
         let room = self.scratch.get_mut(n..limit).ok_or(CallError::TooLarge)?;
@@ -80,30 +87,43 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             return Err(CallError::WouldBlock);
         }
         let deadline = now + timeout.unwrap_or(self.config.call_timeout);
-        if let Some(slot) = self.outbound.iter_mut().find(|s| s.is_none()) {
+        if let (Some(slot), Some(e)) = (self.outbound.get_mut(index), self.epochs.get_mut(index)) {
             *slot = Some(OutCall::new(id, deadline));
+            *e = epoch as u8; // EPOCHS ≤ 128
+            self.counts.out_used += 1;
         }
-        self.next_id = (id + 1) % Self::ID_SPACE;
         bump(&mut self.stats.calls_sent);
-        self.flush_due();
-        Ok(CallId(id))
+        if self.due.any() {
+            self.flush_due();
+        }
+        Ok(CallId {
+            wire: id,
+            index: index as u32,
+        })
     }
 
-    /// The next id after the last one used that no slot holds. At most `OUT` ids are held,
-    /// so this looks at most `OUT + 1` candidates.
-    fn allocate_id(&self) -> u32 {
-        let mut id = self.next_id;
-        while self.outbound.iter().flatten().any(|c| c.id == id) {
-            id = (id + 1) % Self::ID_SPACE;
+    /// The timeout to put on the wire for a call of `timeout`, in whole milliseconds
+    /// (rounded up: a sub-millisecond timeout must not reach the peer as "0 ms"), or none
+    /// when the peer already knows it: it applies our advertised default to requests
+    /// without a timeout, and `timeout` is within 1/16 of that default (a call that waited
+    /// a little for a slot or the handshake). The peer's deadline is then at most that much
+    /// later than ours, and our Cancel at our deadline ends its work.
+    fn wire_timeout(&self, timeout: Duration, peer: &PeerInfo) -> Option<u32> {
+        let ms = ceil_millis(timeout);
+        if peer.call_timeout.is_some() {
+            let default = ceil_millis(self.config.call_timeout);
+            if ms <= default && ms >= default - default / 16 {
+                return None;
+            }
         }
-        id
+        Some(ms)
     }
 
     /// Answers request `id` with an encoded result.
     pub fn respond(&mut self, id: RequestId, result: impl Payload) -> Result<(), RespondError> {
         let slot = self.active_request(id)?;
         let limit = self.send_limit().saturating_sub(CRC_LEN);
-        let n = encode_head(&mut self.scratch, Kind::Reply.header(false), id.0);
+        let n = encode_head(&mut self.scratch, Kind::Reply.header(false), id.wire);
         let room = self
             .scratch
             .get_mut(n..limit)
@@ -125,7 +145,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     ) -> Result<(), RespondError> {
         let slot = self.active_request(id)?;
         let limit = self.send_limit().saturating_sub(CRC_LEN);
-        let mut n = encode_head(&mut self.scratch, Kind::Error.header(false), id.0);
+        let mut n = encode_head(&mut self.scratch, Kind::Error.header(false), id.wire);
         if let Some(b) = self.scratch.get_mut(n) {
             *b = error as u8;
             n += 1;
@@ -142,20 +162,20 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     }
 
     fn active_request(&self, id: RequestId) -> Result<usize, RespondError> {
-        self.inbound
-            .iter()
-            .position(|s| s.is_some_and(|c| c.id == id.0 && c.is_active()))
-            .ok_or(RespondError::NotPending)
+        match self.inbound.get(id.index()) {
+            Some(Some(c)) if c.id == id.wire && c.is_active() => Ok(id.index()),
+            _ => Err(RespondError::NotPending),
+        }
     }
 
     fn finish_request(&mut self, slot: usize, len: usize) -> Result<(), RespondError> {
         if !self.queue_scratch(len) {
             return Err(RespondError::WouldBlock);
         }
-        if let Some(s) = self.inbound.get_mut(slot) {
-            *s = None;
+        self.free_in(slot);
+        if self.due.any() {
+            self.flush_due();
         }
-        self.flush_due();
         Ok(())
     }
 
@@ -168,28 +188,39 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// Its slot stays reserved until the peer's final frame or the late-reply grace period.
     pub fn cancel(&mut self, id: CallId) -> Result<(), CancelError> {
         let (now, grace) = (self.now, self.config.late_reply_grace);
-        let call = self
-            .outbound
-            .iter_mut()
-            .flatten()
-            .find(|c| c.id == id.0 && !c.ended)
-            .ok_or(CancelError::NotPending)?;
-        call.abandon(now, grace);
+        let call = match self.outbound.get_mut(id.index()) {
+            Some(Some(c)) if c.id == id.wire && !c.ended => c,
+            _ => return Err(CancelError::NotPending),
+        };
+        if call.abandon(now, grace) {
+            self.due.cancels += 1;
+        }
         self.flush_due();
         Ok(())
     }
 
-    /// Closes the link: the peer is told (`Close`), every pending call in either direction
-    /// ends with a lost connection, and the endpoint takes no more input. Drain
-    /// `poll_event` and `poll_transmit` afterwards.
+    /// Closes the link: the peer is told (`Close` with code `Closed`), every pending call in
+    /// either direction ends with a lost connection, and the endpoint takes no more input.
+    /// Drain `poll_event` and `poll_transmit` afterwards.
     pub fn close(&mut self) {
+        self.close_with(WireError::Closed);
+    }
+
+    /// Like [`close`](Self::close) with another code for the peer: `Busy` from a server
+    /// refusing a connection over its limit, `ShuttingDown` from one that stops.
+    pub fn close_with(&mut self, code: WireError) {
         if self.link == Link::Closed {
             return;
         }
         self.lose_link(Disconnect::LocalClose, Link::Closed);
-        self.due.close = Some(WireError::Closed);
+        self.due.close = Some(code);
         self.flush_due();
     }
+}
+
+/// Whole milliseconds of `d`, rounded up, saturating at `u32::MAX`.
+pub(super) fn ceil_millis(d: Duration) -> u32 {
+    u32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u32::MAX)
 }
 
 fn encode_varint(buf: &mut [u8], at: usize, v: u32) -> usize {

@@ -4,12 +4,11 @@ mod commands;
 mod receive;
 mod timers;
 
-use heapless::Deque;
-
 use crate::calls::{InCall, InState, OutCall};
 use crate::config::{Budget, Config};
 use crate::event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
 use crate::framing::{self, Decoder};
+use crate::ring::{ByteRing, Fifo};
 use crate::stats::Stats;
 use crate::time::{Duration, Instant};
 use crate::wire::WireError;
@@ -67,28 +66,38 @@ pub struct Endpoint<
     const TX: usize = 576,
 > {
     config: Config,
+    /// The run-time limits this side advertises: `config`'s, clamped to the capacities.
+    limits: Limits,
     now: Instant,
     link: Link,
-    /// The peer of the last handshake, for `Event::Connected`.
-    last_peer: PeerInfo,
+    /// What the peer's last `Hello` said (meaningful while established).
+    peer: PeerInfo,
     decoder: Decoder<FRAME>,
-    /// When the frame now being received began.
-    frame_started: Instant,
+    /// When the frame now being received is dropped if it has not ended (its first byte's
+    /// arrival plus `frame_timeout`).
+    frame_deadline: Instant,
     /// Where outgoing frames are assembled before COBS encoding.
     scratch: [u8; FRAME],
-    tx: Deque<u8, TX>,
+    tx: ByteRing<TX>,
+    /// Calls this side made. A call's id is its slot plus `OUT` times the slot's epoch, so
+    /// a reply finds its slot without a search.
     outbound: [Option<OutCall>; OUT],
+    /// The epoch of each outbound slot's last id: the next call in that slot uses the next
+    /// epoch, so an id is not reused at once even after the peer's last word was lost.
+    epochs: [u8; OUT],
+    /// Calls the peer made, each at slot `id % IN` unless that was taken ("displaced").
     inbound: [Option<InCall>; IN],
-    next_id: u32,
+    counts: Counts,
     /// A payload event whose bytes are in the decoder's buffer.
     pending: Option<Pending>,
-    link_events: Deque<LinkEvent, 4>,
+    link_events: Fifo<LinkEvent, 4>,
     due: Due,
     last_rx: Instant,
     last_ping: Instant,
     next_hello: Instant,
     protocol_window: Window,
     cancel_window: Window,
+    restart_window: Window,
     /// Bytes ever handed out by `poll_transmit`, and the count at which the last queued
     /// pong will have been handed out: while below it, a pong is still waiting and further
     /// pings coalesce into it.
@@ -98,14 +107,34 @@ pub struct Endpoint<
     stats: Stats,
 }
 
+/// The limits this side advertises and enforces.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    frame: u32,
+    inbound: u16,
+    outbound: u16,
+}
+
+/// Table occupancy, kept as the tables change so that no hot path counts.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    /// Outbound slots taken.
+    out_used: u16,
+    /// Inbound slots taken.
+    in_used: u16,
+    /// Inbound entries not at their home slot (`id % IN`): while zero, a lookup by id
+    /// looks at one slot only.
+    in_displaced: u16,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
     Handshaking,
-    Established(PeerInfo),
+    Established,
     Closed,
 }
 
-/// A link change not yet reported. `Connected` reads the peer from `last_peer`, so the
+/// A link change not yet reported. `Connected` reads the peer from `peer`, so the
 /// queue stays a few bytes.
 #[derive(Clone, Copy, Debug)]
 enum LinkEvent {
@@ -117,18 +146,18 @@ enum LinkEvent {
 #[derive(Clone, Copy, Debug)]
 enum Pending {
     Request {
-        id: u32,
+        id: RequestId,
         procedure: u32,
         at: usize,
         len: usize,
     },
     Reply {
-        id: u32,
+        id: CallId,
         at: usize,
         len: usize,
     },
     Failed {
-        id: u32,
+        id: CallId,
         code: WireError,
         at: usize,
         len: usize,
@@ -143,9 +172,25 @@ struct Due {
     hello: Option<HelloKind>,
     pong: bool,
     ping: bool,
+    /// Outbound calls whose Cancel is still to be queued.
+    cancels: u16,
+    /// Inbound calls whose error (`DeadlineExceeded`) is still to be queued.
+    errors: u16,
     /// A call in either table ended and `poll_event` has not reported it yet: input waits,
     /// so a request reusing that id can never be reported before the old one's end.
     reports: bool,
+}
+
+impl Due {
+    /// Anything for `flush_due` to queue: false on the hot path, which then costs one test.
+    fn any(&self) -> bool {
+        self.close.is_some()
+            || self.hello.is_some()
+            || self.pong
+            || self.ping
+            || self.cancels != 0
+            || self.errors != 0
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +207,13 @@ struct Window {
 }
 
 impl Window {
+    fn starting(now: Instant) -> Window {
+        Window {
+            start: now,
+            count: 0,
+        }
+    }
+
     /// Records one event; false once the budget for this window is exceeded.
     fn spend(&mut self, budget: Budget, now: Instant) -> bool {
         if now >= self.start + budget.window {
@@ -180,9 +232,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// all the RAM it will ever use (the tests assert the default's figure).
     pub const WORST_CASE_RAM: usize = core::mem::size_of::<Self>();
 
-    /// Ids cycle through this many values: one varint byte for the first 128, and enough
-    /// ids that a slot held for late replies never forces reuse of a live id.
-    const ID_SPACE: u32 = if OUT <= 64 { 128 } else { 1 << 14 };
+    /// Epochs per outbound slot: ids stay below 128 (one varint byte) while `OUT` ≤ 128,
+    /// below 16384 (two bytes) while `OUT` ≤ 16384.
+    const EPOCHS: u32 = if OUT <= 128 {
+        (128 / OUT) as u32
+    } else if OUT <= 16384 {
+        (16384 / OUT) as u32
+    } else {
+        1
+    };
 
     /// A new endpoint; it starts the handshake at once (its `Hello` is the first thing
     /// [`poll_transmit`](Self::poll_transmit) returns).
@@ -195,31 +253,45 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             assert!(FRAME <= u32::MAX as usize, "FRAME must fit in 32 bits");
             assert!(IN >= 1 && OUT >= 1, "IN and OUT must be at least 1");
             assert!(
+                IN <= u16::MAX as usize && OUT <= u16::MAX as usize,
+                "IN and OUT must be at most 65535"
+            );
+            assert!(
                 TX >= framing::max_encoded_len(FRAME) + CONTROL_RESERVE,
                 "TX must hold one largest encoded frame plus a control frame"
             );
         }
+        let clamp = |want: u32, cap: usize, min: usize| (want as usize).min(cap).max(min);
+        let limits = Limits {
+            frame: clamp(config.max_frame, FRAME, crate::wire::MIN_MAX_FRAME) as u32,
+            inbound: clamp(config.max_inbound, IN, 1) as u16,
+            outbound: clamp(config.max_outbound, OUT, 1) as u16,
+        };
         Endpoint {
             config,
+            limits,
             now,
             link: Link::Handshaking,
-            last_peer: PeerInfo {
+            peer: PeerInfo {
                 version: 0,
                 max_frame: 0,
                 max_inbound: 0,
                 max_outbound: 0,
                 keepalive: Duration::ZERO,
                 schema: 0,
+                call_timeout: None,
             },
-            decoder: Decoder::new(),
-            frame_started: now,
+            decoder: Decoder::new(limits.frame as usize),
+            frame_deadline: now,
             scratch: [0; FRAME],
-            tx: Deque::new(),
+            tx: ByteRing::new(),
             outbound: [None; OUT],
+            // The first call in each slot uses epoch 0.
+            epochs: [(Self::EPOCHS - 1) as u8; OUT],
             inbound: [None; IN],
-            next_id: 0,
+            counts: Counts::default(),
             pending: None,
-            link_events: Deque::new(),
+            link_events: Fifo::new(),
             due: Due {
                 hello: Some(HelloKind::Initial),
                 ..Due::default()
@@ -227,14 +299,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             last_rx: now,
             last_ping: now,
             next_hello: now + config.keepalive,
-            protocol_window: Window {
-                start: now,
-                count: 0,
-            },
-            cancel_window: Window {
-                start: now,
-                count: 0,
-            },
+            protocol_window: Window::starting(now),
+            cancel_window: Window::starting(now),
+            restart_window: Window::starting(now),
             tx_popped: 0,
             pong_until: 0,
             stats: Stats::default(),
@@ -254,14 +321,14 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// What the handshake learned about the peer, while the link is established.
     pub fn peer(&self) -> Option<&PeerInfo> {
         match &self.link {
-            Link::Established(peer) => Some(peer),
+            Link::Established => Some(&self.peer),
             _ => None,
         }
     }
 
     /// True once the handshake completed and until the link is lost.
     pub fn is_connected(&self) -> bool {
-        matches!(self.link, Link::Established(_))
+        self.link == Link::Established
     }
 
     /// True after [`close`](Self::close), or after the handshake found the peer
@@ -289,8 +356,18 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// over. Zero in both once everything has settled.
     pub fn slots_in_use(&self) -> (usize, usize) {
         (
-            self.outbound.iter().flatten().count(),
-            self.inbound.iter().flatten().count(),
+            usize::from(self.counts.out_used),
+            usize::from(self.counts.in_used),
+        )
+    }
+
+    /// The limits this side advertises in its `Hello` and enforces: largest frame, calls
+    /// served at once, calls in flight at once ([`Config`]'s, clamped to the capacities).
+    pub fn limits(&self) -> (usize, usize, usize) {
+        (
+            self.limits.frame as usize,
+            usize::from(self.limits.inbound),
+            usize::from(self.limits.outbound),
         )
     }
 
@@ -307,19 +384,25 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if let Some(p) = self.pending.take() {
             return Some(self.payload_event(p));
         }
-        if let Some(ev) = self.link_events.pop_front() {
+        if let Some(ev) = self.link_events.pop() {
             return Some(match ev {
-                LinkEvent::Connected => Event::Connected(self.last_peer),
+                LinkEvent::Connected => Event::Connected(self.peer),
                 LinkEvent::Disconnected(why) => Event::Disconnected(why),
             });
         }
-        for slot in self.outbound.iter_mut() {
-            let Some(call) = slot else { continue };
+        if !self.due.reports {
+            return None;
+        }
+        for i in 0..OUT {
+            let Some(Some(call)) = self.outbound.get_mut(i) else {
+                continue;
+            };
             if let Some(reason) = call.report.take() {
-                let id = CallId(call.id);
-                if call.is_done() {
-                    *slot = None;
-                }
+                let id = CallId {
+                    wire: call.id,
+                    index: i as u32,
+                };
+                self.settle_out(i);
                 return Some(Event::CallFailed {
                     id,
                     reason,
@@ -327,8 +410,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 });
             }
         }
-        for slot in self.inbound.iter_mut() {
-            let Some(call) = slot else { continue };
+        for i in 0..IN {
+            let Some(Some(call)) = self.inbound.get_mut(i) else {
+                continue;
+            };
             if let InState::Ended {
                 reason,
                 reported: reported @ false,
@@ -336,10 +421,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             } = &mut call.state
             {
                 *reported = true;
-                let (id, reason) = (RequestId(call.id), *reason);
-                if call.is_done() {
-                    *slot = None;
-                }
+                let (wire, reason) = (call.id, *reason);
+                self.settle_in(i);
+                let id = RequestId {
+                    wire,
+                    index: i as u32,
+                };
                 return Some(Event::RequestEnded { id, reason });
             }
         }
@@ -356,16 +443,16 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 at,
                 len,
             } => Event::Request {
-                id: RequestId(id),
+                id,
                 procedure,
                 args: tail(at, len),
             },
             Pending::Reply { id, at, len } => Event::Reply {
-                id: CallId(id),
+                id,
                 payload: tail(at, len),
             },
             Pending::Failed { id, code, at, len } => Event::CallFailed {
-                id: CallId(id),
+                id,
                 reason: CallFailure::Remote(code),
                 detail: tail(at, len),
             },
@@ -375,17 +462,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// Copies bytes to send into `buf`, returning how many. Call until it returns 0; any
     /// buffer size works, one byte included.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        self.flush_due();
-        let mut n = 0;
-        for slot in buf.iter_mut() {
-            match self.tx.pop_front() {
-                Some(b) => {
-                    *slot = b;
-                    n += 1;
-                }
-                None => break,
-            }
+        if self.due.any() {
+            self.flush_due();
         }
+        let n = self.tx.pop_into(buf);
         self.stats.bytes_out = self.stats.bytes_out.saturating_add(n as u32);
         self.tx_popped = self.tx_popped.wrapping_add(n as u32);
         n
@@ -398,7 +478,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     }
 
     fn tx_free(&self) -> usize {
-        TX - self.tx.len()
+        self.tx.free()
     }
 
     /// Queues one frame made of `parts` if the transmit queue has room.
@@ -408,15 +488,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
 
     /// [`queue_frame`](Self::queue_frame) on borrowed fields, so that a frame assembled in
     /// `scratch` can be queued without copying it.
-    fn push_frame(tx: &mut Deque<u8, TX>, stats: &mut Stats, parts: &[&[u8]]) -> bool {
+    fn push_frame(tx: &mut ByteRing<TX>, stats: &mut Stats, parts: &[&[u8]]) -> bool {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if framing::max_encoded_len(len + framing::CRC_LEN) > TX - tx.len() {
+        if framing::max_encoded_len(len + framing::CRC_LEN) > tx.free() {
             return false;
         }
         // Room was checked above, so no push can fail.
-        framing::encode_frame(parts, |b| {
-            let _ = tx.push_back(b);
-        });
+        framing::encode_frame(parts, |b| tx.push(b));
         crate::stats::bump(&mut stats.frames_out);
         true
     }
@@ -424,21 +502,90 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// The largest decoded frame this side may send now.
     fn send_limit(&self) -> usize {
         match &self.link {
-            Link::Established(peer) => FRAME.min(peer.max_frame as usize),
-            _ => FRAME,
+            Link::Established => self.limits.frame.min(self.peer.max_frame) as usize,
+            _ => self.limits.frame as usize,
         }
     }
 
+    /// Three of the longer keepalive interval, capped by this side's `max_idle_limit` (but
+    /// never below three of its own intervals): a peer cannot stretch it without bound.
     fn keepalive_idle_limit(&self, peer: &PeerInfo) -> Duration {
-        self.config.keepalive.max(peer.keepalive).saturating_mul(3)
+        let own = self.config.keepalive.saturating_mul(3);
+        let cap = self.config.max_idle_limit.max(own);
+        self.config
+            .keepalive
+            .max(peer.keepalive)
+            .saturating_mul(3)
+            .min(cap)
+    }
+
+    /// The slot of outbound call `id` if it is one of ours.
+    fn out_slot(id: u32) -> usize {
+        id as usize % OUT
+    }
+
+    /// Frees outbound slot `i`, keeping the counts.
+    fn free_out(&mut self, i: usize) {
+        if let Some(slot) = self.outbound.get_mut(i) {
+            if let Some(call) = slot.take() {
+                self.counts.out_used = self.counts.out_used.saturating_sub(1);
+                if call.cancel_due {
+                    self.due.cancels = self.due.cancels.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// Frees outbound slot `i` if nothing more can happen to its call.
+    fn settle_out(&mut self, i: usize) {
+        if matches!(self.outbound.get(i), Some(Some(c)) if c.is_done()) {
+            self.free_out(i);
+        }
+    }
+
+    /// Frees inbound slot `i`, keeping the counts.
+    fn free_in(&mut self, i: usize) {
+        if let Some(slot) = self.inbound.get_mut(i) {
+            if let Some(call) = slot.take() {
+                self.counts.in_used = self.counts.in_used.saturating_sub(1);
+                if call.id as usize % IN != i {
+                    self.counts.in_displaced = self.counts.in_displaced.saturating_sub(1);
+                }
+                if call.error_due().is_some() {
+                    self.due.errors = self.due.errors.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// Frees inbound slot `i` if nothing more can happen to its call.
+    fn settle_in(&mut self, i: usize) {
+        if matches!(self.inbound.get(i), Some(Some(c)) if c.is_done()) {
+            self.free_in(i);
+        }
+    }
+
+    /// The slot of the active inbound call with wire id `id`: its home slot, or, only if
+    /// some entry is displaced, a search.
+    fn find_active_in(&self, id: u32) -> Option<usize> {
+        let home = id as usize % IN;
+        if matches!(self.inbound.get(home), Some(Some(c)) if c.id == id && c.is_active()) {
+            return Some(home);
+        }
+        if self.counts.in_displaced == 0 {
+            return None;
+        }
+        self.inbound
+            .iter()
+            .position(|s| s.is_some_and(|c| c.id == id && c.is_active()))
     }
 
     /// Ends the session: every call in either direction ends with a lost connection, and
     /// the endpoint goes back to the handshake (or stays closed).
     fn lose_link(&mut self, why: Disconnect, next: Link) {
-        if let Link::Established(_) = self.link {
+        if self.link == Link::Established {
             crate::stats::bump(&mut self.stats.link_losses);
-            let _ = self.link_events.push_back(LinkEvent::Disconnected(why));
+            let _ = self.link_events.push(LinkEvent::Disconnected(why));
         }
         for call in self.outbound.iter_mut().flatten() {
             if !call.ended {
@@ -449,30 +596,54 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             call.live = false;
             call.cancel_due = false;
         }
+        self.due.cancels = 0;
         // A request the application has not seen yet is simply forgotten.
         if let Some(Pending::Request { id, .. }) = self.pending {
             self.pending = None;
-            for slot in self.inbound.iter_mut() {
-                if slot.is_some_and(|c| c.id == id && c.is_active()) {
-                    *slot = None;
-                }
+            if let Some(slot) = self.inbound.get_mut(id.index()) {
+                *slot = None;
             }
         }
         for call in self.inbound.iter_mut().flatten() {
-            self.due.reports |= call.is_active();
-            call.end(RequestEnd::ConnectionLost, None);
-            if let InState::Ended { error_due, .. } = &mut call.state {
-                *error_due = None; // the session it belonged to is gone
+            self.due.reports |= call.end(RequestEnd::ConnectionLost, None);
+            call.drop_error(); // the session it belonged to is gone
+        }
+        self.due.errors = 0;
+        for slot in self.outbound.iter_mut() {
+            if slot.is_some_and(|c| c.is_done()) {
+                *slot = None;
             }
         }
-        crate::calls::tidy(&mut self.outbound, OutCall::is_done);
-        crate::calls::tidy(&mut self.inbound, InCall::is_done);
+        for slot in self.inbound.iter_mut() {
+            if slot.is_some_and(|c| c.is_done()) {
+                *slot = None;
+            }
+        }
+        self.recount();
         self.due.ping = false;
         self.due.pong = false;
+        if next == Link::Closed {
+            self.decoder.discard(); // nothing more is decoded (and the input fast path
+                                    // relies on a closed endpoint never being inside a frame)
+        }
         self.link = next;
         if next == Link::Handshaking {
             self.due.hello = Some(HelloKind::Initial);
             self.next_hello = self.now + self.config.keepalive;
         }
+    }
+
+    /// Recomputes the table counts after a sweeping change (a lost link).
+    fn recount(&mut self) {
+        let used = |n: usize| n as u16; // tables hold at most 65535 entries (checked in `new`)
+        self.counts.out_used = used(self.outbound.iter().flatten().count());
+        self.counts.in_used = used(self.inbound.iter().flatten().count());
+        self.counts.in_displaced = used(
+            self.inbound
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| s.is_some_and(|c| c.id as usize % IN != *i))
+                .count(),
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Endpoint, HelloKind, Link, LinkEvent, Pending, CONTROL_RESERVE};
 use crate::calls::InCall;
-use crate::event::{Disconnect, PeerInfo, RequestEnd};
+use crate::event::{CallId, Disconnect, PeerInfo, RequestEnd, RequestId};
 use crate::framing::{Fed, FrameError};
 use crate::stats::bump;
 use crate::time::{Duration, Instant};
@@ -17,49 +17,148 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// or when the transmit queue lacks room for a reply (drain `poll_transmit`). Offer the
     /// rest again afterwards. Faults in the bytes are counted in [`Stats`](crate::Stats),
     /// never returned.
+    ///
+    /// The work is a few instructions per byte plus the CRC, whatever the capacities: data
+    /// bytes are copied in runs, frames find their call without a search (see
+    /// docs/BENCHMARKS.md for the measured figures).
+    #[inline]
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        // A UART hands over one byte at a time: the general path for one byte, spelt out.
+        // Most such bytes lie inside an unexpired frame, where they can only be stored.
+        if let [byte] = *bytes {
+            let at = self.now.max(now);
+            if byte != crate::framing::DELIMITER
+                && self.decoder.in_frame()
+                && at < self.frame_deadline
+            {
+                self.now = at;
+                self.stats.bytes_in = self.stats.bytes_in.saturating_add(1);
+                if let Fed::Error(e) = self.decoder.feed(byte) {
+                    self.count_frame_error(e);
+                }
+                return 1;
+            }
+            return self.input_one(now, byte);
+        }
+        self.handle_input_slice(now, bytes)
+    }
+
+    /// [`handle_input`](Self::handle_input) for one byte. A byte that neither starts nor
+    /// ends a frame can produce no event, needs no answer and never touches a frame still
+    /// being reported, so only the bytes that do meet the input gate.
+    #[inline(never)]
+    fn input_one(&mut self, now: Instant, byte: u8) -> usize {
         let now = self.advance(now);
-        self.flush_due();
-        let mut used = 0;
-        for &byte in bytes {
-            if self.pending.is_some() || !self.link_events.is_empty() || self.due.reports {
-                break;
-            }
-            if self.tx_free() < CONTROL_RESERVE {
-                bump(&mut self.stats.backpressure_stalls);
-                break;
-            }
-            used += 1;
-            if self.link == Link::Closed {
-                continue;
-            }
+        if self.decoder.in_frame() && now >= self.frame_deadline {
             self.expire_partial_frame(now);
-            match self.decoder.feed(byte) {
-                Fed::Nothing => {}
-                Fed::Started => self.frame_started = now,
-                Fed::Error(e) => bump(match e {
-                    FrameError::BadCrc => &mut self.stats.crc_errors,
-                    FrameError::TooLong => &mut self.stats.oversized_frames,
-                    FrameError::Truncated | FrameError::TooShort => &mut self.stats.framing_errors,
-                }),
-                Fed::Frame(len) => self.on_frame(now, len),
+        }
+        if self.decoder.starts_or_ends_frame(byte) {
+            if self.input_blocked() {
+                return 0;
+            }
+            if matches!(self.link, Link::Closed) {
+                return 1; // a closed endpoint takes and drops everything
+            }
+        }
+        self.stats.bytes_in = self.stats.bytes_in.saturating_add(1);
+        let fed = self.decoder.feed(byte);
+        self.on_fed(now, fed);
+        1
+    }
+
+    #[inline(never)]
+    fn handle_input_slice(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        let now = self.advance(now);
+        // `now` is the arrival time of every byte of this call, so one check covers them.
+        // (No control frame can be waiting for room here: room only appears in
+        // `poll_transmit`, which queues them.)
+        self.expire_partial_frame(now);
+        // The gate is checked here and after each frame: nothing else can close it.
+        if self.input_blocked() {
+            return 0;
+        }
+        let mut used = 0;
+        while let Some(rest) = bytes.get(used..).filter(|r| !r.is_empty()) {
+            if matches!(self.link, Link::Closed) {
+                used = bytes.len(); // a closed endpoint takes and drops everything
+                break;
+            }
+            // At most one frame per step, so the reserve for its answer is there.
+            let (n, fed) = self.decoder.feed_slice(rest);
+            used += n;
+            if self.on_fed(now, fed) && used < bytes.len() && self.input_blocked() {
+                break;
             }
         }
         self.stats.bytes_in = self.stats.bytes_in.saturating_add(used as u32);
-        self.flush_due();
         used
+    }
+
+    /// Acts on what the decoder made of the bytes just fed; true if a frame ended.
+    #[inline]
+    fn on_fed(&mut self, now: Instant, fed: Fed) -> bool {
+        match fed {
+            Fed::Nothing => false,
+            Fed::Started => {
+                self.frame_deadline = now + self.config.frame_timeout;
+                false
+            }
+            Fed::Error(e) => {
+                self.count_frame_error(e);
+                false
+            }
+            Fed::Frame(len) => {
+                self.on_frame(now, len);
+                true
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn count_frame_error(&mut self, e: FrameError) {
+        bump(match e {
+            FrameError::BadCrc => &mut self.stats.crc_errors,
+            FrameError::TooLong => &mut self.stats.oversized_frames,
+            FrameError::Truncated | FrameError::TooShort => &mut self.stats.framing_errors,
+        });
+    }
+
+    /// True while input must wait: an event is unread (its bytes are in the receive buffer,
+    /// or a request reusing an ended call's id must not overtake its end), or the transmit
+    /// queue lacks room for the answer a frame may need (backpressure).
+    #[inline]
+    fn input_blocked(&mut self) -> bool {
+        if self.pending.is_some() || !self.link_events.is_empty() || self.due.reports {
+            return true;
+        }
+        if self.tx_free() < CONTROL_RESERVE {
+            bump(&mut self.stats.backpressure_stalls);
+            return true;
+        }
+        false
     }
 
     /// Drops a partial frame older than `frame_timeout`; its remaining bytes are discarded
     /// up to the next delimiter.
+    #[inline(never)]
     pub(super) fn expire_partial_frame(&mut self, now: Instant) {
-        if self.decoder.in_frame() && now >= self.frame_started + self.config.frame_timeout {
+        if self.decoder.in_frame() && now >= self.frame_deadline {
             self.decoder.discard();
             bump(&mut self.stats.frame_timeouts);
         }
     }
 
+    // Out of line: keeps `handle_input` small, so each call (one per byte on a UART) saves
+    // and restores few registers.
+    #[inline(never)]
     fn on_frame(&mut self, now: Instant, len: usize) {
+        self.dispatch_frame(now, len);
+        if self.due.any() {
+            self.flush_due();
+        }
+    }
+
+    fn dispatch_frame(&mut self, now: Instant, len: usize) {
         bump(&mut self.stats.frames_in);
         self.last_rx = now;
         let frame = match Frame::parse(self.decoder.frame(len)) {
@@ -69,7 +168,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         };
         match frame {
-            Frame::Hello { reply, hello } => self.on_hello(now, reply, hello),
+            Frame::Hello { reply, body } => {
+                let body = self.decoder.frame(len).get(body..).unwrap_or(&[]);
+                match Hello::parse(body) {
+                    Some(hello) => self.on_hello(now, reply, hello),
+                    None => self.protocol_error(now),
+                }
+            }
             Frame::Request {
                 id,
                 procedure,
@@ -77,7 +182,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 args,
             } => self.on_request(now, id, procedure, timeout_ms, args, len),
             Frame::Reply { id, payload } => {
-                if self.finish_call(id, false) {
+                if let Some(id) = self.finish_call(id, false) {
                     self.pending = Some(Pending::Reply {
                         id,
                         at: payload,
@@ -86,7 +191,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 }
             }
             Frame::Error { id, code, detail } => {
-                if self.finish_call(id, code == WireError::Cancelled) {
+                if let Some(id) = self.finish_call(id, code == WireError::Cancelled) {
                     self.pending = Some(Pending::Failed {
                         id,
                         code,
@@ -110,10 +215,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 } else {
                     Link::Handshaking
                 };
-                if is_fatal(code) && !self.is_connected() {
-                    let _ = self
-                        .link_events
-                        .push_back(LinkEvent::Disconnected(Disconnect::Incompatible(code)));
+                if !self.is_connected() {
+                    // A refusal before any session (a server at its connection limit, an
+                    // incompatible peer): say why, since `lose_link` reports only sessions.
+                    let why = if is_fatal(code) {
+                        Disconnect::Incompatible(code)
+                    } else {
+                        Disconnect::PeerClosed(code)
+                    };
+                    let _ = self.link_events.push(LinkEvent::Disconnected(why));
                 }
                 self.lose_link(Disconnect::PeerClosed(code), next);
             }
@@ -121,6 +231,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
     }
 
+    #[inline(never)]
     fn on_hello(&mut self, now: Instant, reply: bool, hello: Hello) {
         if (hello.max_frame as usize) < wire::MIN_MAX_FRAME {
             return self.protocol_error(now); // could not even carry our Hello
@@ -136,7 +247,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if let Some(code) = problem {
             if !self.is_connected() {
                 let why = Disconnect::Incompatible(code);
-                let _ = self.link_events.push_back(LinkEvent::Disconnected(why));
+                let _ = self.link_events.push(LinkEvent::Disconnected(why));
             }
             self.lose_link(Disconnect::Incompatible(code), Link::Closed);
             self.due.close = Some(code);
@@ -144,13 +255,19 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         if !reply {
             if self.is_connected() {
-                // A fresh Hello on a live link: the peer restarted and forgot its calls.
+                // A fresh Hello on a live link: the peer restarted and forgot its calls. A
+                // peer that "restarts" more often than the budget allows is not believed.
+                if !self.restart_window.spend(self.config.restart_budget, now) {
+                    return self.protocol_error(now);
+                }
                 self.lose_link(Disconnect::PeerRestarted, Link::Handshaking);
             }
             self.due.hello = Some(HelloKind::Reply);
         } else if self.due.hello == Some(HelloKind::Initial) {
             self.due.hello = None; // the peer already has ours
         }
+        let call_timeout = (hello.features & Hello::FEATURE_CALL_TIMEOUT != 0)
+            .then(|| Duration::from_millis(u64::from(hello.call_timeout_ms)));
         let peer = PeerInfo {
             version,
             max_frame: hello.max_frame,
@@ -158,14 +275,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             max_outbound: hello.max_outbound,
             keepalive: Duration::from_millis(u64::from(hello.keepalive_ms)),
             schema: hello.schema,
+            call_timeout,
         };
         if self.link == Link::Handshaking {
             bump(&mut self.stats.handshakes);
-            self.last_peer = peer;
-            let _ = self.link_events.push_back(LinkEvent::Connected);
+            let _ = self.link_events.push(LinkEvent::Connected);
             self.last_ping = now;
         }
-        self.link = Link::Established(peer);
+        self.peer = peer;
+        self.link = Link::Established;
     }
 
     fn on_request(
@@ -177,59 +295,78 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         args: usize,
         len: usize,
     ) {
-        if !self.is_connected() {
+        if self.link != Link::Established {
             self.send_error(id, WireError::NoSession);
             return;
         }
-        if self
-            .inbound
-            .iter()
-            .flatten()
-            .any(|c| c.id == id && c.is_active())
-        {
+        let peer = self.peer;
+        if self.find_active_in(id).is_some() {
             return self.protocol_error(now); // the peer reused an id it is still waiting on
         }
-        let Some(slot) = self.inbound.iter_mut().find(|s| s.is_none()) else {
+        if self.counts.in_used >= self.limits.inbound {
             bump(&mut self.stats.busy_sent);
             self.send_error(id, WireError::Busy);
             return;
+        }
+        let home = id as usize % IN;
+        let index = match self.inbound.get(home) {
+            Some(None) => home,
+            _ => {
+                // Taken by another call: the first free slot (one exists, as fewer than
+                // `limits.inbound` ≤ IN are taken).
+                let Some(free) = self.inbound.iter().position(|s| s.is_none()) else {
+                    bump(&mut self.stats.busy_sent);
+                    self.send_error(id, WireError::Busy);
+                    return;
+                };
+                self.counts.in_displaced += 1;
+                free
+            }
         };
-        let timeout = timeout_ms
-            .map(|ms| Duration::from_millis(u64::from(ms)))
-            .unwrap_or(self.config.call_timeout);
-        *slot = Some(InCall {
-            id,
-            deadline: now + timeout,
-            state: crate::calls::InState::Active,
-        });
+        // The caller's timeout, or its advertised default, or ours; never past our cap.
+        let timeout = match (timeout_ms, peer.call_timeout) {
+            (Some(ms), _) => Duration::from_millis(u64::from(ms)),
+            (None, Some(default)) => default,
+            (None, None) => self.config.call_timeout,
+        };
+        let timeout = timeout.min(self.config.max_request_timeout);
+        if let Some(slot) = self.inbound.get_mut(index) {
+            *slot = Some(InCall {
+                id,
+                deadline: now + timeout,
+                state: crate::calls::InState::Active,
+            });
+        }
+        self.counts.in_used += 1;
         bump(&mut self.stats.requests_received);
         self.pending = Some(Pending::Request {
-            id,
+            id: RequestId {
+                wire: id,
+                index: index as u32,
+            },
             procedure,
             at: args,
             len,
         });
     }
 
-    /// The peer's final frame for call `id` arrived. Returns true if the application is
+    /// The peer's final frame for call `id` arrived. Returns the call if the application is
     /// still waiting for it (and so must get an event); late frames are counted.
     ///
     /// A call this side ended (cancel or deadline) sent, or will send, a Cancel, and the peer
     /// answers every Cancel with `Error(Cancelled)` after anything else it sent for that
     /// id. So only that answer frees the slot; a reply or error that crossed the Cancel is
     /// counted as late and the id stays reserved, so it cannot reach a newer call.
-    fn finish_call(&mut self, id: u32, cancel_answer: bool) -> bool {
-        let Some(slot) = self
-            .outbound
-            .iter_mut()
-            .find(|s| s.is_some_and(|c| c.id == id && c.live))
-        else {
+    fn finish_call(&mut self, id: u32, cancel_answer: bool) -> Option<CallId> {
+        let index = Self::out_slot(id);
+        let Some(Some(call)) = self.outbound.get_mut(index) else {
             bump(&mut self.stats.late_replies);
-            return false;
+            return None;
         };
-        let Some(call) = slot.as_mut() else {
-            return false;
-        };
+        if call.id != id || !call.live {
+            bump(&mut self.stats.late_replies);
+            return None;
+        }
         let waiting = !call.ended;
         if !waiting {
             bump(&mut self.stats.late_replies);
@@ -237,10 +374,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if waiting || cancel_answer {
             call.live = false;
         }
-        if call.is_done() || waiting {
-            *slot = None;
+        if waiting {
+            self.free_out(index);
+            return Some(CallId {
+                wire: id,
+                index: index as u32,
+            });
         }
-        waiting
+        self.settle_out(index);
+        None
     }
 
     fn on_cancel(&mut self, now: Instant, id: u32) {
@@ -251,26 +393,28 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if !self.cancel_window.spend(self.config.cancel_budget, now) {
             return self.reset_for_violation();
         }
-        let found = self
-            .inbound
-            .iter_mut()
-            .flatten()
-            .find(|c| c.id == id && c.is_active());
-        if let Some(call) = found {
-            call.end(RequestEnd::Cancelled, None);
-            self.due.reports = true;
+        if let Some(i) = self.find_active_in(id) {
+            if let Some(Some(call)) = self.inbound.get_mut(i) {
+                self.due.reports |= call.end(RequestEnd::Cancelled, None);
+            }
         }
         // An error still waiting for transmit room (a deadline) would otherwise follow the
         // answer below and arrive after the caller freed the id: the answer replaces it.
-        for call in self.inbound.iter_mut().flatten().filter(|c| c.id == id) {
-            if let crate::calls::InState::Ended { error_due, .. } = &mut call.state {
-                *error_due = None;
+        if self.due.errors != 0 {
+            for i in 0..IN {
+                let Some(Some(call)) = self.inbound.get_mut(i) else {
+                    continue;
+                };
+                if call.id == id && call.drop_error() {
+                    self.due.errors = self.due.errors.saturating_sub(1);
+                    self.settle_in(i);
+                }
             }
         }
         // Always answer, even for an id no longer (or never) here: the link is an ordered
         // stream, so any reply already sent is ahead of this one, and the caller can free
         // its slot now instead of waiting out its grace period after a lost reply.
-        // Room for this was reserved before the byte was taken.
+        // Room for this was reserved before the frame was taken.
         self.send_error(id, WireError::Cancelled);
     }
 
@@ -297,15 +441,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     fn reset_for_violation(&mut self) {
         self.due.close = Some(WireError::ProtocolViolation);
         self.lose_link(Disconnect::ProtocolViolation, Link::Handshaking);
-        // The new session starts with fresh budgets, so one burst resets the link once.
-        self.protocol_window = super::Window {
-            start: self.now,
-            count: 0,
-        };
-        self.cancel_window = super::Window {
-            start: self.now,
-            count: 0,
-        };
+        // The new session starts with fresh budgets, so one burst resets the link once. The
+        // restart budget carries over: resets are themselves restarts of the session.
+        self.protocol_window = super::Window::starting(self.now);
+        self.cancel_window = super::Window::starting(self.now);
     }
 }
 

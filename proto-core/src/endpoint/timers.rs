@@ -3,7 +3,6 @@
 
 use super::receive::encode_head;
 use super::{Endpoint, HelloKind, Link};
-use crate::calls::{tidy, InCall, InState, OutCall};
 use crate::event::{Disconnect, RequestEnd};
 use crate::stats::bump;
 use crate::time::{earliest, Instant};
@@ -26,7 +25,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     self.next_hello = now + self.config.keepalive;
                 }
             }
-            Link::Established(peer) => {
+            Link::Established => {
+                let peer = self.peer;
                 if now >= self.last_rx + self.keepalive_idle_limit(&peer) {
                     self.lose_link(Disconnect::Idle, Link::Handshaking);
                 } else if now >= self.last_rx + self.config.keepalive
@@ -38,14 +38,20 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         let grace = self.config.late_reply_grace;
-        for call in self.outbound.iter_mut().flatten() {
+        for i in 0..OUT {
+            let Some(Some(call)) = self.outbound.get_mut(i) else {
+                continue;
+            };
             if !call.ended && now >= call.until {
-                call.abandon(now, grace);
+                if call.abandon(now, grace) {
+                    self.due.cancels += 1;
+                }
                 call.report = Some(crate::event::CallFailure::DeadlineExceeded);
                 self.due.reports = true;
                 bump(&mut self.stats.calls_timed_out);
             } else if call.ended && call.live && now >= call.until {
                 call.live = false; // the peer's final word never came; stop holding the id
+                self.settle_out(i);
             }
         }
         for call in self.inbound.iter_mut().flatten() {
@@ -55,10 +61,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     RequestEnd::DeadlineExceeded,
                     Some(WireError::DeadlineExceeded),
                 );
+                self.due.errors += 1;
                 bump(&mut self.stats.requests_timed_out);
             }
         }
-        tidy(&mut self.outbound, OutCall::is_done);
         self.flush_due();
     }
 
@@ -66,15 +72,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = None;
         if self.decoder.in_frame() {
-            next = Some(self.frame_started + self.config.frame_timeout);
+            next = Some(self.frame_deadline);
         }
         match &self.link {
             Link::Closed => {}
             Link::Handshaking => next = earliest(next, Some(self.next_hello)),
-            Link::Established(peer) => {
+            Link::Established => {
                 let ping = (self.last_rx + self.config.keepalive)
                     .max(self.last_ping + self.config.keepalive);
-                let idle = self.last_rx + self.keepalive_idle_limit(peer);
+                let idle = self.last_rx + self.keepalive_idle_limit(&self.peer);
                 next = earliest(next, Some(ping.min(idle)));
             }
         }
@@ -91,6 +97,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
 
     /// Queues every control frame that is due and fits, most important first. What does
     /// not fit stays due and goes out on a later call, when `poll_transmit` made room.
+    #[inline(never)]
     pub(super) fn flush_due(&mut self) {
         if let Some(code) = self.due.close {
             if !self.queue_frame(&[&[Kind::Close.header(false), code as u8]]) {
@@ -124,66 +131,63 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             self.due.ping = false;
             bump(&mut self.stats.pings_sent);
         }
-        for i in 0..OUT {
-            let Some(Some(call)) = self.outbound.get(i) else {
-                continue;
-            };
-            if !call.cancel_due {
-                continue;
-            }
-            let mut head = [0u8; 1 + varint::MAX_LEN];
-            let n = encode_head(&mut head, Kind::Cancel.header(false), call.id);
-            if !self.queue_frame(&[head.get(..n).unwrap_or(&[])]) {
-                return;
-            }
-            bump(&mut self.stats.cancels_sent);
-            if let Some(Some(call)) = self.outbound.get_mut(i) {
-                call.cancel_due = false;
-            }
-        }
-        for i in 0..IN {
-            let Some(Some(InCall {
-                id,
-                state:
-                    InState::Ended {
-                        error_due: Some(code),
-                        ..
-                    },
-                ..
-            })) = self.inbound.get(i).copied()
-            else {
-                continue;
-            };
-            let mut head = [0u8; 1 + varint::MAX_LEN + 1];
-            let n = encode_head(&mut head, Kind::Error.header(false), id);
-            if let Some(b) = head.get_mut(n) {
-                *b = code as u8;
-            }
-            if !self.queue_frame(&[head.get(..=n).unwrap_or(&[])]) {
-                return;
-            }
-            if let Some(Some(InCall {
-                state: InState::Ended { error_due, .. },
-                ..
-            })) = self.inbound.get_mut(i)
-            {
-                *error_due = None;
+        if self.due.cancels != 0 {
+            for i in 0..OUT {
+                let Some(Some(call)) = self.outbound.get(i) else {
+                    continue;
+                };
+                if !call.cancel_due {
+                    continue;
+                }
+                let mut head = [0u8; 1 + varint::MAX_LEN];
+                let n = encode_head(&mut head, Kind::Cancel.header(false), call.id);
+                if !self.queue_frame(&[head.get(..n).unwrap_or(&[])]) {
+                    return;
+                }
+                bump(&mut self.stats.cancels_sent);
+                if let Some(Some(call)) = self.outbound.get_mut(i) {
+                    call.cancel_due = false;
+                }
+                self.due.cancels = self.due.cancels.saturating_sub(1);
+                self.settle_out(i);
             }
         }
-        tidy(&mut self.outbound, OutCall::is_done);
-        tidy(&mut self.inbound, InCall::is_done);
+        if self.due.errors != 0 {
+            for i in 0..IN {
+                let Some(Some(call)) = self.inbound.get(i) else {
+                    continue;
+                };
+                let Some(code) = call.error_due() else {
+                    continue;
+                };
+                let mut head = [0u8; 1 + varint::MAX_LEN + 1];
+                let n = encode_head(&mut head, Kind::Error.header(false), call.id);
+                if let Some(b) = head.get_mut(n) {
+                    *b = code as u8;
+                }
+                if !self.queue_frame(&[head.get(..=n).unwrap_or(&[])]) {
+                    return;
+                }
+                if let Some(Some(call)) = self.inbound.get_mut(i) {
+                    call.drop_error();
+                }
+                self.due.errors = self.due.errors.saturating_sub(1);
+                self.settle_in(i);
+            }
+        }
     }
 
     fn local_hello(&self) -> Hello {
         Hello {
             version: wire::PROTOCOL_VERSION,
             min_version: wire::MIN_PROTOCOL_VERSION,
-            features: 0,
-            max_frame: FRAME as u32,
-            max_inbound: IN as u32,
-            max_outbound: OUT as u32,
+            features: Hello::FEATURE_CALL_TIMEOUT,
+            max_frame: self.limits.frame,
+            max_inbound: u32::from(self.limits.inbound),
+            max_outbound: u32::from(self.limits.outbound),
             keepalive_ms: u32::try_from(self.config.keepalive.as_millis()).unwrap_or(u32::MAX),
             schema: self.config.schema,
+            call_timeout_ms: super::commands::ceil_millis(self.config.call_timeout),
         }
     }
 }

@@ -251,12 +251,13 @@ fn a_held_call_fails_at_its_deadline_and_the_cancel_reaches_the_server() {
 
 #[test]
 fn the_server_gives_up_at_its_own_deadline_and_tells_the_caller() {
+    // The caller's default deadline is 5 s; the server caps every request at 300 ms.
     let mut p = Pair::new(
         Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
         Side::new(
             Mcu::new(
                 Instant::ZERO,
-                device_config().with_call_timeout(CoreDuration::from_millis(300)),
+                device_config().with_max_request_timeout(CoreDuration::from_millis(300)),
             ),
             Serve::Hold,
         ),

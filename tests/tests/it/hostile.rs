@@ -1,99 +1,13 @@
 //! A hostile or broken peer, played byte by byte with hand-built frames: every bound of the
 //! budget table is hit and must hold, with an explicit answer where the peer waits for one.
 
-use wirecall::{Disconnect, Duration, Instant, Procedure, WireError};
+use wirecall::{Disconnect, Duration, Procedure, WireError};
 use wirecall_tests::demo::demo;
-use wirecall_tests::engine::{Engine, Owned};
+use wirecall_tests::engine::Owned;
 use wirecall_tests::raw;
 
-use crate::common::{device_config, enc, Mcu};
-
-/// One device endpoint and everything it said.
-struct Victim {
-    ep: Mcu,
-    now: Instant,
-    events: Vec<Owned>,
-    wire: Vec<u8>,
-}
-
-impl Victim {
-    /// A device that has not heard from its peer yet.
-    fn fresh() -> Victim {
-        Victim {
-            ep: Mcu::new(Instant::ZERO, device_config()),
-            now: Instant::ZERO,
-            events: vec![],
-            wire: vec![],
-        }
-    }
-
-    /// A device that completed the handshake with a raw peer.
-    fn connected() -> Victim {
-        let mut v = Victim::fresh();
-        v.feed(&raw::frame(&raw::hello(false, 1, 1, 1024, 64, 64, 1000, 0)));
-        assert!(v.ep.is_connected());
-        v.events.clear();
-        v.frames();
-        v
-    }
-
-    fn drain_tx(&mut self) {
-        let mut buf = [0u8; 97];
-        loop {
-            let n = Engine::poll_transmit(&mut self.ep, &mut buf);
-            if n == 0 {
-                break;
-            }
-            self.wire.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    fn drain_events(&mut self) {
-        while let Some(e) = Engine::poll_event(&mut self.ep) {
-            self.events.push(e);
-        }
-    }
-
-    /// Feeds everything, draining events and transmit as a driver would.
-    fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let n = self.ep.handle_input(self.now, bytes);
-            bytes = &bytes[n..];
-            self.drain_events();
-            self.drain_tx();
-        }
-    }
-
-    /// Feeds without draining transmit; returns how much was taken.
-    fn feed_until_stall(&mut self, mut bytes: &[u8]) -> usize {
-        let mut taken = 0;
-        loop {
-            let n = self.ep.handle_input(self.now, bytes);
-            taken += n;
-            bytes = &bytes[n..];
-            let before = self.events.len();
-            self.drain_events();
-            if n == 0 && self.events.len() == before {
-                return taken;
-            }
-        }
-    }
-
-    /// Decoded bodies of everything sent since the last call.
-    fn frames(&mut self) -> Vec<Vec<u8>> {
-        self.drain_tx();
-        raw::unframe(&std::mem::take(&mut self.wire))
-            .into_iter()
-            .map(|f| f.expect("the endpoint sent a broken frame"))
-            .collect()
-    }
-
-    fn advance(&mut self, ms: u64) {
-        self.now = self.now + Duration::from_millis(ms);
-        self.ep.handle_timeout(self.now);
-        self.drain_events();
-    }
-}
+use crate::common::enc;
+use crate::victim::Victim;
 
 fn error_frame(id: u32, code: WireError) -> Vec<u8> {
     let mut b = vec![0x04];

@@ -12,10 +12,10 @@ fn worst_case_ram_at_the_microcontroller_defaults() {
         "the defaults are the MCU defaults"
     );
     // Buffers: 256 receive + 256 assembly + 576 transmit = 1088; tables, timers, counters
-    // and settings take the rest of the documented 1,656 bytes (64-bit; 32-bit builds
-    // check their own 1,616 at compile time).
+    // and settings take the rest of the documented 1,720 bytes (64-bit; 32-bit builds
+    // check their own 1,672 at compile time).
     assert!(ram >= 1088, "{ram}");
-    assert!(ram <= 1656, "{ram} bytes: over the documented 1,656");
+    assert!(ram <= 1720, "{ram} bytes: over the documented 1,720");
 }
 
 #[test]

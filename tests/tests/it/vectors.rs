@@ -126,6 +126,11 @@ fn a_core_endpoint_speaks_the_vectors_byte_for_byte() {
         s.ep.call(s.now, 0, &[2, 4], Some(Duration::from_millis(1500)))
             .unwrap();
     assert_eq!(s.sent(), wire("request_add_timeout"));
+    assert_eq!(
+        (timed.wire(), timed.index()),
+        (4, 0),
+        "slot 0, its next epoch"
+    );
     s.ep.cancel(timed).unwrap();
     assert_eq!(s.sent(), wire("cancel"));
     s.feed(&wire("error_cancelled"));
@@ -134,6 +139,18 @@ fn a_core_endpoint_speaks_the_vectors_byte_for_byte() {
         "the final word on a cancelled call is no event"
     );
     assert_eq!(s.ep.slots_in_use(), (0, 0));
+
+    // The peer stated the call-timeout feature, so a timeout equal to our advertised
+    // default (5 s) costs no bytes: the request is `request_add` with the next id (8).
+    let implicit =
+        s.ep.call(s.now, 0, &[2, 4], Some(Duration::from_secs(5)))
+            .unwrap();
+    let mut same = f["request_add"].0.clone();
+    same[1] = implicit.wire() as u8;
+    assert_eq!((implicit.wire(), s.sent()), (8, raw::frame(&same)));
+    s.ep.cancel(implicit).unwrap();
+    s.sent();
+    s.feed(&raw::frame(&[0x04, 8, 6]));
 
     s.feed(&wire("request_from_peer"));
     let Owned::Request {
