@@ -2,20 +2,62 @@
 //!
 //! * `wirecall-bench <case> --runs R --seconds S --warmup W --inflight K --size N` and
 //!   `wirecall-bench <case> --wire-bytes --size N`: the EXTRA interface of
-//!   `../shared/peerbench` (see its README), printing its `RESULT` and `WIRE` lines.
+//!   `../shared/peerbench` (see its README), printing its `RESULT` and `WIRE` lines. Cases:
+//!   `wirecall-tcp-add`, `wirecall-unix-add`, `wirecall-tokio-tcp-add`,
+//!   `wirecall-tokio-unix-add`, and the same with `-echo`.
 //! * `wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]`: the core's
 //!   input path, to be counted by callgrind (see `corecost.rs` and `bench/corecost.sh`).
 
 mod corecost;
+mod proxy;
+mod rpc;
+mod rpc_tokio;
+mod stats;
 
 fn usage() -> ! {
-    eprintln!("usage: wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]");
+    eprintln!(
+        "usage: wirecall-bench <case> [--runs R] [--seconds S] [--warmup W] [--inflight K] [--size N]\n\
+         \x20      wirecall-bench <case> --wire-bytes [--size N] [--byte-calls N]\n\
+         \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
+         \x20      wirecall-bench list\n\
+         cases: wirecall-[tokio-]{{tcp,unix}}-{{add,echo}}"
+    );
     std::process::exit(2)
+}
+
+fn parse(args: &[String]) -> rpc::Opts {
+    let mut o = rpc::Opts {
+        runs: 5,
+        seconds: 3.0,
+        warmup: 0.5,
+        inflight: 1,
+        size: 1024,
+        wire_bytes: false,
+        byte_calls: 1000,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--runs" => o.runs = val().parse().unwrap_or_else(|_| usage()),
+            "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage()),
+            "--warmup" => o.warmup = val().parse().unwrap_or_else(|_| usage()),
+            "--inflight" => o.inflight = val().parse().unwrap_or_else(|_| usage()),
+            "--size" => o.size = val().parse().unwrap_or_else(|_| usage()),
+            "--byte-calls" => o.byte_calls = val().parse().unwrap_or_else(|_| usage()),
+            "--wire-bytes" => o.wire_bytes = true,
+            _ => usage(),
+        }
+    }
+    if o.inflight == 0 || o.runs == 0 || o.seconds <= 0.0 || o.byte_calls == 0 {
+        usage();
+    }
+    o
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let result = match args.first().map(String::as_str) {
         Some("core-cost") => {
             let (Some(size), Some(workload), Some(chunk)) = (args.get(1), args.get(2), args.get(3))
             else {
@@ -26,14 +68,28 @@ fn main() {
                 .get(4)
                 .map(|b| b.parse().unwrap_or_else(|_| usage()))
                 .unwrap_or(1 << 20);
-            match corecost::run(size, workload, chunk, bytes) {
-                Ok(fed) => println!("FED\t{size}\t{workload}\t{chunk}\t{fed}"),
-                Err(e) => {
-                    eprintln!("wirecall-bench: {e}");
-                    std::process::exit(2)
+            corecost::run(size, workload, chunk, bytes)
+                .map(|fed| println!("FED\t{size}\t{workload}\t{chunk}\t{fed}"))
+        }
+        Some("serve") => match args.get(1) {
+            Some(kind) => rpc::serve(kind, args.get(2).map(String::as_str)),
+            None => usage(),
+        },
+        Some("list") => {
+            for t in ["", "tokio-"] {
+                for l in ["tcp", "unix"] {
+                    for op in ["add", "echo"] {
+                        println!("wirecall-{t}{l}-{op}");
+                    }
                 }
             }
+            Ok(())
         }
+        Some(case) if rpc::Case::parse(case).is_some() => rpc::run(case, &parse(&args[1..])),
         _ => usage(),
+    };
+    if let Err(e) = result {
+        eprintln!("wirecall-bench: {e}");
+        std::process::exit(1);
     }
 }

@@ -53,10 +53,11 @@ impl demo::Handler for DemoDevice {
 }
 
 /// The demo service as a host [`Handler`](wirecall_adapters::host::Handler), with detail
-/// texts that help a caller: what was wrong, and what is there.
+/// texts that help a caller: what was wrong, and what is there. It keeps no state between
+/// calls, so requests run concurrently.
 pub fn host_handler() -> Box<dyn wirecall_adapters::host::Handler> {
-    let mut device = DemoDevice::default();
     Box::new(move |procedure: u32, args: &[u8]| {
+        let mut device = DemoDevice::default();
         let mut out = vec![0u8; 4096];
         match demo::dispatch(&mut device, procedure, args, &mut out) {
             Ok(n) => {

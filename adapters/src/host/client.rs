@@ -1,22 +1,27 @@
-//! The client handle: `Clone + Send`, used from any number of threads at once, driven by
-//! one I/O thread per link that reconnects with backoff.
+//! The client handle: `Clone + Send`, used from any number of threads at once. Each call
+//! is written by its own thread and, while no other thread reads the link, that thread
+//! reads its own reply (see `conn.rs`). One I/O thread per client connects and reconnects
+//! with backoff, and reads when no call is active; one timer thread runs deadlines.
 
 use std::io;
-use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wirecall::{Config, Procedure, Stats};
+use wirecall::{Config, Disconnect, Procedure, Stats, WireError};
 
-use super::driver::{self, Ended, Msg};
+use super::conn::Conn;
+use super::engine::Capacity;
 use super::link::Link;
+use super::runtime::{Runtime, RuntimeOwner};
 use super::session::{CallOutcome, ClientError, Handler, Session};
 
 /// How a [`Client`] runs.
 pub struct ClientOptions {
     /// Settings of the endpoint (deadline default, keepalive, expected schema, ...).
     pub config: Config,
+    /// Largest frame and calls in flight; the default is 4 KiB frames and 32 calls.
+    pub capacity: Capacity,
     /// Reconnect when the link drops (default). Without it the client ends with its link.
     pub reconnect: bool,
     /// First wait before reconnecting; it doubles on each failure up to `backoff_max`.
@@ -31,6 +36,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             config: Config::default(),
+            capacity: Capacity::default(),
             reconnect: true,
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_secs(2),
@@ -41,22 +47,45 @@ impl Default for ClientOptions {
 
 /// Calls procedures on the peer of one link. Cheap to clone; every clone shares the link.
 /// The link (and a child process behind it) is released when the last clone is dropped.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+///
+/// // A server whose procedure 0 adds two bytes.
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let add = |procedure: u32, args: &[u8]| match (procedure, args) {
+///     (0, [a, b]) => Ok(vec![a + b]),
+///     _ => Err((WireError::UnknownProcedure, String::new())),
+/// };
+/// let server = serve_tcp(listener, move || Box::new(add), wirecall::Config::default())?;
+///
+/// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// assert_eq!(client.call(0, &[40, 2], None), Ok(vec![42]));
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Client {
-    tx: Sender<Msg>,
+    conn: Arc<Conn>,
+    default_timeout: Duration,
     _owner: Arc<Owner>,
 }
 
-/// Closes the I/O thread and waits for it when the last clone goes.
+/// Closes the connection and waits for the client's threads when the last clone goes.
 struct Owner {
-    tx: Sender<Msg>,
-    thread: Option<JoinHandle<()>>,
+    conn: Arc<Conn>,
+    io: Option<JoinHandle<()>>,
+    _runtime: RuntimeOwner,
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Close);
-        if let Some(t) = self.thread.take() {
+        self.conn.close(WireError::Closed);
+        if let Some(t) = self.io.take() {
             let _ = t.join();
         }
     }
@@ -65,21 +94,30 @@ impl Drop for Owner {
 impl Client {
     /// A client over links made by `connect`, called again (with backoff) whenever the link
     /// drops, until the client is dropped. Calls made while disconnected wait for the next
-    /// handshake, up to their deadline. Fails only if the I/O thread cannot be started.
+    /// handshake, up to their deadline. Fails if the capacity is out of range or the
+    /// client's threads cannot be started.
     pub fn connect(
         connect: impl FnMut() -> io::Result<Link> + Send + 'static,
         options: ClientOptions,
     ) -> io::Result<Client> {
-        let (tx, rx) = mpsc::channel();
-        let reader_tx = tx.clone();
-        let thread = std::thread::Builder::new()
+        options.capacity.validate().map_err(io::Error::other)?;
+        let runtime = Runtime::start("wirecall-client", 16)?;
+        let session = Session::new(super::now(), options.config, options.capacity);
+        let handler = options.handler.map(Arc::<dyn Handler>::from);
+        let conn = Conn::new(session, handler, runtime.runtime.clone(), true);
+        runtime.runtime.register(&conn);
+        let io_conn = conn.clone();
+        let reconnect = (options.reconnect, options.backoff_min, options.backoff_max);
+        let io = std::thread::Builder::new()
             .name("wirecall-io".into())
-            .spawn(move || drive(connect, options, &rx, &reader_tx))?;
+            .spawn(move || drive(&io_conn, connect, reconnect))?;
         Ok(Client {
-            tx: tx.clone(),
+            conn: conn.clone(),
+            default_timeout: super::from_core(options.config.call_timeout),
             _owner: Arc::new(Owner {
-                tx,
-                thread: Some(thread),
+                conn,
+                io: Some(io),
+                _runtime: runtime,
             }),
         })
     }
@@ -98,22 +136,11 @@ impl Client {
     }
 
     /// Calls `procedure` with encoded `args` and waits for the outcome. `timeout` defaults
-    /// to the configured call timeout; it includes any wait for a connection.
+    /// to the configured call timeout; it includes any wait for a connection or a free
+    /// slot.
     pub fn call(&self, procedure: u32, args: &[u8], timeout: Option<Duration>) -> CallOutcome {
-        let (done_tx, done_rx) = mpsc::channel();
-        let done = Box::new(move |outcome: CallOutcome| {
-            let _ = done_tx.send(outcome);
-        });
-        let msg = Msg::Call {
-            procedure,
-            args: args.to_vec(),
-            timeout,
-            done,
-        };
-        if self.tx.send(msg).is_err() {
-            return Err(ClientError::ConnectionLost);
-        }
-        done_rx.recv().unwrap_or(Err(ClientError::ConnectionLost))
+        self.conn
+            .call(procedure, args, timeout.unwrap_or(self.default_timeout))
     }
 
     /// Calls procedure `P` with typed arguments and decodes its typed result.
@@ -127,102 +154,66 @@ impl Client {
         P::output(&out).map_err(|_| ClientError::Decode)
     }
 
-    /// The endpoint's statistics, and whether the link is up now.
+    /// The endpoint's statistics, and whether a session is established now.
     pub fn stats(&self) -> Option<(Stats, bool)> {
-        let (tx, rx) = mpsc::channel();
-        let reply = Box::new(move |s: Stats, up: bool| {
-            let _ = tx.send((s, up));
-        });
-        self.tx.send(Msg::Stats(reply)).ok()?;
-        rx.recv().ok()
+        Some(self.conn.stats())
     }
 
-    /// Waits until the link is up (handshake done), for at most `timeout`.
+    /// Waits until a session is established, for at most `timeout`.
     pub fn wait_connected(&self, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
-            if self.stats().is_some_and(|(_, up)| up) {
+            if self.conn.stats().1 {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
         false
     }
 }
 
-/// The I/O thread: connect, run the session until the link drops, fail what was pending,
-/// back off, reconnect.
+/// The I/O thread: connect, read while no call is active until the link drops, back off,
+/// reconnect.
 fn drive(
+    conn: &Arc<Conn>,
     mut connect: impl FnMut() -> io::Result<Link>,
-    mut options: ClientOptions,
-    rx: &mpsc::Receiver<Msg>,
-    tx: &Sender<Msg>,
+    (reconnect, backoff_min, backoff_max): (bool, Duration, Duration),
 ) {
-    let handler = options.handler.take();
-    // With a handler, requests from the peer go to a worker thread, so a slow handler never
-    // stalls this thread (and with it, keepalive).
-    let worker = handler.and_then(|h| driver::spawn_worker(h, tx.clone()).ok());
-    let mut session = match worker {
-        Some(_) => Session::deferred(super::now(), options.config),
-        None => Session::new(super::now(), options.config, None),
-    };
-    let worker = worker.as_ref();
-    let mut backoff = options.backoff_min;
-    let mut generation = 0u64;
+    let mut backoff = backoff_min;
     loop {
-        match connect() {
-            Ok(link) => {
-                generation += 1;
-                session.restart(super::now(), options.config);
-                let Ok(attached) = driver::attach(link, generation, tx.clone()) else {
-                    continue; // no thread for the reader: treat it as a failed connection
-                };
-                let mut active = Some(attached);
-                let ended = driver::run(&mut session, &mut active, rx, None, true, worker);
-                drop(active); // release the link (shutdown, or kill the child) before waiting
-                if session.has_connected() {
-                    backoff = options.backoff_min;
-                }
-                session.fail_all();
-                // Until the next link, calls must wait for a handshake, not be sent into a
-                // session whose link is gone: start a fresh endpoint now.
-                session.restart(super::now(), options.config);
-                if ended == Ended::Closed {
-                    return; // the application closed: the Close message is consumed
-                }
-                if !options.reconnect {
-                    return finish(&mut session, rx);
-                }
-            }
-            Err(_) if !options.reconnect => return finish(&mut session, rx),
-            Err(_) => {}
-        }
-        // Disconnected: keep taking calls (they wait) until the next attempt.
-        let mut none = None;
-        if driver::run(
-            &mut session,
-            &mut none,
-            rx,
-            Some(Instant::now() + backoff),
-            true,
-            worker,
-        ) == Ended::Closed
-        {
+        if conn.is_closed() {
             return;
         }
-        backoff = (backoff * 2).min(options.backoff_max);
-    }
-}
-
-/// After the last link: answer every later call with `ConnectionLost` until closed.
-fn finish(session: &mut Session, rx: &mpsc::Receiver<Msg>) {
-    session.fail_all();
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Call { done, .. } => done(Err(ClientError::ConnectionLost)),
-            Msg::Stats(reply) => reply(*session.endpoint().stats(), false),
-            Msg::Close => return,
-            Msg::Bytes(..) | Msg::Eof(_) | Msg::Answer(..) => {}
+        match connect() {
+            Ok(link) => {
+                conn.attach(link, true);
+                while conn.link_up() && !conn.is_closed() {
+                    conn.idle_read(Instant::now() + Duration::from_millis(250));
+                }
+                let connected = conn.has_connected();
+                let refused = match conn.take_disconnect() {
+                    Some(Disconnect::PeerClosed(code)) if !connected => Some(code),
+                    _ => None,
+                };
+                conn.detach(true);
+                if connected {
+                    backoff = backoff_min;
+                }
+                if !reconnect {
+                    let why = refused.map_or(ClientError::ConnectionLost, ClientError::Refused);
+                    conn.set_terminal(why);
+                    return;
+                }
+                conn.note_refusal(refused);
+            }
+            Err(_) if !reconnect => {
+                conn.set_terminal(ClientError::ConnectionLost);
+                return;
+            }
+            Err(_) => {}
         }
+        // Disconnected: calls wait (up to their deadlines) for the next attempt.
+        conn.wait_closed(Instant::now() + backoff);
+        backoff = (backoff * 2).min(backoff_max);
     }
 }

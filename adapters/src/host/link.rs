@@ -1,7 +1,17 @@
-//! Byte streams as links: a reader, a writer, and a closer.
+//! Byte streams as links: a read half, a write half and a closer, each of whose reads and
+//! writes returns within a short tick even when nothing moves.
+//!
+//! The tick is what lets the runtime keep its promises without a thread per purpose: a
+//! thread reading a socket on behalf of a caller notices that caller's deadline within a
+//! tick, a writer blocked by a peer that stopped reading gives up after
+//! [`WRITE_STALL`], and a link being released is let go within a tick. Sockets get it from
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO` (free per call); pipes and stdio from `poll(2)` before each
+//! read or write; serial ports from their own timeout.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,21 +22,30 @@ use std::time::Duration;
 /// Longest wait for a TCP connection to one address.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A socket write blocked this long means the peer stopped reading: the link is treated as
-/// lost rather than freezing the I/O thread (and every deadline with it).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one read or write may block when nothing moves, on the links this module makes.
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 
-/// A bidirectional byte stream, split so one thread can block in `read` while another
-/// writes. Dropping a link releases it: sockets are shut down (which also wakes the reader),
-/// a child process is killed and reaped.
+/// The read tick of a server's accepted sockets: longer, since no caller's deadline waits
+/// on those reads, so that many idle connections cost few wake-ups.
+pub(crate) const SERVER_READ_TICK: Duration = Duration::from_millis(250);
+
+/// A write that makes no progress for this long means the peer stopped reading: the link is
+/// treated as lost rather than holding the writer (and the transmit queue) forever.
+pub(crate) const WRITE_STALL: Duration = Duration::from_secs(5);
+
+/// A bidirectional byte stream, split so one thread can read while another writes.
+/// Dropping a link releases it: sockets are shut down, a child process is killed and
+/// reaped, a serial port is closed.
+///
+/// The links made here return from every read and write within about 50 ms when nothing
+/// moves (an error of kind `TimedOut` or `WouldBlock` then means "nothing yet"). A link
+/// made with [`Link::from_parts`] should do the same: the runtime reads and writes on the
+/// threads of its callers, which notice their deadlines only between reads and writes.
 pub struct Link {
     pub(crate) reader: Box<dyn Read + Send>,
     pub(crate) writer: Box<dyn Write + Send>,
     closer: Option<Box<dyn FnOnce() + Send>>,
     name: String,
-    /// Whether the closer wakes a blocked reader, so releasing the link can wait for its
-    /// reader thread (false only for stdin, which nothing can wake).
-    pub(crate) wakes_reader: bool,
 }
 
 impl std::fmt::Debug for Link {
@@ -38,8 +57,20 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    /// A link from its parts: `closer` runs once when the link is dropped and must make a
-    /// blocked `read` return.
+    /// A link from its parts. `closer` runs once when the link is released and must make a
+    /// blocked `read` return. Reads and writes should return within about 50 ms when
+    /// nothing moves (see the type's docs); if they block longer, a caller reading or
+    /// writing on the link reports its deadline that much later.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use wirecall_adapters::host::Link;
+    ///
+    /// // A link over an in-process pipe pair from std (any Read + Write pair works).
+    /// let (reader, writer) = std::io::pipe().unwrap();
+    /// let link = Link::from_parts("loopback pipe", reader, writer, || {});
+    /// assert_eq!(link.name(), "loopback pipe");
+    /// ```
     pub fn from_parts(
         name: impl Into<String>,
         reader: impl Read + Send + 'static,
@@ -51,12 +82,10 @@ impl Link {
             writer: Box::new(writer),
             closer: Some(Box::new(closer)),
             name: name.into(),
-            wakes_reader: true,
         }
     }
 
-    /// Connects to a TCP address, giving up on each resolved address after 3 s (the
-    /// connection attempt runs on the I/O thread, where nothing else moves meanwhile).
+    /// Connects to a TCP address, giving up on each resolved address after 3 s.
     pub fn tcp(addr: impl ToSocketAddrs) -> io::Result<Link> {
         let mut last = io::Error::other("the address resolved to nothing");
         for a in addr.to_socket_addrs()? {
@@ -70,8 +99,13 @@ impl Link {
 
     /// A link over a connected TCP stream (Nagle off: frames are small and latency matters).
     pub fn from_tcp(stream: TcpStream) -> io::Result<Link> {
+        Link::from_tcp_ticking(stream, TICK)
+    }
+
+    pub(crate) fn from_tcp_ticking(stream: TcpStream, read_tick: Duration) -> io::Result<Link> {
         stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        stream.set_read_timeout(Some(read_tick))?;
+        stream.set_write_timeout(Some(TICK))?;
         let name = format!(
             "tcp:{}",
             stream
@@ -92,7 +126,12 @@ impl Link {
 
     /// A link over a connected Unix stream.
     pub fn from_unix(stream: UnixStream) -> io::Result<Link> {
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        Link::from_unix_ticking(stream, TICK)
+    }
+
+    pub(crate) fn from_unix_ticking(stream: UnixStream, read_tick: Duration) -> io::Result<Link> {
+        stream.set_read_timeout(Some(read_tick))?;
+        stream.set_write_timeout(Some(TICK))?;
         let (reader, writer) = (stream.try_clone()?, stream.try_clone()?);
         Ok(Link::from_parts("unix", reader, writer, move || {
             let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -100,27 +139,33 @@ impl Link {
     }
 
     /// Starts `command` and links to its stdin and stdout (its stderr stays this process's).
-    /// Dropping the link kills the child and waits for it, so none is left behind.
+    /// Releasing the link kills the child and waits for it, so none is left behind.
     pub fn spawn(mut command: Command) -> io::Result<Link> {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
         let missing = || io::Error::other("child stdio not piped");
-        let writer = child.stdin.take().ok_or_else(missing)?;
-        let reader = child.stdout.take().ok_or_else(missing)?;
+        let writer = File::from(OwnedFd::from(child.stdin.take().ok_or_else(missing)?));
+        let reader = File::from(OwnedFd::from(child.stdout.take().ok_or_else(missing)?));
+        // Our ends of the pipes are ours alone, so they can be non-blocking: a write then
+        // never blocks past its `poll`.
+        rustix::io::ioctl_fionbio(&writer, true)?;
         let name = format!("exec:{}", command.get_program().to_string_lossy());
-        Ok(Link::from_parts(name, reader, writer, move || {
-            let _ = child.kill();
-            let _ = child.wait();
-        }))
+        Ok(Link::from_parts(
+            name,
+            Polled(reader),
+            Polled(writer),
+            move || {
+                let _ = child.kill();
+                let _ = child.wait();
+            },
+        ))
     }
 
     /// This process's stdin and stdout (for `wirecall serve --stdio`).
     pub fn stdio() -> Link {
-        let mut link = Link::from_parts("stdio", io::stdin(), io::stdout(), || {});
-        link.wakes_reader = false; // a read of stdin cannot be interrupted
-        link
+        Link::from_parts("stdio", Polled(io::stdin()), Polled(io::stdout()), || {})
     }
 
     /// Opens a serial port at `baud`, 8N1, no flow control.
@@ -129,14 +174,14 @@ impl Link {
     /// never a dead link (the core's keepalive decides when a silent link is dead).
     pub fn serial(path: &str, baud: u32) -> io::Result<Link> {
         let port = serialport::new(path, baud)
-            .timeout(Duration::from_millis(50))
+            .timeout(TICK)
             .open()
             .map_err(|e| io::Error::other(format!("{path}: {e}")))?;
         let reader = port
             .try_clone()
             .map_err(|e| io::Error::other(e.to_string()))?;
         // A port cannot be shut down like a socket: the reader sees the flag at its next
-        // read timeout (50 ms) and ends, so it never steals bytes from a later link.
+        // read timeout and ends, so it never steals bytes from a later link.
         let stop = Arc::new(AtomicBool::new(false));
         let reader = StoppableReader {
             inner: reader,
@@ -183,12 +228,51 @@ impl Drop for LinkGuard {
     }
 }
 
-/// True for read errors that mean "nothing yet, try again", not "the link is gone".
+/// True for errors that mean "nothing yet, try again", not "the link is gone".
 pub(crate) fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
+}
+
+/// A pipe or stdio end read and written after a `poll` of at most [`TICK`]: "nothing yet"
+/// comes back as `TimedOut` instead of blocking.
+struct Polled<F>(F);
+
+impl<F: AsFd> Polled<F> {
+    fn ready(&self, flags: rustix::event::PollFlags) -> io::Result<()> {
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: TICK.as_nanos() as _,
+        };
+        let mut fds = [rustix::event::PollFd::new(&self.0, flags)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => Err(io::ErrorKind::TimedOut.into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl<F: AsFd + Read> Read for Polled<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Readable, or hung up: either way the read below returns at once.
+        self.ready(rustix::event::PollFlags::IN)?;
+        self.0.read(buf)
+    }
+}
+
+impl<F: AsFd + Write> Write for Polled<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.ready(rustix::event::PollFlags::OUT)?;
+        // At most PIPE_BUF bytes: a pipe that polled writable takes them without blocking
+        // even on a blocking descriptor (stdout is shared, so it stays blocking).
+        self.0.write(buf.get(..buf.len().min(4096)).unwrap_or(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// A reader that reports end of stream once `stop` is set.

@@ -1,35 +1,80 @@
-//! The host runtime: real links, a thread per link, a `Clone + Send` client, servers.
+//! The host runtime: real links, a `Clone + Send` client, servers, and an async flavour.
 //!
 //! * [`Link`]: a byte stream split into a reader and a writer, with constructors for TCP,
 //!   Unix sockets, child processes, this process's stdio and serial ports.
-//! * [`Client`]: calls from any number of threads over one link, driven by one I/O thread,
-//!   reconnecting with backoff when the link drops.
+//! * [`Client`]: calls from any number of threads over one link, reconnecting with
+//!   backoff when the link drops.
 //! * [`serve_link`], [`serve_tcp`], [`serve_unix`]: serve a [`Handler`] on one link, or on
-//!   every connection of a listener, each connection isolated on its own thread;
-//!   [`serve_port`] serves one host after another on a serial port.
+//!   every connection of a listener; [`serve_port`] serves one host after another on a
+//!   serial port. [`ServeOptions`] sets the connection limit and capacities.
+//! * [`tokio`] (feature `tokio`): `AsyncClient` and `serve` for any
+//!   `AsyncRead + AsyncWrite` stream.
 //!
-//! All of them run the same [`Session`] (endpoint, pending calls, handler); so does the
-//! async flavour in [`tokio`] (feature `tokio`): an `AsyncClient` and `serve` for any
-//! `AsyncRead + AsyncWrite` stream. Adapters hold no protocol logic: what to send, when a call ends and
-//! what the peer is told are the core's decisions.
+//! Both flavours run the same session logic on the same core, so they cannot disagree about
+//! the protocol; adapters hold no protocol logic of their own.
+//!
+//! # The path of a call (blocking flavour)
+//!
+//! The calling thread encodes the request into the endpoint and writes it to the link
+//! itself, together with anything else queued (one `write`). If no other thread is reading
+//! the link, it then reads the reply itself; otherwise the reader hands the reply straight
+//! to it (one wake-up). On the server, the thread that reads the request runs the handler
+//! and writes the answer. One call in flight therefore crosses no thread hand-off beyond
+//! the socket on either side; with many in flight, each reply costs one wake-up of its
+//! caller, and requests and replies queued meanwhile share writes.
+//!
+//! # Memory
+//!
+//! Nothing between a socket and the endpoint grows with what the peer sends: a connection
+//! holds its endpoint (25,024 bytes at the default capacity, see
+//! [`Capacity::endpoint_bytes`]), a 16 KiB read buffer and a 16 KiB write buffer, a few
+//! hundred bytes of bookkeeping, and one thread that reads it (its stack is the system
+//! default; it touches a few pages). When the endpoint stops taking input, the reader
+//! stops reading; when the peer stops reading, the writer gives up after 5 s without
+//! progress and the link is dropped. Per call in flight a client adds the caller's own
+//! thread and its arguments and result. A client has two threads of its own (I/O and
+//! timer); a server has an accept thread, a timer thread, one thread per connection and
+//! at most [`ServeOptions::max_lent_threads`] lent threads.
 
 mod client;
-mod driver;
+mod conn;
+mod engine;
 mod link;
+mod runtime;
 mod server;
 mod session;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod waiter;
 
 pub use client::{Client, ClientOptions};
+pub use engine::{Capacity, HostEndpoint};
 pub use link::Link;
-pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServerHandle};
-pub use session::{CallOutcome, ClientError, Handler, HostEndpoint, Session};
+pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};
+pub use session::{CallOutcome, ClientError, Handler};
 
 /// The clock of a host: microseconds since the first use in this process.
 pub(crate) fn now() -> wirecall::Instant {
+    wirecall::Instant::from_micros(epoch().elapsed().as_micros() as u64)
+}
+
+fn epoch() -> std::time::Instant {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    let start = *START.get_or_init(std::time::Instant::now);
-    wirecall::Instant::from_micros(start.elapsed().as_micros() as u64)
+    *START.get_or_init(std::time::Instant::now)
+}
+
+/// A host duration in the core's terms.
+pub(crate) fn to_core(d: std::time::Duration) -> wirecall::Duration {
+    wirecall::Duration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
+}
+
+/// A core duration in the host's terms.
+pub(crate) fn from_core(d: wirecall::Duration) -> std::time::Duration {
+    std::time::Duration::from_micros(d.as_micros())
+}
+
+/// A core instant (on [`now`]'s clock) in the host's terms.
+pub(crate) fn from_core_instant(t: wirecall::Instant) -> std::time::Instant {
+    epoch() + std::time::Duration::from_micros(t.as_micros())
 }

@@ -1,109 +1,150 @@
-//! Servers: one link, or every connection of a TCP or Unix listener, each connection with
-//! its own thread, endpoint and budgets, so one misbehaving peer cannot slow the others.
+//! Servers: one link, or every connection of a TCP or Unix listener. Each connection has
+//! its own endpoint and budgets and one thread that reads it; a listener refuses
+//! connections over its limit with an explicit `Close(Busy)`.
 
-use std::io;
-use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wirecall::Config;
+use wirecall::{Config, WireError};
 
-use super::driver::{self, Msg};
-use super::link::Link;
+use super::conn::Conn;
+use super::engine::Capacity;
+use super::link::{Link, SERVER_READ_TICK};
+use super::runtime::{Runtime, RuntimeOwner};
 use super::session::{Handler, Session};
 
-/// Serves `handler` on `link` until the link drops, the peer goes silent past its keepalive,
-/// or the peer closes. Blocks the calling thread.
-pub fn serve_link(link: Link, handler: Box<dyn Handler>, config: Config) {
-    let (tx, rx) = mpsc::channel();
-    serve_with(link, handler, config, &tx, &rx);
+/// How a server runs. `From<Config>` gives the defaults with that config.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// Settings of each connection's endpoint.
+    pub config: Config,
+    /// Largest frame and calls served at once per connection (default 4 KiB, 32).
+    pub capacity: Capacity,
+    /// Connections served at once (default 256). A connection over the limit is accepted,
+    /// told `Close(Busy)` and closed.
+    pub max_connections: usize,
+    /// Threads the server may lend, all connections together, to connections whose reader
+    /// is busy serving a long request (default 64). With every lent thread busy, a
+    /// connection whose handler is slow reads on when one of its handlers returns.
+    pub max_lent_threads: usize,
 }
 
-fn serve_with(
-    link: Link,
-    handler: Box<dyn Handler>,
-    config: Config,
-    tx: &Sender<Msg>,
-    rx: &mpsc::Receiver<Msg>,
-) {
-    // The handler runs on a worker thread: however long it takes, this link keeps moving.
-    let Ok(worker) = driver::spawn_worker(handler, tx.clone()) else {
-        return;
-    };
-    let mut session = Session::deferred(super::now(), config);
-    let Ok(attached) = driver::attach(link, 1, tx.clone()) else {
-        return;
-    };
-    let mut active = Some(attached);
-    driver::run(&mut session, &mut active, rx, None, true, Some(&worker));
-    session.fail_all();
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions::from(Config::default())
+    }
+}
+
+impl From<Config> for ServeOptions {
+    fn from(config: Config) -> Self {
+        ServeOptions {
+            config,
+            capacity: Capacity::default(),
+            max_connections: 256,
+            max_lent_threads: 64,
+        }
+    }
+}
+
+/// Serves `handler` on `link` until the link drops, the peer goes silent past its keepalive,
+/// or the peer closes. Blocks the calling thread, which reads the link.
+pub fn serve_link(link: Link, handler: Box<dyn Handler>, options: impl Into<ServeOptions>) {
+    serve_one(link, handler, options.into(), true);
 }
 
 /// Serves `handler` on a link without connections, such as a serial port, for as long as
 /// the link exists: when a host goes away (closes, or falls silent past its keepalive), the
 /// endpoint waits for the next host's handshake on the same link. Blocks the calling thread.
-pub fn serve_port(link: Link, handler: Box<dyn Handler>, config: Config) {
-    let (tx, rx) = mpsc::channel();
-    // The handler runs on a worker thread: however long it takes, this link keeps moving.
-    let Ok(worker) = driver::spawn_worker(handler, tx.clone()) else {
-        return;
-    };
-    let mut session = Session::deferred(super::now(), config);
-    let Ok(attached) = driver::attach(link, 1, tx.clone()) else {
-        return;
-    };
-    let mut active = Some(attached);
-    driver::run(&mut session, &mut active, &rx, None, false, Some(&worker));
-    session.fail_all();
+pub fn serve_port(link: Link, handler: Box<dyn Handler>, options: impl Into<ServeOptions>) {
+    serve_one(link, handler, options.into(), false);
 }
 
-/// Every connection thread of a listener, with the channel that tells it to close.
-type Connections = Arc<Mutex<Vec<(Sender<Msg>, JoinHandle<()>)>>>;
+fn serve_one(
+    link: Link,
+    handler: Box<dyn Handler>,
+    options: ServeOptions,
+    end_on_disconnect: bool,
+) {
+    let Ok(runtime) = Runtime::start("wirecall-serve", options.max_lent_threads) else {
+        return;
+    };
+    let session = Session::new(super::now(), options.config, options.capacity);
+    let conn = Conn::new(
+        session,
+        Some(Arc::from(handler)),
+        runtime.runtime.clone(),
+        end_on_disconnect,
+    );
+    runtime.runtime.register(&conn);
+    conn.attach(link, false);
+    conn.serve_home();
+    conn.detach(true);
+}
 
-/// A running listener; [`stop`](ServerHandle::stop) (or dropping it) closes every
-/// connection and joins its accept and connection threads. A handler still working on a
-/// request finishes on its own worker thread; its answer is dropped.
+/// A running listener. [`stop`](ServerHandle::stop) (or dropping it) stops accepting,
+/// closes every connection (their peers are told `ShuttingDown`) and joins every thread it
+/// started; a handler still running finishes first.
+#[must_use = "dropping the handle stops the server at once"]
 pub struct ServerHandle {
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
-    connections: Connections,
+    /// A second handle on the listening socket, to wake a blocked `accept` on stop.
+    listener: OwnedFd,
+    runtime: Option<RuntimeOwner>,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    conns: Mutex<Vec<(Arc<Conn>, JoinHandle<()>)>>,
+    refused: AtomicU64,
 }
 
 impl ServerHandle {
-    /// Stops accepting, closes every connection (their peers are told) and waits for the
-    /// connection threads; handler threads finish the request in hand on their own.
+    /// Stops the server; see the type's docs.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
-    /// Connections served so far that are still open.
+    /// Connections open now.
     pub fn open_connections(&self) -> usize {
-        self.connections
+        self.shared
+            .conns
             .lock()
             .map(|c| c.iter().filter(|(_, t)| !t.is_finished()).count())
             .unwrap_or(0)
     }
 
+    /// Connections refused so far because the server was at its connection limit.
+    pub fn refused_connections(&self) -> u64 {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+
     fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // A blocked accept returns once its socket is shut down.
+        let _ = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read);
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
         let conns = self
-            .connections
+            .shared
+            .conns
             .lock()
             .map(|mut c| std::mem::take(&mut *c))
             .unwrap_or_default();
-        for (tx, _) in &conns {
-            let _ = tx.send(Msg::Close);
+        for (conn, _) in &conns {
+            conn.close(WireError::ShuttingDown);
         }
         for (_, t) in conns {
             let _ = t.join();
         }
+        drop(self.runtime.take());
     }
 }
 
@@ -113,98 +154,171 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Serves every connection of a TCP listener with a handler from `make_handler`.
+/// Serves every connection of a TCP listener with a handler from `make_handler` (one per
+/// connection). `options` is a [`ServeOptions`] or just a `Config`.
 pub fn serve_tcp(
     listener: TcpListener,
     make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
-    config: Config,
+    options: impl Into<ServeOptions>,
 ) -> io::Result<ServerHandle> {
-    serve_listener(listener, make_handler, config)
+    serve_listener(listener, make_handler, options.into())
 }
 
 /// Serves every connection of a Unix listener with a handler from `make_handler`.
 pub fn serve_unix(
     listener: UnixListener,
     make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
-    config: Config,
+    options: impl Into<ServeOptions>,
 ) -> io::Result<ServerHandle> {
-    serve_listener(listener, make_handler, config)
+    serve_listener(listener, make_handler, options.into())
 }
 
-/// What differs between listeners: how an accepted connection becomes a (blocking) link.
-trait Listener: Send + 'static {
-    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
-    fn accept_link(&self) -> io::Result<Link>;
+/// What differs between listeners: their sockets, and how one becomes a link.
+trait Listener: AsFd + Send + 'static {
+    type Stream: Socket;
+    fn accept_stream(&self) -> io::Result<Self::Stream>;
+    fn into_link(stream: Self::Stream) -> io::Result<Link>;
+}
+
+/// An accepted socket, as far as a refusal needs it.
+trait Socket: Read + Write + Send {
+    fn shut_write(&self);
+    fn set_timeouts(&self, d: Duration);
 }
 
 impl Listener for TcpListener {
-    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        TcpListener::set_nonblocking(self, on)
+    type Stream = TcpStream;
+    fn accept_stream(&self) -> io::Result<TcpStream> {
+        Ok(self.accept()?.0)
     }
-    fn accept_link(&self) -> io::Result<Link> {
-        let (stream, _) = self.accept()?;
-        stream.set_nonblocking(false)?; // accepted sockets inherit the listener's mode
-        Link::from_tcp(stream)
+    fn into_link(stream: TcpStream) -> io::Result<Link> {
+        Link::from_tcp_ticking(stream, SERVER_READ_TICK)
+    }
+}
+
+impl Socket for TcpStream {
+    fn shut_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+    fn set_timeouts(&self, d: Duration) {
+        let _ = self.set_read_timeout(Some(d));
+        let _ = self.set_write_timeout(Some(d));
     }
 }
 
 impl Listener for UnixListener {
-    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        UnixListener::set_nonblocking(self, on)
+    type Stream = UnixStream;
+    fn accept_stream(&self) -> io::Result<UnixStream> {
+        Ok(self.accept()?.0)
     }
-    fn accept_link(&self) -> io::Result<Link> {
-        let (stream, _) = self.accept()?;
-        stream.set_nonblocking(false)?;
-        Link::from_unix(stream)
+    fn into_link(stream: UnixStream) -> io::Result<Link> {
+        Link::from_unix_ticking(stream, SERVER_READ_TICK)
     }
 }
 
-fn serve_listener(
-    listener: impl Listener,
-    make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
-    config: Config,
-) -> io::Result<ServerHandle> {
-    // Non-blocking so the accept loop can notice `stop`.
-    listener.set_nonblocking(true)?;
-    serve_accepting(move || listener.accept_link(), make_handler, config)
+impl Socket for UnixStream {
+    fn shut_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+    fn set_timeouts(&self, d: Duration) {
+        let _ = self.set_read_timeout(Some(d));
+        let _ = self.set_write_timeout(Some(d));
+    }
 }
 
-fn serve_accepting(
-    mut accept: impl FnMut() -> io::Result<Link> + Send + 'static,
+fn serve_listener<L: Listener>(
+    listener: L,
     make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
-    config: Config,
+    options: ServeOptions,
 ) -> io::Result<ServerHandle> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let connections: Connections = Arc::default();
-    let (stop2, conns2) = (stop.clone(), connections.clone());
-    let accept_thread = std::thread::Builder::new()
+    options.capacity.validate().map_err(io::Error::other)?;
+    let waker = listener.as_fd().try_clone_to_owned()?;
+    rustix::io::ioctl_fionbio(&listener, false)?; // accept blocks (stop wakes it)
+    let runtime = Runtime::start("wirecall-server", options.max_lent_threads)?;
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        conns: Mutex::new(Vec::new()),
+        refused: AtomicU64::new(0),
+    });
+    let (sh, rt) = (shared.clone(), runtime.runtime.clone());
+    let refusal = refusal_bytes();
+    let accept = std::thread::Builder::new()
         .name("wirecall-accept".into())
         .spawn(move || {
-            // The listener is non-blocking so this loop can see `stop`; 10 ms between polls.
-            while !stop2.load(Ordering::SeqCst) {
-                match accept() {
-                    Ok(link) => {
-                        let (tx, rx) = mpsc::channel();
-                        let handler = make_handler();
-                        let tx2 = tx.clone();
-                        let thread = std::thread::Builder::new()
-                            .name("wirecall-conn".into())
-                            .spawn(move || serve_with(link, handler, config, &tx2, &rx));
-                        if let (Ok(thread), Ok(mut c)) = (thread, conns2.lock()) {
-                            c.retain(|(_, t)| !t.is_finished());
-                            c.push((tx, thread));
-                        }
+            while !sh.stop.load(Ordering::SeqCst) {
+                let stream = match listener.accept_stream() {
+                    Ok(stream) => stream,
+                    Err(_) if sh.stop.load(Ordering::SeqCst) => return,
+                    Err(_) => {
+                        // Out of descriptors, or a connection reset before it was taken:
+                        // pause a little instead of spinning.
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(10))
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                };
+                let mut conns = match sh.conns.lock() {
+                    Ok(c) => c,
+                    Err(e) => e.into_inner(),
+                };
+                conns.retain(|(_, t)| !t.is_finished());
+                if conns.len() >= options.max_connections {
+                    drop(conns);
+                    sh.refused.fetch_add(1, Ordering::SeqCst);
+                    refuse(stream, &refusal);
+                    continue;
+                }
+                let Ok(link) = L::into_link(stream) else {
+                    continue;
+                };
+                let session = Session::new(super::now(), options.config, options.capacity);
+                let handler: Arc<dyn Handler> = Arc::from(make_handler());
+                let conn = Conn::new(session, Some(handler), rt.clone(), true);
+                rt.register(&conn);
+                conn.attach(link, false);
+                let c = conn.clone();
+                let thread = std::thread::Builder::new()
+                    .name("wirecall-conn".into())
+                    .spawn(move || {
+                        c.serve_home();
+                        c.detach(true);
+                    });
+                match thread {
+                    Ok(t) => conns.push((conn, t)),
+                    Err(_) => conn.close(WireError::Busy),
                 }
             }
         })?;
     Ok(ServerHandle {
-        stop,
-        accept: Some(accept_thread),
-        connections,
+        shared,
+        accept: Some(accept),
+        listener: waker,
+        runtime: Some(runtime),
     })
+}
+
+/// The bytes of a `Close(Busy)` frame, made by an endpoint (adapters hold no protocol).
+fn refusal_bytes() -> Vec<u8> {
+    let mut ep =
+        wirecall::Endpoint::<64, 1, 1, 128>::new(wirecall::Instant::ZERO, Config::default());
+    ep.close_with(WireError::Busy);
+    let mut out = vec![0u8; 128];
+    let n = ep.poll_transmit(&mut out);
+    out.truncate(n);
+    out
+}
+
+/// Tells a connection over the limit why it is closed, then closes it. What the peer had
+/// already sent (its Hello) is read first, for a few tens of milliseconds at most: closing
+/// a socket with unread input sends a reset, which can destroy the refusal on its way.
+fn refuse(mut stream: impl Socket, refusal: &[u8]) {
+    stream.set_timeouts(Duration::from_millis(20));
+    let _ = stream.write_all(refusal);
+    stream.shut_write();
+    let mut sink = [0u8; 512];
+    for _ in 0..4 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
 }

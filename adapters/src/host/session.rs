@@ -1,20 +1,20 @@
-//! One endpoint with the host-side bookkeeping around it: who waits for which call, calls
-//! queued until the link can take them, and the handler that serves requests.
+//! One endpoint with the host-side bookkeeping around it: who waits for which call, and
+//! which requests were handed out to be answered later.
 //!
-//! A `Session` is still sans-I/O: runners (a thread, a tokio task) feed it bytes, commands
-//! and time, and write out what it returns. That is what lets the blocking and the async
-//! flavours share everything but the waiting.
+//! A `Session` is sans-I/O like the core: runners (threads, a tokio task) feed it bytes
+//! and time and write out what it gives them. Both flavours of the host runtime run it,
+//! so they cannot disagree about the protocol; only the waiting differs. It holds no
+//! queue: a call that cannot start now is refused with [`Start::Wait`] and its caller
+//! waits (a blocked thread, a pending future), so the callers themselves bound what waits.
 
-use std::collections::VecDeque;
-use std::time::Duration;
+use wirecall::{CallError, CallFailure, CallId, Config, Disconnect, Event, Instant, RequestId};
+use wirecall::{Stats, WireError};
 
-use wirecall::{CallError, CallFailure, CallId, Config, Endpoint, Event, Instant, WireError};
-
-/// The endpoint type of hosts: 4 KiB frames, 32 calls each way.
-pub type HostEndpoint = Endpoint<4096, 32, 32, 8400>;
+use super::engine::{Capacity, HostEngine};
 
 /// Why a call from a host did not produce a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The peer answered with this error and detail text.
     Remote(WireError, String),
@@ -23,6 +23,9 @@ pub enum ClientError {
     Timeout,
     /// The link dropped, the peer restarted, or the client was closed, before an answer.
     ConnectionLost,
+    /// The peer refused the connection before any session with this code (`Busy`: a
+    /// server at its connection limit; `ShuttingDown`: one that stops).
+    Refused(WireError),
     /// The arguments exceed the peer's frame limit.
     TooLarge,
     /// The result did not decode as the procedure's output type.
@@ -36,6 +39,10 @@ impl std::fmt::Display for ClientError {
             ClientError::Remote(e, d) => write!(f, "the device answered: {e}: {d}"),
             ClientError::Timeout => f.write_str("timed out waiting for the answer"),
             ClientError::ConnectionLost => f.write_str("the link was lost before an answer"),
+            ClientError::Refused(WireError::Busy) => {
+                f.write_str("the server refused the connection: it is at its connection limit")
+            }
+            ClientError::Refused(e) => write!(f, "the peer refused the connection: {e}"),
             ClientError::TooLarge => f.write_str("the arguments exceed the device's frame limit"),
             ClientError::Decode => f.write_str("the answer did not decode as the expected type"),
         }
@@ -47,385 +54,345 @@ impl std::error::Error for ClientError {}
 /// The result of a call: the encoded output, or why there is none.
 pub type CallOutcome = Result<Vec<u8>, ClientError>;
 
-/// Who is told when a call ends (a channel sender wrapped in a closure, for any runtime).
-pub(crate) type Completion = Box<dyn FnOnce(CallOutcome) + Send>;
-
 /// Serves requests: procedure number and encoded arguments in, encoded result or wire error
 /// (with a detail text) out.
 ///
-/// The blocking runtime runs a handler on a worker thread of its own, so the link keeps
-/// moving (keepalive included) while it works, however long it takes. In the tokio flavour
-/// it runs inside the link's task: keep it well under three keepalive intervals (3 s by
-/// default) there, or the peer declares the link dead.
-pub trait Handler: Send {
+/// A handler may run on several threads at once, one per request being served (up to the
+/// number of calls in flight the side advertises); share state with interior mutability.
+/// The blocking runtime runs a handler on the thread that read the request, and lends the
+/// link to another thread if it runs for more than a couple of milliseconds, so a slow
+/// handler never stops the link (keepalive included) or the other requests.
+pub trait Handler: Send + Sync {
     /// Answers one request.
-    fn handle(&mut self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)>;
+    fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)>;
 }
 
 impl<F> Handler for F
 where
-    F: FnMut(u32, &[u8]) -> Result<Vec<u8>, (WireError, String)> + Send,
+    F: Fn(u32, &[u8]) -> Result<Vec<u8>, (WireError, String)> + Send + Sync,
 {
-    fn handle(&mut self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+    fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
         self(procedure, args)
     }
 }
 
-/// A request from the peer, handed out in deferred mode.
-#[derive(Clone, Debug)]
-pub struct ServeRequest {
-    /// The session it belongs to.
-    pub generation: u64,
-    /// Unique per request handed out, so an answer cannot reach a later request that
-    /// reuses the id.
-    pub seq: u64,
-    /// Its id, for the answer.
-    pub id: wirecall::RequestId,
-    /// The procedure number.
-    pub procedure: u32,
-    /// Encoded arguments.
-    pub args: Vec<u8>,
+/// A request handed out to be answered later: which session and which request, so an
+/// answer reaches neither a later session nor a later request that reuses the id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    generation: u64,
+    seq: u64,
+    id: RequestId,
 }
 
-/// A call waiting for room (before the handshake, or while the in-flight limit is reached).
-struct Queued {
-    procedure: u32,
-    args: Vec<u8>,
-    deadline: Instant,
-    done: Completion,
+/// What runners do with what a session produces.
+pub(crate) trait Sink<W> {
+    /// The call `waiter` waits for ended.
+    fn completed(&mut self, waiter: W, outcome: CallOutcome);
+    /// A request from the peer: take the arguments now (they live in the receive buffer).
+    /// Return true to stop taking input here, so the request is served before more is read.
+    fn request(&mut self, ticket: Ticket, procedure: u32, args: &[u8]) -> bool;
+}
+
+/// What became of an attempt to start a call.
+pub(crate) enum Start<W> {
+    /// Sent (or queued in the endpoint's transmit queue).
+    Started(CallId),
+    /// Not now: no session yet, every slot taken, or no room to send. Wait and try again.
+    Wait(W),
+    /// Never: the call ended with this error.
+    Failed(W, ClientError),
+}
+
+/// What became of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answered {
+    /// Queued for sending.
+    Sent,
+    /// Nobody waits for it any more (cancelled, expired, another session).
+    Stale,
+    /// No room in the transmit queue: send what is queued and answer again.
+    NoRoom,
 }
 
 /// An endpoint plus the host's bookkeeping. See the module docs.
-pub struct Session {
-    ep: Box<HostEndpoint>,
-    /// Calls in flight, by id; a few dozen at most, so a vector beats a map.
-    in_flight: Vec<(CallId, Completion)>,
-    queued: VecDeque<Queued>,
-    handler: Option<Box<dyn Handler>>,
-    /// In deferred mode, requests waiting to be handed to a worker (see [`Session::deferred`]).
-    deferred: Option<Vec<ServeRequest>>,
-    /// Requests handed out and still active: id and the sequence number they were given.
-    handed_out: Vec<(wirecall::RequestId, u64)>,
+pub(crate) struct Session<W> {
+    engine: Box<dyn HostEngine>,
+    config: Config,
+    capacity: Capacity,
+    /// Each call in flight and its waiter, by [`CallId::index`].
+    calls: Vec<Option<(CallId, W)>>,
+    /// The ticket sequence of each request handed out, by [`RequestId::index`] (0: none).
+    requests: Vec<u64>,
     next_seq: u64,
-    /// Counts sessions (endpoints) so that a late answer never reaches a newer session.
+    /// Counts sessions (endpoints, and sessions the core ended) so that an answer for an
+    /// earlier one is dropped.
     generation: u64,
-    default_timeout: Duration,
     connected_once: bool,
-    /// The last way the core ended the session, until a runner takes it.
-    disconnect: Option<wirecall::Disconnect>,
+    /// How the core last ended the session (or refused one), until a runner takes it.
+    disconnect: Option<Disconnect>,
 }
 
-impl Session {
-    /// A session that starts its handshake at `now`; `handler` serves the peer's calls
-    /// (without one, every request is answered `UnknownProcedure`).
-    pub fn new(now: Instant, config: Config, handler: Option<Box<dyn Handler>>) -> Session {
-        let default_timeout = Duration::from_micros(config.call_timeout.as_micros());
+impl<W> Session<W> {
+    /// A session that starts its handshake at `now`.
+    pub(crate) fn new(now: Instant, config: Config, capacity: Capacity) -> Session<W> {
+        let engine = capacity.endpoint(now, config);
+        let (outbound, inbound) = engine.table_sizes();
         Session {
-            ep: Box::new(HostEndpoint::new(now, config)),
-            in_flight: Vec::new(),
-            queued: VecDeque::new(),
-            handler,
-            deferred: None,
-            handed_out: Vec::new(),
-            next_seq: 0,
+            engine,
+            config,
+            capacity,
+            calls: (0..outbound).map(|_| None).collect(),
+            requests: vec![0; inbound],
+            next_seq: 1,
             generation: 0,
-            default_timeout,
             connected_once: false,
             disconnect: None,
         }
     }
 
-    /// A session whose requests are not handled inline but handed out by
-    /// [`take_requests`](Self::take_requests), to be answered later with
-    /// [`answer_request`](Self::answer_request): the runner's I/O keeps moving (keepalive
-    /// included) however long a handler takes.
-    pub fn deferred(now: Instant, config: Config) -> Session {
-        let mut session = Session::new(now, config, None);
-        session.deferred = Some(Vec::new());
-        session
-    }
-
-    /// Requests received since the last call, in deferred mode.
-    pub fn take_requests(&mut self) -> Vec<ServeRequest> {
-        self.deferred
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-    }
-
-    /// Answers a request handed out by [`take_requests`](Self::take_requests). An answer for
-    /// an earlier session, or for a request that ended meanwhile (cancelled, expired), is
-    /// dropped: nobody waits for it.
-    pub fn answer_request(
-        &mut self,
-        now: Instant,
-        request: &ServeRequest,
-        answer: Result<Vec<u8>, (WireError, String)>,
-        out: &mut Vec<u8>,
-    ) {
-        let current = self
-            .handed_out
-            .iter()
-            .position(|&(id, seq)| id == request.id && seq == request.seq);
-        if let (true, Some(i)) = (request.generation == self.generation, current) {
-            self.handed_out.swap_remove(i);
-            self.answer(request.id, answer, out);
-            self.drain(now, out);
-        }
-    }
-
-    /// The endpoint, for its statistics and state.
-    pub fn endpoint(&self) -> &HostEndpoint {
-        &self.ep
-    }
-
-    /// True once a handshake completed in this session (since `new` or `restart`).
-    pub fn has_connected(&self) -> bool {
-        self.connected_once
-    }
-
-    /// How the core last ended the session (idle link, peer closed, ...), once.
-    pub fn take_disconnect(&mut self) -> Option<wirecall::Disconnect> {
-        self.disconnect.take()
-    }
-
-    /// Starts a new session with a fresh endpoint at `now`. Calls in flight on the old
-    /// endpoint end with `ConnectionLost`; calls still queued wait for the new handshake
-    /// (a runner whose link dropped fails them first with [`fail_all`](Self::fail_all)).
-    pub fn restart(&mut self, now: Instant, config: Config) {
-        // Calls in flight belong to the old endpoint: nothing could ever complete them.
-        for (_, done) in self.in_flight.drain(..) {
-            done(Err(ClientError::ConnectionLost));
-        }
-        *self.ep = HostEndpoint::new(now, config);
-        self.disconnect = None;
-        self.connected_once = false;
+    /// Starts over with a fresh endpoint (a new link): every call in flight ends with
+    /// `ConnectionLost`, every request handed out goes stale.
+    pub(crate) fn restart(&mut self, now: Instant, sink: &mut impl Sink<W>) {
+        self.fail_all(sink, ClientError::ConnectionLost);
+        self.engine = self.capacity.endpoint(now, self.config);
         self.generation += 1;
-        if let Some(waiting) = &mut self.deferred {
-            waiting.clear();
-        }
-        self.handed_out.clear();
+        self.requests.fill(0);
+        self.connected_once = false;
+        self.disconnect = None;
     }
 
-    /// Starts a call; `done` is told its outcome, exactly once.
-    pub(crate) fn call(
+    /// Ends every call in flight with `error` (the link is gone).
+    pub(crate) fn fail_all(&mut self, sink: &mut impl Sink<W>, error: ClientError) {
+        for slot in self.calls.iter_mut() {
+            if let Some((_, w)) = slot.take() {
+                sink.completed(w, Err(error.clone()));
+            }
+        }
+    }
+
+    /// Starts a call whose deadline is `timeout` from `now`.
+    pub(crate) fn start_call(
         &mut self,
         now: Instant,
         procedure: u32,
-        args: Vec<u8>,
-        timeout: Option<Duration>,
-        done: Completion,
-        out: &mut Vec<u8>,
-    ) {
-        let timeout = timeout.unwrap_or(self.default_timeout);
-        let deadline = now + to_core(timeout);
-        self.queued.push_back(Queued {
-            procedure,
-            args,
-            deadline,
-            done,
-        });
-        self.start_queued(now);
-        self.drain(now, out);
-    }
-
-    /// Feeds bytes from the link; what to send goes to `out`.
-    pub fn input(&mut self, now: Instant, mut bytes: &[u8], out: &mut Vec<u8>) {
-        while !bytes.is_empty() {
-            let n = self.ep.handle_input(now, bytes);
-            bytes = &bytes[n..];
-            self.drain(now, out);
+        args: &[u8],
+        timeout: wirecall::Duration,
+        waiter: W,
+    ) -> Start<W> {
+        if timeout == wirecall::Duration::ZERO {
+            return Start::Failed(waiter, ClientError::Timeout);
+        }
+        match self.engine.call_with_timeout(now, procedure, args, timeout) {
+            Ok(id) => {
+                if let Some(slot) = self.calls.get_mut(id.index()) {
+                    *slot = Some((id, waiter));
+                }
+                Start::Started(id)
+            }
+            Err(CallError::TooLarge | CallError::Encode) => {
+                Start::Failed(waiter, ClientError::TooLarge)
+            }
+            Err(CallError::Closed) => Start::Failed(waiter, ClientError::ConnectionLost),
+            // Not connected yet, every slot taken, or a full transmit queue.
+            Err(_) => Start::Wait(waiter),
         }
     }
 
-    /// Processes deadlines due by `now`.
-    pub fn timeout(&mut self, now: Instant, out: &mut Vec<u8>) {
-        self.ep.handle_timeout(now);
-        let (expired, kept): (Vec<_>, Vec<_>) =
-            self.queued.drain(..).partition(|q| now >= q.deadline);
-        self.queued = kept.into();
-        for q in expired {
-            (q.done)(Err(ClientError::Timeout));
+    /// Gives up on call `id` (its caller stopped waiting): the peer is told, nobody is
+    /// told of its outcome. Returns false if it already ended.
+    pub(crate) fn cancel_call(&mut self, id: CallId) -> bool {
+        match self.calls.get_mut(id.index()) {
+            Some(slot) if slot.as_ref().is_some_and(|(c, _)| *c == id) => {
+                *slot = None;
+                let _ = self.engine.cancel(id);
+                true
+            }
+            _ => false,
         }
-        self.drain(now, out);
+    }
+
+    /// Feeds bytes from the link, reporting outcomes and requests to `sink`; returns how
+    /// many were taken. Fewer than offered when the sink asked to stop at a request, or
+    /// when the transmit queue is full (send, then offer the rest again).
+    pub(crate) fn input(&mut self, now: Instant, bytes: &[u8], sink: &mut impl Sink<W>) -> usize {
+        let mut used = 0;
+        loop {
+            let n = self
+                .engine
+                .handle_input(now, bytes.get(used..).unwrap_or(&[]));
+            used += n;
+            let (events, stop) = self.drain(sink);
+            if stop || used >= bytes.len() || (n == 0 && events == 0) {
+                return used;
+            }
+        }
+    }
+
+    /// Processes the deadlines due by `now`.
+    pub(crate) fn timeout(&mut self, now: Instant, sink: &mut impl Sink<W>) {
+        self.engine.handle_timeout(now);
+        self.drain(sink);
     }
 
     /// When [`timeout`](Self::timeout) next has work.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        let queued = self.queued.iter().map(|q| q.deadline).min();
-        match (self.ep.poll_timeout(), queued) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
     }
 
-    /// Ends every call, in flight or queued, with `ConnectionLost` (the link is gone).
-    pub fn fail_all(&mut self) {
-        for (_, done) in self.in_flight.drain(..) {
-            done(Err(ClientError::ConnectionLost));
-        }
-        for q in self.queued.drain(..) {
-            (q.done)(Err(ClientError::ConnectionLost));
-        }
+    /// Moves bytes to send into `buf`; returns how many.
+    pub(crate) fn transmit(&mut self, buf: &mut [u8]) -> usize {
+        self.engine.poll_transmit(buf)
     }
 
-    /// Closes the endpoint (the peer is told); every call ends with `ConnectionLost`.
-    pub fn close(&mut self, now: Instant, out: &mut Vec<u8>) {
-        self.ep.close();
-        self.drain(now, out);
-        self.fail_all();
-    }
-
-    /// Moves queued calls into the endpoint while it takes them.
-    fn start_queued(&mut self, now: Instant) {
-        while let Some(q) = self.queued.pop_front() {
-            // The peer gets what is left of the caller's deadline, so both give up together.
-            let remaining = q.deadline.saturating_since(now);
-            if remaining == wirecall::Duration::ZERO {
-                (q.done)(Err(ClientError::Timeout));
-                continue;
-            }
-            match self
-                .ep
-                .call_with_timeout(now, q.procedure, &q.args[..], remaining)
-            {
-                Ok(id) => self.in_flight.push((id, q.done)),
-                Err(CallError::TooLarge) => (q.done)(Err(ClientError::TooLarge)),
-                Err(CallError::Encode) => (q.done)(Err(ClientError::TooLarge)),
-                Err(CallError::Closed) => (q.done)(Err(ClientError::ConnectionLost)),
-                Err(_) => {
-                    // Not connected yet, the in-flight limit, or a full transmit queue: wait.
-                    self.queued.push_front(q);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Drains events and transmit after any input or command.
-    fn drain(&mut self, now: Instant, out: &mut Vec<u8>) {
-        loop {
-            let mut progressed = false;
-            while let Some(ev) = self.ep.poll_event() {
-                progressed = true;
-                match ev {
-                    Event::Connected(_) => self.connected_once = true,
-                    Event::Disconnected(why) => {
-                        // The core ended the session (every request of it ended): answers
-                        // still being worked on belong to it and must not reach the next.
-                        self.disconnect = Some(why);
-                        self.generation += 1;
-                        if let Some(waiting) = &mut self.deferred {
-                            waiting.clear();
-                        }
-                        self.handed_out.clear();
-                    }
-                    Event::Reply { id, payload } => {
-                        let payload = payload.to_vec();
-                        self.complete(id, Ok(payload));
-                    }
-                    Event::CallFailed { id, reason, detail } => {
-                        let err = match reason {
-                            // A deadline is a deadline, whichever side noticed it first (both
-                            // sides' timers fire at about the same moment).
-                            CallFailure::Remote(WireError::DeadlineExceeded) => {
-                                ClientError::Timeout
-                            }
-                            CallFailure::Remote(e) => {
-                                ClientError::Remote(e, String::from_utf8_lossy(detail).into_owned())
-                            }
-                            CallFailure::DeadlineExceeded => ClientError::Timeout,
-                            _ => ClientError::ConnectionLost,
-                        };
-                        self.complete(id, Err(err));
-                    }
-                    Event::Request {
-                        id,
-                        procedure,
-                        args,
-                    } => {
-                        if let Some(waiting) = &mut self.deferred {
-                            let seq = self.next_seq;
-                            self.next_seq += 1;
-                            self.handed_out.push((id, seq));
-                            waiting.push(ServeRequest {
-                                generation: self.generation,
-                                seq,
-                                id,
-                                procedure,
-                                args: args.to_vec(),
-                            });
-                            continue;
-                        }
-                        let answer = match &mut self.handler {
-                            Some(h) => h.handle(procedure, args),
-                            None => Err((WireError::UnknownProcedure, String::new())),
-                        };
-                        self.answer(id, answer, out);
-                    }
-                    Event::RequestEnded { id, .. } => self.handed_out.retain(|&(r, _)| r != id),
-                    _ => {}
-                }
-            }
-            let mut buf = [0u8; 512];
-            loop {
-                let n = self.ep.poll_transmit(&mut buf);
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-                progressed = true;
-            }
-            let before = self.queued.len();
-            self.start_queued(now);
-            if !progressed && self.queued.len() == before {
-                return;
-            }
-        }
-    }
-
-    fn complete(&mut self, id: CallId, outcome: CallOutcome) {
-        if let Some(i) = self.in_flight.iter().position(|(c, _)| *c == id) {
-            let (_, done) = self.in_flight.swap_remove(i);
-            done(outcome);
-        }
-    }
-
-    fn answer(
+    /// Answers a request handed out earlier.
+    pub(crate) fn answer(
         &mut self,
-        id: wirecall::RequestId,
-        answer: Result<Vec<u8>, (WireError, String)>,
-        out: &mut Vec<u8>,
-    ) {
-        // A full transmit queue is drained into `out` and the answer retried; any other
-        // refusal is turned into the error the caller should see.
-        loop {
-            let r = match &answer {
-                Ok(bytes) => match self.ep.respond(id, &bytes[..]) {
-                    Err(wirecall::RespondError::TooLarge) => self.ep.respond_error(
-                        id,
-                        WireError::TooLarge,
-                        "result exceeds the frame limit",
-                    ),
-                    other => other,
-                },
-                Err((code, detail)) => self.ep.respond_error(id, *code, detail),
-            };
-            match r {
-                Err(wirecall::RespondError::WouldBlock) => {
-                    let mut buf = [0u8; 512];
-                    let n = self.ep.poll_transmit(&mut buf);
-                    out.extend_from_slice(&buf[..n]);
-                    if n == 0 {
-                        return;
+        ticket: &Ticket,
+        answer: &Result<Vec<u8>, (WireError, String)>,
+    ) -> Answered {
+        let index = ticket.id.index();
+        if ticket.generation != self.generation || self.requests.get(index) != Some(&ticket.seq) {
+            return Answered::Stale;
+        }
+        let sent = match answer {
+            Ok(bytes) => match self.engine.respond(ticket.id, bytes) {
+                Err(wirecall::RespondError::TooLarge) => self.engine.respond_error(
+                    ticket.id,
+                    WireError::TooLarge,
+                    "result exceeds the frame limit",
+                ),
+                other => other,
+            },
+            Err((code, detail)) => self.engine.respond_error(ticket.id, *code, detail),
+        };
+        match sent {
+            Err(wirecall::RespondError::WouldBlock) => Answered::NoRoom,
+            Ok(()) => {
+                if let Some(s) = self.requests.get_mut(index) {
+                    *s = 0;
+                }
+                Answered::Sent
+            }
+            Err(_) => Answered::Stale,
+        }
+    }
+
+    /// Closes the endpoint with `code` (the peer is told); every call ends with
+    /// `ConnectionLost`.
+    pub(crate) fn close(&mut self, code: WireError, sink: &mut impl Sink<W>) {
+        self.engine.close_with(code);
+        self.drain(sink);
+        self.fail_all(sink, ClientError::ConnectionLost);
+    }
+
+    /// True while a session is established.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.engine.is_connected()
+    }
+
+    /// True once a handshake completed since `new` or `restart`.
+    pub(crate) fn has_connected(&self) -> bool {
+        self.connected_once
+    }
+
+    /// How the core last ended a session or refused one, once.
+    pub(crate) fn take_disconnect(&mut self) -> Option<Disconnect> {
+        self.disconnect.take()
+    }
+
+    /// Keeps `why` for the next [`take_disconnect`](Self::take_disconnect).
+    pub(crate) fn put_disconnect(&mut self, why: Disconnect) {
+        self.disconnect = Some(why);
+    }
+
+    /// The endpoint's counters.
+    pub(crate) fn stats(&self) -> Stats {
+        self.engine.stats()
+    }
+
+    /// The endpoint's settings.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Calls in flight now.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        self.calls.iter().filter(|c| c.is_some()).count()
+    }
+
+    /// Drains the endpoint's events into `sink`; returns how many, and whether the sink
+    /// asked to stop.
+    fn drain(&mut self, sink: &mut impl Sink<W>) -> (usize, bool) {
+        let mut count = 0;
+        while let Some(ev) = self.engine.poll_event() {
+            count += 1;
+            match ev {
+                Event::Connected(_) => self.connected_once = true,
+                Event::Disconnected(why) => {
+                    // Requests of the ended session were ended by the core; answers still
+                    // being worked on must not reach the next one.
+                    self.disconnect = Some(why);
+                    self.generation += 1;
+                    self.requests.fill(0);
+                }
+                Event::Reply { id, payload } => {
+                    if let Some(w) = take_call(&mut self.calls, id) {
+                        sink.completed(w, Ok(payload.to_vec()));
                     }
                 }
-                _ => return,
+                Event::CallFailed { id, reason, detail } => {
+                    let err = match reason {
+                        // A deadline is a deadline, whichever side noticed it first (both
+                        // sides' timers fire at about the same moment).
+                        CallFailure::Remote(WireError::DeadlineExceeded)
+                        | CallFailure::DeadlineExceeded => ClientError::Timeout,
+                        CallFailure::Remote(e) => {
+                            ClientError::Remote(e, String::from_utf8_lossy(detail).into_owned())
+                        }
+                        _ => ClientError::ConnectionLost,
+                    };
+                    if let Some(w) = take_call(&mut self.calls, id) {
+                        sink.completed(w, Err(err));
+                    }
+                }
+                Event::Request {
+                    id,
+                    procedure,
+                    args,
+                } => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    if let Some(s) = self.requests.get_mut(id.index()) {
+                        *s = seq;
+                    }
+                    let ticket = Ticket {
+                        generation: self.generation,
+                        seq,
+                        id,
+                    };
+                    if sink.request(ticket, procedure, args) {
+                        return (count, true);
+                    }
+                }
+                Event::RequestEnded { id, .. } => {
+                    if let Some(s) = self.requests.get_mut(id.index()) {
+                        *s = 0;
+                    }
+                }
+                _ => {}
             }
         }
+        (count, false)
     }
 }
 
-fn to_core(d: Duration) -> wirecall::Duration {
-    wirecall::Duration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
+/// The waiter of call `id`, taken out of its slot.
+fn take_call<W>(calls: &mut [Option<(CallId, W)>], id: CallId) -> Option<W> {
+    let slot = calls.get_mut(id.index())?;
+    if slot.as_ref().is_some_and(|(c, _)| *c == id) {
+        slot.take().map(|(_, w)| w)
+    } else {
+        None
+    }
 }

@@ -1,75 +1,385 @@
-//! The async flavour on tokio: the same [`Session`] (and so the same core), driven by a task
-//! instead of a thread. Any `AsyncRead + AsyncWrite` stream is a link: a `TcpStream`, a
-//! `UnixStream`, a child's stdio, a serial port crate's async stream.
+//! The async flavour on tokio: the same session logic (and so the same core), driven by one
+//! task per link instead of threads. Any `AsyncRead + AsyncWrite` stream is a link: a
+//! `TcpStream`, a `UnixStream`, a child's stdio, a serial port crate's async stream.
 //!
-//! This flavour serves one stream per client (no reconnection: make a new client on a new
-//! stream); the blocking [`Client`](super::Client) reconnects by itself. Handlers run
-//! inside the task, and a write waits for the stream before the task reads again: fine for
-//! sockets and pipes with kernel buffers, but two peers joined by a tiny in-memory duplex
-//! that both write more than its buffer at once would wait on each other.
+//! * [`AsyncClient`]: calls from any number of tasks over one stream; with
+//!   [`AsyncClient::connect`] it makes a new stream (with backoff) whenever the link drops.
+//! * [`serve`]: serves an [`AsyncHandler`] on one stream.
+//!
+//! The link's task reads, writes and runs the deadlines. A call puts its request in the
+//! endpoint from the calling task and wakes the link's task, which writes everything queued
+//! in one write; the reply goes from the link's task to the waiting task through a
+//! one-shot channel. Each request from the peer is a future: one that is ready at once
+//! (a blocking handler made [`Inline`]) is answered within the link's task, any other runs
+//! as a task of its own, so requests are served concurrently up to the calls in flight the
+//! side advertises. Nothing is queued without bound: the link's task stops reading while
+//! the endpoint's transmit queue is full, and a call that cannot start waits in its task.
+//!
+//! One caveat of a single task per link: it does not read while it writes, so two peers
+//! joined by a tiny in-memory duplex that both write more than its buffer at once would wait
+//! on each other (until the 5-second write stall drops the link). Kernel socket and pipe
+//! buffers are far larger than one batch.
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
-use wirecall::{Config, Disconnect, Procedure};
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant as TokioInstant;
+use wirecall::{Config, Disconnect, Procedure, WireError};
 
-use super::session::{CallOutcome, ClientError, Completion, Handler, Session};
+use super::engine::Capacity;
+use super::link::WRITE_STALL;
+use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink, Start, Ticket};
 
-enum Cmd {
-    Call {
-        procedure: u32,
-        args: Vec<u8>,
-        timeout: Option<Duration>,
-        done: Completion,
-    },
-    Close,
+/// Bytes read at once.
+const READ_BUF: usize = 16 * 1024;
+/// Bytes written at once.
+const WRITE_BUF: usize = 16 * 1024;
+
+/// What a handler's answer is.
+pub type Answer = Result<Vec<u8>, (WireError, String)>;
+
+/// A boxed future of an answer.
+pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// Serves requests in the async flavour: each request is a future (run as a task of its
+/// own unless it is ready at once), so requests are served concurrently.
+pub trait AsyncHandler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(&self, procedure: u32, args: &[u8]) -> AnswerFuture;
 }
 
-/// Calls procedures on the peer of one async stream. Cheap to clone; the stream's task ends
-/// when the last clone is dropped (the peer is told) or the stream ends.
+impl<F, Fut> AsyncHandler for F
+where
+    F: Fn(u32, Vec<u8>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Answer> + Send + 'static,
+{
+    fn handle(&self, procedure: u32, args: &[u8]) -> AnswerFuture {
+        Box::pin(self(procedure, args.to_vec()))
+    }
+}
+
+/// A blocking [`Handler`] run within the link's task: for handlers that return quickly
+/// (a slow one would hold up its link and every other task of its runtime thread).
+pub struct Inline(pub Box<dyn Handler>);
+
+impl AsyncHandler for Inline {
+    fn handle(&self, procedure: u32, args: &[u8]) -> AnswerFuture {
+        Box::pin(std::future::ready(self.0.handle(procedure, args)))
+    }
+}
+
+/// A blocking [`Handler`] run on tokio's blocking threads: for handlers that take a while.
+pub struct OnBlockingThreads(pub Arc<dyn Handler>);
+
+impl AsyncHandler for OnBlockingThreads {
+    fn handle(&self, procedure: u32, args: &[u8]) -> AnswerFuture {
+        let (handler, args) = (self.0.clone(), args.to_vec());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || handler.handle(procedure, &args))
+                .await
+                .unwrap_or_else(|_| Err((WireError::Internal, "the handler panicked".into())))
+        })
+    }
+}
+
+/// How an [`AsyncClient`] runs.
+pub struct AsyncClientOptions {
+    /// Settings of the endpoint (deadline default, keepalive, expected schema, ...).
+    pub config: Config,
+    /// Largest frame and calls in flight; the default is 4 KiB frames and 32 calls.
+    pub capacity: Capacity,
+    /// First wait before reconnecting (with [`AsyncClient::connect`]); it doubles on each
+    /// failure up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest wait between reconnection attempts.
+    pub backoff_max: Duration,
+    /// Serves calls the peer makes to this side, if any.
+    pub handler: Option<Arc<dyn AsyncHandler>>,
+}
+
+impl Default for AsyncClientOptions {
+    fn default() -> Self {
+        AsyncClientOptions {
+            config: Config::default(),
+            capacity: Capacity::default(),
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(2),
+            handler: None,
+        }
+    }
+}
+
+impl From<Config> for AsyncClientOptions {
+    fn from(config: Config) -> Self {
+        AsyncClientOptions {
+            config,
+            ..AsyncClientOptions::default()
+        }
+    }
+}
+
+type Waiter = oneshot::Sender<CallOutcome>;
+
+/// What a link's task and its callers share.
+struct Shared {
+    st: Mutex<State>,
+    /// Wakes the link's task: something to write, an answer, a close.
+    io: Notify,
+    /// Wakes tasks waiting to start a call: a session, a free slot, room to send.
+    room: Notify,
+    handler: Option<Arc<dyn AsyncHandler>>,
+    default_timeout: Duration,
+}
+
+struct State {
+    session: Session<Waiter>,
+    link_up: bool,
+    closing: bool,
+    terminal: Option<ClientError>,
+    refused: Option<WireError>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Collects what one step of input produced: outcomes are sent at once, requests kept for
+/// after the lock.
+#[derive(Default)]
+struct Collected {
+    requests: Vec<(Ticket, u32, Vec<u8>)>,
+    completed: bool,
+}
+
+impl Sink<Waiter> for Collected {
+    fn completed(&mut self, waiter: Waiter, outcome: CallOutcome) {
+        let _ = waiter.send(outcome);
+        self.completed = true;
+    }
+    fn request(&mut self, ticket: Ticket, procedure: u32, args: &[u8]) -> bool {
+        self.requests.push((ticket, procedure, args.to_vec()));
+        false
+    }
+}
+
+/// Calls procedures on the peer of an async stream. Cheap to clone; the link's task ends
+/// when the last clone is dropped (the peer is told) or, without reconnection, when the
+/// stream ends.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{serve, AsyncClient, Inline};
+///
+/// let (a, b) = tokio::io::duplex(4096);
+/// let double = |procedure: u32, args: &[u8]| match (procedure, args) {
+///     (0, [x]) => Ok(vec![x * 2]),
+///     _ => Err((WireError::UnknownProcedure, String::new())),
+/// };
+/// tokio::spawn(serve(b, Inline(Box::new(double)), wirecall::Config::default()));
+/// let client = AsyncClient::over(a, wirecall::Config::default());
+/// assert_eq!(client.call(0, &[21], None).await, Ok(vec![42]));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AsyncClient {
-    tx: mpsc::UnboundedSender<Cmd>,
+    shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+}
+
+/// Tells the link's task to close when the last client handle goes.
+struct Owner(Arc<Shared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.lock().closing = true;
+        self.0.io.notify_one();
+    }
 }
 
 impl AsyncClient {
-    /// Starts the client's task on `stream` (on the current tokio runtime). `handler`, if
-    /// any, serves the calls the peer makes to this side.
-    pub fn new<S>(stream: S, config: Config, handler: Option<Box<dyn Handler>>) -> AsyncClient
+    /// A client over one stream, without reconnection (on the current tokio runtime).
+    pub fn over<S>(stream: S, options: impl Into<AsyncClientOptions>) -> AsyncClient
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(drive(
-            stream,
-            Session::new(super::now(), config, handler),
-            rx,
-        ));
-        AsyncClient { tx }
+        let mut stream = Some(stream);
+        AsyncClient::start(
+            move || {
+                let s = stream.take();
+                async move { s.ok_or_else(|| io::Error::other("the stream is gone")) }
+            },
+            options.into(),
+            false,
+        )
     }
 
-    /// Calls `procedure` with encoded `args`; `timeout` defaults to the configured one.
+    /// A client over streams made by `connect`, called again (with backoff) whenever the
+    /// link drops, until the client is dropped. Calls made while disconnected wait for the
+    /// next handshake, up to their deadline.
+    pub fn connect<S, F, Fut>(connect: F, options: impl Into<AsyncClientOptions>) -> AsyncClient
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<S>> + Send,
+    {
+        AsyncClient::start(connect, options.into(), true)
+    }
+
+    fn start<S, F, Fut>(mut connect: F, options: AsyncClientOptions, reconnect: bool) -> AsyncClient
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<S>> + Send,
+    {
+        let shared = Arc::new(Shared {
+            st: Mutex::new(State {
+                session: Session::new(super::now(), options.config, options.capacity),
+                link_up: false,
+                closing: false,
+                terminal: options
+                    .capacity
+                    .validate()
+                    .err()
+                    .map(|_| ClientError::ConnectionLost),
+                refused: None,
+            }),
+            io: Notify::new(),
+            room: Notify::new(),
+            handler: options.handler,
+            default_timeout: super::from_core(options.config.call_timeout),
+        });
+        let task = shared.clone();
+        let (min, max) = (options.backoff_min, options.backoff_max);
+        tokio::spawn(async move {
+            let mut backoff = min;
+            loop {
+                if task.lock().closing {
+                    break;
+                }
+                match connect().await {
+                    Ok(stream) => {
+                        let (connected, end) = run_link(&task, stream, true).await;
+                        if connected {
+                            backoff = min;
+                        }
+                        if end == LinkEnd::Closed {
+                            break;
+                        }
+                        let refused = match task.lock().session.take_disconnect() {
+                            Some(Disconnect::PeerClosed(code)) if !connected => Some(code),
+                            _ => None,
+                        };
+                        task.lock().refused = refused;
+                        if !reconnect {
+                            let why =
+                                refused.map_or(ClientError::ConnectionLost, ClientError::Refused);
+                            task.lock().terminal = Some(why);
+                            task.room.notify_waiters();
+                            break;
+                        }
+                    }
+                    Err(_) if !reconnect => {
+                        task.lock().terminal = Some(ClientError::ConnectionLost);
+                        task.room.notify_waiters();
+                        break;
+                    }
+                    Err(_) => {}
+                }
+                // Disconnected: calls wait (up to their deadlines) for the next attempt.
+                let wait = tokio::time::sleep(backoff);
+                tokio::select! {
+                    () = wait => {}
+                    () = task.io.notified() => {}
+                }
+                backoff = (backoff * 2).min(max);
+            }
+            let mut st = task.lock();
+            st.terminal.get_or_insert(ClientError::ConnectionLost);
+            st.session
+                .fail_all(&mut Collected::default(), ClientError::ConnectionLost);
+            drop(st);
+            task.room.notify_waiters();
+        });
+        AsyncClient {
+            _owner: Arc::new(Owner(shared.clone())),
+            shared,
+        }
+    }
+
+    /// Calls `procedure` with encoded `args`; `timeout` defaults to the configured one and
+    /// includes any wait for a connection or a free slot.
     pub async fn call(
         &self,
         procedure: u32,
         args: &[u8],
         timeout: Option<Duration>,
     ) -> CallOutcome {
-        let (done_tx, done_rx) = oneshot::channel();
-        let done: Completion = Box::new(move |outcome| {
-            let _ = done_tx.send(outcome);
-        });
-        let cmd = Cmd::Call {
-            procedure,
-            args: args.to_vec(),
-            timeout,
-            done,
+        let timeout = timeout.unwrap_or(self.shared.default_timeout);
+        let deadline = TokioInstant::now() + timeout;
+        let (rx, id) = loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable(); // registered before looking: no wake-up is missed
+            let (tx, rx) = oneshot::channel();
+            // The lock is held in this block only: never across an await.
+            let step = {
+                let mut st = self.shared.lock();
+                if st.closing {
+                    return Err(ClientError::ConnectionLost);
+                }
+                let left = deadline.saturating_duration_since(TokioInstant::now());
+                let start = if st.link_up {
+                    st.session
+                        .start_call(super::now(), procedure, args, super::to_core(left), tx)
+                } else {
+                    Start::Wait(tx)
+                };
+                match start {
+                    Start::Started(id) => Ok(id),
+                    Start::Failed(_, e) => return Err(e),
+                    Start::Wait(_) => match st.terminal.clone() {
+                        Some(e) => return Err(e),
+                        None => Err(st.refused),
+                    },
+                }
+            };
+            match step {
+                Ok(id) => {
+                    self.shared.io.notify_one();
+                    break (rx, id);
+                }
+                Err(refused) => {
+                    if tokio::time::timeout_at(deadline, room).await.is_err() {
+                        return Err(refused.map_or(ClientError::Timeout, ClientError::Refused));
+                    }
+                }
+            }
         };
-        if self.tx.send(cmd).is_err() {
-            return Err(ClientError::ConnectionLost);
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ClientError::ConnectionLost),
+            Err(_) => {
+                // The endpoint's deadline for the call is this same instant: let it end the
+                // call (the peer is told), or end it here.
+                {
+                    let mut st = self.shared.lock();
+                    st.session.timeout(super::now(), &mut Collected::default());
+                    st.session.cancel_call(id);
+                }
+                self.shared.io.notify_one();
+                Err(ClientError::Timeout)
+            }
         }
-        done_rx.await.unwrap_or(Err(ClientError::ConnectionLost))
     }
 
     /// Calls procedure `P` with typed arguments and decodes its typed result.
@@ -83,78 +393,228 @@ impl AsyncClient {
         P::output(&out).map_err(|_| ClientError::Decode)
     }
 
+    /// The endpoint's statistics, and whether a session is established now.
+    pub fn stats(&self) -> (wirecall::Stats, bool) {
+        let st = self.shared.lock();
+        (st.session.stats(), st.session.is_connected())
+    }
+
     /// Closes the session now (the peer is told); pending calls end with `ConnectionLost`.
     pub fn close(&self) {
-        let _ = self.tx.send(Cmd::Close);
+        self.shared.lock().closing = true;
+        self.shared.io.notify_one();
     }
 }
 
 /// Serves `handler` on `stream` until the stream ends, the peer goes silent past its
-/// keepalive, or the peer closes.
-pub async fn serve<S>(stream: S, handler: Box<dyn Handler>, config: Config)
-where
+/// keepalive, or the peer closes. `options` is a [`ServeOptions`](super::ServeOptions)
+/// or just a `Config`.
+pub async fn serve<S>(
+    stream: S,
+    handler: impl AsyncHandler,
+    options: impl Into<super::ServeOptions>,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    // No client: the command channel stays open (and empty) for the life of the session.
-    let (_tx, rx) = mpsc::unbounded_channel();
-    drive(
-        stream,
-        Session::new(super::now(), config, Some(handler)),
-        rx,
-    )
-    .await;
+    let options = options.into();
+    let shared = Arc::new(Shared {
+        st: Mutex::new(State {
+            session: Session::new(super::now(), options.config, options.capacity),
+            link_up: false,
+            closing: false,
+            terminal: None,
+            refused: None,
+        }),
+        io: Notify::new(),
+        room: Notify::new(),
+        handler: Some(Arc::new(handler)),
+        default_timeout: super::from_core(options.config.call_timeout),
+    });
+    let _ = run_link(&shared, stream, false).await;
+    shared
+        .lock()
+        .session
+        .fail_all(&mut Collected::default(), ClientError::ConnectionLost);
 }
 
-/// The task: wait for bytes, a command or the next deadline; feed the session; write out.
-async fn drive<S>(stream: S, mut session: Session, mut rx: mpsc::UnboundedReceiver<Cmd>)
+#[derive(Debug, PartialEq, Eq)]
+enum LinkEnd {
+    /// The stream ended or failed, or the core ended the session.
+    Down,
+    /// The application closed the client.
+    Closed,
+}
+
+/// Drives one stream until it ends; returns whether a session was established, and why it
+/// ended. `fresh` starts a new endpoint for it (a client's reconnection).
+async fn run_link<S>(shared: &Arc<Shared>, stream: S, fresh: bool) -> (bool, LinkEnd)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut buf = vec![0u8; 4096];
-    let mut out = Vec::new();
-    loop {
-        let wait = session
-            .next_timeout()
-            .map(|t| Duration::from_micros(t.saturating_since(super::now()).as_micros()))
-            .unwrap_or(Duration::from_secs(3600));
-        tokio::select! {
-            read = reader.read(&mut buf) => match read {
-                Ok(n) if n > 0 => session.input(super::now(), &buf[..n], &mut out),
-                _ => break, // end of stream, or a read error: the link is gone
-            },
-            cmd = rx.recv() => match cmd {
-                Some(Cmd::Call { procedure, args, timeout, done }) => {
-                    session.call(super::now(), procedure, args, timeout, done, &mut out);
-                }
-                Some(Cmd::Close) | None => {
-                    session.close(super::now(), &mut out);
-                    let _ = writer.write_all(&out).await;
-                    let _ = writer.shutdown().await;
-                    return;
-                }
-            },
-            () = tokio::time::sleep(wait) => session.timeout(super::now(), &mut out),
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut rbuf = vec![0u8; READ_BUF];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut wbuf = vec![0u8; WRITE_BUF];
+    let attached = TokioInstant::now();
+    {
+        let mut st = shared.lock();
+        if fresh {
+            st.session.restart(super::now(), &mut Collected::default());
         }
-        if !out.is_empty() {
-            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
-                break;
+        st.link_up = true;
+    }
+    shared.room.notify_waiters();
+    let ended = loop {
+        // 1. Input left over (the endpoint stopped taking it until its queue emptied).
+        let mut got = Collected::default();
+        let (closing, next, connected, session_over) = {
+            let mut st = shared.lock();
+            if start < end {
+                let n =
+                    st.session
+                        .input(super::now(), rbuf.get(start..end).unwrap_or(&[]), &mut got);
+                start += n;
             }
-            out.clear();
+            // The core ended the session: the link ends with it (a restarted peer is
+            // already talking on the same link). The reason stays for the client.
+            let over = match st.session.take_disconnect() {
+                Some(Disconnect::PeerRestarted) | None => false,
+                Some(why) => {
+                    st.session.put_disconnect(why);
+                    true
+                }
+            };
+            (
+                st.closing,
+                st.session.next_timeout(),
+                st.session.has_connected(),
+                over,
+            )
+        };
+        if got.completed {
+            shared.room.notify_waiters(); // slots freed
         }
-        if session
-            .take_disconnect()
-            .is_some_and(|why| !matches!(why, Disconnect::PeerRestarted))
-        {
-            break;
+        for (ticket, procedure, args) in got.requests.drain(..) {
+            serve_request(shared, ticket, procedure, &args);
         }
+        if closing {
+            shared
+                .lock()
+                .session
+                .close(WireError::Closed, &mut Collected::default());
+            let _ = write_out(shared, &mut wr, &mut wbuf).await;
+            let _ = wr.shutdown().await;
+            break LinkEnd::Closed;
+        }
+        // 2. Everything queued goes out, in as few writes as it takes.
+        if write_out(shared, &mut wr, &mut wbuf).await.is_err() || session_over {
+            break LinkEnd::Down;
+        }
+        // A peer that never completes the handshake is given up on like a silent one.
+        let keepalive = super::from_core(shared.lock().session.config().keepalive);
+        if !connected && TokioInstant::now() >= attached + keepalive * 3 {
+            break LinkEnd::Down;
+        }
+        if start < end {
+            continue; // room was made: offer the rest again
+        }
+        // 3. Wait for bytes, a wake-up, or the next deadline.
+        let sleep_to = next
+            .map(|t| TokioInstant::from_std(super::from_core_instant(t)))
+            .unwrap_or_else(|| TokioInstant::now() + Duration::from_secs(3600));
+        let sleep_to = if connected {
+            sleep_to
+        } else {
+            sleep_to.min(attached + keepalive * 3)
+        };
+        tokio::select! {
+            read = rd.read(&mut rbuf) => match read {
+                Ok(n) if n > 0 => { start = 0; end = n; }
+                _ => break LinkEnd::Down,
+            },
+            () = shared.io.notified() => {}
+            () = tokio::time::sleep_until(sleep_to) => {
+                let mut got = Collected::default();
+                shared.lock().session.timeout(super::now(), &mut got);
+                if got.completed {
+                    shared.room.notify_waiters();
+                }
+            }
+        }
+    };
+    let connected = {
+        let mut st = shared.lock();
+        st.link_up = false;
+        st.session
+            .fail_all(&mut Collected::default(), ClientError::ConnectionLost);
+        st.session.has_connected()
+    };
+    shared.room.notify_waiters();
+    (connected, ended)
+}
+
+/// Writes everything the session has to send; an error if the link failed or the peer
+/// stopped reading for [`WRITE_STALL`].
+async fn write_out<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    wr: &mut W,
+    wbuf: &mut [u8],
+) -> io::Result<()> {
+    loop {
+        let n = {
+            let mut st = shared.lock();
+            st.session.transmit(wbuf)
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        shared.room.notify_waiters(); // room in the transmit queue
+        let bytes = wbuf.get(..n).unwrap_or(&[]);
+        match tokio::time::timeout(WRITE_STALL, wr.write_all(bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        }
+        wr.flush().await?;
     }
-    session.fail_all();
-    // Answer calls that arrive after the end, until every client handle is gone.
-    rx.close();
-    while let Some(cmd) = rx.recv().await {
-        if let Cmd::Call { done, .. } = cmd {
-            done(Err(ClientError::ConnectionLost));
+}
+
+/// Serves one request: answered at once if its future is ready, else in a task of its own.
+fn serve_request(shared: &Arc<Shared>, ticket: Ticket, procedure: u32, args: &[u8]) {
+    let mut fut = match &shared.handler {
+        Some(h) => h.handle(procedure, args),
+        None => Box::pin(std::future::ready(Err((
+            WireError::UnknownProcedure,
+            String::new(),
+        )))),
+    };
+    // Polled once with a waker that does nothing: a future that is not ready moves to its
+    // own task, whose first poll registers the real waker.
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    if let Poll::Ready(answer) = fut.as_mut().poll(&mut cx) {
+        if answer_now(shared, &ticket, &answer) {
+            return;
         }
+        fut = Box::pin(std::future::ready(answer));
     }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let answer = fut.await;
+        loop {
+            let room = shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if answer_now(&shared, &ticket, &answer) {
+                return;
+            }
+            room.await; // the link's task made room
+        }
+    });
+}
+
+/// Answers if the transmit queue has room (true), or asks the link's task to make some.
+fn answer_now(shared: &Shared, ticket: &Ticket, answer: &Answer) -> bool {
+    let answered = shared.lock().session.answer(ticket, answer);
+    shared.io.notify_one();
+    answered != Answered::NoRoom
 }

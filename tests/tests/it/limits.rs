@@ -98,7 +98,10 @@ fn a_request_without_timeout_gets_the_callers_advertised_default() {
     v.advance(299);
     assert!(v.frames().is_empty());
     v.advance(1);
-    assert_eq!(v.frames(), [vec![0x04, 1, WireError::DeadlineExceeded as u8]]);
+    assert_eq!(
+        v.frames(),
+        [vec![0x04, 1, WireError::DeadlineExceeded as u8]]
+    );
     assert!(v.events.iter().any(|e| matches!(
         e,
         Owned::RequestEnded {
@@ -224,7 +227,9 @@ fn a_timeout_the_peer_already_knows_costs_no_bytes() {
     let mut v = Victim::fresh();
     v.handshake(&hello_with_default(1000, 5000));
     let sent = |v: &mut Victim, timeout: Duration| {
-        let id = v.ep.call_with_timeout(v.now, 0, &[2, 4][..], timeout).unwrap();
+        let id =
+            v.ep.call_with_timeout(v.now, 0, &[2, 4][..], timeout)
+                .unwrap();
         let f = v.frames().remove(0);
         v.ep.cancel(id).unwrap();
         v.frames();
@@ -262,12 +267,18 @@ fn a_refusal_before_any_session_is_reported_with_its_code() {
         std::mem::take(&mut server.wire)
     };
     // The first frame out is the refusal, not a Hello.
-    assert_eq!(raw::unframe(&wire), [Some(vec![0x07, WireError::Busy as u8])]);
+    assert_eq!(
+        raw::unframe(&wire),
+        [Some(vec![0x07, WireError::Busy as u8])]
+    );
     let mut client = Victim::fresh();
     client.feed(&wire);
     assert_eq!(
         client.events,
         [Owned::Disconnected(Disconnect::PeerClosed(WireError::Busy))]
     );
-    assert!(!client.ep.is_closed(), "not final: the client may come back later");
+    assert!(
+        !client.ep.is_closed(),
+        "not final: the client may come back later"
+    );
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use wirecall::Config;
-use wirecall_adapters::host::tokio::{serve, AsyncClient};
+use wirecall_adapters::host::tokio::{serve, AsyncClient, Inline};
 use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Link};
 use wirecall_tests::demo::{demo, host_handler};
 
@@ -24,13 +24,9 @@ async fn async_client_and_server_with_many_calls_in_flight() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        serve(stream, host_handler(), server_config()).await;
+        serve(stream, Inline(host_handler()), server_config()).await;
     });
-    let client = AsyncClient::new(
-        TcpStream::connect(addr).await.unwrap(),
-        client_config(),
-        None,
-    );
+    let client = AsyncClient::over(TcpStream::connect(addr).await.unwrap(), client_config());
     // 200 calls at once: 32 in flight at a time (the server's limit), the rest queued.
     let calls = (0..200).map(|i| {
         let c = client.clone();
@@ -70,11 +66,7 @@ async fn async_client_calls_a_blocking_server() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = host::serve_tcp(listener, host_handler, server_config()).unwrap();
-    let client = AsyncClient::new(
-        TcpStream::connect(addr).await.unwrap(),
-        client_config(),
-        None,
-    );
+    let client = AsyncClient::over(TcpStream::connect(addr).await.unwrap(), client_config());
     assert_eq!(client.call_typed::<demo::Add>(&(40, 2), None).await, Ok(42));
     assert!(matches!(
         client.call(77, &[], None).await,
@@ -95,7 +87,7 @@ async fn blocking_client_calls_an_async_server_and_sees_it_go() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        serve(stream, host_handler(), server_config()).await;
+        serve(stream, Inline(host_handler()), server_config()).await;
     });
     let options = ClientOptions {
         config: client_config(),

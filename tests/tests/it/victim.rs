@@ -105,4 +105,3 @@ impl<E: Engine> Victim<E> {
         self.drain_events();
     }
 }
-

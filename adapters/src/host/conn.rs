@@ -1,0 +1,824 @@
+//! The blocking runner: one link driven by whichever threads need it, with no thread of
+//! its own in the path of a call.
+//!
+//! Two roles exist per link, each held by at most one thread at a time:
+//!
+//! * **the reader** reads the link, feeds the session, hands each outcome straight to the
+//!   thread waiting for it and serves requests. A client's calling thread becomes the
+//!   reader while it waits for its own reply (and passes the role to another waiting
+//!   caller when it has it: the leader/follower pattern), so one call in flight costs no
+//!   thread hand-off at all. A server connection's own thread reads otherwise.
+//! * **the writer** moves what the session has queued to the link, all of it in one write.
+//!   Whoever queued something becomes the writer if nobody is; otherwise the writer of the
+//!   moment takes it along in its next write, which is how calls made meanwhile are
+//!   batched.
+//!
+//! A request is served on the thread that read it. Before running the handler that thread
+//! gives up the read role; if the handler is still running a couple of milliseconds later
+//! and nobody reads, the runtime's watchdog lends the link another thread (see
+//! `runtime.rs`). Quick handlers therefore cost nothing, and slow ones never stop the link.
+//!
+//! Nothing is queued without bound: the read buffer, the write buffer and the endpoint are
+//! fixed; when the endpoint stops taking input (its transmit queue is full), the reader
+//! writes or waits for room instead of reading on; a call that cannot start makes its own
+//! thread wait.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant as StdInstant};
+
+use wirecall::{Disconnect, WireError};
+
+use super::link::{is_transient, Link, LinkGuard, WRITE_STALL};
+use super::runtime::Runtime;
+use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink, Start, Ticket};
+use super::waiter::{Waiter, Woken};
+
+/// Bytes read from the link at once (and so the most that waits in the read buffer).
+const READ_BUF: usize = 16 * 1024;
+
+/// Bytes written to the link at once (and so the most taken out of the endpoint's
+/// transmit queue and not yet written).
+const WRITE_BUF: usize = 16 * 1024;
+
+/// After a call, the client's I/O thread leaves the reading to callers this long, so that
+/// back-to-back calls each read their own reply instead of being handed it.
+pub(crate) const LINGER: Duration = Duration::from_millis(20);
+
+type Guard<'a> = MutexGuard<'a, State>;
+
+/// One link and the session on it, shared by every thread that uses them.
+pub(crate) struct Conn {
+    st: Mutex<State>,
+    /// Signalled when the read or write role frees, when transmit room appears, when a
+    /// session starts, when the link goes and on close.
+    changed: Condvar,
+    handler: Option<Arc<dyn Handler>>,
+    runtime: Arc<Runtime>,
+    /// End the link when the core ends the session (sockets, pipes); a serial line stays
+    /// and waits for the next host's handshake instead.
+    end_on_disconnect: bool,
+}
+
+/// What the lock protects. Fields are private to this module: threads change them only
+/// through `Conn`'s methods.
+pub(crate) struct State {
+    session: Session<Arc<Waiter>>,
+    link: Option<Attached>,
+    /// Counts links, so that a role holder of a link already replaced drops its half.
+    gen: u64,
+    reading: bool,
+    writing: bool,
+    /// Callers waiting for their reply who are not reading: candidates to take the role.
+    followers: Vec<Arc<Waiter>>,
+    /// Callers waiting to start a call (for a session, a slot, or room to send).
+    starting: usize,
+    /// A reader waiting for transmit room (the endpoint stopped taking input).
+    reader_waits_room: bool,
+    /// Since when nobody reads because the reader went to serve a request.
+    unread_since: Option<StdInstant>,
+    /// The connection's own thread waits to read again.
+    home_waiting: bool,
+    /// When a caller last started a call (the client's I/O thread leaves reading to
+    /// callers for [`LINGER`] after it).
+    last_call: StdInstant,
+    /// When the link came, for the handshake deadline.
+    attached_at: StdInstant,
+    closed: bool,
+    /// Why calls that cannot start will never start (a client that will not reconnect).
+    terminal: Option<ClientError>,
+    /// The last connection attempt was refused with this code (a call that times out
+    /// waiting for a session says so).
+    refused: Option<WireError>,
+}
+
+/// A link in use; its halves are out while a thread holds the matching role.
+struct Attached {
+    reader: Option<Box<dyn Read + Send>>,
+    writer: Option<Box<dyn Write + Send>>,
+    rbuf: Option<ReadBuf>,
+    /// Taken from the endpoint and not yet written (a writer that gave up left it).
+    pending: Vec<u8>,
+    /// Writes have made no progress since.
+    stalled_since: Option<StdInstant>,
+    down: bool,
+    _guard: LinkGuard,
+}
+
+/// Bytes read and not yet taken by the endpoint.
+struct ReadBuf {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+/// The read role, out of the lock.
+pub(crate) struct ReadRole {
+    reader: Box<dyn Read + Send>,
+    buf: ReadBuf,
+    gen: u64,
+}
+
+/// When a reader gives the role up.
+pub(crate) enum Until<'a> {
+    /// A calling thread: at its own outcome or deadline.
+    Outcome(&'a Waiter, StdInstant),
+    /// The client's I/O thread: as soon as callers are active, or at `StdInstant`.
+    Idle(StdInstant),
+    /// A server connection's own thread: never (until the link goes).
+    LinkDown,
+    /// A thread lent by the watchdog: when the connection's own thread wants the role back.
+    Lent,
+}
+
+/// Collects what one step of input produced.
+#[derive(Default)]
+struct Collected {
+    done: Vec<(Arc<Waiter>, CallOutcome)>,
+    request: Option<(Ticket, u32)>,
+    args: Vec<u8>,
+}
+
+impl Sink<Arc<Waiter>> for Collected {
+    fn completed(&mut self, waiter: Arc<Waiter>, outcome: CallOutcome) {
+        self.done.push((waiter, outcome));
+    }
+    fn request(&mut self, ticket: Ticket, procedure: u32, args: &[u8]) -> bool {
+        self.args.clear();
+        self.args.extend_from_slice(args);
+        self.request = Some((ticket, procedure));
+        true
+    }
+}
+
+impl Collected {
+    /// Hands the outcomes over (outside the lock: waking a thread is a system call).
+    fn deliver(&mut self) {
+        for (w, o) in self.done.drain(..) {
+            w.deliver(o);
+        }
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(
+        session: Session<Arc<Waiter>>,
+        handler: Option<Arc<dyn Handler>>,
+        runtime: Arc<Runtime>,
+        end_on_disconnect: bool,
+    ) -> Arc<Conn> {
+        let now = StdInstant::now();
+        Arc::new(Conn {
+            st: Mutex::new(State {
+                session,
+                link: None,
+                gen: 0,
+                reading: false,
+                writing: false,
+                followers: Vec::new(),
+                starting: 0,
+                reader_waits_room: false,
+                unread_since: None,
+                home_waiting: false,
+                last_call: now,
+                attached_at: now,
+                closed: false,
+                terminal: None,
+                refused: None,
+            }),
+            changed: Condvar::new(),
+            handler,
+            runtime,
+            end_on_disconnect,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> Guard<'_> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, st: Guard<'a>, until: Option<StdInstant>) -> Guard<'a> {
+        match until {
+            None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                let left = t.saturating_duration_since(StdInstant::now());
+                self.changed
+                    .wait_timeout(st, left)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0)
+            }
+        }
+    }
+
+    /// Puts `link` in use with a fresh session (the previous one, if any, ends: its calls
+    /// fail with `ConnectionLost`).
+    pub(crate) fn attach(&self, link: Link, fresh: bool) {
+        let (reader, writer, guard) = link.split();
+        let mut st = self.lock();
+        let mut sink = Collected::default();
+        if fresh {
+            st.session.restart(super::now(), &mut sink);
+        }
+        st.gen += 1;
+        st.reading = false;
+        st.writing = false;
+        st.attached_at = StdInstant::now();
+        st.link = Some(Attached {
+            reader: Some(reader),
+            writer: Some(writer),
+            rbuf: Some(ReadBuf {
+                buf: vec![0; READ_BUF].into_boxed_slice(),
+                start: 0,
+                end: 0,
+            }),
+            pending: Vec::with_capacity(WRITE_BUF),
+            stalled_since: None,
+            down: false,
+            _guard: guard,
+        });
+        // The first Hello goes out now, not at the first timer.
+        st.session.timeout(super::now(), &mut sink);
+        let st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+        drop(st);
+        sink.deliver();
+        self.changed.notify_all();
+        self.runtime.wake();
+    }
+
+    /// Releases the link (if any): it is shut down, and threads holding its halves let go
+    /// of them within a tick. Calls in flight fail with `ConnectionLost` unless the session
+    /// goes on (a serial line keeps its session until the core ends it).
+    pub(crate) fn detach(&self, fail_calls: bool) {
+        let mut st = self.lock();
+        let mut sink = Collected::default();
+        st.link = None;
+        st.gen += 1;
+        st.reading = false;
+        st.writing = false;
+        st.followers.clear();
+        if fail_calls {
+            st.session.fail_all(&mut sink, ClientError::ConnectionLost);
+        }
+        drop(st);
+        sink.deliver();
+        self.changed.notify_all();
+    }
+
+    /// Closes the session with `code` (the peer is told, as far as it can be written
+    /// within a tick), fails every call and releases the link. Later calls fail at once.
+    pub(crate) fn close(&self, code: WireError) {
+        let mut st = self.lock();
+        let mut sink = Collected::default();
+        if !st.closed {
+            st.closed = true;
+            st.session.close(code, &mut sink);
+            st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+        }
+        st.terminal = Some(ClientError::ConnectionLost);
+        st.link = None;
+        st.gen += 1;
+        st.followers.clear();
+        drop(st);
+        sink.deliver();
+        self.changed.notify_all();
+    }
+
+    /// From now on, calls that cannot start fail with `error` instead of waiting.
+    pub(crate) fn set_terminal(&self, error: ClientError) {
+        self.lock().terminal = Some(error);
+        self.changed.notify_all();
+    }
+
+    /// Records whether the last connection attempt was refused.
+    pub(crate) fn note_refusal(&self, code: Option<WireError>) {
+        self.lock().refused = code;
+    }
+
+    /// Waits until the connection is closed, or `until`.
+    pub(crate) fn wait_closed(&self, until: StdInstant) {
+        let mut st = self.lock();
+        while !st.closed && StdInstant::now() < until {
+            st = self.wait(st, Some(until));
+        }
+    }
+
+    /// True while a link is attached and not known to be down.
+    pub(crate) fn link_up(&self) -> bool {
+        self.lock().link.as_ref().is_some_and(|a| !a.down)
+    }
+
+    /// True once closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The endpoint's counters, and whether a session is established now.
+    pub(crate) fn stats(&self) -> (wirecall::Stats, bool) {
+        let st = self.lock();
+        (st.session.stats(), st.session.is_connected())
+    }
+
+    /// True once a handshake completed on the current link.
+    pub(crate) fn has_connected(&self) -> bool {
+        self.lock().session.has_connected()
+    }
+
+    /// Takes how the core last ended (or refused) a session.
+    pub(crate) fn take_disconnect(&self) -> Option<Disconnect> {
+        self.lock().session.take_disconnect()
+    }
+
+    // ---- calls -------------------------------------------------------------------------
+
+    /// Calls `procedure` and waits for the outcome, reading the link itself while it waits
+    /// if nobody else does.
+    pub(crate) fn call(&self, procedure: u32, args: &[u8], timeout: Duration) -> CallOutcome {
+        let deadline = StdInstant::now() + timeout;
+        let waiter = Arc::new(Waiter::default());
+        let mut st = self.lock();
+        let id = loop {
+            if st.closed {
+                return Err(ClientError::ConnectionLost);
+            }
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            // A link known to be down is about to be replaced with a fresh session: a call
+            // sent now would be lost with it, so it waits for the next one.
+            let link_down = st.link.as_ref().is_none_or(|a| a.down);
+            let start = if link_down {
+                Start::Wait(waiter.clone())
+            } else {
+                st.session.start_call(
+                    super::now(),
+                    procedure,
+                    args,
+                    super::to_core(left),
+                    waiter.clone(),
+                )
+            };
+            match start {
+                Start::Started(id) => break id,
+                Start::Failed(_, e) => return Err(e),
+                Start::Wait(_) => {
+                    if let Some(e) = st.terminal.clone() {
+                        return Err(e);
+                    }
+                    if left.is_zero() {
+                        return Err(st
+                            .refused
+                            .map_or(ClientError::Timeout, ClientError::Refused));
+                    }
+                    st.starting += 1;
+                    st = self.wait(st, Some(deadline));
+                    st.starting -= 1;
+                }
+            }
+        };
+        st.last_call = StdInstant::now();
+        let st = self.flush(st, Some(deadline));
+        drop(st);
+        loop {
+            if let Some(o) = waiter.take() {
+                return o;
+            }
+            let mut st = self.lock();
+            if let Some(o) = waiter.take() {
+                return o;
+            }
+            if StdInstant::now() >= deadline {
+                // The endpoint's deadline for the call is this same instant: let it end
+                // the call (the peer is told), or end it here if the clocks' rounding left
+                // it a microsecond to go.
+                let mut sink = Collected::default();
+                st.session.timeout(super::now(), &mut sink);
+                st.session.cancel_call(id);
+                let st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+                drop(st);
+                sink.deliver();
+                return waiter.take().unwrap_or(Err(ClientError::Timeout));
+            }
+            if self.can_read(&st) {
+                let role = Self::take_read_role(&mut st);
+                drop(st);
+                if let Some(role) = role {
+                    self.lead(role, Until::Outcome(&waiter, deadline));
+                }
+                continue;
+            }
+            if st.link.is_none() && st.terminal.is_some() {
+                // No link and none coming: nothing can answer.
+                let _ = st.session.cancel_call(id);
+                return waiter.take().unwrap_or_else(|| {
+                    Err(st.terminal.clone().unwrap_or(ClientError::ConnectionLost))
+                });
+            }
+            st.followers.push(waiter.clone());
+            drop(st);
+            let woken = waiter.wait_until(deadline);
+            let mut st = self.lock();
+            st.followers.retain(|w| !Arc::ptr_eq(w, &waiter));
+            drop(st);
+            if woken == Woken::Promoted {
+                continue; // take the read role at the top of the loop
+            }
+        }
+    }
+
+    fn can_read(&self, st: &State) -> bool {
+        !st.reading
+            && !st.closed
+            && st
+                .link
+                .as_ref()
+                .is_some_and(|a| !a.down && a.reader.is_some())
+    }
+
+    /// Takes the read role (the caller checked [`can_read`](Self::can_read)).
+    fn take_read_role(st: &mut State) -> Option<ReadRole> {
+        let gen = st.gen;
+        let a = st.link.as_mut()?;
+        let reader = a.reader.take()?;
+        let Some(buf) = a.rbuf.take() else {
+            a.reader = Some(reader);
+            return None;
+        };
+        st.reading = true;
+        st.unread_since = None;
+        Some(ReadRole { reader, buf, gen })
+    }
+
+    /// Gives the read role back, and if calls wait for replies, asks one of their threads to
+    /// read next.
+    fn release_read_role(&self, st: &mut State, role: ReadRole) {
+        if role.gen != st.gen {
+            return; // that link is gone
+        }
+        if let Some(a) = st.link.as_mut() {
+            a.reader = Some(role.reader);
+            a.rbuf = Some(role.buf);
+        }
+        st.reading = false;
+        if let Some(next) = st.followers.pop() {
+            next.promote();
+        }
+        if st.home_waiting {
+            self.changed.notify_all();
+        }
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    /// Reads the link and acts on what arrives until `until` says stop or the link goes.
+    pub(crate) fn lead(&self, mut role: ReadRole, until: Until<'_>) {
+        let mut got = Collected::default();
+        loop {
+            // Bytes a previous reader left (the endpoint had stopped taking them) come first.
+            let mut down = false;
+            if role.buf.start == role.buf.end {
+                role.buf.start = 0;
+                role.buf.end = 0;
+                match role.reader.read(&mut role.buf.buf) {
+                    Ok(0) => down = true,
+                    Ok(n) => role.buf.end = n,
+                    Err(e) if is_transient(&e) => {}
+                    Err(_) => down = true,
+                }
+            }
+            let mut st = self.lock();
+            if role.gen != st.gen || st.closed {
+                if role.gen == st.gen {
+                    st.reading = false;
+                }
+                return; // the link was replaced or closed meanwhile: drop this half
+            }
+            if down {
+                self.mark_down(&mut st);
+                st.reading = false;
+                return;
+            }
+            let now = super::now();
+            let taken = st.session.input(
+                now,
+                role.buf
+                    .buf
+                    .get(role.buf.start..role.buf.end)
+                    .unwrap_or(&[]),
+                &mut got,
+            );
+            role.buf.start += taken;
+            let events = !got.done.is_empty() || got.request.is_some();
+            if self.end_on_disconnect && Self::session_ended(&mut st) {
+                self.mark_down(&mut st);
+            }
+            if !got.done.is_empty() && st.starting > 0 {
+                self.changed.notify_all(); // slots freed
+            }
+            // What the input produced (pongs, Busy, ...) goes out now.
+            st = self.flush(st, None);
+            if st.link.as_ref().is_some_and(|a| a.down) {
+                // The link's owner (the I/O thread, the connection's thread) releases it.
+                st.reading = false;
+                drop(st);
+                got.deliver();
+                return;
+            }
+            if got.request.is_some() {
+                self.release_read_role(&mut st, role);
+                st.unread_since = Some(StdInstant::now());
+                drop(st);
+                got.deliver();
+                self.runtime.note_inline();
+                let (ticket, procedure) = got.request.take().unwrap_or_else(|| unreachable!());
+                self.serve(&ticket, procedure, &got.args);
+                let mut st = self.lock();
+                if Self::should_stop(&st, &until) {
+                    return;
+                }
+                // Read on if nobody took over; the connection's own thread waits for the
+                // role otherwise, any other thread leaves.
+                loop {
+                    if self.can_read(&st) {
+                        break;
+                    }
+                    if !matches!(until, Until::LinkDown) || st.closed || st.link.is_none() {
+                        return;
+                    }
+                    if st.link.as_ref().is_some_and(|a| a.down) {
+                        return;
+                    }
+                    st.home_waiting = true;
+                    st = self.wait(st, None);
+                    st.home_waiting = false;
+                }
+                match Self::take_read_role(&mut st) {
+                    Some(r) => role = r,
+                    None => return,
+                }
+                continue;
+            }
+            // The endpoint stopped taking input: its transmit queue is full and someone else
+            // is writing. Wait for room rather than read on (backpressure reaches the link).
+            if taken == 0 && !events && role.buf.start < role.buf.end {
+                st.reader_waits_room = true;
+                let limit = match until {
+                    Until::Outcome(_, d) => Some(d.min(StdInstant::now() + super::link::TICK)),
+                    _ => Some(StdInstant::now() + super::link::TICK),
+                };
+                st = self.wait(st, limit);
+                st.reader_waits_room = false;
+            }
+            // Outcomes are handed over before deciding whether to stop: one of them may be
+            // this thread's own.
+            got.deliver();
+            if Self::should_stop(&st, &until) {
+                self.release_read_role(&mut st, role);
+                return;
+            }
+        }
+    }
+
+    fn should_stop(st: &State, until: &Until<'_>) -> bool {
+        match until {
+            Until::Outcome(w, deadline) => w.has_outcome() || StdInstant::now() >= *deadline,
+            Until::Idle(at) => {
+                st.session.calls_in_flight() > 0
+                    || st.last_call.elapsed() < LINGER
+                    || StdInstant::now() >= *at
+            }
+            Until::LinkDown => false,
+            Until::Lent => st.home_waiting,
+        }
+    }
+
+    /// Runs the handler for one request and answers it.
+    fn serve(&self, ticket: &Ticket, procedure: u32, args: &[u8]) {
+        let answer = match &self.handler {
+            Some(h) => h.handle(procedure, args),
+            None => Err((WireError::UnknownProcedure, String::new())),
+        };
+        let mut st = self.lock();
+        loop {
+            match st.session.answer(ticket, &answer) {
+                Answered::NoRoom if !st.closed && st.link.is_some() => {
+                    st = self.flush(st, Some(StdInstant::now() + WRITE_STALL));
+                    if st.writing {
+                        st = self.wait(st, Some(StdInstant::now() + super::link::TICK));
+                    }
+                }
+                _ => break,
+            }
+        }
+        drop(self.flush(st, None));
+    }
+
+    /// True if the core ended the session in a way that ends the link: a peer that
+    /// restarted is already talking to this side again on the same link.
+    fn session_ended(st: &mut State) -> bool {
+        match st.session.take_disconnect() {
+            Some(Disconnect::PeerRestarted) | None => false,
+            Some(why) => {
+                // Put it back for the link's owner (a client reports refusals).
+                st.session.put_disconnect(why);
+                true
+            }
+        }
+    }
+
+    fn mark_down(&self, st: &mut State) {
+        if let Some(a) = st.link.as_mut() {
+            a.down = true;
+        }
+        self.changed.notify_all();
+        self.runtime.wake();
+    }
+
+    // ---- writing -------------------------------------------------------------------------
+
+    /// Writes what the session has to send if nobody else is writing (whoever is will take
+    /// it along). Gives up the role, leaving the rest for the next writer, at `deadline`.
+    pub(crate) fn flush<'a>(
+        &'a self,
+        mut st: Guard<'a>,
+        deadline: Option<StdInstant>,
+    ) -> Guard<'a> {
+        if st.writing {
+            return st;
+        }
+        let gen = st.gen;
+        let Some(a) = st.link.as_mut().filter(|a| !a.down) else {
+            return st;
+        };
+        let Some(mut writer) = a.writer.take() else {
+            return st;
+        };
+        let mut buf = std::mem::take(&mut a.pending);
+        st.writing = true;
+        loop {
+            // Top up from the endpoint: everything queued goes in one write.
+            let old = buf.len();
+            if old < WRITE_BUF {
+                buf.resize(WRITE_BUF, 0);
+                let n = st.session.transmit(buf.get_mut(old..).unwrap_or(&mut []));
+                buf.truncate(old + n);
+                if n > 0 && (st.starting > 0 || st.reader_waits_room) {
+                    self.changed.notify_all(); // room in the transmit queue
+                }
+            }
+            if buf.is_empty() {
+                break;
+            }
+            drop(st);
+            let result = writer.write(&buf).and_then(|n| writer.flush().map(|()| n));
+            st = self.lock();
+            if st.gen != gen {
+                return st; // the link went meanwhile
+            }
+            let now = StdInstant::now();
+            let Some(a) = st.link.as_mut() else {
+                return st;
+            };
+            match result {
+                Ok(0) => {
+                    a.down = true;
+                    break;
+                }
+                Ok(n) => {
+                    buf.drain(..n.min(buf.len()));
+                    a.stalled_since = None;
+                }
+                Err(e) if is_transient(&e) => {
+                    let since = *a.stalled_since.get_or_insert(now);
+                    if now.duration_since(since) >= WRITE_STALL {
+                        a.down = true; // the peer stopped reading
+                        break;
+                    }
+                }
+                Err(_) => {
+                    a.down = true;
+                    break;
+                }
+            }
+            if deadline.is_some_and(|d| now >= d) && !buf.is_empty() {
+                break; // the rest waits for the next writer
+            }
+        }
+        st.writing = false;
+        let down = st.link.as_ref().is_some_and(|a| a.down);
+        if let Some(a) = st.link.as_mut() {
+            a.writer = Some(writer);
+            a.pending = buf;
+        }
+        if down {
+            self.mark_down(&mut st);
+        }
+        if st.starting > 0 || st.reader_waits_room {
+            self.changed.notify_all();
+        }
+        st
+    }
+
+    // ---- the runtime's rounds ----------------------------------------------------------------
+
+    /// Runs due timers, retries pending writes for a tick, and says when this link next
+    /// needs the runtime, and whether it needs another reader now (a handler has held the
+    /// link for `promote_after` with nobody reading).
+    pub(crate) fn tick(&self, promote_after: Duration) -> (Option<StdInstant>, bool) {
+        let mut st = self.lock();
+        if st.closed || st.link.is_none() {
+            return (None, false);
+        }
+        let now = super::now();
+        let mut sink = Collected::default();
+        if st.session.next_timeout().is_some_and(|t| t <= now) {
+            st.session.timeout(now, &mut sink);
+        }
+        if self.end_on_disconnect && Self::session_ended(&mut st) {
+            self.mark_down(&mut st);
+        }
+        // A peer that never completes the handshake is given up on like a silent one.
+        let keepalive = super::from_core(st.session.config().keepalive);
+        let handshake_by = st.attached_at + keepalive * 3;
+        if self.end_on_disconnect
+            && !st.session.has_connected()
+            && StdInstant::now() >= handshake_by
+        {
+            self.mark_down(&mut st);
+        }
+        if !sink.done.is_empty() && st.starting > 0 {
+            self.changed.notify_all();
+        }
+        st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+        let pending = st.link.as_ref().is_some_and(|a| !a.pending.is_empty());
+        // A link whose peer does not read gets no more readers: they would only serve more
+        // requests whose answers cannot be sent.
+        let lend = self.handler.is_some()
+            && !st.reading
+            && st
+                .link
+                .as_ref()
+                .is_some_and(|a| !a.down && a.stalled_since.is_none())
+            && st
+                .unread_since
+                .is_some_and(|t| t.elapsed() >= promote_after);
+        let mut next = st.session.next_timeout().map(super::from_core_instant);
+        if pending {
+            next = Some(StdInstant::now() + super::link::TICK);
+        }
+        if self.end_on_disconnect && !st.session.has_connected() {
+            next = Some(next.map_or(handshake_by, |n| n.min(handshake_by)));
+        }
+        drop(st);
+        sink.deliver();
+        (next, lend)
+    }
+
+    /// Reads for the connection while its own thread is busy (a lent thread).
+    pub(crate) fn lend_reader(&self) {
+        let mut st = self.lock();
+        if !self.can_read(&st) {
+            return;
+        }
+        let role = Self::take_read_role(&mut st);
+        drop(st);
+        if let Some(role) = role {
+            self.lead(role, Until::Lent);
+        }
+    }
+
+    /// The connection's own thread: reads until the link goes or the connection closes.
+    pub(crate) fn serve_home(&self) {
+        loop {
+            let mut st = self.lock();
+            if st.closed || st.link.as_ref().is_none_or(|a| a.down) {
+                return;
+            }
+            if self.can_read(&st) {
+                let role = Self::take_read_role(&mut st);
+                drop(st);
+                if let Some(role) = role {
+                    self.lead(role, Until::LinkDown);
+                }
+                continue;
+            }
+            st.home_waiting = true;
+            st = self.wait(st, Some(StdInstant::now() + super::link::TICK));
+            st.home_waiting = false;
+        }
+    }
+
+    /// The client's I/O thread between calls: reads while no call is active (replies to
+    /// keepalive, requests from the peer), leaving the reading to callers while they are.
+    pub(crate) fn idle_read(&self, until: StdInstant) {
+        let mut st = self.lock();
+        let quiet = st.session.calls_in_flight() == 0 && st.last_call.elapsed() >= LINGER;
+        if quiet && self.can_read(&st) {
+            let role = Self::take_read_role(&mut st);
+            drop(st);
+            if let Some(role) = role {
+                self.lead(role, Until::Idle(until));
+            }
+            return;
+        }
+        let wake = until.min(StdInstant::now() + LINGER);
+        drop(self.wait(st, Some(wake)));
+    }
+}

@@ -1,0 +1,201 @@
+//! The host's endpoint: one object-safe face over a few const-generic sizes, chosen at run
+//! time from the frame size and calls in flight a user asks for.
+//!
+//! The core's capacities are const generics (its size is known at compile time, which is
+//! what firmware needs). A host user chooses them at run time instead: the runtime picks
+//! the smallest of a few compiled sizes that holds the request, and sets the core's
+//! run-time limits ([`Config::with_max_frame`] and friends) to exactly what was asked, so
+//! the peer is told and held to the request, not to the size class.
+
+use wirecall::{
+    CallError, CallId, Config, Duration, Endpoint, Event, Instant, RequestId, RespondError, Stats,
+    WireError,
+};
+
+/// What a host endpoint can carry: the largest frame and the calls in flight each way.
+/// The defaults (4 KiB frames, 32 calls) suit most links; the largest are 64 KiB frames
+/// and 256 calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    /// Largest decoded frame accepted and sent (header and CRC included), 48 to 65,536
+    /// bytes. A call's arguments or result can be up to about 10 bytes less.
+    pub max_frame: usize,
+    /// Calls in flight at once in each direction (served and made), 1 to 256.
+    pub max_calls: usize,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            max_frame: 4096,
+            max_calls: 32,
+        }
+    }
+}
+
+impl Capacity {
+    /// The largest frame a host endpoint supports.
+    pub const MAX_FRAME: usize = 65536;
+    /// The most calls in flight a host endpoint supports each way.
+    pub const MAX_CALLS: usize = 256;
+
+    /// Bytes one endpoint of this capacity occupies (its buffers and tables; the
+    /// runtime's own buffers come on top, see the host module docs).
+    pub fn endpoint_bytes(&self) -> usize {
+        let (frame, calls) = self.class();
+        match (frame, calls) {
+            (4096, 32) => size_of::<Endpoint<4096, 32, 32, { tx(4096) }>>(),
+            (4096, _) => size_of::<Endpoint<4096, 256, 256, { tx(4096) }>>(),
+            (16384, 32) => size_of::<Endpoint<16384, 32, 32, { tx(16384) }>>(),
+            (16384, _) => size_of::<Endpoint<16384, 256, 256, { tx(16384) }>>(),
+            (_, 32) => size_of::<Endpoint<65536, 32, 32, { tx(65536) }>>(),
+            _ => size_of::<Endpoint<65536, 256, 256, { tx(65536) }>>(),
+        }
+    }
+
+    /// The compiled size that holds this capacity: (frame, calls).
+    fn class(&self) -> (usize, usize) {
+        let frame = match self.max_frame {
+            0..=4096 => 4096,
+            4097..=16384 => 16384,
+            _ => 65536,
+        };
+        let calls = if self.max_calls <= 32 { 32 } else { 256 };
+        (frame, calls)
+    }
+
+    /// Checks the bounds; the error says what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(wirecall::MIN_MAX_FRAME..=Self::MAX_FRAME).contains(&self.max_frame) {
+            return Err(format!(
+                "a frame of {} bytes: the host runtime supports {} to {}",
+                self.max_frame,
+                wirecall::MIN_MAX_FRAME,
+                Self::MAX_FRAME
+            ));
+        }
+        if !(1..=Self::MAX_CALLS).contains(&self.max_calls) {
+            return Err(format!(
+                "{} calls in flight: the host runtime supports 1 to {}",
+                self.max_calls,
+                Self::MAX_CALLS
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new endpoint of this capacity (clamped to the supported range), with `config`'s
+    /// limits set to exactly this capacity.
+    pub(crate) fn endpoint(&self, now: Instant, config: Config) -> Box<dyn HostEngine> {
+        let frame = self
+            .max_frame
+            .clamp(wirecall::MIN_MAX_FRAME, Self::MAX_FRAME);
+        let calls = self.max_calls.clamp(1, Self::MAX_CALLS);
+        let config = config
+            .with_max_frame(frame as u32)
+            .with_max_inbound(calls as u32)
+            .with_max_outbound(calls as u32);
+        match self.class() {
+            (4096, 32) => Box::new(Endpoint::<4096, 32, 32, { tx(4096) }>::new(now, config)),
+            (4096, _) => Box::new(Endpoint::<4096, 256, 256, { tx(4096) }>::new(now, config)),
+            (16384, 32) => Box::new(Endpoint::<16384, 32, 32, { tx(16384) }>::new(now, config)),
+            (16384, _) => Box::new(Endpoint::<16384, 256, 256, { tx(16384) }>::new(now, config)),
+            (_, 32) => Box::new(Endpoint::<65536, 32, 32, { tx(65536) }>::new(now, config)),
+            _ => Box::new(Endpoint::<65536, 256, 256, { tx(65536) }>::new(now, config)),
+        }
+    }
+}
+
+/// The transmit queue of a host endpoint: two largest frames and the control reserve, so a
+/// reply can be queued while the previous one is still being written.
+const fn tx(frame: usize) -> usize {
+    2 * wirecall::max_encoded_len(frame) + 64
+}
+
+/// The endpoint type of the host runtime's default capacity: 4 KiB frames, 32 calls each
+/// way.
+pub type HostEndpoint = Endpoint<4096, 32, 32, { tx(4096) }>;
+
+/// The endpoint operations the host runtime uses, for any capacity.
+pub(crate) trait HostEngine: Send {
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize;
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn poll_event(&mut self) -> Option<Event<'_>>;
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> usize;
+    fn call_with_timeout(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        timeout: Duration,
+    ) -> Result<CallId, CallError>;
+    fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError>;
+    fn respond_error(
+        &mut self,
+        id: RequestId,
+        error: WireError,
+        detail: &str,
+    ) -> Result<(), RespondError>;
+    fn close_with(&mut self, code: WireError);
+    fn cancel(&mut self, id: CallId) -> Result<(), wirecall::CancelError>;
+    fn stats(&self) -> Stats;
+    fn is_connected(&self) -> bool;
+    /// Slots of the call tables (outbound, inbound), for sizing per-call state.
+    fn table_sizes(&self) -> (usize, usize);
+}
+
+impl<const F: usize, const I: usize, const O: usize, const T: usize> HostEngine
+    for Endpoint<F, I, O, T>
+{
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        Endpoint::handle_input(self, now, bytes)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Endpoint::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Endpoint::poll_timeout(self)
+    }
+    fn poll_event(&mut self) -> Option<Event<'_>> {
+        Endpoint::poll_event(self)
+    }
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        Endpoint::poll_transmit(self, buf)
+    }
+    fn call_with_timeout(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        timeout: Duration,
+    ) -> Result<CallId, CallError> {
+        Endpoint::call_with_timeout(self, now, procedure, args, timeout)
+    }
+    fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError> {
+        Endpoint::respond(self, id, result)
+    }
+    fn respond_error(
+        &mut self,
+        id: RequestId,
+        error: WireError,
+        detail: &str,
+    ) -> Result<(), RespondError> {
+        Endpoint::respond_error(self, id, error, detail)
+    }
+    fn close_with(&mut self, code: WireError) {
+        Endpoint::close_with(self, code)
+    }
+    fn cancel(&mut self, id: CallId) -> Result<(), wirecall::CancelError> {
+        Endpoint::cancel(self, id)
+    }
+    fn stats(&self) -> Stats {
+        *Endpoint::stats(self)
+    }
+    fn is_connected(&self) -> bool {
+        Endpoint::is_connected(self)
+    }
+    fn table_sizes(&self) -> (usize, usize) {
+        (O, I)
+    }
+}
