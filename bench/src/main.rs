@@ -4,7 +4,8 @@
 //!   `wirecall-bench <case> --wire-bytes --size N`: the EXTRA interface of
 //!   `../shared/peerbench` (see its README), printing its `RESULT` and `WIRE` lines. Cases:
 //!   `wirecall-tcp-add`, `wirecall-unix-add`, `wirecall-tokio-tcp-add`,
-//!   `wirecall-tokio-unix-add`, and the same with `-echo`.
+//!   `wirecall-tokio-unix-add`, and the same with `-echo`; `wirecall-pipelined-...` has one
+//!   thread keep the K calls in flight with `Client::start` instead of K threads.
 //! * `wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]`: the core's
 //!   input path, to be counted by callgrind (see `corecost.rs` and `bench/corecost.sh`).
 
@@ -20,7 +21,7 @@ fn usage() -> ! {
          \x20      wirecall-bench <case> --wire-bytes [--size N] [--byte-calls N]\n\
          \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
          \x20      wirecall-bench list\n\
-         cases: wirecall-[tokio-]{{tcp,unix}}-{{add,echo}}"
+         cases: wirecall-[tokio-|pipelined-]{{tcp,unix}}-{{add,echo}}"
     );
     std::process::exit(2)
 }
@@ -76,7 +77,7 @@ fn main() {
             None => usage(),
         },
         Some("list") => {
-            for t in ["", "tokio-"] {
+            for t in ["", "tokio-", "pipelined-"] {
                 for l in ["tcp", "unix"] {
                     for op in ["add", "echo"] {
                         println!("wirecall-{t}{l}-{op}");

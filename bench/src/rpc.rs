@@ -68,6 +68,8 @@ pub(crate) struct Opts {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Case {
     pub(crate) tokio: bool,
+    /// One thread keeping K calls in flight with `Client::start` (blocking flavour).
+    pub(crate) pipelined: bool,
     pub(crate) unix: bool,
     pub(crate) echo: bool,
 }
@@ -79,6 +81,10 @@ impl Case {
             Some(r) => (true, r),
             None => (false, rest),
         };
+        let (pipelined, rest) = match rest.strip_prefix("pipelined-") {
+            Some(r) if !tokio => (true, r),
+            _ => (false, rest),
+        };
         let (unix, op) = match rest.split_once('-')? {
             ("tcp", op) => (false, op),
             ("unix", op) => (true, op),
@@ -89,7 +95,12 @@ impl Case {
             "echo" => true,
             _ => return None,
         };
-        Some(Case { tokio, unix, echo })
+        Some(Case {
+            tokio,
+            pipelined,
+            unix,
+            echo,
+        })
     }
 }
 
@@ -230,10 +241,77 @@ fn connect_blocking(case: Case, addr: &str) -> Result<Client, String> {
     Ok(client)
 }
 
-/// Runs a blocking case: K threads share one client, each calling in a loop.
+/// Starts call `i` without waiting for it.
+fn start_blocking(client: &Client, case: Case, size: usize, i: u64) -> host::PendingCall {
+    let args = if case.echo {
+        postcard::to_allocvec(&(echo_payload(size, i),))
+    } else {
+        postcard::to_allocvec(&add_args(i))
+    };
+    let procedure = if case.echo { 1 } else { 0 };
+    client
+        .start(procedure, &args.unwrap_or_default(), None)
+        .unwrap_or_else(|e| panic!("call {i}: {e}"))
+}
+
+/// Checks the outcome of call `i`.
+fn check_blocking(case: Case, size: usize, i: u64, outcome: host::CallOutcome) {
+    let bytes = outcome.unwrap_or_else(|e| panic!("call {i}: {e}"));
+    if case.echo {
+        let got = wirecall::decode_exact::<Vec<u8>>(&bytes).unwrap_or_default();
+        check_echo(size, i, &got);
+    } else {
+        check_add(i, wirecall::decode_exact::<i32>(&bytes).unwrap_or_default());
+    }
+}
+
+/// One thread keeps `inflight` calls in flight, collecting the oldest first.
+fn drive_pipelined(client: &Client, case: Case, opts: &Opts, win: Window) -> Vec<u32> {
+    let mut lats = Vec::with_capacity(1 << 20);
+    let mut flying = std::collections::VecDeque::with_capacity(opts.inflight);
+    let mut next = 0u64;
+    for _ in 0..opts.inflight {
+        flying.push_back((
+            next,
+            Instant::now(),
+            start_blocking(client, case, opts.size, next),
+        ));
+        next += 1;
+    }
+    while let Some((i, t0, pending)) = flying.pop_front() {
+        check_blocking(case, opts.size, i, pending.wait());
+        if !win.record(&mut lats, t0, Instant::now()) {
+            break;
+        }
+        flying.push_back((
+            next,
+            Instant::now(),
+            start_blocking(client, case, opts.size, next),
+        ));
+        next += 1;
+    }
+    for (i, _, pending) in flying {
+        check_blocking(case, opts.size, i, pending.wait());
+    }
+    lats
+}
+
+/// Runs a blocking case: K threads share one client, each calling in a loop (or one
+/// thread keeps K calls in flight, for the pipelined cases).
 pub(crate) fn run_blocking(name: &str, case: Case, opts: &Opts, addr: &str) -> Result<(), String> {
     if opts.wire_bytes {
         return run_wire(name, case, opts, addr);
+    }
+    if case.pipelined {
+        let mut runs = Vec::new();
+        for _ in 0..opts.runs {
+            let client = connect_blocking(case, addr)?;
+            let win = Window::new(opts.warmup, opts.seconds);
+            let lats = drive_pipelined(&client, case, opts, win);
+            runs.push(RunResult::from_lats(lats, win.seconds()));
+        }
+        report(name, opts.inflight, "1 thread", "threads", &runs);
+        return Ok(());
     }
     let mut runs = Vec::new();
     for _ in 0..opts.runs {

@@ -6,6 +6,7 @@
 //! * [`raw`]: an independent, deliberately plain implementation of the framing (COBS and
 //!   CRC-32C) for hostile-peer tests and the byte-exact test vectors.
 //! * [`demo`]: the demo service both the tests and the command-line demo serve.
+//! * [`peer`]: a misbehaving peer on a real socket (floods, never reads, falls silent).
 //! * [`pty`]: serial-port pairs from `socat`.
 //! * [`qemu`]: the example firmware under `qemu-system-arm`.
 
@@ -15,6 +16,7 @@
 pub mod demo;
 pub mod engine;
 pub mod pair;
+pub mod peer;
 pub mod pty;
 pub mod qemu;
 pub mod raw;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use wirecall::{Config, Disconnect, Procedure, Stats, WireError};
 
-use super::conn::Conn;
+use super::conn::{Conn, Started};
 use super::engine::Capacity;
 use super::link::Link;
 use super::runtime::{Runtime, RuntimeOwner};
@@ -143,6 +143,39 @@ impl Client {
             .call(procedure, args, timeout.unwrap_or(self.default_timeout))
     }
 
+    /// Starts a call and returns without waiting for its outcome (only for a session, a
+    /// free slot or room to send, within the call's deadline): one thread can keep many
+    /// calls in flight. Collect the outcome with [`PendingCall::wait`]; dropping the
+    /// `PendingCall` instead cancels the call (the peer is told).
+    ///
+    /// ```no_run
+    /// # use wirecall_adapters::host::{Client, ClientOptions, Link};
+    /// # let client = Client::connect(|| Link::tcp("127.0.0.1:7000"), ClientOptions::default())?;
+    /// // Eight calls in flight from one thread, their replies collected in order.
+    /// let pending: Vec<_> = (0..8u8)
+    ///     .map(|i| client.start(0, &[i, 1], None))
+    ///     .collect::<Result<_, _>>()?;
+    /// for p in pending {
+    ///     println!("{:?}", p.wait());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start(
+        &self,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<PendingCall, ClientError> {
+        let started = self
+            .conn
+            .start(procedure, args, timeout.unwrap_or(self.default_timeout))?;
+        Ok(PendingCall {
+            conn: self.conn.clone(),
+            started: Some(started),
+            _owner: self._owner.clone(),
+        })
+    }
+
     /// Calls procedure `P` with typed arguments and decodes its typed result.
     pub fn call_typed<P: Procedure>(
         &self,
@@ -169,6 +202,32 @@ impl Client {
             std::thread::sleep(Duration::from_millis(2));
         }
         false
+    }
+}
+
+/// A call started with [`Client::start`], its outcome still to be collected.
+#[must_use = "dropping a PendingCall cancels the call"]
+pub struct PendingCall {
+    conn: Arc<Conn>,
+    started: Option<Started>,
+    _owner: Arc<Owner>,
+}
+
+impl PendingCall {
+    /// Waits for the outcome (reading the link for every caller while nobody else does).
+    pub fn wait(mut self) -> CallOutcome {
+        match self.started.take() {
+            Some(started) => self.conn.finish(&started),
+            None => Err(ClientError::ConnectionLost),
+        }
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            self.conn.abandon(&started);
+        }
     }
 }
 

@@ -131,6 +131,13 @@ pub(crate) enum Until<'a> {
     Lent,
 }
 
+/// A call that was started and whose outcome is still to be collected.
+pub(crate) struct Started {
+    id: wirecall::CallId,
+    waiter: Arc<Waiter>,
+    deadline: StdInstant,
+}
+
 /// Collects what one step of input produced.
 #[derive(Default)]
 struct Collected {
@@ -333,6 +340,18 @@ impl Conn {
     /// Calls `procedure` and waits for the outcome, reading the link itself while it waits
     /// if nobody else does.
     pub(crate) fn call(&self, procedure: u32, args: &[u8], timeout: Duration) -> CallOutcome {
+        let started = self.start(procedure, args, timeout)?;
+        self.finish(&started)
+    }
+
+    /// Starts a call: waits (up to its deadline) only for a session, a free slot or room to
+    /// send, writes the request if no other thread is writing, and returns.
+    pub(crate) fn start(
+        &self,
+        procedure: u32,
+        args: &[u8],
+        timeout: Duration,
+    ) -> Result<Started, ClientError> {
         let deadline = StdInstant::now() + timeout;
         let waiter = Arc::new(Waiter::default());
         let mut st = self.lock();
@@ -376,6 +395,24 @@ impl Conn {
         st.last_call = StdInstant::now();
         let st = self.flush(st, Some(deadline));
         drop(st);
+        Ok(Started {
+            id,
+            waiter,
+            deadline,
+        })
+    }
+
+    /// Gives up on a started call without waiting for it: the peer is told to stop.
+    pub(crate) fn abandon(&self, started: &Started) {
+        let mut st = self.lock();
+        if st.session.cancel_call(started.id) {
+            drop(self.flush(st, Some(StdInstant::now() + super::link::TICK)));
+        }
+    }
+
+    /// Waits for a started call's outcome, reading the link itself while nobody else does.
+    pub(crate) fn finish(&self, started: &Started) -> CallOutcome {
+        let (id, waiter, deadline) = (started.id, &started.waiter, started.deadline);
         loop {
             if let Some(o) = waiter.take() {
                 return o;
@@ -400,7 +437,7 @@ impl Conn {
                 let role = Self::take_read_role(&mut st);
                 drop(st);
                 if let Some(role) = role {
-                    self.lead(role, Until::Outcome(&waiter, deadline));
+                    self.lead(role, Until::Outcome(waiter, deadline));
                 }
                 continue;
             }
@@ -411,13 +448,14 @@ impl Conn {
                     Err(st.terminal.clone().unwrap_or(ClientError::ConnectionLost))
                 });
             }
+            // Followers that got their outcome are dropped lazily (here, and when one is
+            // promoted), so a woken caller does not take the lock again to leave the list.
+            if st.followers.len() >= 64 {
+                st.followers.retain(|w| !w.is_answered());
+            }
             st.followers.push(waiter.clone());
             drop(st);
-            let woken = waiter.wait_until(deadline);
-            let mut st = self.lock();
-            st.followers.retain(|w| !Arc::ptr_eq(w, &waiter));
-            drop(st);
-            if woken == Woken::Promoted {
+            if waiter.wait_until(deadline) == Woken::Promoted {
                 continue; // take the read role at the top of the loop
             }
         }
@@ -457,8 +495,11 @@ impl Conn {
             a.rbuf = Some(role.buf);
         }
         st.reading = false;
-        if let Some(next) = st.followers.pop() {
-            next.promote();
+        while let Some(next) = st.followers.pop() {
+            if !next.is_answered() {
+                next.promote();
+                break;
+            }
         }
         if st.home_waiting {
             self.changed.notify_all();
@@ -507,13 +548,20 @@ impl Conn {
             role.buf.start += taken;
             let events = !got.done.is_empty() || got.request.is_some();
             if self.end_on_disconnect && Self::session_ended(&mut st) {
+                // What the core said last (a Close, the answers before it) goes out first.
+                st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
                 self.mark_down(&mut st);
             }
             if !got.done.is_empty() && st.starting > 0 {
                 self.changed.notify_all(); // slots freed
             }
-            // What the input produced (pongs, Busy, ...) goes out now.
-            st = self.flush(st, None);
+            // What the input produced (pongs, Busy, answers) goes out now, unless more
+            // input waits in the buffer: then it goes out with the answers to that, in one
+            // write (a batch of requests gets a batch of replies).
+            let more = role.buf.start < role.buf.end;
+            if !more || (taken == 0 && !events) {
+                st = self.flush(st, None);
+            }
             if st.link.as_ref().is_some_and(|a| a.down) {
                 // The link's owner (the I/O thread, the connection's thread) releases it.
                 st.reading = false;
@@ -528,13 +576,22 @@ impl Conn {
                 got.deliver();
                 self.runtime.note_inline();
                 let (ticket, procedure) = got.request.take().unwrap_or_else(|| unreachable!());
-                self.serve(&ticket, procedure, &got.args);
-                let mut st = self.lock();
+                let mut st = self.serve(&ticket, procedure, &got.args);
+                // Read on if nobody took over (the answer then leaves with the next batch,
+                // or at once if nothing more is buffered); the connection's own thread
+                // waits for the role otherwise, any other thread leaves.
+                let stay = !Self::should_stop(&st, &until) && self.can_read(&st);
+                let buffered = st
+                    .link
+                    .as_ref()
+                    .and_then(|a| a.rbuf.as_ref())
+                    .is_some_and(|b| b.start < b.end);
+                if !(stay && buffered) {
+                    st = self.flush(st, None);
+                }
                 if Self::should_stop(&st, &until) {
                     return;
                 }
-                // Read on if nobody took over; the connection's own thread waits for the
-                // role otherwise, any other thread leaves.
                 loop {
                     if self.can_read(&st) {
                         break;
@@ -578,7 +635,7 @@ impl Conn {
 
     fn should_stop(st: &State, until: &Until<'_>) -> bool {
         match until {
-            Until::Outcome(w, deadline) => w.has_outcome() || StdInstant::now() >= *deadline,
+            Until::Outcome(w, deadline) => w.is_answered() || StdInstant::now() >= *deadline,
             Until::Idle(at) => {
                 st.session.calls_in_flight() > 0
                     || st.last_call.elapsed() < LINGER
@@ -589,8 +646,9 @@ impl Conn {
         }
     }
 
-    /// Runs the handler for one request and answers it.
-    fn serve(&self, ticket: &Ticket, procedure: u32, args: &[u8]) {
+    /// Runs the handler for one request and queues its answer (written when the
+    /// endpoint's queue is full, otherwise left for the caller to write).
+    fn serve(&self, ticket: &Ticket, procedure: u32, args: &[u8]) -> Guard<'_> {
         let answer = match &self.handler {
             Some(h) => h.handle(procedure, args),
             None => Err((WireError::UnknownProcedure, String::new())),
@@ -607,7 +665,7 @@ impl Conn {
                 _ => break,
             }
         }
-        drop(self.flush(st, None));
+        st
     }
 
     /// True if the core ended the session in a way that ends the link: a peer that
@@ -732,6 +790,7 @@ impl Conn {
             st.session.timeout(now, &mut sink);
         }
         if self.end_on_disconnect && Self::session_ended(&mut st) {
+            st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
             self.mark_down(&mut st);
         }
         // A peer that never completes the handshake is given up on like a silent one.

@@ -16,7 +16,12 @@ pub(crate) struct Waiter {
 #[derive(Default)]
 struct State {
     outcome: Option<CallOutcome>,
+    /// The outcome was delivered (it may have been taken since).
+    answered: bool,
     promoted: bool,
+    /// A thread sleeps on the condition variable: only then is waking it worth a system
+    /// call (a caller that reads the link itself finds its outcome without sleeping).
+    sleeping: bool,
 }
 
 /// Why [`Waiter::wait_until`] returned.
@@ -37,14 +42,21 @@ impl Waiter {
 
     /// Hands over the outcome and wakes the waiting thread.
     pub(crate) fn deliver(&self, outcome: CallOutcome) {
-        self.lock().outcome = Some(outcome);
-        self.cv.notify_one();
+        let mut st = self.lock();
+        st.outcome = Some(outcome);
+        st.answered = true;
+        if st.sleeping {
+            self.cv.notify_one();
+        }
     }
 
     /// Asks the waiting thread to read the link.
     pub(crate) fn promote(&self) {
-        self.lock().promoted = true;
-        self.cv.notify_one();
+        let mut st = self.lock();
+        st.promoted = true;
+        if st.sleeping {
+            self.cv.notify_one();
+        }
     }
 
     /// The outcome, if it arrived.
@@ -52,9 +64,9 @@ impl Waiter {
         self.lock().outcome.take()
     }
 
-    /// True if the outcome arrived (it stays for [`take`](Self::take)).
-    pub(crate) fn has_outcome(&self) -> bool {
-        self.lock().outcome.is_some()
+    /// True once the outcome was delivered (taken or not).
+    pub(crate) fn is_answered(&self) -> bool {
+        self.lock().answered
     }
 
     /// Waits for an outcome, a promotion or the deadline.
@@ -71,11 +83,13 @@ impl Waiter {
             if left.is_zero() {
                 return Woken::Deadline;
             }
+            st.sleeping = true;
             st = self
                 .cv
                 .wait_timeout(st, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
+            st.sleeping = false;
         }
     }
 }

@@ -10,6 +10,8 @@
 mod calls;
 mod common;
 mod firmware;
+mod host_hostile;
+mod host_limits;
 mod hostile;
 mod limits;
 mod link;
