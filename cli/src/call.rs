@@ -2,17 +2,24 @@
 //!
 //! Exit codes: 0 success (result on stdout), 1 the device answered with an error, 2 the
 //! command line was wrong (unknown procedure, arguments of the wrong shape), 3 timeout,
-//! 4 the link could not be opened or was lost.
+//! 4 the link could not be opened, was refused or was lost.
 
 use std::time::Duration;
 
 use wirecall::{Config, WireError};
-use wirecall_adapters::host::{Client, ClientError, ClientOptions, Link};
+use wirecall_adapters::host::{Capacity, Client, ClientError, ClientOptions, Link};
 use wirecall_tests::demo::demo;
 
 use crate::{procs, CallLink};
 
-pub(crate) fn run(link: CallLink, baud: u32, timeout: Duration, name: &str, args: &str) -> i32 {
+pub(crate) fn run(
+    link: CallLink,
+    baud: u32,
+    timeout: Duration,
+    name: &str,
+    args: &str,
+    capacity: Capacity,
+) -> i32 {
     let proc_ = match procs::find(name) {
         Ok(p) => p,
         Err(e) => return fail(2, &e),
@@ -39,6 +46,7 @@ pub(crate) fn run(link: CallLink, baud: u32, timeout: Duration, name: &str, args
     };
     let options = ClientOptions {
         config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        capacity,
         ..ClientOptions::default()
     };
     let client = match Client::over(link, options) {
@@ -66,6 +74,7 @@ pub(crate) fn run(link: CallLink, baud: u32, timeout: Duration, name: &str, args
             &format!("timed out after {timeout:?} (no answer, or no handshake, from the device)"),
         ),
         Err(ClientError::ConnectionLost) => fail(4, "the link was lost before an answer"),
+        Err(e @ ClientError::Refused(_)) => fail(4, &e.to_string()),
         Err(e) => fail(1, &e.to_string()),
     }
 }

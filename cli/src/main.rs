@@ -36,6 +36,11 @@ enum Command {
         /// Baud rate of --serial.
         #[arg(long, default_value_t = 115_200)]
         baud: u32,
+        /// Connections served at once (--tcp, --unix); more are refused with `busy`.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        #[command(flatten)]
+        capacity: CapacityArgs,
     },
     /// Call a procedure by name: `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`.
     Call {
@@ -53,7 +58,29 @@ enum Command {
         /// a single parameter. Default: no arguments.
         #[arg(default_value = "[]")]
         args: String,
+        #[command(flatten)]
+        capacity: CapacityArgs,
     },
+}
+
+/// The frame size and calls in flight of the endpoint.
+#[derive(Args, Debug, Clone, Copy)]
+struct CapacityArgs {
+    /// Largest frame in bytes (48 to 65536), header and checksum included.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(48..=65536))]
+    max_frame: u32,
+    /// Calls in flight at once in each direction (1 to 256).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=256))]
+    max_calls: u32,
+}
+
+impl CapacityArgs {
+    fn capacity(self) -> wirecall_adapters::host::Capacity {
+        wirecall_adapters::host::Capacity {
+            max_frame: self.max_frame as usize,
+            max_calls: self.max_calls as usize,
+        }
+    }
 }
 
 /// Where `serve` listens.
@@ -117,14 +144,20 @@ fn main() {
             demo::run(seed);
             0
         }
-        Command::Serve { link, baud } => serve::run(link, baud),
+        Command::Serve {
+            link,
+            baud,
+            max_connections,
+            capacity,
+        } => serve::run(link, baud, max_connections as usize, capacity.capacity()),
         Command::Call {
             link,
             baud,
             timeout,
             procedure,
             args,
-        } => call::run(link, baud, timeout, &procedure, &args),
+            capacity,
+        } => call::run(link, baud, timeout, &procedure, &args, capacity.capacity()),
     };
     std::process::exit(code);
 }

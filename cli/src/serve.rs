@@ -1,7 +1,7 @@
 //! `wirecall serve`: the demo service on a real link.
 
 use wirecall::Config;
-use wirecall_adapters::host::{self, Handler, Link};
+use wirecall_adapters::host::{self, Capacity, Handler, Link, ServeOptions};
 use wirecall_tests::demo::demo;
 
 use crate::ServeLink;
@@ -14,14 +14,19 @@ fn config() -> Config {
     Config::default().with_schema(demo::SCHEMA_HASH)
 }
 
-pub(crate) fn run(link: ServeLink, baud: u32) -> i32 {
+pub(crate) fn run(link: ServeLink, baud: u32, max_connections: usize, capacity: Capacity) -> i32 {
+    let options = ServeOptions {
+        max_connections,
+        capacity,
+        ..ServeOptions::from(config())
+    };
     let result = if let Some(addr) = link.tcp {
         std::net::TcpListener::bind(&addr).and_then(|l| {
             eprintln!(
                 "wirecall: serving the demo service on tcp {}",
                 l.local_addr()?
             );
-            let server = host::serve_tcp(l, handler, config())?;
+            let server = host::serve_tcp(l, handler, options)?;
             park_forever(server)
         })
     } else if let Some(path) = link.unix {
@@ -31,11 +36,11 @@ pub(crate) fn run(link: ServeLink, baud: u32) -> i32 {
                 "wirecall: serving the demo service on unix {}",
                 path.display()
             );
-            let server = host::serve_unix(l, handler, config())?;
+            let server = host::serve_unix(l, handler, options)?;
             park_forever(server)
         })
     } else if link.stdio {
-        host::serve_link(Link::stdio(), handler(), config());
+        host::serve_link(Link::stdio(), handler(), options);
         Ok(())
     } else if let Some(port) = link.serial {
         eprintln!(
@@ -43,7 +48,7 @@ pub(crate) fn run(link: ServeLink, baud: u32) -> i32 {
             baud
         );
         // A serial line has no connection: one session after another on the same port.
-        Link::serial(&port, baud).map(|l| host::serve_port(l, handler(), config()))
+        Link::serial(&port, baud).map(|l| host::serve_port(l, handler(), options))
     } else {
         Ok(())
     };

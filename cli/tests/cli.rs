@@ -191,3 +191,117 @@ fn a_child_device_reset_mid_call_ends_the_call_and_the_client_starts_it_again() 
     );
     let _ = std::fs::remove_file(&pidfile);
 }
+
+/// The peak resident memory of a running process, in KiB (`VmHWM`), if it is still there.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `wirecall call ARGS` to its end; returns its exit code, how long it ran, and the
+/// last peak-memory reading taken while it ran (sampled every few milliseconds).
+fn call_measured(args: &[&str]) -> (Option<i32>, Duration, u64, String) {
+    let started = std::time::Instant::now();
+    let mut child = Command::new(BIN)
+        .arg("call")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = started.elapsed();
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (status.code(), took, peak, err)
+}
+
+#[test]
+fn call_exits_at_its_deadline_with_flat_memory_while_the_device_floods_pings() {
+    use wirecall_tests::peer::{HostilePeer, Misbehaviour};
+    let peer = HostilePeer::spawn(Misbehaviour::FloodPings, 1000, demo::SCHEMA_HASH);
+    let addr = peer.addr.to_string();
+    // The old runtime took 8.9 s to exit from a 2 s timeout under this flood, growing by
+    // 100-300 MB/s; the bounds below leave room for a loaded machine, not for that.
+    let (code, took, peak_kib, err) =
+        call_measured(&["--tcp", &addr, "--timeout", "1s", "sleep", "5000"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(took < Duration::from_millis(2500), "exited after {took:?} for a 1 s deadline");
+    assert!(peak_kib < 64 * 1024, "peak memory {peak_kib} KiB");
+    let flooded = peer.sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(flooded > 1 << 20, "the peer flooded {flooded} bytes");
+    eprintln!("under a ping flood: exited {took:?} after start for a 1 s deadline, peak {peak_kib} KiB, {flooded} bytes flooded");
+}
+
+#[test]
+fn a_refused_connection_is_reported_as_such() {
+    let (_server, addr) = serve(&["--tcp", "127.0.0.1:0", "--max-connections", "1"]);
+    // One silent connection takes the only place.
+    let _silent = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let o = call(&["--tcp", &addr, "add", "[1, 2]"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("connection limit"), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_keeps_flat_memory_while_a_peer_sends_100_mb_without_a_delimiter() {
+    use std::io::Write;
+    let (server, addr) = serve(&["--tcp", "127.0.0.1:0"]);
+    let pid = server.0.id();
+    let baseline = peak_rss_kib(pid).unwrap();
+    let flooder = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            let hello = wirecall_tests::raw::frame(&wirecall_tests::raw::hello(
+                false, 1, 1, 4096, 32, 32, 1000, 0,
+            ));
+            s.write_all(&hello).unwrap();
+            let chunk = vec![0x5au8; 1 << 20];
+            let mut sent = 0usize;
+            for _ in 0..100 {
+                match s.write_all(&chunk) {
+                    Ok(()) => sent += chunk.len(),
+                    Err(_) => break, // dropped by the server's idle limit: fine too
+                }
+            }
+            sent
+        }
+    });
+    // A good client is answered meanwhile.
+    let options = ClientOptions {
+        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        ..ClientOptions::default()
+    };
+    let a = addr.clone();
+    let client = Client::connect(move || Link::tcp(a.as_str()), options).unwrap();
+    for i in 0..20 {
+        assert_eq!(
+            client.call_typed::<demo::Add>(&(i, 1), Some(Duration::from_secs(5))),
+            Ok(i + 1)
+        );
+    }
+    let sent = flooder.join().unwrap();
+    let peak = peak_rss_kib(pid).unwrap();
+    // The old runtime grew to 62-215 MB; a bounded one stays within a few MB of idle.
+    assert!(sent >= 10 << 20, "only {sent} bytes were sent");
+    assert!(
+        peak < baseline + 32 * 1024,
+        "peak {peak} KiB against {baseline} KiB idle, after {sent} bytes"
+    );
+    eprintln!("serve: peak {peak} KiB (idle {baseline} KiB) after {sent} undelimited bytes");
+    drop(client);
+}
