@@ -21,8 +21,8 @@ wirecall::service! {
     pub mod bench_service {
         /// `a + b`, wrapping.
         0 => Add: fn add(a: i32, b: i32) -> i32;
-        /// Its bytes back.
-        1 => Echo: fn echo(data: Vec<u8>) -> Vec<u8>;
+        /// Its bytes back (a byte string: as the peers' benchmarks, `serde_bytes`).
+        1 => Echo: fn echo(data: serde_bytes::ByteBuf) -> serde_bytes::ByteBuf;
     }
 }
 
@@ -34,7 +34,7 @@ impl svc::Handler for Service {
     fn add(&mut self, a: i32, b: i32) -> Result<i32, WireError> {
         Ok(a.wrapping_add(b))
     }
-    fn echo(&mut self, data: Vec<u8>) -> Result<Vec<u8>, WireError> {
+    fn echo(&mut self, data: serde_bytes::ByteBuf) -> Result<serde_bytes::ByteBuf, WireError> {
         Ok(data)
     }
 }
@@ -212,7 +212,7 @@ pub(crate) fn echo_payload(size: usize, i: u64) -> Vec<u8> {
 /// One call with the blocking client, checked.
 fn call_blocking(client: &Client, case: Case, size: usize, i: u64) {
     if case.echo {
-        let data = echo_payload(size, i);
+        let data = serde_bytes::ByteBuf::from(echo_payload(size, i));
         let got = client.call_typed::<svc::Echo>(&(data.clone(),), None);
         assert_eq!(got.as_ref(), Ok(&data), "echo {i}");
     } else {
@@ -244,7 +244,7 @@ fn connect_blocking(case: Case, addr: &str) -> Result<Client, String> {
 /// Starts call `i` without waiting for it.
 fn start_blocking(client: &Client, case: Case, size: usize, i: u64) -> host::PendingCall {
     let args = if case.echo {
-        postcard::to_allocvec(&(echo_payload(size, i),))
+        postcard::to_allocvec(&(serde_bytes::ByteBuf::from(echo_payload(size, i)),))
     } else {
         postcard::to_allocvec(&add_args(i))
     };
@@ -258,7 +258,7 @@ fn start_blocking(client: &Client, case: Case, size: usize, i: u64) -> host::Pen
 fn check_blocking(case: Case, size: usize, i: u64, outcome: host::CallOutcome) {
     let bytes = outcome.unwrap_or_else(|e| panic!("call {i}: {e}"));
     if case.echo {
-        let got = wirecall::decode_exact::<Vec<u8>>(&bytes).unwrap_or_default();
+        let got = wirecall::decode_exact::<serde_bytes::ByteBuf>(&bytes).unwrap_or_default();
         check_echo(size, i, &got);
     } else {
         check_add(i, wirecall::decode_exact::<i32>(&bytes).unwrap_or_default());

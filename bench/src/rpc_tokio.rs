@@ -71,7 +71,7 @@ async fn connect(case: Case, addr: &str) -> Result<AsyncClient, String> {
 async fn call(client: &AsyncClient, case: Case, size: usize, i: u64) {
     if case.echo {
         let got = client
-            .call_typed::<svc::Echo>(&(echo_payload(size, i),), None)
+            .call_typed::<svc::Echo>(&(serde_bytes::ByteBuf::from(echo_payload(size, i)),), None)
             .await
             .unwrap_or_else(|e| panic!("echo {i}: {e}"));
         check_echo(size, i, &got);

@@ -97,8 +97,8 @@ struct Attached {
     reader: Option<Box<dyn Read + Send>>,
     writer: Option<Box<dyn Write + Send>>,
     rbuf: Option<ReadBuf>,
-    /// Taken from the endpoint and not yet written (a writer that gave up left it).
-    pending: Vec<u8>,
+    /// Bytes taken from the endpoint and not yet written (a writer that gave up left them).
+    pending: WriteBuf,
     /// Writes have made no progress since.
     stalled_since: Option<StdInstant>,
     down: bool,
@@ -110,6 +110,20 @@ struct ReadBuf {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+}
+
+/// Bytes taken from the endpoint, waiting to be written: `buf[start..end]`.
+#[derive(Default)]
+struct WriteBuf {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl WriteBuf {
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
 }
 
 /// The read role, out of the lock.
@@ -238,7 +252,11 @@ impl Conn {
                 start: 0,
                 end: 0,
             }),
-            pending: Vec::with_capacity(WRITE_BUF),
+            pending: WriteBuf {
+                buf: vec![0; WRITE_BUF].into_boxed_slice(),
+                start: 0,
+                end: 0,
+            },
             stalled_since: None,
             down: false,
             _guard: guard,
@@ -712,11 +730,14 @@ impl Conn {
         st.writing = true;
         loop {
             // Top up from the endpoint: everything queued goes in one write.
-            let old = buf.len();
-            if old < WRITE_BUF {
-                buf.resize(WRITE_BUF, 0);
-                let n = st.session.transmit(buf.get_mut(old..).unwrap_or(&mut []));
-                buf.truncate(old + n);
+            if buf.is_empty() {
+                (buf.start, buf.end) = (0, 0);
+            }
+            if buf.end < buf.buf.len() {
+                let n = st
+                    .session
+                    .transmit(buf.buf.get_mut(buf.end..).unwrap_or(&mut []));
+                buf.end += n;
                 if n > 0 && (st.starting > 0 || st.reader_waits_room) {
                     self.changed.notify_all(); // room in the transmit queue
                 }
@@ -725,7 +746,8 @@ impl Conn {
                 break;
             }
             drop(st);
-            let result = writer.write(&buf).and_then(|n| writer.flush().map(|()| n));
+            let bytes = buf.buf.get(buf.start..buf.end).unwrap_or(&[]);
+            let result = writer.write(bytes).and_then(|n| writer.flush().map(|()| n));
             st = self.lock();
             if st.gen != gen {
                 return st; // the link went meanwhile
@@ -740,7 +762,7 @@ impl Conn {
                     break;
                 }
                 Ok(n) => {
-                    buf.drain(..n.min(buf.len()));
+                    buf.start = (buf.start + n).min(buf.end);
                     a.stalled_since = None;
                 }
                 Err(e) if is_transient(&e) => {

@@ -245,6 +245,29 @@ fn a_core_endpoint_understands_the_peer_side_vectors() {
 }
 
 #[test]
+fn a_hello_without_the_call_timeout_feature_is_understood_and_respected() {
+    let v = load();
+    let f = frames(&v);
+    let mut s = Script {
+        ep: Box::new(Host::new(Instant::ZERO, Config::default())),
+        now: Instant::ZERO,
+        events: vec![],
+    };
+    s.sent();
+    s.feed(&f["hello_plain"].1);
+    let Owned::Connected(peer) = s.events.remove(0) else {
+        panic!()
+    };
+    assert_eq!((peer.max_frame, peer.call_timeout), (256, None));
+    s.sent();
+    // Such a peer applies its own default to a request without timeout: this side sends
+    // the timeout of a call made with one, even if it equals its own default.
+    s.ep.call(s.now, 0, &[2, 4], Some(Duration::from_secs(5))).unwrap();
+    let sent = raw::unframe(&s.sent());
+    assert_eq!(sent[0].as_ref().map(|b| b[0]), Some(0x22));
+}
+
+#[test]
 fn broken_inputs_are_dropped_with_the_right_counter_and_the_next_frame_works() {
     let v = load();
     let f = frames(&v);
