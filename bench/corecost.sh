@@ -17,7 +17,7 @@ for size in mcu host; do
         "$bin" core-cost "$size" "$workload" "$chunk" "$bytes" 2>"$out/err" | awk '/^FED/ {print $5}')
       ir=$(grep -E '^(summary|totals):' "$out/cg" | head -1 | awk '{print $2}')
       what=$([ "$chunk" = 1 ] && echo "byte at a time" || echo "4 KiB chunks")
-      desc=$(case $workload in add) echo "add requests (12 B frames)";; echo) echo "echo requests ($([ $size = mcu ] && echo 200 || echo 1024) B)";; replies) echo "replies (11 B frames)";; esac)
+      desc=$(case $workload in add) echo "add requests, 14 B each on the wire";; echo) echo "echo requests of $([ $size = mcu ] && echo 200 || echo 1024) B";; replies) echo "replies, 11 B each on the wire";; esac)
       name=$([ "$size" = mcu ] && echo '`Endpoint<256, 4, 4, 576>`' || echo '`HostEndpoint`')
       printf '| %s | %s | %s | %s |\n' "$name" "$desc" "$what" "$(python3 -c "print(f'{$ir/$fed:.1f}')")"
     done

@@ -238,7 +238,10 @@ fn call_exits_at_its_deadline_with_flat_memory_while_the_device_floods_pings() {
     let (code, took, peak_kib, err) =
         call_measured(&["--tcp", &addr, "--timeout", "1s", "sleep", "5000"]);
     assert_eq!(code, Some(3), "{err}");
-    assert!(took < Duration::from_millis(2500), "exited after {took:?} for a 1 s deadline");
+    assert!(
+        took < Duration::from_millis(2500),
+        "exited after {took:?} for a 1 s deadline"
+    );
     assert!(peak_kib < 64 * 1024, "peak memory {peak_kib} KiB");
     let flooded = peer.sent.load(std::sync::atomic::Ordering::SeqCst);
     assert!(flooded > 1 << 20, "the peer flooded {flooded} bytes");

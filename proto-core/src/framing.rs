@@ -49,10 +49,10 @@ const CRC_RESIDUE: u32 = 0x4867_4BC7;
 /// the `crc` crate: its per-call set-up was most of the checksum's cost on the small
 /// frames of a call, and one table serves the encoder, the decoder and `schema_hash`.
 #[inline]
+#[allow(clippy::indexing_slicing)] // a `u8` index into a 256-entry table: never out of bounds
 pub(crate) fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
     for &b in data {
-        let i = usize::from(crc as u8 ^ b);
-        crc = CRC_TABLE.get(i).copied().unwrap_or(0) ^ (crc >> 8);
+        crc = CRC_TABLE[usize::from(crc as u8 ^ b)] ^ (crc >> 8);
     }
     crc
 }
@@ -158,6 +158,11 @@ impl<const N: usize> Decoder<N> {
             remaining: 0,
             zero_after: false,
         }
+    }
+
+    /// True between frames (not inside one, not discarding).
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.state, State::Idle)
     }
 
     /// True while part of a frame has been received.

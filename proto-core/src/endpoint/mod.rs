@@ -45,9 +45,11 @@ const CONTROL_RESERVE: usize = framing::max_encoded_len(1 + 5 + 1 + framing::CRC
 ///
 /// **The rule of one mutation**: after every input or command, drain the outputs in that
 /// order before the next input. `handle_input` enforces it: it stops consuming after a frame
-/// that produced an event, and takes nothing while an event is unread or while the transmit
-/// queue lacks room for a control frame (backpressure). Its return value says how many
-/// bytes it took; offer the rest again after draining.
+/// that produced an event, and takes no byte that could start or end a frame while an
+/// event is unread or while the transmit queue lacks room for a control frame
+/// (backpressure); bytes that can do neither (the rest of a frame under way, delimiters
+/// and noise between frames) may still be taken. Its return value says how many bytes it
+/// took; offer the rest again after draining.
 ///
 /// # Guarantees
 ///

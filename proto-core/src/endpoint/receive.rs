@@ -27,15 +27,19 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         // Most such bytes lie inside an unexpired frame, where they can only be stored.
         if let [byte] = *bytes {
             let at = self.now.max(now);
-            if byte != crate::framing::DELIMITER
-                && self.decoder.in_frame()
-                && at < self.frame_deadline
-            {
+            if byte != crate::framing::DELIMITER {
+                if self.decoder.in_frame() && at < self.frame_deadline {
+                    self.now = at;
+                    self.stats.bytes_in = self.stats.bytes_in.saturating_add(1);
+                    if let Fed::Error(e) = self.decoder.feed(byte) {
+                        self.count_frame_error(e);
+                    }
+                    return 1;
+                }
+            } else if self.decoder.is_idle() {
+                // A delimiter between frames (every frame is sent with one before it).
                 self.now = at;
                 self.stats.bytes_in = self.stats.bytes_in.saturating_add(1);
-                if let Fed::Error(e) = self.decoder.feed(byte) {
-                    self.count_frame_error(e);
-                }
                 return 1;
             }
             return self.input_one(now, byte);

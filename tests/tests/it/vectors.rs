@@ -262,7 +262,8 @@ fn a_hello_without_the_call_timeout_feature_is_understood_and_respected() {
     s.sent();
     // Such a peer applies its own default to a request without timeout: this side sends
     // the timeout of a call made with one, even if it equals its own default.
-    s.ep.call(s.now, 0, &[2, 4], Some(Duration::from_secs(5))).unwrap();
+    s.ep.call(s.now, 0, &[2, 4], Some(Duration::from_secs(5)))
+        .unwrap();
     let sent = raw::unframe(&s.sent());
     assert_eq!(sent[0].as_ref().map(|b| b[0]), Some(0x22));
 }
