@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check of wirecall, from a fresh machine: installs what it needs, then runs
 # formatting, lints, tests, docs, microcontroller builds and the demo.
-# Usage: ./ci.sh            (about 10-12 minutes on 2 cores from a cold cache, 3 warm)
+# Usage: ./ci.sh            (about 12-14 minutes on 2 cores from a cold cache, 4 warm)
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")"
@@ -13,11 +13,12 @@ step() { printf '\n==> %s\n' "$*"; }
 step "install: Rust components and microcontroller targets"
 rustup component add rustfmt clippy >/dev/null
 rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf >/dev/null
-step "install: system packages (socat makes serial-port pairs; QEMU runs the firmware)"
-if ! command -v socat >/dev/null || ! command -v python3 >/dev/null || ! command -v qemu-system-arm >/dev/null; then
+step "install: system packages (socat makes serial-port pairs; QEMU runs the firmware; valgrind counts the core's instructions)"
+if ! command -v socat >/dev/null || ! command -v python3 >/dev/null || ! command -v qemu-system-arm >/dev/null \
+    || ! command -v valgrind >/dev/null; then
     apt-get update -qq
     # --no-install-recommends: with recommends apt swaps out the machine's newer qemu-utils.
-    apt-get install -y -qq --no-install-recommends socat python3 qemu-system-arm binutils >/dev/null
+    apt-get install -y -qq --no-install-recommends socat python3 qemu-system-arm binutils valgrind >/dev/null
 fi
 
 step "format"
@@ -65,6 +66,21 @@ step "demo"
 demo_out=$(cargo run -q -p wirecall-cli --locked -- demo)
 echo "$demo_out" | tail -n 20
 grep -q "add(2, 40) = 42 .* 22 bytes on the wire" <<<"$demo_out"
+
+step "benchmarks: every case for a fraction of a second (asserts no speed), the bytes of a call, the core's instructions per byte"
+cargo build -q --release --locked -p wirecall-bench
+bench=target/release/wirecall-bench
+for case in $("$bench" list); do
+    line=$("$bench" "$case" --runs 1 --seconds 0.2 --warmup 0.05 --inflight 4 --size 256 | grep '^RESULT')
+    printf '%s\n' "$line"
+done
+# add(1000 + i % 1000, 5678) through the host client: 14 + 11 bytes, from the first call on.
+for case in wirecall-tcp-add wirecall-tokio-unix-add; do
+    wire=$("$bench" "$case" --wire-bytes --byte-calls 50 | grep '^WIRE')
+    echo "$wire"
+    [ "$(cut -f5,6,9 <<<"$wire")" = "$(printf '14\t11\t25.00')" ] || { echo "unexpected bytes per call"; exit 1; }
+done
+bench/corecost.sh 65536
 
 step "fuzz: 60 s of the endpoint target, overflow checks on (nightly, cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

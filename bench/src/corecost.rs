@@ -33,9 +33,14 @@ fn measured_handle_input<const F: usize, const I: usize, const O: usize, const T
 
 /// Runs one combination until at least `bytes` were fed; returns the bytes fed.
 pub(crate) fn run(size: &str, workload: &str, chunk: usize, bytes: u64) -> Result<u64, String> {
+    // `echo:N` is an echo request of N argument bytes.
+    let (workload, echo_len) = match workload.split_once(':') {
+        Some(("echo", n)) => ("echo", n.parse::<usize>().ok()),
+        _ => (workload, None),
+    };
     if !["add", "echo", "replies"].contains(&workload) {
         return Err(format!(
-            "unknown workload {workload:?} (add, echo or replies)"
+            "unknown workload {workload:?} (add, echo, echo:N or replies)"
         ));
     }
     let chunk = chunk.max(1);
@@ -45,14 +50,14 @@ pub(crate) fn run(size: &str, workload: &str, chunk: usize, bytes: u64) -> Resul
             workload,
             chunk,
             bytes,
-            200,
+            echo_len.unwrap_or(200).min(200),
         )),
         "host" => Ok(drive(
             Box::new(Host::new(Instant::ZERO, config())),
             workload,
             chunk,
             bytes,
-            1024,
+            echo_len.unwrap_or(1024).min(4000),
         )),
         other => Err(format!("unknown size {other:?} (mcu or host)")),
     }
