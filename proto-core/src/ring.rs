@@ -46,6 +46,38 @@ impl<const N: usize> ByteRing<N> {
         }
     }
 
+    /// Appends bytes (as many as fit: callers check [`free`](Self::free) first).
+    pub(crate) fn push_slice(&mut self, bytes: &[u8]) {
+        let bytes = bytes.get(..bytes.len().min(self.free())).unwrap_or(&[]);
+        let mut at = self.head + self.len;
+        if at >= N {
+            at -= N;
+        }
+        // At most two pieces: up to the end of the buffer, then from its start.
+        let first = bytes.len().min(N - at);
+        let (a, b) = bytes.split_at(first);
+        if let Some(dst) = self.buf.get_mut(at..at + first) {
+            dst.copy_from_slice(a);
+        }
+        if let Some(dst) = self.buf.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.len += bytes.len();
+    }
+
+    /// Sets the byte at `pos` places from the oldest (a byte appended earlier).
+    pub(crate) fn set(&mut self, pos: usize, byte: u8) {
+        if pos < self.len {
+            let mut at = self.head + pos;
+            if at >= N {
+                at -= N;
+            }
+            if let Some(slot) = self.buf.get_mut(at) {
+                *slot = byte;
+            }
+        }
+    }
+
     /// Moves the oldest bytes into `out`; returns how many.
     pub(crate) fn pop_into(&mut self, out: &mut [u8]) -> usize {
         let mut done = 0;
@@ -120,9 +152,39 @@ impl<T: Copy, const N: usize> Fifo<T, N> {
     }
 }
 
+impl<const N: usize> crate::framing::FrameSink for ByteRing<N> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.push_slice(bytes);
+    }
+    fn reserve(&mut self) -> usize {
+        self.push(0);
+        self.len - 1
+    }
+    fn fill(&mut self, at: usize, byte: u8) {
+        self.set(at, byte);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slices_wrap_and_reserved_bytes_are_filled() {
+        use crate::framing::FrameSink;
+        let mut r = ByteRing::<8>::new();
+        let mut out = [0u8; 8];
+        r.push_slice(&[1, 2, 3, 4, 5]);
+        assert_eq!(r.pop_into(&mut out[..4]), 4);
+        // head is at 4 now: this wraps.
+        r.push_slice(&[6, 7]);
+        let at = r.reserve();
+        r.push_slice(&[9, 10, 11]);
+        r.fill(at, 8);
+        assert_eq!(r.len(), 7);
+        assert_eq!(r.pop_into(&mut out), 7);
+        assert_eq!(out[..7], [5, 6, 7, 8, 9, 10, 11]);
+    }
 
     #[test]
     fn the_byte_ring_wraps_and_keeps_order() {

@@ -496,7 +496,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             return false;
         }
         // Room was checked above, so no push can fail.
-        framing::encode_frame(parts, |b| tx.push(b));
+        framing::encode_frame(parts, tx);
         crate::stats::bump(&mut stats.frames_out);
         true
     }
