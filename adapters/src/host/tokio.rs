@@ -126,9 +126,21 @@ impl From<Config> for AsyncClientOptions {
 
 type Waiter = oneshot::Sender<CallOutcome>;
 
+/// The write half of the current link, with the buffer its writes go through.
+/// Bytes taken from the session and not yet written are `buf[start..end]`: a write given up
+/// half way leaves the rest for the next one, in order.
+struct Writer {
+    half: Pin<Box<dyn AsyncWrite + Send>>,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
 /// What a link's task and its callers share.
 struct Shared {
     st: Mutex<State>,
+    /// The link's write half (the link's task writes with it).
+    writer: tokio::sync::Mutex<Option<Writer>>,
     /// Wakes the link's task: something to write, an answer, a close.
     io: Notify,
     /// Wakes tasks waiting to start a call: a session, a free slot, room to send.
@@ -253,6 +265,7 @@ impl AsyncClient {
                     .map(|_| ClientError::ConnectionLost),
                 refused: None,
             }),
+            writer: tokio::sync::Mutex::new(None),
             io: Notify::new(),
             room: Notify::new(),
             handler: options.handler,
@@ -355,6 +368,8 @@ impl AsyncClient {
             };
             match step {
                 Ok(id) => {
+                    // The link's task writes it, together with whatever else is queued by
+                    // then: with many calls in flight that is one write for all of them.
                     self.shared.io.notify_one();
                     break (rx, id);
                 }
@@ -425,6 +440,7 @@ pub async fn serve<S>(
             terminal: None,
             refused: None,
         }),
+        writer: tokio::sync::Mutex::new(None),
         io: Notify::new(),
         room: Notify::new(),
         handler: Some(Arc::new(handler)),
@@ -451,10 +467,15 @@ async fn run_link<S>(shared: &Arc<Shared>, stream: S, fresh: bool) -> (bool, Lin
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (mut rd, wr) = tokio::io::split(stream);
     let mut rbuf = vec![0u8; READ_BUF];
     let (mut start, mut end) = (0usize, 0usize);
-    let mut wbuf = vec![0u8; WRITE_BUF];
+    *shared.writer.lock().await = Some(Writer {
+        half: Box::pin(wr),
+        buf: vec![0u8; WRITE_BUF].into_boxed_slice(),
+        start: 0,
+        end: 0,
+    });
     let attached = TokioInstant::now();
     {
         let mut st = shared.lock();
@@ -502,12 +523,15 @@ where
                 .lock()
                 .session
                 .close(WireError::Closed, &mut Collected::default());
-            let _ = write_out(shared, &mut wr, &mut wbuf).await;
-            let _ = wr.shutdown().await;
+            let mut w = shared.writer.lock().await;
+            if let Some(w) = w.as_mut() {
+                let _ = write_pending(shared, w).await;
+                let _ = w.half.shutdown().await;
+            }
             break LinkEnd::Closed;
         }
         // 2. Everything queued goes out, in as few writes as it takes.
-        if write_out(shared, &mut wr, &mut wbuf).await.is_err() || session_over {
+        if write_out(shared).await.is_err() || session_over {
             break LinkEnd::Down;
         }
         // A peer that never completes the handshake is given up on like a silent one.
@@ -542,6 +566,7 @@ where
             }
         }
     };
+    *shared.writer.lock().await = None;
     let connected = {
         let mut st = shared.lock();
         st.link_up = false;
@@ -555,27 +580,34 @@ where
 
 /// Writes everything the session has to send; an error if the link failed or the peer
 /// stopped reading for [`WRITE_STALL`].
-async fn write_out<W: AsyncWrite + Unpin>(
-    shared: &Shared,
-    wr: &mut W,
-    wbuf: &mut [u8],
-) -> io::Result<()> {
+async fn write_out(shared: &Shared) -> io::Result<()> {
+    let mut w = shared.writer.lock().await;
+    match w.as_mut() {
+        Some(w) => write_pending(shared, w).await,
+        None => Err(io::ErrorKind::NotConnected.into()),
+    }
+}
+
+/// [`write_out`] with the writer in hand. Each completed `write` is accounted for before the
+/// next, so the future can be dropped between them without losing or repeating a byte.
+async fn write_pending(shared: &Shared, w: &mut Writer) -> io::Result<()> {
     loop {
-        let n = {
-            let mut st = shared.lock();
-            st.session.transmit(wbuf)
-        };
-        if n == 0 {
-            return Ok(());
+        if w.start == w.end {
+            (w.start, w.end) = (0, 0);
+            let n = shared.lock().session.transmit(&mut w.buf);
+            if n == 0 {
+                return w.half.flush().await;
+            }
+            w.end = n;
+            shared.room.notify_waiters(); // room in the transmit queue
         }
-        shared.room.notify_waiters(); // room in the transmit queue
-        let bytes = wbuf.get(..n).unwrap_or(&[]);
-        match tokio::time::timeout(WRITE_STALL, wr.write_all(bytes)).await {
-            Ok(Ok(())) => {}
+        let bytes = w.buf.get(w.start..w.end).unwrap_or(&[]);
+        match tokio::time::timeout(WRITE_STALL, w.half.write(bytes)).await {
+            Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => w.start = (w.start + n).min(w.end),
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(io::ErrorKind::TimedOut.into()),
         }
-        wr.flush().await?;
     }
 }
 

@@ -27,3 +27,21 @@ fn worst_case_ram_grows_with_the_capacities_only() {
         "{host}"
     );
 }
+
+#[test]
+fn a_host_connection_holds_the_documented_bytes() {
+    use wirecall_adapters::host::Capacity;
+    let default = Capacity::default().endpoint_bytes();
+    println!("host endpoint, default capacity: {default} bytes");
+    // The figure the host module docs and ARCHITECTURE.md state (plus 16 KiB read and
+    // 16 KiB write buffers per connection).
+    assert_eq!(default, 25_024);
+    // The largest capacity costs what its buffers say, and no more than a few KiB besides.
+    let largest = Capacity {
+        max_frame: 65536,
+        max_calls: 256,
+    };
+    let bytes = largest.endpoint_bytes();
+    let buffers = 2 * 65536 + 2 * wirecall::max_encoded_len(65536) + 64;
+    assert!((buffers..buffers + 32 * 1024).contains(&bytes), "{bytes}");
+}
