@@ -39,3 +39,16 @@ pub fn connected_pair() -> Pair {
 pub fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
     postcard::to_allocvec(v).unwrap()
 }
+
+/// The host runtime's server settings for the demo service.
+pub fn host_server_config() -> Config {
+    Config::default().with_schema(demo::SCHEMA_HASH)
+}
+
+/// A host client that expects the demo service.
+pub fn host_client_options() -> wirecall_adapters::host::ClientOptions {
+    wirecall_adapters::host::ClientOptions {
+        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        ..wirecall_adapters::host::ClientOptions::default()
+    }
+}

@@ -11,22 +11,13 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use wirecall::{Config, Procedure, WireError};
-use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Link, ServeOptions};
+use wirecall::{Procedure, WireError};
+use wirecall_adapters::host::{self, Client, ClientError, Link, ServeOptions};
 use wirecall_tests::demo::{demo, host_handler};
 use wirecall_tests::peer::{HostilePeer, Misbehaviour};
 use wirecall_tests::raw;
 
-fn server_config() -> Config {
-    Config::default().with_schema(demo::SCHEMA_HASH)
-}
-
-fn client_options() -> ClientOptions {
-    ClientOptions {
-        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
-        ..ClientOptions::default()
-    }
-}
+use crate::common::{host_client_options as client_options, host_server_config as server_config};
 
 /// A call that the peer never answers ends at its deadline, however hard the peer floods.
 fn timeout_under_flood(how: Misbehaviour) -> wirecall::Stats {

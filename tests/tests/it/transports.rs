@@ -7,22 +7,13 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use wirecall::{Config, Procedure, WireError};
+use wirecall::{Procedure, WireError};
 use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Link};
 use wirecall_tests::demo::{demo, host_handler};
 use wirecall_tests::pty::PtyPair;
 use wirecall_tests::raw;
 
-fn server_config() -> Config {
-    Config::default().with_schema(demo::SCHEMA_HASH)
-}
-
-fn client_options() -> ClientOptions {
-    ClientOptions {
-        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
-        ..ClientOptions::default()
-    }
-}
+use crate::common::{host_client_options as client_options, host_server_config as server_config};
 
 fn tcp_server() -> (host::ServerHandle, std::net::SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
