@@ -243,15 +243,20 @@ fn connect_blocking(case: Case, addr: &str) -> Result<Client, String> {
     Ok(client)
 }
 
-/// Starts call `i` without waiting for it.
-fn start_blocking(client: &Client, case: Case, size: usize, i: u64) -> host::PendingCall {
+/// Starts call `i` in `batch` without waiting for it.
+fn start_blocking(
+    batch: &mut host::Batch<'_>,
+    case: Case,
+    size: usize,
+    i: u64,
+) -> host::PendingCall {
     let args = if case.echo {
         postcard::to_allocvec(&(serde_bytes::ByteBuf::from(echo_payload(size, i)),))
     } else {
         postcard::to_allocvec(&add_args(i))
     };
     let procedure = if case.echo { 1 } else { 0 };
-    client
+    batch
         .start(procedure, &args.unwrap_or_default(), None)
         .unwrap_or_else(|e| panic!("call {i}: {e}"))
 }
@@ -267,30 +272,34 @@ fn check_blocking(case: Case, size: usize, i: u64, outcome: host::CallOutcome) {
     }
 }
 
-/// One thread keeps `inflight` calls in flight, collecting the oldest first.
+/// One thread keeps `inflight` calls in flight: it waits for the oldest, collects every
+/// other reply already in, and starts as many calls again in one batch (one write).
 fn drive_pipelined(client: &Client, case: Case, opts: &Opts, win: Window) -> Vec<u32> {
     let mut lats = Vec::with_capacity(1 << 20);
     let mut flying = std::collections::VecDeque::with_capacity(opts.inflight);
     let mut next = 0u64;
-    for _ in 0..opts.inflight {
-        flying.push_back((
-            next,
-            Instant::now(),
-            start_blocking(client, case, opts.size, next),
-        ));
-        next += 1;
-    }
-    while let Some((i, t0, pending)) = flying.pop_front() {
-        check_blocking(case, opts.size, i, pending.wait());
-        if !win.record(&mut lats, t0, Instant::now()) {
+    let mut refill = opts.inflight;
+    loop {
+        let mut batch = client.batch();
+        for _ in 0..refill {
+            let pending = start_blocking(&mut batch, case, opts.size, next);
+            flying.push_back((next, Instant::now(), pending));
+            next += 1;
+        }
+        batch.send();
+        refill = 0;
+        let mut more = true;
+        while let Some((i, t0, pending)) = flying.pop_front() {
+            check_blocking(case, opts.size, i, pending.wait());
+            refill += 1;
+            more = win.record(&mut lats, t0, Instant::now());
+            if !more || !flying.front().is_some_and(|f| f.2.is_ready()) {
+                break;
+            }
+        }
+        if !more {
             break;
         }
-        flying.push_back((
-            next,
-            Instant::now(),
-            start_blocking(client, case, opts.size, next),
-        ));
-        next += 1;
     }
     for (i, _, pending) in flying {
         check_blocking(case, opts.size, i, pending.wait());

@@ -73,6 +73,8 @@ pub(crate) struct State {
     followers: Vec<Arc<Waiter>>,
     /// Callers waiting to start a call (for a session, a slot, or room to send).
     starting: usize,
+    /// Batches open (`Client::batch`): idle ticks leave their requests unwritten.
+    open_batches: usize,
     /// A reader waiting for transmit room (the endpoint stopped taking input).
     reader_waits_room: bool,
     /// Since when nobody reads because the reader went to serve a request.
@@ -152,6 +154,18 @@ pub(crate) struct Started {
     deadline: StdInstant,
 }
 
+impl Started {
+    /// True once the call's outcome was delivered.
+    pub(crate) fn is_answered(&self) -> bool {
+        self.waiter.is_answered()
+    }
+
+    /// When the caller gives up on it.
+    pub(crate) fn deadline(&self) -> StdInstant {
+        self.deadline
+    }
+}
+
 /// Collects what one step of input produced.
 #[derive(Default)]
 struct Collected {
@@ -198,6 +212,7 @@ impl Conn {
                 writing: false,
                 followers: Vec::new(),
                 starting: 0,
+                open_batches: 0,
                 reader_waits_room: false,
                 unread_since: None,
                 home_waiting: false,
@@ -358,21 +373,25 @@ impl Conn {
     /// Calls `procedure` and waits for the outcome, reading the link itself while it waits
     /// if nobody else does.
     pub(crate) fn call(&self, procedure: u32, args: &[u8], timeout: Duration) -> CallOutcome {
-        let started = self.start(procedure, args, timeout)?;
+        let started = self.start(procedure, args, timeout, true)?;
         self.finish(&started)
     }
 
     /// Starts a call: waits (up to its deadline) only for a session, a free slot or room to
-    /// send, writes the request if no other thread is writing, and returns.
+    /// send, and returns. With `send`, the request is written now if no other thread is
+    /// writing; without, it waits in the endpoint for the next write (see
+    /// [`send_queued`](Self::send_queued)), so that several go out in one.
     pub(crate) fn start(
         &self,
         procedure: u32,
         args: &[u8],
         timeout: Duration,
+        send: bool,
     ) -> Result<Started, ClientError> {
         let deadline = StdInstant::now() + timeout;
         let waiter = Arc::new(Waiter::default());
         let mut st = self.lock();
+        let mut flushed = false;
         let id = loop {
             if st.closed {
                 return Err(ClientError::ConnectionLost);
@@ -404,20 +423,48 @@ impl Conn {
                             .refused
                             .map_or(ClientError::Timeout, ClientError::Refused));
                     }
+                    if !send && !flushed {
+                        // Requests held back for one write may be what fills the
+                        // transmit queue: out with them, and try again at once.
+                        st = self.flush(st, Some(deadline));
+                        flushed = true;
+                        continue;
+                    }
+                    flushed = false;
                     st.starting += 1;
+                    if st.starting == 1 && !st.reading {
+                        // The replies that free a slot need a reader: the I/O thread.
+                        self.changed.notify_all();
+                    }
                     st = self.wait(st, Some(deadline));
                     st.starting -= 1;
                 }
             }
         };
         st.last_call = StdInstant::now();
-        let st = self.flush(st, Some(deadline));
-        drop(st);
+        if send {
+            drop(self.flush(st, Some(deadline)));
+        }
         Ok(Started {
             id,
             waiter,
             deadline,
         })
+    }
+
+    /// A batch opens: until it closes, requests started without `send` are written only
+    /// when something else has to be (a call, an answer, a timer, a full queue).
+    pub(crate) fn open_batch(&self) {
+        self.lock().open_batches += 1;
+    }
+
+    /// A batch closes: what waits in the endpoint is written (unless another thread is
+    /// writing and so takes it along), within `deadline` if given.
+    pub(crate) fn close_batch(&self, deadline: Option<StdInstant>) {
+        let mut st = self.lock();
+        st.open_batches = st.open_batches.saturating_sub(1);
+        let deadline = deadline.unwrap_or_else(|| StdInstant::now() + super::link::TICK);
+        drop(self.flush(st, Some(deadline)));
     }
 
     /// Gives up on a started call without waiting for it: the peer is told to stop.
@@ -436,6 +483,12 @@ impl Conn {
                 return o;
             }
             let mut st = self.lock();
+            if let Some(o) = waiter.take() {
+                return o;
+            }
+            // Requests started without being sent (this call's among them) go out before
+            // anyone waits for their replies.
+            st = self.flush(st, Some(deadline));
             if let Some(o) = waiter.take() {
                 return o;
             }
@@ -576,8 +629,11 @@ impl Conn {
             // What the input produced (pongs, Busy, answers) goes out now, unless more
             // input waits in the buffer: then it goes out with the answers to that, in one
             // write (a batch of requests gets a batch of replies).
+            // A read that brought nothing (a tick) writes only what is not held back in an
+            // open batch.
             let more = role.buf.start < role.buf.end;
-            if !more || (taken == 0 && !events) {
+            let nothing = taken == 0 && !events && !more;
+            if (!more || (taken == 0 && !events)) && !(nothing && st.open_batches > 0) {
                 st = self.flush(st, None);
             }
             if st.link.as_ref().is_some_and(|a| a.down) {
@@ -651,14 +707,20 @@ impl Conn {
         }
     }
 
+    /// True while the client's I/O thread should leave the reading to calling threads: one
+    /// waits for its reply without reading (it would rather read itself than be handed the
+    /// reply), or a call started lately (its thread is about to wait). Calls started and
+    /// not waited for (see `PendingCall::is_ready`), and threads waiting to start a call
+    /// for a free slot, leave the reading to the I/O thread.
+    fn callers_read(st: &State) -> bool {
+        st.followers.iter().any(|w| !w.is_answered())
+            || (st.last_call.elapsed() < LINGER && st.starting == 0)
+    }
+
     fn should_stop(st: &State, until: &Until<'_>) -> bool {
         match until {
             Until::Outcome(w, deadline) => w.is_answered() || StdInstant::now() >= *deadline,
-            Until::Idle(at) => {
-                st.session.calls_in_flight() > 0
-                    || st.last_call.elapsed() < LINGER
-                    || StdInstant::now() >= *at
-            }
+            Until::Idle(at) => Self::callers_read(st) || StdInstant::now() >= *at,
             Until::LinkDown => false,
             Until::Lent => st.home_waiting,
         }
@@ -808,7 +870,8 @@ impl Conn {
         }
         let now = super::now();
         let mut sink = Collected::default();
-        if st.session.next_timeout().is_some_and(|t| t <= now) {
+        let fired = st.session.next_timeout().is_some_and(|t| t <= now);
+        if fired {
             st.session.timeout(now, &mut sink);
         }
         if self.end_on_disconnect && Self::session_ended(&mut st) {
@@ -827,7 +890,12 @@ impl Conn {
         if !sink.done.is_empty() && st.starting > 0 {
             self.changed.notify_all();
         }
-        st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+        // What a timer queued goes out (with anything held back in a batch); otherwise
+        // an open batch keeps its requests.
+        let left = st.link.as_ref().is_some_and(|a| !a.pending.is_empty());
+        if fired || left || st.open_batches == 0 {
+            st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+        }
         let pending = st.link.as_ref().is_some_and(|a| !a.pending.is_empty());
         // A link whose peer does not read gets no more readers: they would only serve more
         // requests whose answers cannot be sent.
@@ -890,7 +958,7 @@ impl Conn {
     /// keepalive, requests from the peer), leaving the reading to callers while they are.
     pub(crate) fn idle_read(&self, until: StdInstant) {
         let mut st = self.lock();
-        let quiet = st.session.calls_in_flight() == 0 && st.last_call.elapsed() >= LINGER;
+        let quiet = !Self::callers_read(&st);
         if quiet && self.can_read(&st) {
             let role = Self::take_read_role(&mut st);
             drop(st);

@@ -47,7 +47,7 @@ mod session;
 pub mod tokio;
 mod waiter;
 
-pub use client::{Client, ClientOptions, PendingCall};
+pub use client::{Batch, Client, ClientOptions, PendingCall};
 pub use engine::{Capacity, HostEndpoint};
 pub use link::Link;
 pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};

@@ -316,11 +316,6 @@ impl<W> Session<W> {
         &self.config
     }
 
-    /// Calls in flight now.
-    pub(crate) fn calls_in_flight(&self) -> usize {
-        self.calls.iter().filter(|c| c.is_some()).count()
-    }
-
     /// Drains the endpoint's events into `sink`; returns how many, and whether the sink
     /// asked to stop.
     fn drain(&mut self, sink: &mut impl Sink<W>) -> (usize, bool) {

@@ -7,6 +7,7 @@
     unreachable_pub
 )]
 
+mod batch;
 mod calls;
 mod common;
 mod firmware;
