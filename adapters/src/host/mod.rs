@@ -21,7 +21,9 @@
 //! to it (one wake-up). On the server, the thread that reads the request runs the handler
 //! and writes the answer. One call in flight therefore crosses no thread hand-off beyond
 //! the socket on either side; with many in flight, each reply costs one wake-up of its
-//! caller, and requests and replies queued meanwhile share writes.
+//! caller, and requests and replies queued meanwhile share writes. One thread can keep
+//! many calls in flight without any wake-up: [`Client::batch`] writes a batch of
+//! requests at once, and [`PendingCall::wait`] collects each outcome.
 //!
 //! # Memory
 //!
