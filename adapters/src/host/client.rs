@@ -1,7 +1,7 @@
 //! The client handle: `Clone + Send`, used from any number of threads at once. Each call
 //! is written by its own thread and, while no other thread reads the link, that thread
 //! reads its own reply (see `conn.rs`). One I/O thread per client connects and reconnects
-//! with backoff, and reads when no call is active; one timer thread runs deadlines.
+//! with backoff, and reads while no caller does; one timer thread runs deadlines.
 
 use std::io;
 use std::sync::Arc;
@@ -170,11 +170,13 @@ impl Client {
     }
 
     /// A batch: calls started through it are held back and go out together, in one write,
-    /// when it is sent or dropped. They go earlier only with other bytes that must: when
-    /// the transmit queue fills, a thread waits for a reply, another thread's call or an
-    /// answer is written, or a timer fires (a keepalive Ping, a deadline). One write for
-    /// many requests is what lets one thread keep many calls in flight at a fraction of a
-    /// system call each.
+    /// when it is sent or dropped. They go earlier only together with a write that happens
+    /// anyway: another thread's call, what the reader writes after taking in bytes (answers,
+    /// Pongs), a timer's (a keepalive Ping, a deadline's Cancel), a thread that waits for a
+    /// reply or for a free slot, a full transmit queue. A read that brings nothing writes
+    /// nothing. One write for many requests is what lets one thread keep many calls in
+    /// flight at a fraction of a system call each. (Forgetting a batch with
+    /// `std::mem::forget` leaves idle ticks holding requests back until some write.)
     ///
     /// ```no_run
     /// # use wirecall_adapters::host::{Client, ClientOptions, Link};
@@ -309,7 +311,7 @@ impl Drop for PendingCall {
     }
 }
 
-/// The I/O thread: connect, read while no call is active until the link drops, back off,
+/// The I/O thread: connect, read while no caller does until the link drops, back off,
 /// reconnect.
 fn drive(
     conn: &Arc<Conn>,

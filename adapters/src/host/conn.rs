@@ -380,7 +380,7 @@ impl Conn {
     /// Starts a call: waits (up to its deadline) only for a session, a free slot or room to
     /// send, and returns. With `send`, the request is written now if no other thread is
     /// writing; without, it waits in the endpoint for the next write (see
-    /// [`send_queued`](Self::send_queued)), so that several go out in one.
+    /// [`close_batch`](Self::close_batch)), so that several go out in one.
     pub(crate) fn start(
         &self,
         procedure: u32,
@@ -423,9 +423,10 @@ impl Conn {
                             .refused
                             .map_or(ClientError::Timeout, ClientError::Refused));
                     }
-                    if !send && !flushed {
-                        // Requests held back for one write may be what fills the
-                        // transmit queue: out with them, and try again at once.
+                    if !flushed {
+                        // Requests held back in a batch (this thread's or another's) may be
+                        // what fills the transmit queue, and their replies are what frees
+                        // slots: out with them, and try again at once.
                         st = self.flush(st, Some(deadline));
                         flushed = true;
                         continue;
@@ -480,17 +481,19 @@ impl Conn {
         let (id, waiter, deadline) = (started.id, &started.waiter, started.deadline);
         loop {
             if let Some(o) = waiter.take() {
-                return o;
+                return self.leave(waiter, o);
             }
             let mut st = self.lock();
             if let Some(o) = waiter.take() {
-                return o;
+                drop(st);
+                return self.leave(waiter, o);
             }
             // Requests started without being sent (this call's among them) go out before
             // anyone waits for their replies.
             st = self.flush(st, Some(deadline));
             if let Some(o) = waiter.take() {
-                return o;
+                drop(st);
+                return self.leave(waiter, o);
             }
             if StdInstant::now() >= deadline {
                 // The endpoint's deadline for the call is this same instant: let it end
@@ -502,7 +505,8 @@ impl Conn {
                 let st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
                 drop(st);
                 sink.deliver();
-                return waiter.take().unwrap_or(Err(ClientError::Timeout));
+                let o = waiter.take().unwrap_or(Err(ClientError::Timeout));
+                return self.leave(waiter, o);
             }
             if self.can_read(&st) {
                 let role = Self::take_read_role(&mut st);
@@ -515,9 +519,11 @@ impl Conn {
             if st.link.is_none() && st.terminal.is_some() {
                 // No link and none coming: nothing can answer.
                 let _ = st.session.cancel_call(id);
-                return waiter.take().unwrap_or_else(|| {
+                let o = waiter.take().unwrap_or_else(|| {
                     Err(st.terminal.clone().unwrap_or(ClientError::ConnectionLost))
                 });
+                drop(st);
+                return self.leave(waiter, o);
             }
             // Followers that got their outcome are dropped lazily (here, and when one is
             // promoted), so a woken caller does not take the lock again to leave the list.
@@ -530,6 +536,31 @@ impl Conn {
                 continue; // take the read role at the top of the loop
             }
         }
+    }
+
+    /// Returns `outcome` from [`finish`](Self::finish). The waiter is retired first, so
+    /// that nobody promotes it or counts it as a caller waiting; a promotion that reached
+    /// it together with its outcome (or after its deadline) goes to the next follower.
+    fn leave(&self, waiter: &Waiter, outcome: CallOutcome) -> CallOutcome {
+        if waiter.retire() {
+            let mut st = self.lock();
+            if !st.reading && !Self::promote_next(&mut st) {
+                drop(st);
+                self.changed.notify_all(); // the I/O thread or a server's thread may read
+            }
+        }
+        outcome
+    }
+
+    /// Asks the most recent follower still waiting to take the read role; false if none.
+    fn promote_next(st: &mut State) -> bool {
+        while let Some(next) = st.followers.pop() {
+            if !next.is_answered() {
+                next.promote();
+                return true;
+            }
+        }
+        false
     }
 
     fn can_read(&self, st: &State) -> bool {
@@ -566,12 +597,7 @@ impl Conn {
             a.rbuf = Some(role.buf);
         }
         st.reading = false;
-        while let Some(next) = st.followers.pop() {
-            if !next.is_answered() {
-                next.promote();
-                break;
-            }
-        }
+        Self::promote_next(st);
         if st.home_waiting {
             self.changed.notify_all();
         }
@@ -790,6 +816,7 @@ impl Conn {
         };
         let mut buf = std::mem::take(&mut a.pending);
         st.writing = true;
+        let mut moved = false;
         loop {
             // Top up from the endpoint: everything queued goes in one write.
             if buf.is_empty() {
@@ -800,6 +827,7 @@ impl Conn {
                     .session
                     .transmit(buf.buf.get_mut(buf.end..).unwrap_or(&mut []));
                 buf.end += n;
+                moved |= n > 0;
                 if n > 0 && (st.starting > 0 || st.reader_waits_room) {
                     self.changed.notify_all(); // room in the transmit queue
                 }
@@ -826,6 +854,7 @@ impl Conn {
                 Ok(n) => {
                     buf.start = (buf.start + n).min(buf.end);
                     a.stalled_since = None;
+                    moved = true;
                 }
                 Err(e) if is_transient(&e) => {
                     let since = *a.stalled_since.get_or_insert(now);
@@ -852,7 +881,11 @@ impl Conn {
         if down {
             self.mark_down(&mut st);
         }
-        if st.starting > 0 || st.reader_waits_room {
+        // Threads waiting for room, or to write what this writer left, look again; a
+        // flush that found nothing to write wakes nobody (two threads waiting to start
+        // calls would otherwise wake each other in turn).
+        let left = st.link.as_ref().is_some_and(|a| !a.pending.is_empty());
+        if (moved || down || left) && (st.starting > 0 || st.reader_waits_room) {
             self.changed.notify_all();
         }
         st
@@ -893,7 +926,7 @@ impl Conn {
         // What a timer queued goes out (with anything held back in a batch); otherwise
         // an open batch keeps its requests.
         let left = st.link.as_ref().is_some_and(|a| !a.pending.is_empty());
-        if fired || left || st.open_batches == 0 {
+        if fired || left || st.open_batches == 0 || st.starting > 0 {
             st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
         }
         let pending = st.link.as_ref().is_some_and(|a| !a.pending.is_empty());
@@ -954,8 +987,9 @@ impl Conn {
         }
     }
 
-    /// The client's I/O thread between calls: reads while no call is active (replies to
-    /// keepalive, requests from the peer), leaving the reading to callers while they are.
+    /// The client's I/O thread between calls: reads while no caller does (keepalive,
+    /// requests from the peer, replies nobody waits for yet), leaving the reading to
+    /// callers while one waits for its reply or has just started a call.
     pub(crate) fn idle_read(&self, until: StdInstant) {
         let mut st = self.lock();
         let quiet = !Self::callers_read(&st);

@@ -64,6 +64,14 @@ impl Waiter {
         self.lock().outcome.take()
     }
 
+    /// Marks the call finished for good (its outcome taken, or given up on), so that nobody
+    /// promotes this waiter any more; true if a promotion reached it unused.
+    pub(crate) fn retire(&self) -> bool {
+        let mut st = self.lock();
+        st.answered = true;
+        std::mem::take(&mut st.promoted)
+    }
+
     /// True once the outcome was delivered (taken or not).
     pub(crate) fn is_answered(&self) -> bool {
         self.lock().answered

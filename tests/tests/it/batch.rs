@@ -26,16 +26,24 @@ fn tcp_server_with(config: wirecall::Config) -> (host::ServerHandle, std::net::S
     )
 }
 
+const MINUTE: wirecall::Duration = wirecall::Duration::from_secs(60);
+
 /// A server and a client over a link whose writes are counted, neither sending keepalive
-/// Pings for a minute (so that every write the test sees is one it caused).
+/// Pings for a minute (so that every write the test sees is one it caused), connected.
 fn quiet_pair() -> (host::ServerHandle, Client, Arc<Mutex<Vec<usize>>>) {
-    let minute = wirecall::Duration::from_secs(60);
-    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(minute));
+    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(MINUTE));
     let writes = Arc::new(Mutex::new(Vec::new()));
     let mut options = host_client_options();
-    options.config = options.config.with_keepalive(minute);
+    options.config = options.config.with_keepalive(MINUTE);
     let client = Client::over(counted_link(addr, writes.clone()), options).unwrap();
     assert!(client.wait_connected(Duration::from_secs(10)));
+    // The client writes its Hello at once and its Hello reply when the server's Hello
+    // arrives: the session can be up before the second write is counted.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while writes.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < give_up, "the handshake writes never came");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     (server, client, writes)
 }
 
@@ -93,6 +101,9 @@ fn a_batch_is_held_back_until_sent_then_goes_out_in_one_write() {
     let pending: Vec<_> = (0..20)
         .map(|i| batch.start(demo::Add::ID, &add_args(i), None).unwrap())
         .collect();
+    // Give the idle ticks (every 50 ms) of the I/O thread and the timer a chance to write
+    // the held requests wrongly; this cannot fail a correct runtime, however slow.
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         writes.lock().unwrap().len(),
         before,
@@ -113,8 +124,11 @@ fn a_batch_is_held_back_until_sent_then_goes_out_in_one_write() {
 
 #[test]
 fn a_batch_larger_than_the_call_window_and_the_transmit_queue_completes() {
-    let (server, addr) = tcp_server();
+    // No keepalive traffic that would write held requests anyway: the batch must get out
+    // by itself when it waits for slots and room.
+    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(MINUTE));
     let mut options = host_client_options();
+    options.config = options.config.with_keepalive(MINUTE);
     // Eight calls in flight and 256-byte frames: a batch of 100 echoes of 200 bytes
     // (about 20 KB) waits for slots and for room many times over.
     options.capacity = Capacity {
@@ -181,6 +195,37 @@ fn dropping_a_batch_sends_it_and_dropping_a_pending_call_cancels_only_that_call(
     assert_eq!(writes.lock().unwrap().len(), before + 2);
     assert_eq!(client.stats().unwrap().0.cancels_sent, 1);
     assert_eq!(add_result(&quick.wait().unwrap()), 1007);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_batch_held_open_does_not_hold_up_another_threads_call() {
+    // Thread A's open batch fills the call window (8 calls); thread B's call must wait for
+    // a slot. B's wait writes A's held requests, whose replies free the slot: nothing
+    // waits for a timer (keepalives are a minute apart on both sides).
+    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(MINUTE));
+    let mut options = host_client_options();
+    options.config = options.config.with_keepalive(MINUTE);
+    options.capacity = Capacity {
+        max_frame: 256,
+        max_calls: 8,
+    };
+    let client = Client::connect(move || Link::tcp(addr), options).unwrap();
+    assert!(client.wait_connected(Duration::from_secs(10)));
+    let mut batch = client.batch();
+    let held: Vec<_> = (0..8)
+        .map(|i| batch.start(demo::Add::ID, &add_args(i), None).unwrap())
+        .collect();
+    let other = client.clone();
+    let b = std::thread::spawn(move || {
+        other.call_typed::<demo::Add>(&(1, 2), Some(Duration::from_secs(20)))
+    });
+    assert_eq!(b.join().unwrap(), Ok(3));
+    batch.send();
+    for (i, p) in (0..).zip(held) {
+        assert_eq!(add_result(&p.wait().unwrap()), i + 1000);
+    }
     drop(client);
     server.stop();
 }
