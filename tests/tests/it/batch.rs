@@ -84,6 +84,21 @@ fn counted_link(addr: std::net::SocketAddr, writes: Arc<Mutex<Vec<usize>>>) -> L
     })
 }
 
+/// A server and a connected client with eight calls in flight and 256-byte frames,
+/// neither sending keepalive Pings for a minute.
+fn small_quiet_client() -> (host::ServerHandle, Client) {
+    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(MINUTE));
+    let mut options = host_client_options();
+    options.config = options.config.with_keepalive(MINUTE);
+    options.capacity = Capacity {
+        max_frame: 256,
+        max_calls: 8,
+    };
+    let client = Client::connect(move || Link::tcp(addr), options).unwrap();
+    assert!(client.wait_connected(Duration::from_secs(10)));
+    (server, client)
+}
+
 fn add_args(i: i32) -> Vec<u8> {
     postcard::to_allocvec(&(i, 1000)).unwrap()
 }
@@ -125,18 +140,9 @@ fn a_batch_is_held_back_until_sent_then_goes_out_in_one_write() {
 #[test]
 fn a_batch_larger_than_the_call_window_and_the_transmit_queue_completes() {
     // No keepalive traffic that would write held requests anyway: the batch must get out
-    // by itself when it waits for slots and room.
-    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(MINUTE));
-    let mut options = host_client_options();
-    options.config = options.config.with_keepalive(MINUTE);
-    // Eight calls in flight and 256-byte frames: a batch of 100 echoes of 200 bytes
+    // by itself when it waits for slots and room. A batch of 100 echoes of 200 bytes
     // (about 20 KB) waits for slots and for room many times over.
-    options.capacity = Capacity {
-        max_frame: 256,
-        max_calls: 8,
-    };
-    let client = Client::connect(move || Link::tcp(addr), options).unwrap();
-    assert!(client.wait_connected(Duration::from_secs(10)));
+    let (server, client) = small_quiet_client();
     let mut batch = client.batch();
     let pending: Vec<_> = (0..100u8)
         .map(|i| {
@@ -204,15 +210,7 @@ fn a_batch_held_open_does_not_hold_up_another_threads_call() {
     // Thread A's open batch fills the call window (8 calls); thread B's call must wait for
     // a slot. B's wait writes A's held requests, whose replies free the slot: nothing
     // waits for a timer (keepalives are a minute apart on both sides).
-    let (server, addr) = tcp_server_with(host_server_config().with_keepalive(MINUTE));
-    let mut options = host_client_options();
-    options.config = options.config.with_keepalive(MINUTE);
-    options.capacity = Capacity {
-        max_frame: 256,
-        max_calls: 8,
-    };
-    let client = Client::connect(move || Link::tcp(addr), options).unwrap();
-    assert!(client.wait_connected(Duration::from_secs(10)));
+    let (server, client) = small_quiet_client();
     let mut batch = client.batch();
     let held: Vec<_> = (0..8)
         .map(|i| batch.start(demo::Add::ID, &add_args(i), None).unwrap())
