@@ -16,6 +16,7 @@
 //! ```
 
 use crate::event::{CallFailure, RequestEnd};
+use crate::stream::Flow;
 use crate::time::Instant;
 use crate::wire::WireError;
 
@@ -34,10 +35,12 @@ pub(crate) struct OutCall {
     pub(crate) cancel_due: bool,
     /// A failure not yet reported through `poll_event`.
     pub(crate) report: Option<CallFailure>,
+    /// Its items and credit, if it is a stream.
+    pub(crate) flow: Flow,
 }
 
 impl OutCall {
-    pub(crate) fn new(id: u32, deadline: Instant) -> Self {
+    pub(crate) fn new(id: u32, deadline: Instant, flow: Flow) -> Self {
         OutCall {
             id,
             until: deadline,
@@ -45,6 +48,7 @@ impl OutCall {
             live: true,
             cancel_due: false,
             report: None,
+            flow,
         }
     }
 
@@ -82,6 +86,10 @@ pub(crate) struct InCall {
     pub(crate) id: u32,
     pub(crate) deadline: Instant,
     pub(crate) state: InState,
+    /// Calls nested above it (0: the caller made it of its own accord).
+    pub(crate) depth: u8,
+    /// Its items and credit, if it is a stream.
+    pub(crate) flow: Flow,
 }
 
 impl InCall {

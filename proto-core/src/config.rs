@@ -65,6 +65,19 @@ pub struct Config {
     pub max_inbound: u32,
     /// Calls to the peer in flight at once, at most the endpoint's `OUT`. Default: `OUT`.
     pub max_outbound: u32,
+    /// Items the peer may send on each stream before this side grants more (advertised in
+    /// the `Hello`; 1 to 65535). What the application holds of a stream's items is never
+    /// more than this. Default 8.
+    pub stream_window: u32,
+    /// A stream on which no item, credit or end has moved either way for this long ends:
+    /// the peer is told (`Cancel` from a caller, `DeadlineExceeded` from a server) and the
+    /// application gets `CallFailure::Idle` or `RequestEnd::Idle`. It bounds streams made
+    /// without a deadline. Default 30 s.
+    pub stream_idle_timeout: crate::time::Duration,
+    /// Calls nested in calls (callbacks calling back) this side serves: a request made more
+    /// than this many levels deep is answered `TooDeep`, and this side makes none deeper.
+    /// Default 4.
+    pub max_call_depth: u8,
 }
 
 impl Default for Config {
@@ -93,6 +106,9 @@ impl Default for Config {
             max_frame: u32::MAX,
             max_inbound: u32::MAX,
             max_outbound: u32::MAX,
+            stream_window: 8,
+            stream_idle_timeout: Duration::from_secs(30),
+            max_call_depth: 4,
         }
     }
 }
@@ -177,6 +193,21 @@ impl Config {
     /// Sets [`Config::max_outbound`] (clamped to the endpoint's capacity when it is used).
     pub const fn with_max_outbound(mut self, calls: u32) -> Self {
         self.max_outbound = calls;
+        self
+    }
+    /// Sets [`Config::stream_window`] (clamped to 1..=65535 when it is used).
+    pub const fn with_stream_window(mut self, items: u32) -> Self {
+        self.stream_window = items;
+        self
+    }
+    /// Sets [`Config::stream_idle_timeout`].
+    pub const fn with_stream_idle_timeout(mut self, d: Duration) -> Self {
+        self.stream_idle_timeout = d;
+        self
+    }
+    /// Sets [`Config::max_call_depth`].
+    pub const fn with_max_call_depth(mut self, depth: u8) -> Self {
+        self.max_call_depth = depth;
         self
     }
 }

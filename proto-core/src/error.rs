@@ -20,6 +20,32 @@ pub enum CallError {
     WouldBlock,
     /// The endpoint was closed.
     Closed,
+    /// The peer does not speak streams or nested calls (its `Hello` lacks the feature).
+    Unsupported,
+    /// The call would be nested deeper than [`Config::max_call_depth`](crate::Config::max_call_depth),
+    /// or its parent request is no longer pending.
+    TooDeep,
+}
+
+/// Why a stream operation ([`send_item`](crate::Endpoint::send_item),
+/// [`end_items`](crate::Endpoint::end_items), [`consume`](crate::Endpoint::consume)) did
+/// nothing. The stream is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum StreamError {
+    /// No such stream is open (it ended, or the id is not a stream).
+    NotOpen,
+    /// This side sends no items on it (its mode, or its items already ended).
+    NotSending,
+    /// No credit: wait for `Event::Credit`.
+    NoCredit,
+    /// The encoded item would exceed the peer's frame limit.
+    TooLarge,
+    /// The item could not be encoded.
+    Encode,
+    /// The transmit queue has no room now; drain `poll_transmit` and retry.
+    WouldBlock,
 }
 
 /// Why a response was not sent. The request stays pending: respond again or send an error.
@@ -63,6 +89,16 @@ display!(CallError {
     Encode => "arguments could not be encoded",
     WouldBlock => "transmit queue full; drain poll_transmit and retry",
     Closed => "endpoint closed",
+    Unsupported => "the peer does not support streams or nested calls",
+    TooDeep => "calls nested too deep (or the parent request ended)",
+});
+display!(StreamError {
+    NotOpen => "no such stream is open",
+    NotSending => "this side sends no (more) items on this stream",
+    NoCredit => "no credit; wait for Event::Credit",
+    TooLarge => "item exceeds the frame limit",
+    Encode => "item could not be encoded",
+    WouldBlock => "transmit queue full; drain poll_transmit and retry",
 });
 display!(RespondError {
     NotPending => "no such request is waiting for an answer",

@@ -64,6 +64,9 @@ pub struct PeerInfo {
     /// The deadline of the peer's requests that carry no timeout, if the peer states it
     /// (feature [`Hello::FEATURE_CALL_TIMEOUT`](crate::Hello::FEATURE_CALL_TIMEOUT)).
     pub call_timeout: Option<Duration>,
+    /// Items the peer accepts on each stream before it grants more, if it speaks streams
+    /// (feature [`Hello::FEATURE_STREAMS`](crate::Hello::FEATURE_STREAMS)).
+    pub stream_window: Option<u32>,
 }
 
 /// Why a call this endpoint made ended without a reply.
@@ -77,6 +80,11 @@ pub enum CallFailure {
     DeadlineExceeded,
     /// The link was closed, declared dead, or the peer restarted.
     ConnectionLost,
+    /// The server sent stream items beyond the credit this side granted; the peer was
+    /// sent a `Cancel` carrying `FlowControl`.
+    FlowControl,
+    /// Nothing moved on the stream for `stream_idle_timeout`; a cancel was sent.
+    Idle,
 }
 
 /// Why a call the peer made ended without this endpoint responding.
@@ -90,6 +98,12 @@ pub enum RequestEnd {
     DeadlineExceeded,
     /// The link was lost; nobody is waiting for the answer any more.
     ConnectionLost,
+    /// The caller sent stream items beyond the credit this side granted; it was sent
+    /// `FlowControl`.
+    FlowControl,
+    /// Nothing moved on the stream for `stream_idle_timeout`; the caller was sent
+    /// `DeadlineExceeded`.
+    Idle,
 }
 
 /// Why an established link ended, or why a peer refused to start one.
@@ -156,5 +170,26 @@ pub enum Event<'a> {
         id: RequestId,
         /// Why.
         reason: RequestEnd,
+    },
+    /// An item arrived on a stream: from the server on a call this side made, or from the
+    /// caller on a request it serves. Tell the endpoint when it has been consumed
+    /// ([`Endpoint::consume`](crate::Endpoint::consume)), so that the peer gets credit for more.
+    Item {
+        /// The stream.
+        stream: crate::stream::StreamId,
+        /// The encoded item.
+        item: &'a [u8],
+    },
+    /// The peer granted credit on a stream whose credit was used up: items may be sent
+    /// again ([`Endpoint::credit`](crate::Endpoint::credit) says how many).
+    Credit {
+        /// The stream.
+        stream: crate::stream::StreamId,
+    },
+    /// The caller ended its items on a request this side serves (a client or bidirectional
+    /// stream); the request itself still waits for the answer.
+    ItemsEnded {
+        /// The request.
+        id: RequestId,
     },
 }

@@ -122,7 +122,7 @@
 
 // The documented figure for microcontrollers, enforced wherever the crate is built for one.
 #[cfg(target_pointer_width = "32")]
-const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 1656);
+const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 1888);
 
 mod calls;
 mod config;
@@ -133,6 +133,7 @@ mod framing;
 mod payload;
 mod ring;
 mod stats;
+mod stream;
 mod time;
 mod typed;
 mod varint;
@@ -140,13 +141,16 @@ mod wire;
 
 pub use config::{Budget, Config};
 pub use endpoint::Endpoint;
-pub use error::{CallError, CancelError, RespondError};
+pub use error::{CallError, CancelError, RespondError, StreamError};
 pub use event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
 pub use framing::max_encoded_len;
 pub use payload::{Payload, PayloadError, Postcard};
 pub use stats::Stats;
+pub use stream::{Open, StreamId, StreamMode};
 pub use time::{Duration, Instant};
 #[doc(hidden)]
 pub use typed::__encode_result;
-pub use typed::{decode_exact, schema_hash, DecodeError, Procedure, ProcedureInfo};
+pub use typed::{
+    decode_exact, schema_hash, DecodeError, Dispatched, Procedure, ProcedureInfo, StreamProcedure,
+};
 pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};

@@ -55,6 +55,13 @@ pub struct Stats {
     pub link_losses: u32,
     /// Times `handle_input` stopped early because the transmit queue was full.
     pub backpressure_stalls: u32,
+    /// Stream items sent.
+    pub items_sent: u32,
+    /// Stream items received and reported.
+    pub items_received: u32,
+    /// Stream items that arrived beyond the credit granted (each ends its stream with
+    /// `FlowControl`), or for a stream already over (counted and dropped).
+    pub items_refused: u32,
 }
 
 pub(crate) fn bump(counter: &mut u32) {

@@ -28,9 +28,14 @@
 //! | Cancel | 5 | call id varint |
 //! | Ping | 6 | empty (FLAG set: pong) |
 //! | Close | 7 | code u8 ([`WireError`]), reason (UTF-8, may be empty) |
+//! | Open | 8 | call id varint, procedure varint, mode u8, depth varint, \[timeout_ms varint if FLAG\], arguments |
+//! | Item | 9 | call id varint, item (FLAG: on a call the receiver made) |
+//! | Credit | 10 | call id varint, items varint (FLAG: on a call the receiver made) |
+//! | End | 11 | call id varint |
 //!
-//! Kinds 8..=15 are reserved for streams, remote handles, schema discovery and authentication;
-//! 16..=31 for later extensions.
+//! Kinds 8..=11 (streams and nested calls) are sent only to a peer whose `Hello` set
+//! [`Hello::FEATURE_STREAMS`]. Kinds 12..=15 are reserved for remote handles, schema
+//! discovery and authentication; 16..=31 for later extensions.
 
 use crate::varint;
 
@@ -58,6 +63,10 @@ pub(crate) enum Kind {
     Cancel = 5,
     Ping = 6,
     Close = 7,
+    Open = 8,
+    Item = 9,
+    Credit = 10,
+    End = 11,
 }
 
 impl Kind {
@@ -103,6 +112,10 @@ pub enum WireError {
     ShuttingDown = 12,
     /// Orderly close.
     Closed = 13,
+    /// The peer sent stream items beyond the credit it was granted.
+    FlowControl = 14,
+    /// The call was made from within too many nested calls (callbacks calling back).
+    TooDeep = 15,
 }
 
 impl WireError {
@@ -122,6 +135,8 @@ impl WireError {
             11 => WireError::Internal,
             12 => WireError::ShuttingDown,
             13 => WireError::Closed,
+            14 => WireError::FlowControl,
+            15 => WireError::TooDeep,
             _ => WireError::Unknown,
         }
     }
@@ -143,6 +158,8 @@ impl WireError {
             WireError::Internal => "internal error",
             WireError::ShuttingDown => "shutting down",
             WireError::Closed => "closed",
+            WireError::FlowControl => "flow control violated",
+            WireError::TooDeep => "calls nested too deep",
         }
     }
 }
@@ -176,10 +193,13 @@ pub struct Hello {
     /// With [`Hello::FEATURE_CALL_TIMEOUT`]: the deadline, in milliseconds, of the sender's
     /// requests that carry no timeout.
     pub call_timeout_ms: u32,
+    /// With [`Hello::FEATURE_STREAMS`]: the items the sender accepts on each stream before
+    /// it grants more (the initial credit of the peer's sending side), at least 1.
+    pub stream_window: u32,
 }
 
 /// Largest encoded `Hello` body.
-pub(crate) const HELLO_MAX: usize = 2 + 6 * varint::MAX_LEN + 4;
+pub(crate) const HELLO_MAX: usize = 2 + 7 * varint::MAX_LEN + 4;
 
 impl Hello {
     /// Feature bit 0, "call timeout": the `Hello` carries `call_timeout_ms`, a request from
@@ -187,6 +207,12 @@ impl Hello {
     /// advertised `call_timeout_ms` to the peer's requests without a timeout. When both sides
     /// set it, a caller need not send a timeout equal to its advertised default.
     pub const FEATURE_CALL_TIMEOUT: u32 = 1;
+
+    /// Feature bit 1, "streams": the `Hello` carries `stream_window`, and its sender
+    /// understands the kinds Open, Item, Credit and End (streaming procedures with credit
+    /// flow control, and calls nested in calls). Neither side sends them to a peer without
+    /// it.
+    pub const FEATURE_STREAMS: u32 = 2;
 
     /// Writes the body (header excluded) into `out`, returning its length.
     pub(crate) fn encode(&self, out: &mut [u8; HELLO_MAX]) -> usize {
@@ -208,6 +234,9 @@ impl Hello {
         if self.features & Hello::FEATURE_CALL_TIMEOUT != 0 {
             w.varint(self.call_timeout_ms);
         }
+        if self.features & Hello::FEATURE_STREAMS != 0 {
+            w.varint(self.stream_window);
+        }
         w.len
     }
 
@@ -228,6 +257,14 @@ impl Hello {
         } else {
             0
         };
+        let stream_window = if features & Hello::FEATURE_STREAMS != 0 {
+            match r.varint()? {
+                0 => return None, // a stream nobody may send on
+                w => w,
+            }
+        } else {
+            0
+        };
         Some(Hello {
             version,
             min_version,
@@ -238,6 +275,7 @@ impl Hello {
             keepalive_ms,
             schema,
             call_timeout_ms,
+            stream_window,
         })
     }
 }
@@ -305,14 +343,40 @@ pub(crate) enum Frame<T> {
         code: WireError,
         detail: T,
     },
+    /// `code`: why, if the caller said (a Cancel for a stream whose server overran its
+    /// credit carries `FlowControl`); version 1 receivers ignore it.
     Cancel {
         id: u32,
+        code: Option<WireError>,
     },
     Ping {
         pong: bool,
     },
     Close {
         code: WireError,
+    },
+    Open {
+        id: u32,
+        procedure: u32,
+        mode: crate::stream::StreamMode,
+        depth: u32,
+        timeout_ms: Option<u32>,
+        args: T,
+    },
+    /// `mine`: the item belongs to a call the receiver made (it travels from the server);
+    /// otherwise to a call the sender made (from the caller).
+    Item {
+        id: u32,
+        mine: bool,
+        item: T,
+    },
+    Credit {
+        id: u32,
+        mine: bool,
+        items: u32,
+    },
+    End {
+        id: u32,
     },
     /// An unknown kind without the must-understand bit: ignore it.
     Ignorable,
@@ -346,9 +410,31 @@ impl<T> Frame<T> {
                 code,
                 detail: f(detail),
             },
-            Frame::Cancel { id } => Frame::Cancel { id },
+            Frame::Cancel { id, code } => Frame::Cancel { id, code },
             Frame::Ping { pong } => Frame::Ping { pong },
             Frame::Close { code } => Frame::Close { code },
+            Frame::Open {
+                id,
+                procedure,
+                mode,
+                depth,
+                timeout_ms,
+                args,
+            } => Frame::Open {
+                id,
+                procedure,
+                mode,
+                depth,
+                timeout_ms,
+                args: f(args),
+            },
+            Frame::Item { id, mine, item } => Frame::Item {
+                id,
+                mine,
+                item: f(item),
+            },
+            Frame::Credit { id, mine, items } => Frame::Credit { id, mine, items },
+            Frame::End { id } => Frame::End { id },
             Frame::Ignorable => Frame::Ignorable,
         }
     }
@@ -402,11 +488,50 @@ impl<'a> Frame<&'a [u8]> {
             }
             5 => Frame::Cancel {
                 id: r.varint().ok_or(m)?,
+                code: r.byte().map(WireError::from_u8),
             },
             6 => Frame::Ping { pong: flag },
             7 => Frame::Close {
                 code: WireError::from_u8(r.byte().ok_or(m)?),
             },
+            8 => {
+                let id = r.varint().ok_or(m)?;
+                let procedure = r.varint().ok_or(m)?;
+                let mode = crate::stream::StreamMode::from_wire(r.byte().ok_or(m)?).ok_or(m)?;
+                let depth = r.varint().ok_or(m)?;
+                let timeout_ms = if flag {
+                    Some(r.varint().ok_or(m)?)
+                } else {
+                    None
+                };
+                Frame::Open {
+                    id,
+                    procedure,
+                    mode,
+                    depth,
+                    timeout_ms,
+                    args: r.rest(),
+                }
+            }
+            9 => Frame::Item {
+                id: r.varint().ok_or(m)?,
+                mine: flag,
+                item: r.rest(),
+            },
+            10 => {
+                let id = r.varint().ok_or(m)?;
+                let items = r.varint().ok_or(m)?;
+                Frame::Credit {
+                    id,
+                    mine: flag,
+                    items,
+                }
+            }
+            // Only a caller ends its items: FLAG set is malformed.
+            11 if !flag => Frame::End {
+                id: r.varint().ok_or(m)?,
+            },
+            11 => return Err(m),
             _ if header & MUST_UNDERSTAND != 0 => return Err(ParseError::MustUnderstand),
             _ => Frame::Ignorable,
         })
@@ -428,6 +553,7 @@ mod tests {
         assert_eq!(WireError::from_u8(200), WireError::Unknown);
         assert_eq!(WireError::Busy as u8, 1);
         assert_eq!(WireError::Closed as u8, 13);
+        assert_eq!(WireError::TooDeep as u8, 15);
     }
 
     #[test]
@@ -442,6 +568,7 @@ mod tests {
             keepalive_ms: 1000,
             schema: 0xdead_beef,
             call_timeout_ms: 0,
+            stream_window: 0,
         };
         let mut buf = [0u8; HELLO_MAX];
         let n = h.encode(&mut buf);
@@ -460,6 +587,60 @@ mod tests {
         assert_eq!(&buf[n - 2..n], &[0x88, 0x27]);
         assert_eq!(Hello::parse(&buf[..n]), Some(t));
         assert_eq!(Hello::parse(&buf[..n - 2]), None);
+        // With streams too, the window follows the call timeout; a window of 0 is malformed.
+        let s = Hello {
+            features: Hello::FEATURE_CALL_TIMEOUT | Hello::FEATURE_STREAMS,
+            stream_window: 300,
+            ..t
+        };
+        let n = s.encode(&mut buf);
+        assert_eq!(&buf[n - 4..n], &[0x88, 0x27, 0xac, 0x02]);
+        assert_eq!(Hello::parse(&buf[..n]), Some(s));
+        assert_eq!(Hello::parse(&buf[..n - 2]), None);
+        buf[n - 2] = 0;
+        assert_eq!(Hello::parse(&buf[..n - 1]), None);
+    }
+
+    #[test]
+    fn stream_kinds() {
+        use crate::stream::StreamMode;
+        let open = Frame::parse(&[0x28, 5, 7, 2, 2, 0xe8, 0x07, 9]).unwrap();
+        assert_eq!(
+            open,
+            Frame::Open {
+                id: 5,
+                procedure: 7,
+                mode: StreamMode::ServerStream,
+                depth: 2,
+                timeout_ms: Some(1000),
+                args: &[9][..],
+            }
+        );
+        assert_eq!(
+            Frame::parse(&[0x08, 5, 7, 4, 0]),
+            Err(ParseError::Malformed)
+        ); // mode 4
+        assert_eq!(
+            Frame::parse(&[0x29, 5, 1, 2]).unwrap(),
+            Frame::Item {
+                id: 5,
+                mine: true,
+                item: &[1, 2][..]
+            }
+        );
+        assert_eq!(
+            Frame::parse(&[0x0a, 5, 8]).unwrap(),
+            Frame::<&[u8]>::Credit {
+                id: 5,
+                mine: false,
+                items: 8
+            }
+        );
+        assert_eq!(
+            Frame::parse(&[0x0b, 5]).unwrap(),
+            Frame::<&[u8]>::End { id: 5 }
+        );
+        assert_eq!(Frame::parse(&[0x2b, 5]), Err(ParseError::Malformed));
     }
 
     #[test]

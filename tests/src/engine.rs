@@ -3,7 +3,8 @@
 
 use wirecall::{
     CallError, CallFailure, CallId, CancelError, Disconnect, Duration, Endpoint, Event, Instant,
-    PeerInfo, RequestEnd, RequestId, RespondError, Stats, WireError,
+    Open, PeerInfo, RequestEnd, RequestId, RespondError, Stats, StreamError, StreamId, StreamMode,
+    WireError,
 };
 
 /// An [`Event`] with its payload copied out; fields as in [`Event`].
@@ -30,6 +31,12 @@ pub enum Owned {
     },
     /// See [`Event::RequestEnded`].
     RequestEnded { id: RequestId, reason: RequestEnd },
+    /// See [`Event::Item`].
+    Item { stream: StreamId, item: Vec<u8> },
+    /// See [`Event::Credit`].
+    Credit { stream: StreamId },
+    /// See [`Event::ItemsEnded`].
+    ItemsEnded { id: RequestId },
 }
 
 impl Owned {
@@ -57,6 +64,12 @@ impl Owned {
                 detail: detail.to_vec(),
             },
             Event::RequestEnded { id, reason } => Owned::RequestEnded { id, reason },
+            Event::Item { stream, item } => Owned::Item {
+                stream,
+                item: item.to_vec(),
+            },
+            Event::Credit { stream } => Owned::Credit { stream },
+            Event::ItemsEnded { id } => Owned::ItemsEnded { id },
             _ => panic!("event kind unknown to the harness: {ev:?}"),
         }
     }
@@ -77,6 +90,19 @@ pub trait Engine {
         args: &[u8],
         timeout: Option<Duration>,
     ) -> Result<CallId, CallError>;
+    fn open(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        how: Open,
+    ) -> Result<CallId, CallError>;
+    fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError>;
+    fn end_items(&mut self, id: CallId) -> Result<(), StreamError>;
+    fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError>;
+    fn credit(&self, stream: StreamId) -> u32;
+    fn request_mode(&self, id: RequestId) -> Option<StreamMode>;
+    fn request_depth(&self, id: RequestId) -> Option<u8>;
     fn respond(&mut self, id: RequestId, payload: &[u8]) -> Result<(), RespondError>;
     fn respond_error(
         &mut self,
@@ -122,6 +148,33 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> Engine
             Some(t) => Endpoint::call_with_timeout(self, now, procedure, args, t),
             None => Endpoint::call(self, now, procedure, args),
         }
+    }
+    fn open(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        how: Open,
+    ) -> Result<CallId, CallError> {
+        Endpoint::open(self, now, procedure, args, how)
+    }
+    fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError> {
+        Endpoint::send_item(self, stream, item)
+    }
+    fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
+        Endpoint::end_items(self, id)
+    }
+    fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError> {
+        Endpoint::consume(self, stream, items)
+    }
+    fn credit(&self, stream: StreamId) -> u32 {
+        Endpoint::credit(self, stream)
+    }
+    fn request_mode(&self, id: RequestId) -> Option<StreamMode> {
+        Endpoint::request_mode(self, id)
+    }
+    fn request_depth(&self, id: RequestId) -> Option<u8> {
+        Endpoint::request_depth(self, id)
     }
     fn respond(&mut self, id: RequestId, payload: &[u8]) -> Result<(), RespondError> {
         Endpoint::respond(self, id, payload)

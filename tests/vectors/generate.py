@@ -51,11 +51,13 @@ def varint(v: int) -> bytes:
 
 
 def hello(reply, version, min_version, features, max_frame, inbound, outbound, keepalive_ms, schema,
-          call_timeout_ms=None):
+          call_timeout_ms=None, stream_window=None):
     body = (bytes([0x21 if reply else 0x01, version, min_version]) + varint(features) + varint(max_frame)
             + varint(inbound) + varint(outbound) + varint(keepalive_ms) + schema.to_bytes(4, "little"))
     if features & 1:  # feature 0, call timeout: the default deadline of the sender's requests
         body += varint(call_timeout_ms)
+    if features & 2:  # feature 1, streams: the items the sender accepts per stream before granting more
+        body += varint(stream_window)
     return body
 
 
@@ -67,12 +69,15 @@ ADD_1_2 = zigzag(1) + zigzag(2)
 LONG = bytes((i % 255) + 1 for i in range(300))  # no zeros: COBS needs a 0xFF block
 
 FRAMES = [
-    ("hello", "Hello from a device: version 1, min 1, features 1 (call timeout), max_frame 256, 4 in, 4 out, "
-              "keepalive 1000 ms, schema 0x12345678, call timeout 5000 ms",
+    ("hello", "Hello from a device: version 1, min 1, features 3 (call timeout, streams), max_frame 256, 4 in, "
+              "4 out, keepalive 1000 ms, schema 0x12345678, call timeout 5000 ms, stream window 8",
+     hello(False, 1, 1, 3, 256, 4, 4, 1000, 0x12345678, 5000, 8)),
+    ("hello_reply", "Hello reply from a host: features 3, max_frame 1024, 16 in, 16 out, keepalive 1000 ms, no schema, "
+                    "call timeout 5000 ms, stream window 8",
+     hello(True, 1, 1, 3, 1024, 16, 16, 1000, 0, 5000, 8)),
+    ("hello_timeout_only", "Hello from a peer with the call-timeout feature only: features 1, max_frame 256, 4 in, "
+                           "4 out, keepalive 1000 ms, schema 0x12345678, call timeout 5000 ms (no stream window)",
      hello(False, 1, 1, 1, 256, 4, 4, 1000, 0x12345678, 5000)),
-    ("hello_reply", "Hello reply from a host: features 1, max_frame 1024, 16 in, 16 out, keepalive 1000 ms, no schema, "
-                    "call timeout 5000 ms",
-     hello(True, 1, 1, 1, 1024, 16, 16, 1000, 0, 5000)),
     ("hello_plain", "Hello from a peer without the call-timeout feature: features 0, max_frame 256, 4 in, 4 out, "
                     "keepalive 1000 ms, schema 0x12345678 (nothing after the schema)",
      hello(False, 1, 1, 0, 256, 4, 4, 1000, 0x12345678)),
@@ -93,6 +98,24 @@ FRAMES = [
     ("close_protocol_violation", "Close, code ProtocolViolation (9)", b"\x07\x09"),
     ("unknown_ignorable", "Kind 31 without must-understand: ignored", b"\x1f\x01\x02"),
     ("unknown_must_understand", "Kind 31 with must-understand: a protocol violation", b"\x9f\x01\x02"),
+    # Streams (feature 1). Call id 8: slot 0 of 4, third epoch.
+    ("open_server_stream", "Open id 8, procedure 5 (count), mode 2 (server stream), depth 0, no timeout, "
+                           "arguments (3)", b"\x08\x08\x05\x02\x00" + varint(3)),
+    ("item_from_server", "Item on call 8 from the server (FLAG: on a call the receiver made): item 0",
+     b"\x29\x08" + varint(0)),
+    ("credit_from_caller", "Credit on call 8 from the caller: 4 more items", b"\x0a\x08\x04"),
+    ("reply_stream_end", "Reply id 8, result () (empty): the end of the stream", b"\x03\x08"),
+    ("open_bidi_timeout", "Open id 12, procedure 6, mode 3 (bidirectional), depth 0, timeout 2000 ms (FLAG), "
+                          "no arguments", b"\x28\x0c\x06\x03\x00" + varint(2000)),
+    ("item_from_caller", "Item on call 12 from the caller: bytes 07 07", b"\x09\x0c\x07\x07"),
+    ("credit_from_server", "Credit on call 12 from the server (FLAG): 4 more items", b"\x2a\x0c\x04"),
+    ("end_items", "End: the caller's last item on call 12 was sent", b"\x0b\x0c"),
+    ("cancel_flow_control", "Cancel id 12 with a reason: FlowControl (14), the server overran its credit",
+     b"\x05\x0c\x0e"),
+    ("error_flow_control", "Error id 12, FlowControl (14): the caller overran its credit", b"\x04\x0c\x0e"),
+    ("open_nested", "Open id 1, procedure 0 (add), mode 0 (plain call), depth 1 (made while serving a request of "
+                    "the peer), arguments (1, 2)", b"\x08\x01\x00\x00\x01" + ADD_1_2),
+    ("error_too_deep", "Error id 1, TooDeep (15)", b"\x04\x01\x0f"),
     ("request_long", "Request id 2, procedure 1, 300 argument bytes without a zero (COBS 0xFF blocks)",
      b"\x02\x02\x01" + LONG),
 ]

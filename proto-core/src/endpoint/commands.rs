@@ -1,13 +1,14 @@
-//! Commands from the application: call, respond, respond_error, cancel, close.
+//! Commands from the application: call, open, respond, respond_error, cancel, close.
 
 use super::receive::encode_head;
-use super::{Endpoint, Link};
+use super::{Endpoint, Link, NEVER};
 use crate::calls::OutCall;
 use crate::error::{CallError, CancelError, RespondError};
 use crate::event::{CallId, Disconnect, PeerInfo, RequestId};
 use crate::framing::CRC_LEN;
 use crate::payload::{Payload, PayloadError};
 use crate::stats::bump;
+use crate::stream::{Flow, Open, StreamMode};
 use crate::time::{Duration, Instant};
 use crate::varint;
 use crate::wire::{Kind, WireError};
@@ -26,7 +27,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         procedure: u32,
         args: impl Payload,
     ) -> Result<CallId, CallError> {
-        self.start_call(now, procedure, None, &args)
+        self.start_call(now, procedure, Open::call(), &args)
     }
 
     /// Like [`call`](Self::call) with a deadline of `timeout` from `now`. The timeout is
@@ -38,14 +39,34 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         args: impl Payload,
         timeout: Duration,
     ) -> Result<CallId, CallError> {
-        self.start_call(now, procedure, Some(timeout), &args)
+        self.start_call(now, procedure, Open::call().with_timeout(timeout), &args)
+    }
+
+    /// Calls `procedure` as `how` says: a stream (items then flow with
+    /// [`send_item`](Self::send_item) and [`Event::Item`](crate::Event::Item)), with or
+    /// without a deadline, nested in a request this side serves (a callback). A plain call
+    /// made with `Open::call()` is exactly [`call`](Self::call). The call ends as any call
+    /// does, with [`Event::Reply`](crate::Event::Reply) (for a server or bidirectional stream,
+    /// after its items) or [`Event::CallFailed`](crate::Event::CallFailed).
+    ///
+    /// Streams and nested calls need a peer that speaks them
+    /// ([`PeerInfo::stream_window`](crate::PeerInfo::stream_window) is `Some`); a nested plain
+    /// call to a peer that does not goes out as a plain call.
+    pub fn open(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: impl Payload,
+        how: Open,
+    ) -> Result<CallId, CallError> {
+        self.start_call(now, procedure, how, &args)
     }
 
     fn start_call(
         &mut self,
         now: Instant,
         procedure: u32,
-        timeout: Option<Duration>,
+        how: Open,
         args: &dyn Payload,
     ) -> Result<CallId, CallError> {
         let now = self.advance(now);
@@ -54,6 +75,23 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             Link::Handshaking => return Err(CallError::NotConnected),
             Link::Closed => return Err(CallError::Closed),
         };
+        let depth = match how.parent {
+            None => 0,
+            Some(p) => match self.inbound.get(p.index()) {
+                Some(Some(c)) if c.id == p.wire && c.is_active() => c.depth.saturating_add(1),
+                _ => return Err(CallError::TooDeep), // its parent is over
+            },
+        };
+        if depth > self.config.max_call_depth {
+            return Err(CallError::TooDeep);
+        }
+        let stream = how.mode != StreamMode::Call;
+        let peer_window = peer.stream_window;
+        if stream && peer_window.is_none() {
+            return Err(CallError::Unsupported);
+        }
+        // A Request says everything a plain call at depth 0 needs, in the fewest bytes.
+        let open = stream || (depth > 0 && peer_window.is_some());
         let cap = usize::from(self.limits.outbound).min(peer.max_inbound as usize);
         if usize::from(self.counts.out_used) >= cap {
             return Err(CallError::TooManyCalls);
@@ -68,13 +106,30 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             .map_or(0, |&e| (u32::from(e) + 1) % Self::EPOCHS);
         let id = index as u32 + OUT as u32 * epoch;
         let limit = self.send_limit().saturating_sub(CRC_LEN);
-        let wire_timeout = timeout.and_then(|t| self.wire_timeout(t, &peer));
-        let mut n = encode_head(
-            &mut self.scratch,
-            Kind::Request.header(wire_timeout.is_some()),
-            id,
-        );
+        let (wire_timeout, deadline) = match how.timeout {
+            // An Open always states a plain call's deadline (the default rule is the
+            // Request's); a stream without one has none.
+            Some(t) => (Some(t), now + t),
+            None if !stream => (
+                Some(self.config.call_timeout),
+                now + self.config.call_timeout,
+            ),
+            None => (None, NEVER),
+        };
+        let wire_timeout = match (open, wire_timeout) {
+            (true, t) => t.map(ceil_millis),
+            (false, _) => how.timeout.and_then(|t| self.wire_timeout(t, &peer)),
+        };
+        let kind = if open { Kind::Open } else { Kind::Request };
+        let mut n = encode_head(&mut self.scratch, kind.header(wire_timeout.is_some()), id);
         n += encode_varint(&mut self.scratch, n, procedure);
+        if open {
+            if let Some(b) = self.scratch.get_mut(n) {
+                *b = how.mode.to_wire();
+                n += 1;
+            }
+            n += encode_varint(&mut self.scratch, n, u32::from(depth));
+        }
         if let Some(ms) = wire_timeout {
             n += encode_varint(&mut self.scratch, n, ms);
         }
@@ -86,9 +141,23 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if !self.queue_scratch(n) {
             return Err(CallError::WouldBlock);
         }
-        let deadline = now + timeout.unwrap_or(self.config.call_timeout);
+        let flow = if stream {
+            let credit = if how.mode.caller_sends() {
+                window16(peer_window.unwrap_or(0))
+            } else {
+                0
+            };
+            let allowed = if how.mode.server_sends() {
+                self.limits.stream_window
+            } else {
+                0
+            };
+            Flow::new(how.mode, credit, allowed, now)
+        } else {
+            Flow::none(now)
+        };
         if let (Some(slot), Some(e)) = (self.outbound.get_mut(index), self.epochs.get_mut(index)) {
-            *slot = Some(OutCall::new(id, deadline));
+            *slot = Some(OutCall::new(id, deadline, flow));
             *e = epoch as u8; // EPOCHS ≤ 128
             self.counts.out_used += 1;
         }
@@ -179,7 +248,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         Ok(())
     }
 
-    fn queue_scratch(&mut self, len: usize) -> bool {
+    pub(super) fn queue_scratch(&mut self, len: usize) -> bool {
         let frame = self.scratch.get(..len).unwrap_or(&[]);
         Self::push_frame(&mut self.tx, &mut self.stats, &[frame])
     }
@@ -216,6 +285,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.due.close = Some(code);
         self.flush_due();
     }
+}
+
+/// A window or grant as the flow keeps it (a peer's larger window gains nothing).
+pub(super) fn window16(items: u32) -> u16 {
+    u16::try_from(items).unwrap_or(u16::MAX)
 }
 
 /// Whole milliseconds of `d`, rounded up, saturating at `u32::MAX`.

@@ -2,6 +2,7 @@
 
 mod commands;
 mod receive;
+mod streams;
 mod timers;
 
 use crate::calls::{InCall, InState, OutCall};
@@ -10,8 +11,12 @@ use crate::event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd,
 use crate::framing::{self, Decoder};
 use crate::ring::{ByteRing, Fifo};
 use crate::stats::Stats;
+use crate::stream::StreamId;
 use crate::time::{Duration, Instant};
 use crate::wire::WireError;
+
+/// The deadline of a stream made without one: never (its idle timeout bounds it).
+pub(crate) const NEVER: Instant = Instant::from_micros(u64::MAX);
 
 /// Wire bytes of the largest frame that input processing may have to queue at once (an
 /// `Error` reply without detail: header, 5-byte id, code, CRC). Input stops while less than
@@ -115,6 +120,8 @@ struct Limits {
     frame: u32,
     inbound: u16,
     outbound: u16,
+    /// Items the peer may send on each stream before this side grants more.
+    stream_window: u16,
 }
 
 /// Table occupancy, kept as the tables change so that no hot path counts.
@@ -164,6 +171,17 @@ enum Pending {
         at: usize,
         len: usize,
     },
+    Item {
+        stream: StreamId,
+        at: usize,
+        len: usize,
+    },
+    Credit {
+        stream: StreamId,
+    },
+    ItemsEnded {
+        id: RequestId,
+    },
 }
 
 /// Control frames waiting for room in the transmit queue. Each kind is at most one
@@ -181,6 +199,8 @@ struct Due {
     /// A call in either table ended and `poll_event` has not reported it yet: input waits,
     /// so a request reusing that id can never be reported before the old one's end.
     reports: bool,
+    /// Some stream owes the peer a `Credit` frame.
+    credits: bool,
 }
 
 impl Due {
@@ -192,6 +212,7 @@ impl Due {
             || self.ping
             || self.cancels != 0
             || self.errors != 0
+            || self.credits
     }
 }
 
@@ -268,6 +289,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             frame: clamp(config.max_frame, FRAME, crate::wire::MIN_MAX_FRAME) as u32,
             inbound: clamp(config.max_inbound, IN, 1) as u16,
             outbound: clamp(config.max_outbound, OUT, 1) as u16,
+            stream_window: config.stream_window.clamp(1, 65535) as u16,
         };
         Endpoint {
             config,
@@ -282,6 +304,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 keepalive: Duration::ZERO,
                 schema: 0,
                 call_timeout: None,
+                stream_window: None,
             },
             decoder: Decoder::new(limits.frame as usize),
             frame_deadline: now,
@@ -458,6 +481,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 reason: CallFailure::Remote(code),
                 detail: tail(at, len),
             },
+            Pending::Item { stream, at, len } => Event::Item {
+                stream,
+                item: tail(at, len),
+            },
+            Pending::Credit { stream } => Event::Credit { stream },
+            Pending::ItemsEnded { id } => Event::ItemsEnded { id },
         }
     }
 

@@ -1,10 +1,11 @@
 //! The input half: bytes in, frames parsed, tables and events updated.
 
-use super::{Endpoint, HelloKind, Link, LinkEvent, Pending, CONTROL_RESERVE};
+use super::{Endpoint, HelloKind, Link, LinkEvent, Pending, CONTROL_RESERVE, NEVER};
 use crate::calls::InCall;
 use crate::event::{CallId, Disconnect, PeerInfo, RequestEnd, RequestId};
 use crate::framing::{Fed, FrameError};
 use crate::stats::bump;
+use crate::stream::{Flow, StreamMode};
 use crate::time::{Duration, Instant};
 use crate::wire::{self, Frame, Hello, Kind, ParseError, WireError};
 
@@ -184,7 +185,34 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 procedure,
                 timeout_ms,
                 args,
-            } => self.on_request(now, id, procedure, timeout_ms, args, len),
+            } => {
+                let how = Incoming {
+                    mode: StreamMode::Call,
+                    depth: 0,
+                    timeout_ms,
+                    open: false,
+                };
+                self.on_request(now, id, procedure, how, args, len)
+            }
+            Frame::Open {
+                id,
+                procedure,
+                mode,
+                depth,
+                timeout_ms,
+                args,
+            } => {
+                let how = Incoming {
+                    mode,
+                    depth,
+                    timeout_ms,
+                    open: true,
+                };
+                self.on_request(now, id, procedure, how, args, len)
+            }
+            Frame::Item { id, mine, item } => self.on_item(now, id, mine, item, len),
+            Frame::Credit { id, mine, items } => self.on_credit(now, id, mine, items),
+            Frame::End { id } => self.on_end(now, id),
             Frame::Reply { id, payload } => {
                 if let Some(id) = self.finish_call(id, false) {
                     self.pending = Some(Pending::Reply {
@@ -204,7 +232,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     });
                 }
             }
-            Frame::Cancel { id } => self.on_cancel(now, id),
+            Frame::Cancel { id, code } => self.on_cancel(now, id, code),
             Frame::Ping { pong: false } => {
                 bump(&mut self.stats.pings_received);
                 // One pong answers every ping that arrived before it left.
@@ -272,6 +300,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         let call_timeout = (hello.features & Hello::FEATURE_CALL_TIMEOUT != 0)
             .then(|| Duration::from_millis(u64::from(hello.call_timeout_ms)));
+        let stream_window =
+            (hello.features & Hello::FEATURE_STREAMS != 0).then_some(hello.stream_window);
         let peer = PeerInfo {
             version,
             max_frame: hello.max_frame,
@@ -280,6 +310,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             keepalive: Duration::from_millis(u64::from(hello.keepalive_ms)),
             schema: hello.schema,
             call_timeout,
+            stream_window,
         };
         if self.link == Link::Handshaking {
             bump(&mut self.stats.handshakes);
@@ -295,7 +326,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         now: Instant,
         id: u32,
         procedure: u32,
-        timeout_ms: Option<u32>,
+        how: Incoming,
         args: usize,
         len: usize,
     ) {
@@ -307,6 +338,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if self.find_active_in(id).is_some() {
             return self.protocol_error(now); // the peer reused an id it is still waiting on
         }
+        let depth = match u8::try_from(how.depth) {
+            Ok(d) if d <= self.config.max_call_depth => d,
+            _ => {
+                self.send_error(id, WireError::TooDeep);
+                return;
+            }
+        };
         if self.counts.in_used >= self.limits.inbound {
             bump(&mut self.stats.busy_sent);
             self.send_error(id, WireError::Busy);
@@ -327,18 +365,44 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 free
             }
         };
-        // The caller's timeout, or its advertised default, or ours; never past our cap.
-        let timeout = match (timeout_ms, peer.call_timeout) {
-            (Some(ms), _) => Duration::from_millis(u64::from(ms)),
-            (None, Some(default)) => default,
-            (None, None) => self.config.call_timeout,
+        // The caller's timeout, or its advertised default, or ours; never past our cap. An
+        // Open without a timeout is a stream without a deadline: its idle timeout bounds it.
+        let stream = how.mode != StreamMode::Call;
+        let deadline = match (how.timeout_ms, peer.call_timeout) {
+            (None, _) if how.open && stream => NEVER,
+            (Some(ms), _) => {
+                now + Duration::from_millis(u64::from(ms)).min(self.config.max_request_timeout)
+            }
+            (None, Some(default)) => now + default.min(self.config.max_request_timeout),
+            (None, None) => {
+                now + self
+                    .config
+                    .call_timeout
+                    .min(self.config.max_request_timeout)
+            }
         };
-        let timeout = timeout.min(self.config.max_request_timeout);
+        let flow = if stream {
+            let credit = if how.mode.server_sends() {
+                super::commands::window16(peer.stream_window.unwrap_or(0))
+            } else {
+                0
+            };
+            let allowed = if how.mode.caller_sends() {
+                self.limits.stream_window
+            } else {
+                0
+            };
+            Flow::new(how.mode, credit, allowed, now)
+        } else {
+            Flow::none(now)
+        };
         if let Some(slot) = self.inbound.get_mut(index) {
             *slot = Some(InCall {
                 id,
-                deadline: now + timeout,
+                deadline,
                 state: crate::calls::InState::Active,
+                depth,
+                flow,
             });
         }
         self.counts.in_used += 1;
@@ -389,7 +453,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         None
     }
 
-    fn on_cancel(&mut self, now: Instant, id: u32) {
+    fn on_cancel(&mut self, now: Instant, id: u32, code: Option<WireError>) {
         bump(&mut self.stats.cancels_received);
         if !self.is_connected() {
             return; // no session, so no call to cancel and nobody waiting for an answer
@@ -397,9 +461,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if !self.cancel_window.spend(self.config.cancel_budget, now) {
             return self.reset_for_violation();
         }
+        let reason = match code {
+            Some(WireError::FlowControl) => RequestEnd::FlowControl,
+            _ => RequestEnd::Cancelled,
+        };
         if let Some(i) = self.find_active_in(id) {
             if let Some(Some(call)) = self.inbound.get_mut(i) {
-                self.due.reports |= call.end(RequestEnd::Cancelled, None);
+                self.due.reports |= call.end(reason, None);
             }
         }
         // An error still waiting for transmit room (a deadline) would otherwise follow the
@@ -432,7 +500,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let _ = self.queue_frame(&[head.get(..n + 1).unwrap_or(&[])]);
     }
 
-    fn protocol_error(&mut self, now: Instant) {
+    pub(super) fn protocol_error(&mut self, now: Instant) {
         bump(&mut self.stats.protocol_errors);
         if !self
             .protocol_window
@@ -450,6 +518,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.protocol_window = super::Window::starting(self.now);
         self.cancel_window = super::Window::starting(self.now);
     }
+}
+
+/// How a request came: as a Request (a plain call at depth 0) or an Open.
+#[derive(Clone, Copy)]
+struct Incoming {
+    mode: StreamMode,
+    depth: u32,
+    timeout_ms: Option<u32>,
+    open: bool,
 }
 
 /// Version or schema mismatch: retrying with the same peer cannot help.

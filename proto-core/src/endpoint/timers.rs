@@ -2,8 +2,8 @@
 //! waiting for room in the transmit queue.
 
 use super::receive::encode_head;
-use super::{Endpoint, HelloKind, Link};
-use crate::event::{Disconnect, RequestEnd};
+use super::{Endpoint, HelloKind, Link, NEVER};
+use crate::event::{CallFailure, Disconnect, RequestEnd};
 use crate::stats::bump;
 use crate::time::{earliest, Instant};
 use crate::varint;
@@ -38,15 +38,22 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         let grace = self.config.late_reply_grace;
+        let idle = self.config.stream_idle_timeout;
         for i in 0..OUT {
             let Some(Some(call)) = self.outbound.get_mut(i) else {
                 continue;
             };
-            if !call.ended && now >= call.until {
+            let expired = now >= call.until;
+            let idled = call.flow.is_stream() && now >= call.flow.active_at + idle;
+            if !call.ended && (expired || idled) {
                 if call.abandon(now, grace) {
                     self.due.cancels += 1;
                 }
-                call.report = Some(crate::event::CallFailure::DeadlineExceeded);
+                call.report = Some(if expired {
+                    CallFailure::DeadlineExceeded
+                } else {
+                    CallFailure::Idle
+                });
                 self.due.reports = true;
                 bump(&mut self.stats.calls_timed_out);
             } else if call.ended && call.live && now >= call.until {
@@ -55,12 +62,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
         }
         for call in self.inbound.iter_mut().flatten() {
-            if call.is_active() && now >= call.deadline {
+            let idled = call.flow.is_stream() && now >= call.flow.active_at + idle;
+            if call.is_active() && (now >= call.deadline || idled) {
                 self.due.reports = true;
-                call.end(
-                    RequestEnd::DeadlineExceeded,
-                    Some(WireError::DeadlineExceeded),
-                );
+                let reason = if now >= call.deadline {
+                    RequestEnd::DeadlineExceeded
+                } else {
+                    RequestEnd::Idle
+                };
+                call.end(reason, Some(WireError::DeadlineExceeded));
                 self.due.errors += 1;
                 bump(&mut self.stats.requests_timed_out);
             }
@@ -84,13 +94,22 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 next = earliest(next, Some(ping.min(idle)));
             }
         }
+        let idle = self.config.stream_idle_timeout;
         for call in self.outbound.iter().flatten() {
-            if !call.ended || call.live {
+            if (!call.ended || call.live) && call.until != NEVER {
                 next = earliest(next, Some(call.until));
+            }
+            if !call.ended && call.flow.is_stream() {
+                next = earliest(next, Some(call.flow.active_at + idle));
             }
         }
         for call in self.inbound.iter().flatten().filter(|c| c.is_active()) {
-            next = earliest(next, Some(call.deadline));
+            if call.deadline != NEVER {
+                next = earliest(next, Some(call.deadline));
+            }
+            if call.flow.is_stream() {
+                next = earliest(next, Some(call.flow.active_at + idle));
+            }
         }
         next
     }
@@ -139,8 +158,16 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 if !call.cancel_due {
                     continue;
                 }
-                let mut head = [0u8; 1 + varint::MAX_LEN];
-                let n = encode_head(&mut head, Kind::Cancel.header(false), call.id);
+                // A server that overran its credit is told why (version 1 receivers ignore
+                // the code byte).
+                let mut head = [0u8; 1 + varint::MAX_LEN + 1];
+                let mut n = encode_head(&mut head, Kind::Cancel.header(false), call.id);
+                if call.flow.overrun {
+                    if let Some(b) = head.get_mut(n) {
+                        *b = WireError::FlowControl as u8;
+                        n += 1;
+                    }
+                }
                 if !self.queue_frame(&[head.get(..n).unwrap_or(&[])]) {
                     return;
                 }
@@ -175,19 +202,23 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 self.settle_in(i);
             }
         }
+        if self.due.credits {
+            self.flush_credits();
+        }
     }
 
     fn local_hello(&self) -> Hello {
         Hello {
             version: wire::PROTOCOL_VERSION,
             min_version: wire::MIN_PROTOCOL_VERSION,
-            features: Hello::FEATURE_CALL_TIMEOUT,
+            features: Hello::FEATURE_CALL_TIMEOUT | Hello::FEATURE_STREAMS,
             max_frame: self.limits.frame,
             max_inbound: u32::from(self.limits.inbound),
             max_outbound: u32::from(self.limits.outbound),
             keepalive_ms: u32::try_from(self.config.keepalive.as_millis()).unwrap_or(u32::MAX),
             schema: self.config.schema,
             call_timeout_ms: super::commands::ceil_millis(self.config.call_timeout),
+            stream_window: u32::from(self.limits.stream_window),
         }
     }
 }

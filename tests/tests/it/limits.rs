@@ -146,7 +146,7 @@ fn run_time_limits_below_the_capacities_are_advertised_and_enforced() {
     let mut v = Victim::with(Endpoint::<256, 4, 4, 576>::new(Instant::ZERO, config));
     // The Hello says 100 bytes, 2 in, 1 out.
     let hello = v.frames().remove(0);
-    assert_eq!(&hello[..4], &[0x01, 1, 1, 1]);
+    assert_eq!(&hello[..4], &[0x01, 1, 1, 3]);
     assert_eq!(&hello[4..8], &[100, 2, 1, 0xe8]);
     v.handshake(&raw::hello(false, 1, 1, 1024, 64, 64, 1000, 0));
     assert_eq!(v.ep.limits(), (100, 2, 1));

@@ -18,6 +18,7 @@ mod limits;
 mod link;
 mod memory;
 mod properties;
+mod stream_vectors;
 mod tokio_flavour;
 mod transports;
 mod uart;

@@ -11,11 +11,11 @@ fn worst_case_ram_at_the_microcontroller_defaults() {
         std::mem::size_of::<wirecall::Endpoint>(),
         "the defaults are the MCU defaults"
     );
-    // Buffers: 256 receive + 256 assembly + 576 transmit = 1088; tables, timers, counters
-    // and settings take the rest of the documented 1,688 bytes (64-bit; 32-bit builds
-    // check their own 1,656 at compile time).
+    // Buffers: 256 receive + 256 assembly + 576 transmit = 1088; tables (with each call's
+    // stream state), timers, counters and settings take the rest of the documented 1,920
+    // bytes (64-bit; 32-bit builds check their own 1,888 at compile time).
     assert!(ram >= 1088, "{ram}");
-    assert!(ram <= 1688, "{ram} bytes: over the documented 1,688");
+    assert!(ram <= 1920, "{ram} bytes: over the documented 1,920");
 }
 
 #[test]
@@ -23,7 +23,7 @@ fn worst_case_ram_grows_with_the_capacities_only() {
     let host = Host::WORST_CASE_RAM;
     println!("Endpoint<1024, 16, 16, 2100>: {host} bytes");
     assert!(
-        (1024 * 2 + 2100..=1024 * 2 + 2100 + 1400).contains(&host),
+        (1024 * 2 + 2100..=1024 * 2 + 2100 + 2000).contains(&host),
         "{host}"
     );
 }
@@ -35,7 +35,7 @@ fn a_host_connection_holds_the_documented_bytes() {
     println!("host endpoint, default capacity: {default} bytes");
     // The figure the host module docs and ARCHITECTURE.md state (plus 16 KiB read and
     // 16 KiB write buffers per connection).
-    assert_eq!(default, 18_008);
+    assert_eq!(default, 19_584);
     // The largest capacity costs what its buffers say, and no more than a few KiB besides.
     let largest = Capacity {
         max_frame: 65536,

@@ -19,13 +19,13 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn load() -> Value {
+pub(crate) fn load() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/wire.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// name -> (body, wire)
-fn frames(v: &Value) -> HashMap<String, (Vec<u8>, Vec<u8>)> {
+pub(crate) fn frames(v: &Value) -> HashMap<String, (Vec<u8>, Vec<u8>)> {
     v["frames"]
         .as_array()
         .unwrap()

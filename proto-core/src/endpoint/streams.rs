@@ -1,0 +1,369 @@
+//! Streams: the commands that move items and credit, and what arrives for them.
+//!
+//! The credit rules (docs/PROTOCOL.md, section 7): each side of a stream that receives
+//! items starts by allowing the peer its `stream_window`; every item spends one; the
+//! application reports what it consumed, and once half a window (at least one) is consumed
+//! the endpoint grants that much back in one `Credit` frame. So the items a receiver holds
+//! unconsumed never exceed its window, and a sender that keeps up never waits for credit.
+
+use super::receive::encode_head;
+use super::{Endpoint, Pending};
+use crate::error::StreamError;
+use crate::event::{CallFailure, CallId, RequestEnd, RequestId};
+use crate::framing::CRC_LEN;
+use crate::payload::{Payload, PayloadError};
+use crate::stats::bump;
+use crate::stream::{Flow, StreamId, StreamMode};
+use crate::time::Instant;
+use crate::wire::{Kind, WireError};
+
+impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
+    Endpoint<FRAME, IN, OUT, TX>
+{
+    /// Sends one item on a stream this side sends on: a client or bidirectional stream it
+    /// opened, or a server or bidirectional stream it serves. It spends one credit; with
+    /// none left it returns [`StreamError::NoCredit`] (wait for
+    /// [`Event::Credit`](crate::Event::Credit)).
+    pub fn send_item(
+        &mut self,
+        stream: impl Into<StreamId>,
+        item: impl Payload,
+    ) -> Result<(), StreamError> {
+        let stream = stream.into();
+        let flow = self.sending_flow(stream)?;
+        if flow.credit == 0 {
+            return Err(StreamError::NoCredit);
+        }
+        let (wire, mine) = match stream {
+            StreamId::Call(id) => (id.wire, false),
+            StreamId::Request(id) => (id.wire, true),
+        };
+        let limit = self.send_limit().saturating_sub(CRC_LEN);
+        let n = encode_head(&mut self.scratch, Kind::Item.header(mine), wire);
+        let room = self
+            .scratch
+            .get_mut(n..limit)
+            .ok_or(StreamError::TooLarge)?;
+        let len = item.write_to(room).map_err(|e| match e {
+            PayloadError::TooLarge => StreamError::TooLarge,
+            PayloadError::Encode => StreamError::Encode,
+        })?;
+        if !self.queue_scratch(n + len) {
+            return Err(StreamError::WouldBlock);
+        }
+        let now = self.now;
+        if let Ok(flow) = self.sending_flow(stream) {
+            flow.credit -= 1;
+            flow.active_at = now;
+        }
+        bump(&mut self.stats.items_sent);
+        Ok(())
+    }
+
+    /// Ends the items of a client or bidirectional stream this side opened (the call
+    /// itself goes on until the server answers).
+    pub fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
+        self.sending_flow(StreamId::Call(id))?;
+        let mut head = [0u8; 1 + crate::varint::MAX_LEN];
+        let n = encode_head(&mut head, Kind::End.header(false), id.wire);
+        if !self.queue_frame(&[head.get(..n).unwrap_or(&[])]) {
+            return Err(StreamError::WouldBlock);
+        }
+        let now = self.now;
+        if let Ok(flow) = self.sending_flow(StreamId::Call(id)) {
+            flow.items_ended = true;
+            flow.active_at = now;
+        }
+        Ok(())
+    }
+
+    /// Reports that the application consumed `items` of the stream's received items (it
+    /// no longer holds them), so the peer may send as many more. Credit goes back in
+    /// batches of half the window. More than the items received and not yet consumed
+    /// counts as that many.
+    pub fn consume(&mut self, stream: impl Into<StreamId>, items: u32) -> Result<(), StreamError> {
+        let window = self.limits.stream_window;
+        let flow = self.receiving_flow(stream.into())?;
+        let held = window.saturating_sub(flow.allowed.saturating_add(flow.consumed));
+        flow.consumed += super::commands::window16(items).min(held);
+        if flow.consumed >= (window / 2).max(1) && !flow.credit_due {
+            flow.credit_due = true;
+            self.due.credits = true;
+            self.flush_due();
+        }
+        Ok(())
+    }
+
+    /// Items this side may send on the stream now (0 if it sends none on it, or it ended).
+    pub fn credit(&self, stream: impl Into<StreamId>) -> u32 {
+        match stream.into() {
+            StreamId::Call(id) => match self.outbound.get(id.index()) {
+                Some(Some(c))
+                    if c.id == id.wire
+                        && !c.ended
+                        && c.flow.mode.caller_sends()
+                        && !c.flow.items_ended =>
+                {
+                    u32::from(c.flow.credit)
+                }
+                _ => 0,
+            },
+            StreamId::Request(id) => match self.inbound.get(id.index()) {
+                Some(Some(c)) if c.id == id.wire && c.is_active() && c.flow.mode.server_sends() => {
+                    u32::from(c.flow.credit)
+                }
+                _ => 0,
+            },
+        }
+    }
+
+    /// The stream mode of a request this side serves, while it is pending (a plain call
+    /// is [`StreamMode::Call`]).
+    pub fn request_mode(&self, id: RequestId) -> Option<StreamMode> {
+        self.pending_request(id).map(|c| c.flow.mode)
+    }
+
+    /// How deeply a pending request is nested in calls (0: the caller made it of its own
+    /// accord; 1: made while the caller served one of this side's calls; ...).
+    pub fn request_depth(&self, id: RequestId) -> Option<u8> {
+        self.pending_request(id).map(|c| c.depth)
+    }
+
+    fn pending_request(&self, id: RequestId) -> Option<&crate::calls::InCall> {
+        match self.inbound.get(id.index()) {
+            Some(Some(c)) if c.id == id.wire && c.is_active() => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The flow of an open stream on which this side sends items now.
+    fn sending_flow(&mut self, stream: StreamId) -> Result<&mut Flow, StreamError> {
+        let flow = self.open_flow(stream)?;
+        let sends = match stream {
+            StreamId::Call(_) => flow.mode.caller_sends() && !flow.items_ended,
+            StreamId::Request(_) => flow.mode.server_sends(),
+        };
+        if sends {
+            Ok(flow)
+        } else {
+            Err(StreamError::NotSending)
+        }
+    }
+
+    /// The flow of an open stream on which this side receives items.
+    fn receiving_flow(&mut self, stream: StreamId) -> Result<&mut Flow, StreamError> {
+        let flow = self.open_flow(stream)?;
+        let receives = match stream {
+            StreamId::Call(_) => flow.mode.server_sends(),
+            StreamId::Request(_) => flow.mode.caller_sends(),
+        };
+        if receives {
+            Ok(flow)
+        } else {
+            Err(StreamError::NotOpen)
+        }
+    }
+
+    fn open_flow(&mut self, stream: StreamId) -> Result<&mut Flow, StreamError> {
+        let flow = match stream {
+            StreamId::Call(id) => match self.outbound.get_mut(id.index()) {
+                Some(Some(c)) if c.id == id.wire && !c.ended => &mut c.flow,
+                _ => return Err(StreamError::NotOpen),
+            },
+            StreamId::Request(id) => match self.inbound.get_mut(id.index()) {
+                Some(Some(c)) if c.id == id.wire && c.is_active() => &mut c.flow,
+                _ => return Err(StreamError::NotOpen),
+            },
+        };
+        if flow.is_stream() {
+            Ok(flow)
+        } else {
+            Err(StreamError::NotOpen)
+        }
+    }
+
+    // ---- input ---------------------------------------------------------------------------
+
+    /// An Item frame: `mine` if it belongs to a call this side made (the server sent it).
+    pub(super) fn on_item(&mut self, now: Instant, id: u32, mine: bool, at: usize, len: usize) {
+        if mine {
+            let index = Self::out_slot(id);
+            let Some(Some(call)) = self.outbound.get_mut(index) else {
+                bump(&mut self.stats.items_refused);
+                return;
+            };
+            if call.id != id || call.ended {
+                bump(&mut self.stats.items_refused); // after our cancel or deadline
+                return;
+            }
+            if !call.flow.mode.server_sends() {
+                return self.protocol_error(now);
+            }
+            if call.flow.allowed == 0 {
+                // Beyond its credit: end the call, and tell the server why.
+                call.flow.overrun = true;
+                if call.abandon(now, self.config.late_reply_grace) {
+                    self.due.cancels += 1;
+                }
+                call.report = Some(CallFailure::FlowControl);
+                self.due.reports = true;
+                bump(&mut self.stats.items_refused);
+                return self.protocol_error(now);
+            }
+            call.flow.allowed -= 1;
+            call.flow.active_at = now;
+            bump(&mut self.stats.items_received);
+            let stream = StreamId::Call(CallId {
+                wire: id,
+                index: index as u32,
+            });
+            self.pending = Some(Pending::Item { stream, at, len });
+        } else {
+            let Some(i) = self.find_active_in(id) else {
+                bump(&mut self.stats.items_refused); // after its answer, cancel or deadline
+                return;
+            };
+            let Some(Some(call)) = self.inbound.get_mut(i) else {
+                return;
+            };
+            if !call.flow.mode.caller_sends() || call.flow.items_ended {
+                return self.protocol_error(now);
+            }
+            if call.flow.allowed == 0 {
+                if call.end(RequestEnd::FlowControl, Some(WireError::FlowControl)) {
+                    self.due.errors += 1;
+                    self.due.reports = true;
+                }
+                bump(&mut self.stats.items_refused);
+                return self.protocol_error(now);
+            }
+            call.flow.allowed -= 1;
+            call.flow.active_at = now;
+            bump(&mut self.stats.items_received);
+            let stream = StreamId::Request(RequestId {
+                wire: id,
+                index: i as u32,
+            });
+            self.pending = Some(Pending::Item { stream, at, len });
+        }
+    }
+
+    /// A Credit frame: `mine` if it belongs to a call this side made (the server grants).
+    pub(super) fn on_credit(&mut self, now: Instant, id: u32, mine: bool, items: u32) {
+        let (flow, stream) = if mine {
+            let index = Self::out_slot(id);
+            match self.outbound.get_mut(index) {
+                Some(Some(c)) if c.id == id && !c.ended => (
+                    &mut c.flow,
+                    StreamId::Call(CallId {
+                        wire: id,
+                        index: index as u32,
+                    }),
+                ),
+                _ => return, // the call is over: nothing to send any more
+            }
+        } else {
+            let Some(i) = self.find_active_in(id) else {
+                return;
+            };
+            match self.inbound.get_mut(i) {
+                Some(Some(c)) => (
+                    &mut c.flow,
+                    StreamId::Request(RequestId {
+                        wire: id,
+                        index: i as u32,
+                    }),
+                ),
+                None | Some(None) => return,
+            }
+        };
+        let sends = if mine {
+            flow.mode.caller_sends()
+        } else {
+            flow.mode.server_sends()
+        };
+        if !sends {
+            return self.protocol_error(now);
+        }
+        let was_out = flow.credit == 0;
+        flow.credit = flow.credit.saturating_add(super::commands::window16(items));
+        flow.active_at = now;
+        if was_out && items > 0 {
+            self.pending = Some(Pending::Credit { stream });
+        }
+    }
+
+    /// An End frame: the caller of `id` sent its last item.
+    pub(super) fn on_end(&mut self, now: Instant, id: u32) {
+        let Some(i) = self.find_active_in(id) else {
+            return; // answered, cancelled or expired meanwhile
+        };
+        let Some(Some(call)) = self.inbound.get_mut(i) else {
+            return;
+        };
+        if !call.flow.mode.caller_sends() || call.flow.items_ended {
+            return self.protocol_error(now);
+        }
+        call.flow.items_ended = true;
+        call.flow.active_at = now;
+        let id = RequestId {
+            wire: id,
+            index: i as u32,
+        };
+        self.pending = Some(Pending::ItemsEnded { id });
+    }
+
+    // ---- output --------------------------------------------------------------------------
+
+    /// Queues the Credit frames owed, while they fit. False if one did not.
+    pub(super) fn flush_credits(&mut self) -> bool {
+        for i in 0..OUT {
+            let Some(Some(call)) = self.outbound.get(i) else {
+                continue;
+            };
+            // A call that ended needs no more items (its id stays reserved meanwhile).
+            let (owed, id, items) = (
+                call.flow.credit_due && !call.ended,
+                call.id,
+                call.flow.consumed,
+            );
+            if owed && !self.queue_credit(id, false, u32::from(items)) {
+                return false;
+            }
+            if let Some(Some(call)) = self.outbound.get_mut(i) {
+                grant(&mut call.flow);
+            }
+        }
+        for i in 0..IN {
+            let Some(Some(call)) = self.inbound.get(i) else {
+                continue;
+            };
+            let owed = call.flow.credit_due && call.is_active() && !call.flow.items_ended;
+            let (id, items) = (call.id, call.flow.consumed);
+            if owed && !self.queue_credit(id, true, u32::from(items)) {
+                return false;
+            }
+            if let Some(Some(call)) = self.inbound.get_mut(i) {
+                grant(&mut call.flow);
+            }
+        }
+        self.due.credits = false;
+        true
+    }
+
+    fn queue_credit(&mut self, id: u32, mine: bool, items: u32) -> bool {
+        let mut frame = [0u8; 1 + 2 * crate::varint::MAX_LEN];
+        let n = encode_head(&mut frame, Kind::Credit.header(mine), id);
+        let m = crate::varint::encode(items, frame.get_mut(n..).unwrap_or(&mut [])).unwrap_or(0);
+        self.queue_frame(&[frame.get(..n + m).unwrap_or(&[])])
+    }
+}
+
+/// The Credit frame for a flow was queued: what was consumed is allowed again.
+fn grant(flow: &mut Flow) {
+    if flow.credit_due {
+        flow.allowed = flow.allowed.saturating_add(flow.consumed);
+        flow.consumed = 0;
+        flow.credit_due = false;
+    }
+}

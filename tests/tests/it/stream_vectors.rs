@@ -1,0 +1,273 @@
+//! The stream vectors of tests/vectors/wire.json: a core endpoint opening streams sends
+//! exactly these bytes and understands the server's, and one serving them understands the
+//! caller's, including both flow-control errors and the depth limit.
+
+use std::collections::HashMap;
+
+use wirecall::{CallFailure, Config, Instant, Open, RequestEnd, StreamId, StreamMode, WireError};
+use wirecall_tests::engine::{Engine, Owned};
+use wirecall_tests::raw;
+
+use crate::common::{Host, Mcu};
+
+fn wires() -> HashMap<String, Vec<u8>> {
+    crate::vectors::frames(&crate::vectors::load())
+        .into_iter()
+        .map(|(name, (_, wire))| (name, wire))
+        .collect()
+}
+
+struct Script {
+    ep: Box<dyn Engine>,
+    events: Vec<Owned>,
+}
+
+impl Script {
+    fn new(ep: Box<dyn Engine>) -> Script {
+        Script { ep, events: vec![] }
+    }
+    fn sent(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut b = [0u8; 64];
+        loop {
+            let n = self.ep.poll_transmit(&mut b);
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&b[..n]);
+        }
+    }
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = self.ep.handle_input(Instant::ZERO, bytes);
+            bytes = &bytes[n..];
+            while let Some(e) = self.ep.poll_event() {
+                self.events.push(e);
+            }
+        }
+    }
+    fn take(&mut self) -> Vec<Owned> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+#[test]
+fn a_caller_opens_streams_byte_for_byte() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Mcu::new(
+        Instant::ZERO,
+        Config::default().with_schema(0x1234_5678),
+    )));
+    assert_eq!(s.sent(), w["hello"]);
+    s.feed(&w["hello_reply"]);
+    let [Owned::Connected(peer)] = &s.take()[..] else {
+        panic!()
+    };
+    assert_eq!(peer.stream_window, Some(8));
+    // Two plain calls move slot 0 to its third epoch: id 8.
+    for id in [0u8, 4] {
+        let c = s.ep.call(Instant::ZERO, 0, &[2, 4], None).unwrap();
+        assert_eq!(c.wire(), u32::from(id));
+        s.sent();
+        s.feed(&raw::frame(&[0x03, id, 6]));
+    }
+    s.take();
+
+    let count =
+        s.ep.open(
+            Instant::ZERO,
+            5,
+            &[3],
+            Open::stream(StreamMode::ServerStream),
+        )
+        .unwrap();
+    assert_eq!(s.sent(), w["open_server_stream"]);
+    for _ in 0..4 {
+        s.feed(&w["item_from_server"]);
+    }
+    let items = s.take();
+    assert_eq!(items.len(), 4);
+    assert!(items.iter().all(|e| *e
+        == Owned::Item {
+            stream: StreamId::Call(count),
+            item: vec![0]
+        }));
+    // Consuming half the window (4 of 8) grants it back in one Credit frame.
+    for n in 0..4 {
+        assert_eq!(s.sent(), b"", "no credit before half the window ({n})");
+        s.ep.consume(StreamId::Call(count), 1).unwrap();
+    }
+    assert_eq!(s.sent(), w["credit_from_caller"]);
+    s.feed(&w["reply_stream_end"]);
+    assert_eq!(
+        s.take(),
+        [Owned::Reply {
+            id: count,
+            payload: vec![]
+        }]
+    );
+
+    let bidi =
+        s.ep.open(
+            Instant::ZERO,
+            6,
+            &[],
+            Open::stream(StreamMode::Bidi).with_timeout(wirecall::Duration::from_millis(2000)),
+        )
+        .unwrap();
+    assert_eq!(s.sent(), w["open_bidi_timeout"]);
+    assert_eq!(s.ep.credit(StreamId::Call(bidi)), 8, "the peer's window");
+    s.ep.send_item(StreamId::Call(bidi), &[7, 7]).unwrap();
+    assert_eq!(s.sent(), w["item_from_caller"]);
+    s.feed(&w["credit_from_server"]);
+    assert_eq!(s.ep.credit(StreamId::Call(bidi)), 11);
+    s.ep.end_items(bidi).unwrap();
+    assert_eq!(s.sent(), w["end_items"]);
+    assert_eq!(
+        s.ep.send_item(StreamId::Call(bidi), &[1]),
+        Err(wirecall::StreamError::NotSending)
+    );
+    // The server sends nine items on a window of eight: the ninth is refused, the call
+    // ends with FlowControl, and the server is told why.
+    let item = raw::frame(&[0x29, 12, 1]);
+    for _ in 0..9 {
+        s.feed(&item);
+    }
+    let events = s.take();
+    assert_eq!(events.len(), 9, "{events:?}");
+    assert_eq!(
+        events[8],
+        Owned::CallFailed {
+            id: bidi,
+            reason: CallFailure::FlowControl,
+            detail: vec![]
+        }
+    );
+    assert_eq!(s.sent(), w["cancel_flow_control"]);
+    assert_eq!(s.ep.stats().items_refused, 1);
+}
+
+#[test]
+fn a_server_understands_the_callers_stream_frames() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Host::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&w["hello"]);
+    s.take();
+    assert_eq!(s.sent(), w["hello_reply"]);
+
+    s.feed(&w["open_bidi_timeout"]);
+    let [Owned::Request {
+        id,
+        procedure: 6,
+        args,
+    }] = &s.take()[..]
+    else {
+        panic!()
+    };
+    let id = *id;
+    assert!(args.is_empty());
+    assert_eq!(s.ep.request_mode(id), Some(StreamMode::Bidi));
+    assert_eq!(s.ep.request_depth(id), Some(0));
+    assert_eq!(s.ep.credit(StreamId::Request(id)), 8, "the caller's window");
+    s.feed(&w["item_from_caller"]);
+    assert_eq!(
+        s.take(),
+        [Owned::Item {
+            stream: StreamId::Request(id),
+            item: vec![7, 7]
+        }]
+    );
+    for _ in 0..3 {
+        s.feed(&w["item_from_caller"]);
+    }
+    s.ep.consume(StreamId::Request(id), 4).unwrap();
+    assert_eq!(s.sent(), w["credit_from_server"]);
+    s.feed(&w["end_items"]);
+    assert_eq!(&s.take()[3..], [Owned::ItemsEnded { id }]);
+    assert_eq!(
+        s.sent(),
+        b"",
+        "no credit is granted for items that can no longer come"
+    );
+    s.ep.respond(id, &[]).unwrap();
+    s.sent();
+
+    // A caller that ignores credit: its ninth item on a window of eight ends the stream.
+    let next = raw::frame(&[0x08, 16, 6, 3, 0]);
+    s.feed(&next);
+    let [Owned::Request { id, .. }] = &s.take()[..] else {
+        panic!()
+    };
+    let id = *id;
+    for _ in 0..9 {
+        s.feed(&raw::frame(&[0x09, 16, 1]));
+    }
+    let events = s.take();
+    assert_eq!(
+        events.last(),
+        Some(&Owned::RequestEnded {
+            id,
+            reason: RequestEnd::FlowControl
+        })
+    );
+    assert_eq!(
+        s.sent(),
+        raw::frame(&[0x04, 16, WireError::FlowControl as u8])
+    );
+
+    // A nested call is served one level deeper.
+    s.feed(&w["open_nested"]);
+    let [Owned::Request {
+        id,
+        procedure: 0,
+        args,
+    }] = &s.take()[..]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (s.ep.request_depth(*id), args.as_slice()),
+        (Some(1), &[2u8, 4][..])
+    );
+    assert_eq!(s.ep.request_mode(*id), Some(StreamMode::Call));
+}
+
+#[test]
+fn a_call_nested_past_the_depth_limit_is_refused() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Host::new(
+        Instant::ZERO,
+        Config::default().with_max_call_depth(0),
+    )));
+    s.sent();
+    s.feed(&w["hello"]);
+    s.take();
+    s.sent();
+    s.feed(&w["open_nested"]);
+    assert_eq!(s.take(), []);
+    assert_eq!(s.sent(), w["error_too_deep"]);
+}
+
+#[test]
+fn a_peer_without_streams_gets_no_stream_frames() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Host::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&w["hello_timeout_only"]);
+    let [Owned::Connected(peer)] = &s.take()[..] else {
+        panic!()
+    };
+    assert_eq!(peer.stream_window, None);
+    s.sent();
+    assert_eq!(
+        s.ep.open(
+            Instant::ZERO,
+            5,
+            &[3],
+            Open::stream(StreamMode::ServerStream)
+        ),
+        Err(wirecall::CallError::Unsupported)
+    );
+    assert_eq!(s.sent(), b"");
+}
