@@ -83,6 +83,10 @@ pub enum CallFailure {
     /// The server sent stream items beyond the credit this side granted; the peer was
     /// sent a `Cancel` carrying `FlowControl`.
     FlowControl,
+    /// A stream item from the server was lost on the link (it arrived out of sequence, or
+    /// the items' end did not match their count); the peer was sent a `Cancel` carrying
+    /// `ItemLost`. Every item delivered before was in order.
+    ItemLost,
     /// Nothing moved on the stream for `stream_idle_timeout`; a cancel was sent.
     Idle,
 }
@@ -101,6 +105,8 @@ pub enum RequestEnd {
     /// The caller sent stream items beyond the credit this side granted; it was sent
     /// `FlowControl`.
     FlowControl,
+    /// A stream item from the caller was lost on the link; it was sent `ItemLost`.
+    ItemLost,
     /// Nothing moved on the stream for `stream_idle_timeout`; the caller was sent
     /// `DeadlineExceeded`.
     Idle,

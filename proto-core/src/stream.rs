@@ -8,6 +8,10 @@
 //! its application consumes items ([`Endpoint::consume`](crate::Endpoint::consume)), in
 //! batches of half a window so that credit arrives before the sender runs out. An item beyond
 //! the grant ends the stream with [`WireError::FlowControl`](crate::WireError::FlowControl).
+//! Items carry a sequence number (modulo 256) and each side's `End` the count, so an item
+//! the link lost (a frame dropped for its CRC) ends the stream with
+//! [`WireError::ItemLost`](crate::WireError::ItemLost) at the next item or the end: an
+//! application sees every item in order, or an error, never a gap.
 
 use crate::event::{CallId, RequestId};
 use crate::time::{Duration, Instant};
@@ -155,8 +159,14 @@ pub(crate) struct Flow {
     pub(crate) items_ended: bool,
     /// A `Credit` frame is owed (it did not fit the transmit queue when it fell due).
     pub(crate) credit_due: bool,
-    /// The peer overran its credit (a caller then cancels with `FlowControl`).
-    pub(crate) overrun: bool,
+    /// The server's items have ended (a server queued its `End`; a caller received it).
+    pub(crate) server_ended: bool,
+    /// Why the peer broke the stream (`FlowControl`, `ItemLost`): a caller's Cancel says so.
+    pub(crate) broken: Option<crate::wire::WireError>,
+    /// The sequence number of the next item this side sends.
+    pub(crate) seq_out: u8,
+    /// The sequence number the next item from the peer must carry.
+    pub(crate) seq_in: u8,
     /// When an item, credit or end last moved on this stream, either way.
     pub(crate) active_at: Instant,
 }
@@ -171,7 +181,10 @@ impl Flow {
             consumed: 0,
             items_ended: false,
             credit_due: false,
-            overrun: false,
+            server_ended: false,
+            broken: None,
+            seq_out: 0,
+            seq_in: 0,
             active_at: now,
         }
     }
@@ -185,7 +198,10 @@ impl Flow {
             consumed: 0,
             items_ended: false,
             credit_due: false,
-            overrun: false,
+            server_ended: false,
+            broken: None,
+            seq_out: 0,
+            seq_in: 0,
             active_at: now,
         }
     }

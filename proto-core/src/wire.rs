@@ -29,9 +29,9 @@
 //! | Ping | 6 | empty (FLAG set: pong) |
 //! | Close | 7 | code u8 ([`WireError`]), reason (UTF-8, may be empty) |
 //! | Open | 8 | call id varint, procedure varint, mode u8, depth varint, \[timeout_ms varint if FLAG\], arguments |
-//! | Item | 9 | call id varint, item (FLAG: on a call the receiver made) |
+//! | Item | 9 | call id varint, sequence u8, item (FLAG: on a call the receiver made) |
 //! | Credit | 10 | call id varint, items varint (FLAG: on a call the receiver made) |
-//! | End | 11 | call id varint |
+//! | End | 11 | call id varint, sequence u8 of the next item (FLAG: on a call the receiver made) |
 //!
 //! Kinds 8..=11 (streams and nested calls) are sent only to a peer whose `Hello` set
 //! [`Hello::FEATURE_STREAMS`]. Kinds 12..=15 are reserved for remote handles, schema
@@ -116,6 +116,8 @@ pub enum WireError {
     FlowControl = 14,
     /// The call was made from within too many nested calls (callbacks calling back).
     TooDeep = 15,
+    /// A stream item was lost on the link: an item or the end arrived out of sequence.
+    ItemLost = 16,
 }
 
 impl WireError {
@@ -137,6 +139,7 @@ impl WireError {
             13 => WireError::Closed,
             14 => WireError::FlowControl,
             15 => WireError::TooDeep,
+            16 => WireError::ItemLost,
             _ => WireError::Unknown,
         }
     }
@@ -160,6 +163,7 @@ impl WireError {
             WireError::Closed => "closed",
             WireError::FlowControl => "flow control violated",
             WireError::TooDeep => "calls nested too deep",
+            WireError::ItemLost => "a stream item was lost",
         }
     }
 }
@@ -365,9 +369,11 @@ pub(crate) enum Frame<T> {
     },
     /// `mine`: the item belongs to a call the receiver made (it travels from the server);
     /// otherwise to a call the sender made (from the caller).
+    /// `seq`: the item's number on its stream, modulo 256 (0 for the first).
     Item {
         id: u32,
         mine: bool,
+        seq: u8,
         item: T,
     },
     Credit {
@@ -375,8 +381,12 @@ pub(crate) enum Frame<T> {
         mine: bool,
         items: u32,
     },
+    /// The sender's items on the stream are over; `seq` is the number the next would have
+    /// had (the count of items sent, modulo 256). `mine` as for [`Frame::Item`].
     End {
         id: u32,
+        mine: bool,
+        seq: u8,
     },
     /// An unknown kind without the must-understand bit: ignore it.
     Ignorable,
@@ -428,13 +438,19 @@ impl<T> Frame<T> {
                 timeout_ms,
                 args: f(args),
             },
-            Frame::Item { id, mine, item } => Frame::Item {
+            Frame::Item {
                 id,
                 mine,
+                seq,
+                item,
+            } => Frame::Item {
+                id,
+                mine,
+                seq,
                 item: f(item),
             },
             Frame::Credit { id, mine, items } => Frame::Credit { id, mine, items },
-            Frame::End { id } => Frame::End { id },
+            Frame::End { id, mine, seq } => Frame::End { id, mine, seq },
             Frame::Ignorable => Frame::Ignorable,
         }
     }
@@ -516,6 +532,7 @@ impl<'a> Frame<&'a [u8]> {
             9 => Frame::Item {
                 id: r.varint().ok_or(m)?,
                 mine: flag,
+                seq: r.byte().ok_or(m)?,
                 item: r.rest(),
             },
             10 => {
@@ -527,11 +544,11 @@ impl<'a> Frame<&'a [u8]> {
                     items,
                 }
             }
-            // Only a caller ends its items: FLAG set is malformed.
-            11 if !flag => Frame::End {
+            11 => Frame::End {
                 id: r.varint().ok_or(m)?,
+                mine: flag,
+                seq: r.byte().ok_or(m)?,
             },
-            11 => return Err(m),
             _ if header & MUST_UNDERSTAND != 0 => return Err(ParseError::MustUnderstand),
             _ => Frame::Ignorable,
         })
@@ -554,6 +571,7 @@ mod tests {
         assert_eq!(WireError::Busy as u8, 1);
         assert_eq!(WireError::Closed as u8, 13);
         assert_eq!(WireError::TooDeep as u8, 15);
+        assert_eq!(WireError::ItemLost as u8, 16);
     }
 
     #[test]
@@ -625,7 +643,8 @@ mod tests {
             Frame::Item {
                 id: 5,
                 mine: true,
-                item: &[1, 2][..]
+                seq: 1,
+                item: &[2][..]
             }
         );
         assert_eq!(
@@ -637,10 +656,15 @@ mod tests {
             }
         );
         assert_eq!(
-            Frame::parse(&[0x0b, 5]).unwrap(),
-            Frame::<&[u8]>::End { id: 5 }
+            Frame::parse(&[0x0b, 5, 9]).unwrap(),
+            Frame::<&[u8]>::End {
+                id: 5,
+                mine: false,
+                seq: 9
+            }
         );
-        assert_eq!(Frame::parse(&[0x2b, 5]), Err(ParseError::Malformed));
+        assert_eq!(Frame::parse(&[0x2b, 5]), Err(ParseError::Malformed)); // no sequence
+        assert_eq!(Frame::parse(&[0x29, 5]), Err(ParseError::Malformed));
     }
 
     #[test]

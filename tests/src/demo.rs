@@ -16,6 +16,8 @@ wirecall::service! {
         /// Blocks the serving thread for `ms` milliseconds (at most 10 s), then returns: for
         /// showing deadlines, cancellation and link loss mid-call.
         4 => Sleep: fn sleep(ms: u32) -> ();
+        /// Yields `0..n`, as fast as the caller's credit allows (a server stream).
+        5 => Count: fn count(n: u32) -> stream u32;
     }
 }
 
@@ -24,6 +26,9 @@ wirecall::service! {
 pub struct DemoDevice {
     /// Calls served.
     pub served: u32,
+    /// `count` streams accepted and not yet taken by the driver that sends their items:
+    /// (stream, n).
+    pub counts: Vec<(wirecall::RequestId, u32)>,
 }
 
 impl demo::Handler for DemoDevice {
@@ -42,6 +47,11 @@ impl demo::Handler for DemoDevice {
     fn sleep(&mut self, ms: u32) -> Result<(), WireError> {
         self.served += 1;
         std::thread::sleep(std::time::Duration::from_millis(u64::from(ms.min(10_000))));
+        Ok(())
+    }
+    fn count(&mut self, stream: wirecall::RequestId, n: u32) -> Result<(), WireError> {
+        self.served += 1;
+        self.counts.push((stream, n));
         Ok(())
     }
     fn huge(&mut self) -> Result<heapless::Vec<u8, 1024>, WireError> {

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use wirecall::{Instant, RequestId};
+use wirecall::{Dispatched, Instant, RequestId};
 use wirecall_adapters::sim::SimLine;
 
 use crate::demo::{demo, DemoDevice};
@@ -37,6 +37,11 @@ pub struct Side {
     pub rx_chunk: usize,
     /// Bytes per `poll_transmit` call.
     pub tx_chunk: usize,
+    /// Consume every stream item as it arrives (a fast consumer); otherwise the test
+    /// consumes them.
+    pub auto_consume: bool,
+    /// Server streams being produced by [`Serve::Dispatch`]: (stream, next item, end).
+    pub producers: Vec<(RequestId, u32, u32)>,
     /// Bytes that arrived but the endpoint has not taken yet.
     backlog: Vec<u8>,
     /// Bytes drained from the endpoint while answering, not yet on the line.
@@ -53,6 +58,8 @@ impl Side {
             device: DemoDevice::default(),
             rx_chunk: 64,
             tx_chunk: 64,
+            auto_consume: true,
+            producers: Vec::new(),
             backlog: Vec::new(),
             backlog_tx: Vec::new(),
         }
@@ -90,8 +97,19 @@ impl Side {
             ) = (self.serve, &ev)
             {
                 let mut out = [0u8; 1024];
-                let result = demo::dispatch(&mut self.device, *procedure, args, &mut out);
-                let (id, n) = (*id, result.as_ref().copied().unwrap_or(0));
+                let mode = self.ep.request_mode(*id).unwrap_or_default();
+                let result =
+                    demo::dispatch_request(&mut self.device, *id, mode, *procedure, args, &mut out);
+                let (id, n) = match result {
+                    Ok(Dispatched::Stream) => {
+                        let (stream, n) = self.device.counts.pop().expect("a count stream");
+                        self.producers.push((stream, 0, n));
+                        self.events.push(ev);
+                        continue;
+                    }
+                    Ok(Dispatched::Reply(n)) => (*id, n),
+                    Err(_) => (*id, 0),
+                };
                 let answer = |ep: &mut dyn Engine| match result {
                     Ok(_) => match ep.respond(id, &out[..n]) {
                         Err(wirecall::RespondError::TooLarge) => {
@@ -120,8 +138,56 @@ impl Side {
                 }
                 self.backlog_tx.extend(spill);
             }
+            if let (true, Owned::Item { stream, .. }) = (self.auto_consume, &ev) {
+                self.ep.consume(*stream, 1).expect("consume");
+            }
             self.events.push(ev);
         }
+    }
+
+    /// Sends what the producers have while credit and the transmit queue allow, and ends
+    /// the finished streams; a stream that ended meanwhile (cancel, deadline) is dropped.
+    /// Returns whether anything was sent.
+    pub fn produce(&mut self) -> bool {
+        let mut moved = false;
+        let mut i = 0;
+        while i < self.producers.len() {
+            let (id, next, end) = self.producers[i];
+            let stream = wirecall::StreamId::Request(id);
+            let mut next_item = next;
+            let mut open = true;
+            while next_item < end && self.ep.credit(stream) > 0 {
+                let item = postcard::to_allocvec(&next_item).expect("encode");
+                match self.ep.send_item(stream, &item) {
+                    Ok(()) => next_item += 1,
+                    Err(wirecall::StreamError::WouldBlock) => break,
+                    Err(_) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            moved |= next_item != next;
+            self.producers[i].1 = next_item;
+            if open && next_item == end {
+                match self.ep.respond(id, &[]) {
+                    Ok(()) => {
+                        open = false;
+                        moved = true;
+                    }
+                    Err(wirecall::RespondError::WouldBlock) => {}
+                    Err(_) => open = false,
+                }
+            } else if open && self.ep.request_mode(id).is_none() {
+                open = false; // ended by the caller or a deadline
+            }
+            if open {
+                i += 1;
+            } else {
+                self.producers.remove(i);
+            }
+        }
+        moved
     }
 }
 
@@ -171,6 +237,8 @@ impl Pair {
         let now = self.now;
         for _ in 0..100_000 {
             let mut moved = false;
+            moved |= self.a.produce();
+            moved |= self.b.produce();
             moved |= Self::transmit(&mut self.a, &mut self.ab, now);
             moved |= Self::transmit(&mut self.b, &mut self.ba, now);
             moved |= Self::receive(&mut self.b, &mut self.ab, now);

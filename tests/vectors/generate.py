@@ -101,18 +101,22 @@ FRAMES = [
     # Streams (feature 1). Call id 8: slot 0 of 4, third epoch.
     ("open_server_stream", "Open id 8, procedure 5 (count), mode 2 (server stream), depth 0, no timeout, "
                            "arguments (3)", b"\x08\x08\x05\x02\x00" + varint(3)),
-    ("item_from_server", "Item on call 8 from the server (FLAG: on a call the receiver made): item 0",
-     b"\x29\x08" + varint(0)),
+    ("item_from_server", "Item on call 8 from the server (FLAG: on a call the receiver made): sequence 0, "
+                         "item 0", b"\x29\x08\x00" + varint(0)),
     ("credit_from_caller", "Credit on call 8 from the caller: 4 more items", b"\x0a\x08\x04"),
+    ("end_from_server", "End on call 8 from the server (FLAG): its items are over, 4 of them (the next "
+                        "sequence number)", b"\x2b\x08\x04"),
     ("reply_stream_end", "Reply id 8, result () (empty): the end of the stream", b"\x03\x08"),
     ("open_bidi_timeout", "Open id 12, procedure 6, mode 3 (bidirectional), depth 0, timeout 2000 ms (FLAG), "
                           "no arguments", b"\x28\x0c\x06\x03\x00" + varint(2000)),
-    ("item_from_caller", "Item on call 12 from the caller: bytes 07 07", b"\x09\x0c\x07\x07"),
+    ("item_from_caller", "Item on call 12 from the caller: sequence 0, bytes 07 07", b"\x09\x0c\x00\x07\x07"),
     ("credit_from_server", "Credit on call 12 from the server (FLAG): 4 more items", b"\x2a\x0c\x04"),
-    ("end_items", "End: the caller's last item on call 12 was sent", b"\x0b\x0c"),
+    ("end_items", "End on call 12 from the caller: its items are over, 1 of them", b"\x0b\x0c\x01"),
     ("cancel_flow_control", "Cancel id 12 with a reason: FlowControl (14), the server overran its credit",
      b"\x05\x0c\x0e"),
     ("error_flow_control", "Error id 12, FlowControl (14): the caller overran its credit", b"\x04\x0c\x0e"),
+    ("cancel_item_lost", "Cancel id 8 with a reason: ItemLost (16), an item arrived out of sequence",
+     b"\x05\x08\x10"),
     ("open_nested", "Open id 1, procedure 0 (add), mode 0 (plain call), depth 1 (made while serving a request of "
                     "the peer), arguments (1, 2)", b"\x08\x01\x00\x00\x01" + ADD_1_2),
     ("error_too_deep", "Error id 1, TooDeep (15)", b"\x04\x01\x0f"),

@@ -179,6 +179,10 @@ enum Pending {
     Credit {
         stream: StreamId,
     },
+    /// A server stream's Reply came without its End: items were lost.
+    Lost {
+        id: CallId,
+    },
     ItemsEnded {
         id: RequestId,
     },
@@ -487,6 +491,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             },
             Pending::Credit { stream } => Event::Credit { stream },
             Pending::ItemsEnded { id } => Event::ItemsEnded { id },
+            Pending::Lost { id } => Event::CallFailed {
+                id,
+                reason: CallFailure::ItemLost,
+                detail: &[],
+            },
         }
     }
 

@@ -210,11 +210,22 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 };
                 self.on_request(now, id, procedure, how, args, len)
             }
-            Frame::Item { id, mine, item } => self.on_item(now, id, mine, item, len),
+            Frame::Item {
+                id,
+                mine,
+                seq,
+                item,
+            } => self.on_item(now, id, mine, seq, item, len),
             Frame::Credit { id, mine, items } => self.on_credit(now, id, mine, items),
-            Frame::End { id } => self.on_end(now, id),
+            Frame::End { id, mine, seq } => self.on_end(now, id, mine, seq),
             Frame::Reply { id, payload } => {
-                if let Some(id) = self.finish_call(id, false) {
+                if self.reply_lost_items(id) {
+                    // The server's items end with its End; a Reply without it means the End
+                    // was lost on the link, and items before it may have been too.
+                    if let Some(id) = self.finish_call(id, false) {
+                        self.pending = Some(Pending::Lost { id });
+                    }
+                } else if let Some(id) = self.finish_call(id, false) {
                     self.pending = Some(Pending::Reply {
                         id,
                         at: payload,
@@ -463,6 +474,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         let reason = match code {
             Some(WireError::FlowControl) => RequestEnd::FlowControl,
+            Some(WireError::ItemLost) => RequestEnd::ItemLost,
             _ => RequestEnd::Cancelled,
         };
         if let Some(i) = self.find_active_in(id) {

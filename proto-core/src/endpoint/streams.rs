@@ -38,8 +38,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             StreamId::Call(id) => (id.wire, false),
             StreamId::Request(id) => (id.wire, true),
         };
+        let seq = flow.seq_out;
         let limit = self.send_limit().saturating_sub(CRC_LEN);
-        let n = encode_head(&mut self.scratch, Kind::Item.header(mine), wire);
+        let mut n = encode_head(&mut self.scratch, Kind::Item.header(mine), wire);
+        if let Some(b) = self.scratch.get_mut(n) {
+            *b = seq;
+            n += 1;
+        }
         let room = self
             .scratch
             .get_mut(n..limit)
@@ -54,6 +59,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let now = self.now;
         if let Ok(flow) = self.sending_flow(stream) {
             flow.credit -= 1;
+            flow.seq_out = seq.wrapping_add(1);
             flow.active_at = now;
         }
         bump(&mut self.stats.items_sent);
@@ -63,10 +69,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// Ends the items of a client or bidirectional stream this side opened (the call
     /// itself goes on until the server answers).
     pub fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
-        self.sending_flow(StreamId::Call(id))?;
-        let mut head = [0u8; 1 + crate::varint::MAX_LEN];
-        let n = encode_head(&mut head, Kind::End.header(false), id.wire);
-        if !self.queue_frame(&[head.get(..n).unwrap_or(&[])]) {
+        let seq = self.sending_flow(StreamId::Call(id))?.seq_out;
+        if !self.queue_end(id.wire, false, seq) {
             return Err(StreamError::WouldBlock);
         }
         let now = self.now;
@@ -185,7 +189,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     // ---- input ---------------------------------------------------------------------------
 
     /// An Item frame: `mine` if it belongs to a call this side made (the server sent it).
-    pub(super) fn on_item(&mut self, now: Instant, id: u32, mine: bool, at: usize, len: usize) {
+    pub(super) fn on_item(
+        &mut self,
+        now: Instant,
+        id: u32,
+        mine: bool,
+        seq: u8,
+        at: usize,
+        len: usize,
+    ) {
         if mine {
             let index = Self::out_slot(id);
             let Some(Some(call)) = self.outbound.get_mut(index) else {
@@ -199,17 +211,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             if !call.flow.mode.server_sends() {
                 return self.protocol_error(now);
             }
-            if call.flow.allowed == 0 {
+            if call.flow.allowed == 0 || call.flow.server_ended {
                 // Beyond its credit: end the call, and tell the server why.
-                call.flow.overrun = true;
-                if call.abandon(now, self.config.late_reply_grace) {
-                    self.due.cancels += 1;
-                }
-                call.report = Some(CallFailure::FlowControl);
-                self.due.reports = true;
-                bump(&mut self.stats.items_refused);
+                self.break_call(now, index, WireError::FlowControl);
                 return self.protocol_error(now);
             }
+            if seq != call.flow.seq_in {
+                return self.break_call(now, index, WireError::ItemLost);
+            }
+            call.flow.seq_in = seq.wrapping_add(1);
             call.flow.allowed -= 1;
             call.flow.active_at = now;
             bump(&mut self.stats.items_received);
@@ -230,13 +240,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 return self.protocol_error(now);
             }
             if call.flow.allowed == 0 {
-                if call.end(RequestEnd::FlowControl, Some(WireError::FlowControl)) {
-                    self.due.errors += 1;
-                    self.due.reports = true;
-                }
-                bump(&mut self.stats.items_refused);
+                self.break_request(i, WireError::FlowControl);
                 return self.protocol_error(now);
             }
+            if seq != call.flow.seq_in {
+                return self.break_request(i, WireError::ItemLost);
+            }
+            call.flow.seq_in = seq.wrapping_add(1);
             call.flow.allowed -= 1;
             call.flow.active_at = now;
             bump(&mut self.stats.items_received);
@@ -293,8 +303,27 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
     }
 
-    /// An End frame: the caller of `id` sent its last item.
-    pub(super) fn on_end(&mut self, now: Instant, id: u32) {
+    /// An End frame: the sender's items on call `id` are over, `seq` of them (mod 256).
+    /// `mine`: the call is this side's (the server ended its items).
+    pub(super) fn on_end(&mut self, now: Instant, id: u32, mine: bool, seq: u8) {
+        if mine {
+            let index = Self::out_slot(id);
+            let Some(Some(call)) = self.outbound.get_mut(index) else {
+                return;
+            };
+            if call.id != id || call.ended {
+                return; // after our cancel or deadline
+            }
+            if !call.flow.mode.server_sends() || call.flow.server_ended {
+                return self.protocol_error(now);
+            }
+            if seq != call.flow.seq_in {
+                return self.break_call(now, index, WireError::ItemLost);
+            }
+            call.flow.server_ended = true;
+            call.flow.active_at = now;
+            return;
+        }
         let Some(i) = self.find_active_in(id) else {
             return; // answered, cancelled or expired meanwhile
         };
@@ -304,6 +333,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if !call.flow.mode.caller_sends() || call.flow.items_ended {
             return self.protocol_error(now);
         }
+        if seq != call.flow.seq_in {
+            return self.break_request(i, WireError::ItemLost);
+        }
         call.flow.items_ended = true;
         call.flow.active_at = now;
         let id = RequestId {
@@ -311,6 +343,80 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             index: i as u32,
         };
         self.pending = Some(Pending::ItemsEnded { id });
+    }
+
+    /// True if a Reply to call `id` would end a server stream whose End did not arrive.
+    pub(super) fn reply_lost_items(&self, id: u32) -> bool {
+        match self.outbound.get(Self::out_slot(id)) {
+            Some(Some(c)) if c.id == id && !c.ended => {
+                c.flow.mode.server_sends() && !c.flow.server_ended
+            }
+            _ => false,
+        }
+    }
+
+    /// The server broke the items of call `index` (`FlowControl` or `ItemLost`): the call
+    /// ends with that reason and the server is sent a Cancel saying why.
+    fn break_call(&mut self, now: Instant, index: usize, code: WireError) {
+        let Some(Some(call)) = self.outbound.get_mut(index) else {
+            return;
+        };
+        call.flow.broken = Some(code);
+        if call.abandon(now, self.config.late_reply_grace) {
+            self.due.cancels += 1;
+        }
+        call.report = Some(if code == WireError::FlowControl {
+            CallFailure::FlowControl
+        } else {
+            CallFailure::ItemLost
+        });
+        self.due.reports = true;
+        bump(&mut self.stats.items_refused);
+    }
+
+    /// The caller broke the items of request slot `i`: it ends, and the caller gets `code`.
+    fn break_request(&mut self, i: usize, code: WireError) {
+        let Some(Some(call)) = self.inbound.get_mut(i) else {
+            return;
+        };
+        let reason = if code == WireError::FlowControl {
+            RequestEnd::FlowControl
+        } else {
+            RequestEnd::ItemLost
+        };
+        if call.end(reason, Some(code)) {
+            self.due.errors += 1;
+            self.due.reports = true;
+        }
+        bump(&mut self.stats.items_refused);
+    }
+
+    /// Before the Reply to a server or bidirectional stream: the server's End, once.
+    /// False if it did not fit (the Reply must then wait too).
+    pub(super) fn end_server_items(&mut self, slot: usize) -> bool {
+        let Some(Some(call)) = self.inbound.get(slot) else {
+            return true;
+        };
+        if !call.flow.mode.server_sends() || call.flow.server_ended {
+            return true;
+        }
+        let (id, seq) = (call.id, call.flow.seq_out);
+        if !self.queue_end(id, true, seq) {
+            return false;
+        }
+        if let Some(Some(call)) = self.inbound.get_mut(slot) {
+            call.flow.server_ended = true;
+        }
+        true
+    }
+
+    fn queue_end(&mut self, id: u32, mine: bool, seq: u8) -> bool {
+        let mut head = [0u8; 2 + crate::varint::MAX_LEN];
+        let n = encode_head(&mut head, Kind::End.header(mine), id);
+        if let Some(b) = head.get_mut(n) {
+            *b = seq;
+        }
+        self.queue_frame(&[head.get(..n + 1).unwrap_or(&[])])
     }
 
     // ---- output --------------------------------------------------------------------------

@@ -158,13 +158,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 if !call.cancel_due {
                     continue;
                 }
-                // A server that overran its credit is told why (version 1 receivers ignore
-                // the code byte).
+                // A server that broke the stream (overran its credit, lost an item) is told
+                // why (version 1 receivers ignore the code byte).
                 let mut head = [0u8; 1 + varint::MAX_LEN + 1];
                 let mut n = encode_head(&mut head, Kind::Cancel.header(false), call.id);
-                if call.flow.overrun {
+                if let Some(code) = call.flow.broken {
                     if let Some(b) = head.get_mut(n) {
-                        *b = WireError::FlowControl as u8;
+                        *b = code as u8;
                         n += 1;
                     }
                 }

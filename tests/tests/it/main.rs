@@ -19,6 +19,7 @@ mod link;
 mod memory;
 mod properties;
 mod stream_vectors;
+mod streams;
 mod tokio_flavour;
 mod transports;
 mod uart;

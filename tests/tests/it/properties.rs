@@ -238,3 +238,141 @@ fn one_damaged_byte_never_loses_the_next_frame() {
     }
     assert!(cases > 400);
 }
+
+/// An operation of the stream-table model test.
+#[derive(Clone, Debug)]
+enum StreamOp {
+    Open { n: u8, timeout_ms: Option<u16> },
+    Cancel(usize),
+    Consume(usize, u8),
+    Wait(u16),
+    Noise(bool),
+}
+
+fn stream_op() -> impl Strategy<Value = StreamOp> {
+    prop_oneof![
+        3 => (0u8..40, proptest::option::of(100u16..3000))
+            .prop_map(|(n, timeout_ms)| StreamOp::Open { n, timeout_ms }),
+        1 => (0usize..6).prop_map(StreamOp::Cancel),
+        4 => ((0usize..6), 1u8..10).prop_map(|(k, m)| StreamOp::Consume(k, m)),
+        3 => (1u16..1500).prop_map(StreamOp::Wait),
+        1 => any::<bool>().prop_map(StreamOp::Noise),
+    ]
+}
+
+/// The caller's view of one open stream in the model.
+#[derive(Debug, Default)]
+struct Model {
+    received: u32,
+    consumed: u32,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The stream table against a model, under random opens, cancels, slow consumption
+    /// and line faults: items arrive in order without gaps or duplicates and never beyond
+    /// the window unconsumed, every stream ends exactly once, and both tables drain.
+    #[test]
+    fn every_stream_ends_exactly_once_in_order_within_its_window(
+        ops in proptest::collection::vec(stream_op(), 1..50),
+        seed in any::<u64>(),
+    ) {
+        let mut p = Pair::with_line(
+            Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
+            Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Dispatch),
+            115_200,
+            Duration::from_micros(100),
+            seed,
+        );
+        p.a.auto_consume = false;
+        p.connect();
+        let window = 8;
+        let mut open: HashMap<CallId, Model> = HashMap::new();
+        let (mut started, mut ended) = (0usize, 0usize);
+        let check = |p: &mut Pair, open: &mut HashMap<CallId, Model>, ended: &mut usize| -> Result<(), TestCaseError> {
+            for e in p.a.take_events() {
+                match e {
+                    Owned::Item { stream: wirecall::StreamId::Call(id), item } => {
+                        let m = open.get_mut(&id);
+                        prop_assert!(m.is_some(), "an item for a stream not open: {:?}", id);
+                        let m = m.unwrap();
+                        let v: u32 = postcard::from_bytes(&item).unwrap();
+                        prop_assert_eq!(v, m.received, "a gap or a duplicate");
+                        m.received += 1;
+                        prop_assert!(m.received - m.consumed <= window, "beyond the window");
+                    }
+                    Owned::Reply { id, .. } | Owned::CallFailed { id, .. } => {
+                        prop_assert!(open.remove(&id).is_some(), "an end for a stream not open: {:?}", id);
+                        *ended += 1;
+                    }
+                    Owned::Disconnected(_) | Owned::Connected(_) => {}
+                    other => prop_assert!(false, "unexpected event {:?}", other),
+                }
+            }
+            Ok(())
+        };
+        for op in ops {
+            match op {
+                StreamOp::Open { n, timeout_ms } => {
+                    let mut how = wirecall::Open::stream(wirecall::StreamMode::ServerStream);
+                    if let Some(ms) = timeout_ms {
+                        how = how.with_timeout(wirecall::Duration::from_millis(u64::from(ms)));
+                    }
+                    let now = p.instant();
+                    if let Ok(id) = p.a.ep.open(now, demo::Count::ID, &enc(&u32::from(n)), how) {
+                        prop_assert!(open.insert(id, Model::default()).is_none(), "id reused while open");
+                        started += 1;
+                    }
+                }
+                StreamOp::Cancel(k) => {
+                    let mut ids: Vec<_> = open.keys().copied().collect();
+                    ids.sort();
+                    if let Some(id) = ids.get(k).copied() {
+                        p.a.ep.cancel(id).unwrap();
+                        open.remove(&id);
+                        ended += 1;
+                    }
+                }
+                StreamOp::Consume(k, m) => {
+                    let mut ids: Vec<_> = open.keys().copied().collect();
+                    ids.sort();
+                    if let Some(id) = ids.get(k).copied() {
+                        let model = open.get_mut(&id).unwrap();
+                        let take = u32::from(m).min(model.received - model.consumed);
+                        p.a.ep.consume(wirecall::StreamId::Call(id), take).unwrap();
+                        model.consumed += take;
+                    }
+                }
+                StreamOp::Wait(ms) => p.run_for(Duration::from_millis(u64::from(ms))),
+                StreamOp::Noise(on) => {
+                    let f = if on { Faults { drop: 0.002, flip: 0.002, duplicate: 0.001, insert: 0.001, cut: false } } else { Faults::NONE };
+                    p.ab.set_faults(f);
+                    p.ba.set_faults(f);
+                }
+            }
+            check(&mut p, &mut open, &mut ended)?;
+        }
+        // A fast consumer from here on: every stream ends (its items, an error, or idle).
+        p.ab.set_faults(Faults::NONE);
+        p.ba.set_faults(Faults::NONE);
+        for _ in 0..100 {
+            for (id, m) in open.iter_mut() {
+                p.a.ep.consume(wirecall::StreamId::Call(*id), m.received - m.consumed).unwrap();
+                m.consumed = m.received;
+            }
+            p.run_for(Duration::from_millis(500));
+            check(&mut p, &mut open, &mut ended)?;
+            if open.is_empty() {
+                break;
+            }
+        }
+        // A server whose Cancel was lost learns it at the latest by its idle timeout.
+        p.run_for(Duration::from_secs(35));
+        prop_assert!(open.is_empty(), "streams that never ended: {:?}", open);
+        prop_assert_eq!(ended, started);
+        prop_assert_eq!(p.a.ep.slots_in_use(), (0, 0));
+        prop_assert_eq!(p.b.ep.slots_in_use(), (0, 0));
+        prop_assert!(p.b.producers.is_empty());
+    }
+}

@@ -82,22 +82,30 @@ fn a_caller_opens_streams_byte_for_byte() {
         )
         .unwrap();
     assert_eq!(s.sent(), w["open_server_stream"]);
-    for _ in 0..4 {
-        s.feed(&w["item_from_server"]);
+    s.feed(&w["item_from_server"]);
+    for seq in 1..4u8 {
+        s.feed(&raw::frame(&[0x29, 8, seq, seq]));
     }
     let items = s.take();
-    assert_eq!(items.len(), 4);
-    assert!(items.iter().all(|e| *e
-        == Owned::Item {
+    let expected: Vec<Owned> = (0..4u8)
+        .map(|i| Owned::Item {
             stream: StreamId::Call(count),
-            item: vec![0]
-        }));
+            item: vec![i],
+        })
+        .collect();
+    assert_eq!(items, expected);
     // Consuming half the window (4 of 8) grants it back in one Credit frame.
     for n in 0..4 {
         assert_eq!(s.sent(), b"", "no credit before half the window ({n})");
         s.ep.consume(StreamId::Call(count), 1).unwrap();
     }
     assert_eq!(s.sent(), w["credit_from_caller"]);
+    s.feed(&w["end_from_server"]);
+    assert_eq!(
+        s.take(),
+        [],
+        "the End alone is no event: the Reply ends the call"
+    );
     s.feed(&w["reply_stream_end"]);
     assert_eq!(
         s.take(),
@@ -129,9 +137,8 @@ fn a_caller_opens_streams_byte_for_byte() {
     );
     // The server sends nine items on a window of eight: the ninth is refused, the call
     // ends with FlowControl, and the server is told why.
-    let item = raw::frame(&[0x29, 12, 1]);
-    for _ in 0..9 {
-        s.feed(&item);
+    for seq in 0..9u8 {
+        s.feed(&raw::frame(&[0x29, 12, seq, 1]));
     }
     let events = s.take();
     assert_eq!(events.len(), 9, "{events:?}");
@@ -178,20 +185,28 @@ fn a_server_understands_the_callers_stream_frames() {
             item: vec![7, 7]
         }]
     );
-    for _ in 0..3 {
-        s.feed(&w["item_from_caller"]);
+    s.ep.consume(StreamId::Request(id), 1).unwrap();
+    assert_eq!(s.sent(), b"", "one consumed: no credit yet");
+    for seq in 1..4u8 {
+        s.feed(&raw::frame(&[0x09, 12, seq, 7, 7]));
     }
-    s.ep.consume(StreamId::Request(id), 4).unwrap();
+    s.ep.consume(StreamId::Request(id), 3).unwrap();
     assert_eq!(s.sent(), w["credit_from_server"]);
-    s.feed(&w["end_items"]);
+    s.feed(&raw::frame(&[0x0b, 12, 4]));
     assert_eq!(&s.take()[3..], [Owned::ItemsEnded { id }]);
     assert_eq!(
         s.sent(),
         b"",
         "no credit is granted for items that can no longer come"
     );
+    s.ep.send_item(StreamId::Request(id), &[5]).unwrap();
+    assert_eq!(s.sent(), raw::frame(&[0x29, 12, 0, 5]));
     s.ep.respond(id, &[]).unwrap();
-    s.sent();
+    assert_eq!(
+        s.sent(),
+        [raw::frame(&[0x2b, 12, 1]), raw::frame(&[0x03, 12])].concat(),
+        "the server's End (one item) comes before its Reply"
+    );
 
     // A caller that ignores credit: its ninth item on a window of eight ends the stream.
     let next = raw::frame(&[0x08, 16, 6, 3, 0]);
@@ -200,8 +215,8 @@ fn a_server_understands_the_callers_stream_frames() {
         panic!()
     };
     let id = *id;
-    for _ in 0..9 {
-        s.feed(&raw::frame(&[0x09, 16, 1]));
+    for seq in 0..9u8 {
+        s.feed(&raw::frame(&[0x09, 16, seq, 1]));
     }
     let events = s.take();
     assert_eq!(
@@ -270,4 +285,86 @@ fn a_peer_without_streams_gets_no_stream_frames() {
         Err(wirecall::CallError::Unsupported)
     );
     assert_eq!(s.sent(), b"");
+}
+
+#[test]
+fn a_lost_item_ends_the_stream_with_item_lost_never_a_gap() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&w["hello_reply"]);
+    for id in [0u8, 4] {
+        s.ep.call(Instant::ZERO, 0, &[2, 4], None).unwrap();
+        s.sent();
+        s.feed(&raw::frame(&[0x03, id, 6]));
+    }
+    s.take();
+    let count =
+        s.ep.open(
+            Instant::ZERO,
+            5,
+            &[3],
+            Open::stream(StreamMode::ServerStream),
+        )
+        .unwrap();
+    s.sent();
+    s.feed(&raw::frame(&[0x29, 8, 0, 0]));
+    // Item 1 is lost on the link; item 2 arrives out of sequence and is not delivered.
+    s.feed(&raw::frame(&[0x29, 8, 2, 2]));
+    assert_eq!(
+        s.take(),
+        [
+            Owned::Item {
+                stream: StreamId::Call(count),
+                item: vec![0]
+            },
+            Owned::CallFailed {
+                id: count,
+                reason: CallFailure::ItemLost,
+                detail: vec![]
+            }
+        ]
+    );
+    assert_eq!(s.sent(), w["cancel_item_lost"]);
+
+    // A Reply whose End was lost (the last items may have gone with it) fails too.
+    s.feed(&raw::frame(&[0x04, 8, 6]));
+    let count =
+        s.ep.open(
+            Instant::ZERO,
+            5,
+            &[1],
+            Open::stream(StreamMode::ServerStream),
+        )
+        .unwrap();
+    s.sent();
+    s.feed(&raw::frame(&[0x29, count.wire() as u8, 0, 0]));
+    s.feed(&raw::frame(&[0x03, count.wire() as u8]));
+    assert_eq!(
+        s.take()[1],
+        Owned::CallFailed {
+            id: count,
+            reason: CallFailure::ItemLost,
+            detail: vec![]
+        }
+    );
+    // So does an End that counts more items than arrived.
+    let count =
+        s.ep.open(
+            Instant::ZERO,
+            5,
+            &[1],
+            Open::stream(StreamMode::ServerStream),
+        )
+        .unwrap();
+    s.sent();
+    s.feed(&raw::frame(&[0x2b, count.wire() as u8, 1]));
+    assert_eq!(
+        s.take(),
+        [Owned::CallFailed {
+            id: count,
+            reason: CallFailure::ItemLost,
+            detail: vec![]
+        }]
+    );
 }
