@@ -64,9 +64,17 @@ impl demo::Handler for DemoDevice {
 
 /// The demo service as a host [`Handler`](wirecall_adapters::host::Handler), with detail
 /// texts that help a caller: what was wrong, and what is there. It keeps no state between
-/// calls, so requests run concurrently.
+/// calls, so requests run concurrently; `count` streams its items as the caller's credit
+/// allows.
 pub fn host_handler() -> Box<dyn wirecall_adapters::host::Handler> {
-    Box::new(move |procedure: u32, args: &[u8]| {
+    Box::new(DemoHost)
+}
+
+/// See [`host_handler`].
+pub struct DemoHost;
+
+impl wirecall_adapters::host::Handler for DemoHost {
+    fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
         let mut device = DemoDevice::default();
         let mut out = vec![0u8; 4096];
         match demo::dispatch(&mut device, procedure, args, &mut out) {
@@ -76,7 +84,40 @@ pub fn host_handler() -> Box<dyn wirecall_adapters::host::Handler> {
             }
             Err(e) => Err((e, detail(e, procedure))),
         }
-    })
+    }
+
+    fn serve(
+        &self,
+        r: &mut wirecall_adapters::host::Request<'_>,
+    ) -> Result<Vec<u8>, (WireError, String)> {
+        use wirecall::{Procedure, StreamMode};
+        let (procedure, mode) = (r.procedure(), r.mode());
+        match (procedure == demo::Count::ID, mode) {
+            (false, StreamMode::Call) => self.handle(procedure, r.args()),
+            (true, StreamMode::ServerStream) => {
+                let (n,): (u32,) = wirecall::decode_exact(r.args()).map_err(|_| {
+                    (
+                        WireError::BadArguments,
+                        detail(WireError::BadArguments, procedure),
+                    )
+                })?;
+                for i in 0..n {
+                    // Err: the caller cancelled, or the stream or link ended: stop.
+                    r.send_typed::<demo::Count>(&i)
+                        .map_err(|e| (WireError::Cancelled, e.to_string()))?;
+                }
+                Ok(Vec::new())
+            }
+            (true, _) => Err((
+                WireError::BadArguments,
+                "count is a server stream: open it as one".into(),
+            )),
+            (false, _) => Err((
+                WireError::BadArguments,
+                format!("procedure {procedure} is not a stream"),
+            )),
+        }
+    }
 }
 
 fn detail(e: WireError, procedure: u32) -> String {

@@ -226,6 +226,11 @@ impl Client {
         P::output(&out).map_err(|_| ClientError::Decode)
     }
 
+    /// The link's runner, for the stream types.
+    pub(crate) fn conn(&self) -> &Arc<Conn> {
+        &self.conn
+    }
+
     /// The endpoint's statistics, and whether a session is established now.
     pub fn stats(&self) -> Option<(Stats, bool)> {
         Some(self.conn.stats())

@@ -27,12 +27,17 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant as StdInstant};
 
-use wirecall::{Disconnect, WireError};
+use wirecall::{Disconnect, Open, StreamMode, WireError};
 
 use super::link::{is_transient, Link, LinkGuard, WRITE_STALL};
 use super::runtime::Runtime;
 use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink, Start, Ticket};
+use super::slot::StreamSlot;
 use super::waiter::{Waiter, Woken};
+
+mod streams;
+
+pub(crate) use streams::Target;
 
 /// Bytes read from the link at once (and so the most that waits in the read buffer).
 const READ_BUF: usize = 16 * 1024;
@@ -145,11 +150,14 @@ pub(crate) enum Until<'a> {
     LinkDown,
     /// A thread lent by the watchdog: when the connection's own thread wants the role back.
     Lent,
+    /// A thread that waits on a stream: when it has news (an item, its end, or credit
+    /// beyond the count given), or at `StdInstant`.
+    Stream(&'a StreamSlot, Option<u64>, StdInstant),
 }
 
 /// A call that was started and whose outcome is still to be collected.
 pub(crate) struct Started {
-    id: wirecall::CallId,
+    pub(crate) id: wirecall::CallId,
     waiter: Arc<Waiter>,
     deadline: StdInstant,
 }
@@ -172,6 +180,8 @@ struct Collected {
     done: Vec<(Arc<Waiter>, CallOutcome)>,
     request: Option<(Ticket, u32)>,
     args: Vec<u8>,
+    /// The request is a stream: its mode and slot.
+    stream: Option<(StreamMode, Arc<StreamSlot>)>,
 }
 
 impl Sink<Arc<Waiter>> for Collected {
@@ -182,7 +192,11 @@ impl Sink<Arc<Waiter>> for Collected {
         self.args.clear();
         self.args.extend_from_slice(args);
         self.request = Some((ticket, procedure));
+        self.stream = None;
         true
+    }
+    fn stream(&mut self, _: Ticket, mode: StreamMode, slot: Arc<StreamSlot>) {
+        self.stream = Some((mode, slot));
     }
 }
 
@@ -353,6 +367,11 @@ impl Conn {
     }
 
     /// The endpoint's counters, and whether a session is established now.
+    /// The configured default deadline of a call.
+    pub(crate) fn call_timeout(&self) -> wirecall::Duration {
+        self.lock().session.config().call_timeout
+    }
+
     pub(crate) fn stats(&self) -> (wirecall::Stats, bool) {
         let st = self.lock();
         (st.session.stats(), st.session.is_connected())
@@ -389,6 +408,31 @@ impl Conn {
         send: bool,
     ) -> Result<Started, ClientError> {
         let deadline = StdInstant::now() + timeout;
+        self.start_open(
+            procedure,
+            args,
+            Open::call(),
+            None,
+            deadline,
+            Some(deadline),
+            send,
+        )
+    }
+
+    /// Starts a call made as `how` says, its stream meeting the application at `slot`:
+    /// waits up to `start_by` for a session, a slot or room; the call's deadline is
+    /// `deadline` (none: a stream without one, see [`Open::timeout`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_open(
+        &self,
+        procedure: u32,
+        args: &[u8],
+        how: Open,
+        slot: Option<Arc<StreamSlot>>,
+        start_by: StdInstant,
+        deadline: Option<StdInstant>,
+        send: bool,
+    ) -> Result<Started, ClientError> {
         let waiter = Arc::new(Waiter::default());
         let mut st = self.lock();
         let mut flushed = false;
@@ -396,20 +440,34 @@ impl Conn {
             if st.closed {
                 return Err(ClientError::ConnectionLost);
             }
-            let left = deadline.saturating_duration_since(StdInstant::now());
+            let left = start_by.saturating_duration_since(StdInstant::now());
             // A link known to be down is about to be replaced with a fresh session: a call
             // sent now would be lost with it, so it waits for the next one.
             let link_down = st.link.as_ref().is_none_or(|a| a.down);
-            let start = if link_down {
-                Start::Wait(waiter.clone())
-            } else {
-                st.session.start_call(
+            let start = match deadline {
+                _ if link_down => Start::Wait(waiter.clone()),
+                Some(d) if d <= StdInstant::now() => {
+                    Start::Failed(waiter.clone(), ClientError::Timeout)
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(StdInstant::now());
+                    st.session.open(
+                        super::now(),
+                        procedure,
+                        args,
+                        how.with_timeout(super::to_core(left)),
+                        waiter.clone(),
+                        slot.clone(),
+                    )
+                }
+                None => st.session.open(
                     super::now(),
                     procedure,
                     args,
-                    super::to_core(left),
+                    how,
                     waiter.clone(),
-                )
+                    slot.clone(),
+                ),
             };
             match start {
                 Start::Started(id) => break id,
@@ -427,7 +485,7 @@ impl Conn {
                         // Requests held back in a batch (this thread's or another's) may be
                         // what fills the transmit queue, and their replies are what frees
                         // slots: out with them, and try again at once.
-                        st = self.flush(st, Some(deadline));
+                        st = self.flush(st, Some(start_by));
                         flushed = true;
                         continue;
                     }
@@ -437,19 +495,24 @@ impl Conn {
                         // The replies that free a slot need a reader: the I/O thread.
                         self.changed.notify_all();
                     }
-                    st = self.wait(st, Some(deadline));
+                    st = self.wait(st, Some(start_by));
                     st.starting -= 1;
                 }
             }
         };
         st.last_call = StdInstant::now();
         if send {
-            drop(self.flush(st, Some(deadline)));
+            drop(self.flush(
+                st,
+                Some(start_by.max(StdInstant::now() + super::link::TICK)),
+            ));
         }
         Ok(Started {
             id,
             waiter,
-            deadline,
+            // A stream without a deadline waits for its end however long it takes (the
+            // core's idle timeout bounds a silent one).
+            deadline: deadline.unwrap_or_else(far_future),
         })
     }
 
@@ -676,7 +739,8 @@ impl Conn {
                 got.deliver();
                 self.runtime.note_inline();
                 let (ticket, procedure) = got.request.take().unwrap_or_else(|| unreachable!());
-                let mut st = self.serve(&ticket, procedure, &got.args);
+                let stream = got.stream.take();
+                let mut st = self.serve(&ticket, procedure, &got.args, stream);
                 // Read on if nobody took over (the answer then leaves with the next batch,
                 // or at once if nothing more is buffered); the connection's own thread
                 // waits for the role otherwise, any other thread leaves.
@@ -749,14 +813,28 @@ impl Conn {
             Until::Idle(at) => Self::callers_read(st) || StdInstant::now() >= *at,
             Until::LinkDown => false,
             Until::Lent => st.home_waiting,
+            Until::Stream(slot, credits, at) => {
+                slot.has_news()
+                    || credits.is_some_and(|c| c != slot.credits())
+                    || StdInstant::now() >= *at
+            }
         }
     }
 
     /// Runs the handler for one request and queues its answer (written when the
     /// endpoint's queue is full, otherwise left for the caller to write).
-    fn serve(&self, ticket: &Ticket, procedure: u32, args: &[u8]) -> Guard<'_> {
+    fn serve(
+        &self,
+        ticket: &Ticket,
+        procedure: u32,
+        args: &[u8],
+        stream: Option<(StreamMode, Arc<StreamSlot>)>,
+    ) -> Guard<'_> {
         let answer = match &self.handler {
-            Some(h) => h.handle(procedure, args),
+            Some(h) => {
+                let mut request = super::Request::new(self, *ticket, procedure, args, stream);
+                h.serve(&mut request)
+            }
             None => Err((WireError::UnknownProcedure, String::new())),
         };
         let mut st = self.lock();
@@ -1004,4 +1082,9 @@ impl Conn {
         let wake = until.min(StdInstant::now() + LINGER);
         drop(self.wait(st, Some(wake)));
     }
+}
+
+/// A deadline that never comes (for streams without one).
+fn far_future() -> StdInstant {
+    StdInstant::now() + Duration::from_secs(100 * 365 * 86_400)
 }

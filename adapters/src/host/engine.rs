@@ -8,8 +8,8 @@
 //! the peer is told and held to the request, not to the size class.
 
 use wirecall::{
-    CallError, CallId, Config, Duration, Endpoint, Event, Instant, RequestId, RespondError, Stats,
-    WireError,
+    CallError, CallId, Config, Endpoint, Event, Instant, Open, RequestId, RespondError, Stats,
+    StreamError, StreamId, StreamMode, WireError,
 };
 
 /// What a host endpoint can carry: the largest frame and the calls in flight each way.
@@ -123,13 +123,17 @@ pub(crate) trait HostEngine: Send {
     fn poll_timeout(&self) -> Option<Instant>;
     fn poll_event(&mut self) -> Option<Event<'_>>;
     fn poll_transmit(&mut self, buf: &mut [u8]) -> usize;
-    fn call_with_timeout(
+    fn open(
         &mut self,
         now: Instant,
         procedure: u32,
         args: &[u8],
-        timeout: Duration,
+        how: Open,
     ) -> Result<CallId, CallError>;
+    fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError>;
+    fn end_items(&mut self, id: CallId) -> Result<(), StreamError>;
+    fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError>;
+    fn request_mode(&self, id: RequestId) -> Option<StreamMode>;
     fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError>;
     fn respond_error(
         &mut self,
@@ -163,14 +167,26 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> HostEngine
     fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
         Endpoint::poll_transmit(self, buf)
     }
-    fn call_with_timeout(
+    fn open(
         &mut self,
         now: Instant,
         procedure: u32,
         args: &[u8],
-        timeout: Duration,
+        how: Open,
     ) -> Result<CallId, CallError> {
-        Endpoint::call_with_timeout(self, now, procedure, args, timeout)
+        Endpoint::open(self, now, procedure, args, how)
+    }
+    fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError> {
+        Endpoint::send_item(self, stream, item)
+    }
+    fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
+        Endpoint::end_items(self, id)
+    }
+    fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError> {
+        Endpoint::consume(self, stream, items)
+    }
+    fn request_mode(&self, id: RequestId) -> Option<StreamMode> {
+        Endpoint::request_mode(self, id)
     }
     fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError> {
         Endpoint::respond(self, id, result)

@@ -45,6 +45,8 @@ mod link;
 mod runtime;
 mod server;
 mod session;
+mod slot;
+mod streams;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 mod waiter;
@@ -54,6 +56,7 @@ pub use engine::{Capacity, HostEndpoint};
 pub use link::Link;
 pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};
 pub use session::{CallOutcome, ClientError, Handler};
+pub use streams::{CallStream, Request, TypedStream};
 
 /// The clock of a host: microseconds since the first use in this process.
 pub(crate) fn now() -> wirecall::Instant {

@@ -7,10 +7,13 @@
 //! queue: a call that cannot start now is refused with [`Start::Wait`] and its caller
 //! waits (a blocked thread, a pending future), so the callers themselves bound what waits.
 
+use std::sync::Arc;
+
 use wirecall::{CallError, CallFailure, CallId, Config, Disconnect, Event, Instant, RequestId};
-use wirecall::{Stats, WireError};
+use wirecall::{Open, Stats, StreamError, StreamId, StreamMode, WireError};
 
 use super::engine::{Capacity, HostEngine};
+use super::slot::StreamSlot;
 
 /// Why a call from a host did not produce a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +33,20 @@ pub enum ClientError {
     TooLarge,
     /// The result did not decode as the procedure's output type.
     Decode,
+    /// The peer does not speak streams or nested calls (an older version).
+    Unsupported,
+    /// The call would be nested deeper than this side allows
+    /// ([`Config::max_call_depth`](wirecall::Config::max_call_depth)), or the request it
+    /// was made from is over.
+    TooDeep,
+    /// The stream is over: no more items can be sent on it (the caller cancelled it, it
+    /// ended, timed out, or its link went).
+    StreamEnded,
+    /// A stream item was lost on the link (the stream ended at the first gap, after every
+    /// item before it).
+    ItemLost,
+    /// The peer broke the stream's flow control (sent beyond its credit).
+    FlowControl,
 }
 
 impl std::fmt::Display for ClientError {
@@ -45,6 +62,13 @@ impl std::fmt::Display for ClientError {
             ClientError::Refused(e) => write!(f, "the peer refused the connection: {e}"),
             ClientError::TooLarge => f.write_str("the arguments exceed the device's frame limit"),
             ClientError::Decode => f.write_str("the answer did not decode as the expected type"),
+            ClientError::Unsupported => {
+                f.write_str("the peer does not support streams or nested calls")
+            }
+            ClientError::TooDeep => f.write_str("calls nested too deep"),
+            ClientError::StreamEnded => f.write_str("the stream is over"),
+            ClientError::ItemLost => f.write_str("a stream item was lost on the link"),
+            ClientError::FlowControl => f.write_str("the peer broke the stream's flow control"),
         }
     }
 }
@@ -65,6 +89,21 @@ pub type CallOutcome = Result<Vec<u8>, ClientError>;
 pub trait Handler: Send + Sync {
     /// Answers one request.
     fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)>;
+
+    /// Serves one request with its context: a stream's items, and calls back into the
+    /// caller (see [`Request`](super::Request)). The default answers plain calls with
+    /// [`handle`](Self::handle) and refuses streams with `UnknownProcedure`; a handler
+    /// that serves streams or calls back overrides it.
+    fn serve(&self, request: &mut super::Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+        if request.mode() == StreamMode::Call {
+            self.handle(request.procedure(), request.args())
+        } else {
+            Err((
+                WireError::UnknownProcedure,
+                "this side serves no streams".into(),
+            ))
+        }
+    }
 }
 
 impl<F> Handler for F
@@ -92,6 +131,9 @@ pub(crate) trait Sink<W> {
     /// A request from the peer: take the arguments now (they live in the receive buffer).
     /// Return true to stop taking input here, so the request is served before more is read.
     fn request(&mut self, ticket: Ticket, procedure: u32, args: &[u8]) -> bool;
+    /// The request just given to [`request`](Self::request) is a stream of `mode`; its
+    /// items and credit meet the handler at `slot`.
+    fn stream(&mut self, ticket: Ticket, mode: StreamMode, slot: Arc<StreamSlot>);
 }
 
 /// What became of an attempt to start a call.
@@ -122,6 +164,10 @@ pub(crate) struct Session<W> {
     capacity: Capacity,
     /// Each call in flight and its waiter, by [`CallId::index`].
     calls: Vec<Option<(CallId, W)>>,
+    /// The stream calls among them, by [`CallId::index`].
+    call_streams: Vec<Option<Arc<StreamSlot>>>,
+    /// The stream requests being served, by [`RequestId::index`].
+    request_streams: Vec<Option<Arc<StreamSlot>>>,
     /// The ticket sequence of each request handed out, by [`RequestId::index`] (0: none).
     requests: Vec<u64>,
     next_seq: u64,
@@ -143,6 +189,8 @@ impl<W> Session<W> {
             config,
             capacity,
             calls: (0..outbound).map(|_| None).collect(),
+            call_streams: vec![None; outbound],
+            request_streams: vec![None; inbound],
             requests: vec![0; inbound],
             next_seq: 1,
             generation: 0,
@@ -158,6 +206,7 @@ impl<W> Session<W> {
         self.engine = self.capacity.endpoint(now, self.config);
         self.generation += 1;
         self.requests.fill(0);
+        end_all(&mut self.request_streams);
         self.connected_once = false;
         self.disconnect = None;
     }
@@ -169,6 +218,7 @@ impl<W> Session<W> {
                 sink.completed(w, Err(error.clone()));
             }
         }
+        end_all(&mut self.call_streams);
     }
 
     /// Starts a call whose deadline is `timeout` from `now`.
@@ -183,10 +233,34 @@ impl<W> Session<W> {
         if timeout == wirecall::Duration::ZERO {
             return Start::Failed(waiter, ClientError::Timeout);
         }
-        match self.engine.call_with_timeout(now, procedure, args, timeout) {
+        self.open(
+            now,
+            procedure,
+            args,
+            Open::call().with_timeout(timeout),
+            waiter,
+            None,
+        )
+    }
+
+    /// Starts a call made as `how` says (a stream, nested in a request); a stream's items
+    /// meet the application at `slot`.
+    pub(crate) fn open(
+        &mut self,
+        now: Instant,
+        procedure: u32,
+        args: &[u8],
+        how: Open,
+        waiter: W,
+        slot: Option<Arc<StreamSlot>>,
+    ) -> Start<W> {
+        match self.engine.open(now, procedure, args, how) {
             Ok(id) => {
-                if let Some(slot) = self.calls.get_mut(id.index()) {
-                    *slot = Some((id, waiter));
+                if let Some(s) = self.calls.get_mut(id.index()) {
+                    *s = Some((id, waiter));
+                }
+                if let Some(s) = self.call_streams.get_mut(id.index()) {
+                    *s = slot;
                 }
                 Start::Started(id)
             }
@@ -194,6 +268,8 @@ impl<W> Session<W> {
                 Start::Failed(waiter, ClientError::TooLarge)
             }
             Err(CallError::Closed) => Start::Failed(waiter, ClientError::ConnectionLost),
+            Err(CallError::Unsupported) => Start::Failed(waiter, ClientError::Unsupported),
+            Err(CallError::TooDeep) => Start::Failed(waiter, ClientError::TooDeep),
             // Not connected yet, every slot taken, or a full transmit queue.
             Err(_) => Start::Wait(waiter),
         }
@@ -205,6 +281,7 @@ impl<W> Session<W> {
         match self.calls.get_mut(id.index()) {
             Some(slot) if slot.as_ref().is_some_and(|(c, _)| *c == id) => {
                 *slot = None;
+                end_one(&mut self.call_streams, id.index());
                 let _ = self.engine.cancel(id);
                 true
             }
@@ -272,10 +349,74 @@ impl<W> Session<W> {
                 if let Some(s) = self.requests.get_mut(index) {
                     *s = 0;
                 }
+                end_one(&mut self.request_streams, index);
                 Answered::Sent
             }
             Err(_) => Answered::Stale,
         }
+    }
+
+    /// Sends one item on a stream this side made (`Ok(false)`: no credit now, wait for
+    /// it on the stream's slot).
+    pub(crate) fn send_call_item(&mut self, id: CallId, item: &[u8]) -> Result<bool, ClientError> {
+        Self::sent(self.engine.send_item(StreamId::Call(id), item))
+    }
+
+    /// Sends one item on a stream request this side serves (as [`send_call_item`]).
+    pub(crate) fn send_request_item(
+        &mut self,
+        ticket: &Ticket,
+        item: &[u8],
+    ) -> Result<bool, ClientError> {
+        if !self.is_current(ticket) {
+            return Err(ClientError::StreamEnded);
+        }
+        Self::sent(self.engine.send_item(StreamId::Request(ticket.id), item))
+    }
+
+    fn sent(r: Result<(), StreamError>) -> Result<bool, ClientError> {
+        match r {
+            Ok(()) => Ok(true),
+            // No credit, or no room in the transmit queue: both wait (for credit, or for
+            // a writer to make room).
+            Err(StreamError::NoCredit | StreamError::WouldBlock) => Ok(false),
+            Err(StreamError::TooLarge | StreamError::Encode) => Err(ClientError::TooLarge),
+            Err(_) => Err(ClientError::StreamEnded),
+        }
+    }
+
+    /// Ends the items of a client or bidirectional stream this side made (`Ok(false)`: no
+    /// room now, try again after a write).
+    pub(crate) fn end_call_items(&mut self, id: CallId) -> Result<bool, ClientError> {
+        match self.engine.end_items(id) {
+            Ok(()) => Ok(true),
+            Err(StreamError::WouldBlock) => Ok(false),
+            Err(_) => Err(ClientError::StreamEnded),
+        }
+    }
+
+    /// The application took one item of a stream this side made: the peer may send one
+    /// more.
+    pub(crate) fn consume_call_item(&mut self, id: CallId) {
+        let _ = self.engine.consume(StreamId::Call(id), 1);
+    }
+
+    /// The handler took one item of a stream request.
+    pub(crate) fn consume_request_item(&mut self, ticket: &Ticket) {
+        if self.is_current(ticket) {
+            let _ = self.engine.consume(StreamId::Request(ticket.id), 1);
+        }
+    }
+
+    /// True while the request of `ticket` is still the one being served.
+    fn is_current(&self, ticket: &Ticket) -> bool {
+        ticket.generation == self.generation
+            && self.requests.get(ticket.id.index()) == Some(&ticket.seq)
+    }
+
+    /// The request of `ticket`, if it is still served (for calls nested in it).
+    pub(crate) fn current_request(&self, ticket: &Ticket) -> Option<RequestId> {
+        self.is_current(ticket).then_some(ticket.id)
     }
 
     /// Closes the endpoint with `code` (the peer is told); every call ends with
@@ -322,6 +463,7 @@ impl<W> Session<W> {
         let mut count = 0;
         while let Some(ev) = self.engine.poll_event() {
             count += 1;
+            let (mut requested, mut stop) = (None, false);
             match ev {
                 Event::Connected(_) => self.connected_once = true,
                 Event::Disconnected(why) => {
@@ -330,8 +472,10 @@ impl<W> Session<W> {
                     self.disconnect = Some(why);
                     self.generation += 1;
                     self.requests.fill(0);
+                    end_all(&mut self.request_streams);
                 }
                 Event::Reply { id, payload } => {
+                    end_one(&mut self.call_streams, id.index());
                     if let Some(w) = take_call(&mut self.calls, id) {
                         sink.completed(w, Ok(payload.to_vec()));
                     }
@@ -342,11 +486,19 @@ impl<W> Session<W> {
                         // sides' timers fire at about the same moment).
                         CallFailure::Remote(WireError::DeadlineExceeded)
                         | CallFailure::DeadlineExceeded => ClientError::Timeout,
+                        CallFailure::Remote(WireError::ItemLost) | CallFailure::ItemLost => {
+                            ClientError::ItemLost
+                        }
+                        CallFailure::Remote(WireError::FlowControl) | CallFailure::FlowControl => {
+                            ClientError::FlowControl
+                        }
+                        CallFailure::Idle => ClientError::Timeout,
                         CallFailure::Remote(e) => {
                             ClientError::Remote(e, String::from_utf8_lossy(detail).into_owned())
                         }
                         _ => ClientError::ConnectionLost,
                     };
+                    end_one(&mut self.call_streams, id.index());
                     if let Some(w) = take_call(&mut self.calls, id) {
                         sink.completed(w, Err(err));
                     }
@@ -366,16 +518,46 @@ impl<W> Session<W> {
                         seq,
                         id,
                     };
-                    if sink.request(ticket, procedure, args) {
-                        return (count, true);
-                    }
+                    stop = sink.request(ticket, procedure, args);
+                    requested = Some(ticket);
                 }
                 Event::RequestEnded { id, .. } => {
                     if let Some(s) = self.requests.get_mut(id.index()) {
                         *s = 0;
                     }
+                    end_one(&mut self.request_streams, id.index());
+                }
+                Event::Item { stream, item } => {
+                    if let Some(slot) = slot_of(&self.call_streams, &self.request_streams, stream) {
+                        slot.push(item);
+                    }
+                }
+                Event::Credit { stream } => {
+                    if let Some(slot) = slot_of(&self.call_streams, &self.request_streams, stream) {
+                        slot.credit();
+                    }
+                }
+                Event::ItemsEnded { id } => {
+                    let stream = StreamId::Request(id);
+                    if let Some(slot) = slot_of(&self.call_streams, &self.request_streams, stream) {
+                        slot.items_ended();
+                    }
                 }
                 _ => {}
+            }
+            // A request's stream mode, now that its arguments are no longer borrowed.
+            if let Some(ticket) = requested {
+                let mode = self.engine.request_mode(ticket.id).unwrap_or_default();
+                if mode != StreamMode::Call {
+                    let slot = Arc::new(StreamSlot::default());
+                    if let Some(s) = self.request_streams.get_mut(ticket.id.index()) {
+                        *s = Some(slot.clone());
+                    }
+                    sink.stream(ticket, mode, slot);
+                }
+            }
+            if stop {
+                return (count, true);
             }
         }
         (count, false)
@@ -389,5 +571,31 @@ fn take_call<W>(calls: &mut [Option<(CallId, W)>], id: CallId) -> Option<W> {
         slot.take().map(|(_, w)| w)
     } else {
         None
+    }
+}
+
+/// Ends the stream in slot `index`, if any, and frees the slot.
+fn end_one(slots: &mut [Option<Arc<StreamSlot>>], index: usize) {
+    if let Some(slot) = slots.get_mut(index).and_then(Option::take) {
+        slot.end();
+    }
+}
+
+/// Ends every stream of a table.
+fn end_all(slots: &mut [Option<Arc<StreamSlot>>]) {
+    for index in 0..slots.len() {
+        end_one(slots, index);
+    }
+}
+
+/// The slot of a stream (the tables are passed apart so an event may borrow the engine).
+fn slot_of<'a>(
+    calls: &'a [Option<Arc<StreamSlot>>],
+    requests: &'a [Option<Arc<StreamSlot>>],
+    stream: StreamId,
+) -> Option<&'a Arc<StreamSlot>> {
+    match stream {
+        StreamId::Call(id) => calls.get(id.index())?.as_ref(),
+        StreamId::Request(id) => requests.get(id.index())?.as_ref(),
     }
 }

@@ -35,6 +35,11 @@ use wirecall::{Config, Disconnect, Procedure, WireError};
 use super::engine::Capacity;
 use super::link::WRITE_STALL;
 use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink, Start, Ticket};
+use super::slot::StreamSlot;
+
+mod stream;
+
+pub use stream::AsyncStream;
 
 /// Bytes read at once.
 const READ_BUF: usize = 16 * 1024;
@@ -168,6 +173,8 @@ impl Shared {
 #[derive(Default)]
 struct Collected {
     requests: Vec<(Ticket, u32, Vec<u8>)>,
+    /// Which of them are streams (this flavour serves none: they are refused).
+    streams: Vec<Ticket>,
     completed: bool,
 }
 
@@ -179,6 +186,9 @@ impl Sink<Waiter> for Collected {
     fn request(&mut self, ticket: Ticket, procedure: u32, args: &[u8]) -> bool {
         self.requests.push((ticket, procedure, args.to_vec()));
         false
+    }
+    fn stream(&mut self, ticket: Ticket, _: wirecall::StreamMode, _: Arc<StreamSlot>) {
+        self.streams.push(ticket);
     }
 }
 
@@ -516,6 +526,17 @@ where
             shared.room.notify_waiters(); // slots freed
         }
         for (ticket, procedure, args) in got.requests.drain(..) {
+            if got.streams.contains(&ticket) {
+                let refusal = Err((
+                    WireError::UnknownProcedure,
+                    "the async flavour serves no streams; serve them with the blocking runtime"
+                        .into(),
+                ));
+                if !answer_now(shared, &ticket, &refusal) {
+                    serve_request_answer(shared, ticket, refusal);
+                }
+                continue;
+            }
             serve_request(shared, ticket, procedure, &args);
         }
         if closing {
@@ -632,16 +653,29 @@ fn serve_request(shared: &Arc<Shared>, ticket: Ticket, procedure: u32, args: &[u
     let shared = shared.clone();
     tokio::spawn(async move {
         let answer = fut.await;
+        answer_when_room(&shared, &ticket, &answer).await;
+    });
+}
+
+/// Answers `ticket` with a ready answer, from a task of its own if there is no room now.
+fn serve_request_answer(shared: &Arc<Shared>, ticket: Ticket, answer: Answer) {
+    let shared = shared.clone();
+    tokio::spawn(async move { answer_when_room(&shared, &ticket, &answer).await });
+}
+
+/// Answers as soon as the transmit queue has room.
+async fn answer_when_room(shared: &Arc<Shared>, ticket: &Ticket, answer: &Answer) {
+    {
         loop {
             let room = shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            if answer_now(&shared, &ticket, &answer) {
+            if answer_now(shared, ticket, answer) {
                 return;
             }
             room.await; // the link's task made room
         }
-    });
+    }
 }
 
 /// Answers if the transmit queue has room (true), or asks the link's task to make some.

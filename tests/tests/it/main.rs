@@ -13,6 +13,7 @@ mod common;
 mod firmware;
 mod host_hostile;
 mod host_limits;
+mod host_streams;
 mod hostile;
 mod limits;
 mod link;

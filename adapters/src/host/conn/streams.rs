@@ -1,0 +1,185 @@
+//! Streams and nested calls on a blocking link: what a consumer, a producer and a handler
+//! calling back do with the link while they wait.
+//!
+//! A thread that waits on a stream (for an item, or for credit to send one) reads the link
+//! itself when nobody else does, as a caller waiting for its reply does, and otherwise
+//! sleeps on the stream's slot until the reader of the moment fills it. It never joins the
+//! followers: between two items it runs application code, and a promotion sent to it
+//! then would leave the link unread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use wirecall::{CallId, Open};
+
+use super::{Conn, Started, Until};
+use crate::host::session::{CallOutcome, ClientError, Ticket};
+use crate::host::slot::{Popped, StreamSlot};
+
+/// Which side of a stream a thread sends on.
+pub(crate) enum Target<'a> {
+    /// A stream call this side made.
+    Call(CallId),
+    /// A stream request this side serves.
+    Request(&'a Ticket),
+}
+
+/// How long a waiting thread sleeps before it looks at the link again (a reader may have
+/// left meanwhile without anyone to promote).
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
+
+impl Conn {
+    /// Opens a call as `how` says, its items meeting this side at the returned slot; waits
+    /// up to `start_within` to start it.
+    pub(crate) fn open_stream(
+        &self,
+        procedure: u32,
+        args: &[u8],
+        how: Open,
+        start_within: Duration,
+    ) -> Result<(Started, Arc<StreamSlot>), ClientError> {
+        let slot = Arc::new(StreamSlot::default());
+        let now = StdInstant::now();
+        let deadline = how.timeout.map(|t| now + crate::host::from_core(t));
+        let mut how = how;
+        how.timeout = None;
+        let started = self.start_open(
+            procedure,
+            args,
+            how,
+            Some(slot.clone()),
+            deadline.map_or(now + start_within, |d| d.min(now + start_within)),
+            deadline,
+            true,
+        )?;
+        Ok((started, slot))
+    }
+
+    /// The next item of a stream call (consumed: the peer may send another), or `None`
+    /// once no more will come (then collect the outcome with [`finish`](Conn::finish)).
+    pub(crate) fn next_item(&self, started: &Started, slot: &StreamSlot) -> Option<Vec<u8>> {
+        loop {
+            match slot.pop() {
+                Popped::Item(item) => {
+                    let mut st = self.lock();
+                    st.session.consume_call_item(started.id);
+                    drop(self.flush(st, Some(StdInstant::now() + crate::host::link::TICK)));
+                    return Some(item);
+                }
+                Popped::Over => return None,
+                Popped::Empty => self.wait_on(slot, None, started.deadline),
+            }
+        }
+    }
+
+    /// The next item the caller sent on a stream request (consumed), or `None` once its
+    /// items ended or the stream is over.
+    pub(crate) fn next_request_item(&self, ticket: &Ticket, slot: &StreamSlot) -> Option<Vec<u8>> {
+        loop {
+            match slot.pop() {
+                Popped::Item(item) => {
+                    let mut st = self.lock();
+                    st.session.consume_request_item(ticket);
+                    drop(self.flush(st, Some(StdInstant::now() + crate::host::link::TICK)));
+                    return Some(item);
+                }
+                Popped::Over => return None,
+                Popped::Empty => self.wait_on(slot, None, super::far_future()),
+            }
+        }
+    }
+
+    /// Sends one item, waiting for credit (and transmit room) as long as the stream lasts
+    /// or until `deadline`.
+    pub(crate) fn send_item(
+        &self,
+        target: Target<'_>,
+        slot: &StreamSlot,
+        item: &[u8],
+        deadline: StdInstant,
+    ) -> Result<(), ClientError> {
+        loop {
+            let credits = slot.credits();
+            let mut st = self.lock();
+            let sent = match &target {
+                Target::Call(id) => st.session.send_call_item(*id, item)?,
+                Target::Request(ticket) => st.session.send_request_item(ticket, item)?,
+            };
+            // Sent, or the transmit queue may be what is full: write either way.
+            st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
+            drop(st);
+            if sent {
+                return Ok(());
+            }
+            if slot.is_ended() {
+                return Err(ClientError::StreamEnded);
+            }
+            if StdInstant::now() >= deadline {
+                return Err(ClientError::Timeout);
+            }
+            self.wait_on(slot, Some(credits), deadline);
+        }
+    }
+
+    /// Ends the items of a stream call this side made.
+    pub(crate) fn end_items(&self, id: CallId) -> Result<(), ClientError> {
+        loop {
+            let mut st = self.lock();
+            let done = st.session.end_call_items(id)?;
+            st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
+            if done {
+                return Ok(());
+            }
+            drop(self.wait(st, Some(StdInstant::now() + crate::host::link::TICK)));
+        }
+    }
+
+    /// A call made while serving the request of `ticket` (a callback into its caller):
+    /// one level deeper.
+    pub(crate) fn call_nested(
+        &self,
+        ticket: &Ticket,
+        procedure: u32,
+        args: &[u8],
+        timeout: Duration,
+    ) -> CallOutcome {
+        let parent = self
+            .lock()
+            .session
+            .current_request(ticket)
+            .ok_or(ClientError::TooDeep)?;
+        let deadline = StdInstant::now() + timeout;
+        let started = self.start_open(
+            procedure,
+            args,
+            Open::call().nested_in(parent),
+            None,
+            deadline,
+            Some(deadline),
+            true,
+        )?;
+        self.finish(&started)
+    }
+
+    /// Waits for news on `slot` (or new credit beyond `credits`), reading the link while
+    /// nobody else does.
+    fn wait_on(&self, slot: &StreamSlot, credits: Option<u64>, deadline: StdInstant) {
+        let until = deadline.min(StdInstant::now() + LOOK_AGAIN);
+        let mut st = self.lock();
+        if slot.has_news() || credits.is_some_and(|c| c != slot.credits()) {
+            return;
+        }
+        // Requests held back in a batch, or credit just queued, go out before waiting.
+        st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
+        if self.can_read(&st) {
+            let role = Self::take_read_role(&mut st);
+            drop(st);
+            if let Some(role) = role {
+                self.lead(role, Until::Stream(slot, credits, until));
+            }
+            return;
+        }
+        drop(st);
+        slot.wait(until, credits);
+    }
+}

@@ -1,0 +1,328 @@
+//! Streams and callbacks in the blocking flavour: [`CallStream`] (a stream this side
+//! opened: an iterator over the server's items, and a sender of its own), [`TypedStream`]
+//! (the same with a procedure's types), and [`Request`] (what a [`Handler`] serving a
+//! stream or calling back into its caller gets).
+//!
+//! [`Handler`]: super::Handler
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wirecall::{Open, Procedure, StreamMode, StreamProcedure};
+
+use super::client::Client;
+use super::conn::{Conn, Started, Target};
+use super::session::{CallOutcome, ClientError, Ticket};
+use super::slot::StreamSlot;
+
+impl Client {
+    /// Opens a stream of `mode` on `procedure`: returns once the request is sent. Iterate
+    /// over the server's items (each one taken grants the server credit for another);
+    /// [`send`](CallStream::send) the caller's. Without `timeout` the stream has no
+    /// deadline: it lasts until it ends, is cancelled (dropping the `CallStream` cancels
+    /// it), or nothing moves on it for the configured idle timeout.
+    ///
+    /// ```no_run
+    /// # use wirecall_adapters::host::{Client, ClientOptions, Link};
+    /// use wirecall::StreamMode;
+    /// let client = Client::connect(|| Link::tcp("127.0.0.1:7000"), ClientOptions::default())?;
+    /// // The demo service's `count` (procedure 5): the items 0..1000, one by one.
+    /// let args = postcard::to_allocvec(&1000u32)?;
+    /// for item in client.open_stream(5, &args, StreamMode::ServerStream, None)? {
+    ///     let n: u32 = postcard::from_bytes(&item?)?;
+    ///     println!("{n}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_stream(
+        &self,
+        procedure: u32,
+        args: &[u8],
+        mode: StreamMode,
+        timeout: Option<Duration>,
+    ) -> Result<CallStream, ClientError> {
+        let mut how = Open::stream(mode);
+        how.timeout = timeout.map(super::to_core);
+        let start_within = timeout.unwrap_or(super::from_core(self.conn().call_timeout()));
+        let (started, slot) = self
+            .conn()
+            .open_stream(procedure, args, how, start_within)?;
+        Ok(CallStream {
+            client: self.clone(),
+            started: Some(started),
+            slot,
+            mode,
+            outcome: None,
+        })
+    }
+
+    /// Opens stream procedure `P` with typed arguments: its items and result typed too.
+    pub fn stream_typed<P: StreamProcedure>(
+        &self,
+        args: &P::Args,
+        timeout: Option<Duration>,
+    ) -> Result<TypedStream<P>, ClientError> {
+        let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
+        Ok(TypedStream {
+            inner: self.open_stream(P::ID, &bytes, P::MODE, timeout)?,
+            _p: PhantomData,
+        })
+    }
+}
+
+/// A stream this side opened ([`Client::open_stream`]). As an iterator it yields the
+/// server's items in order, then, if the stream failed, one `Err`; the server's final
+/// answer is [`finish`](Self::finish)'s. Dropping it before the end cancels the stream
+/// (the server is told).
+pub struct CallStream {
+    client: Client,
+    started: Option<Started>,
+    slot: Arc<StreamSlot>,
+    mode: StreamMode,
+    /// The call's outcome, once the items are over.
+    outcome: Option<CallOutcome>,
+}
+
+impl CallStream {
+    /// Which way items flow.
+    pub fn mode(&self) -> StreamMode {
+        self.mode
+    }
+
+    /// The server's next item; `None` once its items are over (then
+    /// [`finish`](Self::finish) has the answer, or the error that ended the stream).
+    pub fn next_item(&mut self) -> Option<Vec<u8>> {
+        let started = self.started.as_ref()?;
+        let item = self.client.conn().next_item(started, &self.slot);
+        if item.is_none() && self.outcome.is_none() {
+            self.outcome = Some(self.client.conn().finish(started));
+        }
+        item
+    }
+
+    /// Sends one item to the server (a client or bidirectional stream), waiting for
+    /// credit while the server has not consumed enough.
+    pub fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
+        self.client.conn().send_item(
+            Target::Call(started.id),
+            &self.slot,
+            item,
+            started.deadline(),
+        )
+    }
+
+    /// Tells the server this side's items are over.
+    pub fn end_items(&mut self) -> Result<(), ClientError> {
+        let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
+        self.client.conn().end_items(started.id)
+    }
+
+    /// Waits for the server's answer, taking (and dropping) any items still coming.
+    pub fn finish(mut self) -> CallOutcome {
+        while self.next_item().is_some() {}
+        self.started = None;
+        self.outcome.take().unwrap_or(Err(ClientError::StreamEnded))
+    }
+
+    /// Cancels the stream (the server is told); what the drop does.
+    pub fn cancel(self) {}
+}
+
+impl Iterator for CallStream {
+    type Item = Result<Vec<u8>, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(item) = self.next_item() {
+            return Some(Ok(item));
+        }
+        // Once: the error that ended the stream (a success leaves the outcome to `finish`).
+        match self.outcome.take() {
+            Some(Err(e)) => {
+                self.outcome = Some(Err(e.clone()));
+                self.started = None;
+                Some(Err(e))
+            }
+            other => {
+                self.outcome = other;
+                None
+            }
+        }
+    }
+}
+
+impl Drop for CallStream {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            if self.outcome.is_none() {
+                self.client.conn().abandon(&started);
+            }
+        }
+    }
+}
+
+/// A [`CallStream`] of stream procedure `P`: items and answer decoded as its types.
+pub struct TypedStream<P: StreamProcedure> {
+    inner: CallStream,
+    _p: PhantomData<fn() -> P>,
+}
+
+impl<P: StreamProcedure> TypedStream<P> {
+    /// Sends one of the caller's items (waiting for credit).
+    pub fn send(&mut self, item: &P::InItem) -> Result<(), ClientError> {
+        let bytes = postcard::to_allocvec(item).map_err(|_| ClientError::TooLarge)?;
+        self.inner.send(&bytes)
+    }
+
+    /// Tells the server the caller's items are over.
+    pub fn end_items(&mut self) -> Result<(), ClientError> {
+        self.inner.end_items()
+    }
+
+    /// Waits for the server's answer (dropping items still coming).
+    pub fn finish(self) -> Result<P::Output, ClientError> {
+        let out = self.inner.finish()?;
+        P::output(&out).map_err(|_| ClientError::Decode)
+    }
+}
+
+impl<P: StreamProcedure> Iterator for TypedStream<P> {
+    type Item = Result<P::Item, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(
+            self.inner
+                .next()?
+                .and_then(|b| P::decode_item(&b).map_err(|_| ClientError::Decode)),
+        )
+    }
+}
+
+/// A request being served, as a [`Handler`](super::Handler)'s
+/// [`serve`](super::Handler::serve) gets it: its procedure and arguments, and for a stream
+/// its items both ways; any request may call back into its caller.
+///
+/// ```
+/// use wirecall::{StreamMode, WireError};
+/// use wirecall_adapters::host::{Handler, Request};
+///
+/// /// Procedure 5 yields 0..n (a server stream), reporting progress to the caller's
+/// /// procedure 9 halfway (a callback).
+/// struct Counter;
+/// impl Handler for Counter {
+///     fn handle(&self, _: u32, _: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+///         Err((WireError::UnknownProcedure, String::new()))
+///     }
+///     fn serve(&self, r: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+///         let n: u32 = postcard::from_bytes(r.args()).map_err(|_| (WireError::BadArguments, String::new()))?;
+///         for i in 0..n {
+///             if i == n / 2 {
+///                 let _ = r.call(9, &[50], None);
+///             }
+///             r.send(&postcard::to_allocvec(&i).unwrap())
+///                 .map_err(|e| (WireError::Cancelled, e.to_string()))?;
+///         }
+///         Ok(vec![])
+///     }
+/// }
+/// ```
+pub struct Request<'a> {
+    conn: &'a Conn,
+    ticket: Ticket,
+    procedure: u32,
+    args: &'a [u8],
+    stream: Option<(StreamMode, Arc<StreamSlot>)>,
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn new(
+        conn: &'a Conn,
+        ticket: Ticket,
+        procedure: u32,
+        args: &'a [u8],
+        stream: Option<(StreamMode, Arc<StreamSlot>)>,
+    ) -> Request<'a> {
+        Request {
+            conn,
+            ticket,
+            procedure,
+            args,
+            stream,
+        }
+    }
+
+    /// The procedure called.
+    pub fn procedure(&self) -> u32 {
+        self.procedure
+    }
+
+    /// The encoded arguments.
+    pub fn args(&self) -> &[u8] {
+        self.args
+    }
+
+    /// Which way items flow (`Call` for a plain request).
+    pub fn mode(&self) -> StreamMode {
+        self.stream.as_ref().map_or(StreamMode::Call, |(m, _)| *m)
+    }
+
+    /// Sends one item to the caller (a server or bidirectional stream), waiting for credit
+    /// while the caller has not consumed enough. `Err(StreamEnded)` once the caller
+    /// cancelled, the stream expired or the link went: stop producing.
+    pub fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        let Some((mode, slot)) = &self.stream else {
+            return Err(ClientError::StreamEnded);
+        };
+        if !mode.server_sends() {
+            return Err(ClientError::StreamEnded);
+        }
+        let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
+        self.conn
+            .send_item(Target::Request(&self.ticket), slot, item, far)
+    }
+
+    /// Sends one typed item of stream procedure `P`.
+    pub fn send_typed<P: StreamProcedure>(&mut self, item: &P::Item) -> Result<(), ClientError> {
+        let bytes = postcard::to_allocvec(item).map_err(|_| ClientError::TooLarge)?;
+        self.send(&bytes)
+    }
+
+    /// The caller's next item (a client or bidirectional stream), or `None` once its items
+    /// are over (or the stream ended).
+    pub fn recv(&mut self) -> Option<Vec<u8>> {
+        let (mode, slot) = self.stream.as_ref()?;
+        if !mode.caller_sends() {
+            return None;
+        }
+        self.conn.next_request_item(&self.ticket, slot)
+    }
+
+    /// The caller's next item decoded as stream procedure `P`'s (`None` at the end, or
+    /// for an item that does not decode).
+    pub fn recv_typed<P: StreamProcedure>(&mut self) -> Option<Result<P::InItem, ClientError>> {
+        let bytes = self.recv()?;
+        Some(P::decode_in_item(&bytes).map_err(|_| ClientError::Decode))
+    }
+
+    /// Calls `procedure` on the caller while serving its request (a callback: a progress
+    /// report, a question to the user). It is one level deeper than this request; past
+    /// either side's depth limit it fails with `TooDeep`. `timeout` defaults to the
+    /// configured call timeout.
+    pub fn call(&mut self, procedure: u32, args: &[u8], timeout: Option<Duration>) -> CallOutcome {
+        let timeout = timeout.unwrap_or_else(|| super::from_core(self.conn.call_timeout()));
+        self.conn
+            .call_nested(&self.ticket, procedure, args, timeout)
+    }
+
+    /// [`call`](Self::call) with procedure `P`'s types.
+    pub fn call_typed<P: Procedure>(
+        &mut self,
+        args: &P::Args,
+        timeout: Option<Duration>,
+    ) -> Result<P::Output, ClientError> {
+        let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
+        let out = self.call(P::ID, &bytes, timeout)?;
+        P::output(&out).map_err(|_| ClientError::Decode)
+    }
+}

@@ -1,0 +1,158 @@
+//! Streams in the async flavour: [`AsyncStream`], a server's items as a
+//! [`Stream`](futures_core::Stream).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::sync::oneshot;
+use tokio::time::Instant as TokioInstant;
+use wirecall::{CallId, Open, StreamMode, StreamProcedure};
+
+use super::{AsyncClient, Shared};
+use crate::host::session::{CallOutcome, ClientError, Start};
+use crate::host::slot::{Popped, StreamSlot};
+
+impl AsyncClient {
+    /// Opens a server stream on `procedure` (the async [`Client::open_stream`]): its items
+    /// arrive through the returned [`Stream`], each one taken granting the server credit
+    /// for another. Without `timeout` the stream lasts until it ends, is dropped (the
+    /// server is told) or idles past the configured idle timeout; `timeout` also bounds
+    /// the wait for a session.
+    ///
+    /// [`Client::open_stream`]: crate::host::Client::open_stream
+    pub async fn open_stream(
+        &self,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<AsyncStream, ClientError> {
+        let start_by = TokioInstant::now() + timeout.unwrap_or(self.shared.default_timeout);
+        let slot = Arc::new(StreamSlot::default());
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let (tx, rx) = oneshot::channel();
+            let step = {
+                let mut st = self.shared.lock();
+                if st.closing {
+                    return Err(ClientError::ConnectionLost);
+                }
+                let mut how = Open::stream(StreamMode::ServerStream);
+                how.timeout = timeout.map(crate::host::to_core);
+                let start = if st.link_up {
+                    let now = crate::host::now();
+                    st.session
+                        .open(now, procedure, args, how, tx, Some(slot.clone()))
+                } else {
+                    Start::Wait(tx)
+                };
+                match start {
+                    Start::Started(id) => Ok(id),
+                    Start::Failed(_, e) => return Err(e),
+                    Start::Wait(_) => match st.terminal.clone() {
+                        Some(e) => return Err(e),
+                        None => Err(st.refused),
+                    },
+                }
+            };
+            match step {
+                Ok(id) => {
+                    self.shared.io.notify_one();
+                    return Ok(AsyncStream {
+                        shared: self.shared.clone(),
+                        _owner: self._owner.clone(),
+                        id,
+                        slot,
+                        rx: Some(rx),
+                        reply: None,
+                    });
+                }
+                Err(refused) => {
+                    if tokio::time::timeout_at(start_by, room).await.is_err() {
+                        return Err(refused.map_or(ClientError::Timeout, ClientError::Refused));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens server-stream procedure `P` with typed arguments; decode its items with
+    /// `P::decode_item`.
+    pub async fn stream_typed<P: StreamProcedure>(
+        &self,
+        args: &P::Args,
+        timeout: Option<Duration>,
+    ) -> Result<AsyncStream, ClientError> {
+        let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
+        self.open_stream(P::ID, &bytes, timeout).await
+    }
+}
+
+/// A server stream opened with [`AsyncClient::open_stream`]: the server's items in order,
+/// then, if the stream failed, one `Err`. Dropping it before the end cancels the stream.
+pub struct AsyncStream {
+    shared: Arc<Shared>,
+    _owner: Arc<super::Owner>,
+    id: CallId,
+    slot: Arc<StreamSlot>,
+    /// The call's outcome, until it arrives.
+    rx: Option<oneshot::Receiver<CallOutcome>>,
+    /// The server's final answer, once in.
+    reply: Option<Vec<u8>>,
+}
+
+impl AsyncStream {
+    /// The server's final answer (the encoded result; `()` is empty), once the stream
+    /// ended well.
+    pub fn reply(&self) -> Option<&[u8]> {
+        self.reply.as_deref()
+    }
+}
+
+impl Stream for AsyncStream {
+    type Item = Result<Vec<u8>, ClientError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(rx) = this.rx.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match this.slot.poll_pop(cx) {
+            Poll::Ready(Popped::Item(item)) => {
+                this.shared.lock().session.consume_call_item(this.id);
+                this.shared.io.notify_one(); // credit to write, perhaps
+                Poll::Ready(Some(Ok(item)))
+            }
+            Poll::Ready(Popped::Over) => match Pin::new(rx).poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(outcome) => {
+                    this.rx = None;
+                    match outcome.unwrap_or(Err(ClientError::ConnectionLost)) {
+                        Ok(reply) => {
+                            this.reply = Some(reply);
+                            Poll::Ready(None)
+                        }
+                        Err(e) => Poll::Ready(Some(Err(e))),
+                    }
+                }
+            },
+            Poll::Ready(Popped::Empty) | Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for AsyncStream {
+    fn drop(&mut self) {
+        if self.rx.is_some() {
+            let cancelled = self.shared.lock().session.cancel_call(self.id);
+            if cancelled {
+                self.shared.io.notify_one(); // the link's task writes the Cancel
+            }
+        }
+    }
+}

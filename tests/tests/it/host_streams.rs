@@ -1,0 +1,358 @@
+//! Streams and callbacks through the host runtime over real links: TCP on loopback and a
+//! serial port pair made by `socat`, in the blocking flavour and the tokio one.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wirecall::{StreamMode, WireError};
+use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Handler, Link, Request};
+use wirecall_tests::demo::{demo, host_handler};
+use wirecall_tests::pty::PtyPair;
+
+use crate::common::{host_client_options as client_options, host_server_config as server_config};
+
+type Answer = Result<Vec<u8>, (WireError, String)>;
+
+fn tcp_server(make: fn() -> Box<dyn Handler>) -> (host::ServerHandle, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (
+        host::serve_tcp(listener, make, server_config()).unwrap(),
+        addr,
+    )
+}
+
+#[test]
+fn a_count_stream_over_tcp_delivers_every_item_in_order() {
+    let (server, addr) = tcp_server(host_handler);
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
+    let mut stream = client
+        .stream_typed::<demo::Count>(&(20_000,), None)
+        .unwrap();
+    let items: Vec<u32> = stream.by_ref().map(Result::unwrap).collect();
+    assert_eq!(items, (0..20_000).collect::<Vec<_>>());
+    assert_eq!(stream.finish(), Ok(()));
+    // The client goes on with plain calls on the same link.
+    assert_eq!(client.call_typed::<demo::Add>(&(2, 3), None), Ok(5));
+    let (stats, _) = client.stats().unwrap();
+    assert_eq!(stats.items_received, 20_000);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn two_streams_and_calls_share_one_link_from_several_threads() {
+    let (server, addr) = tcp_server(host_handler);
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
+    let threads: Vec<_> = (0..3u32)
+        .map(|t| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                if t == 2 {
+                    for i in 0..200 {
+                        assert_eq!(client.call_typed::<demo::Add>(&(i, 1), None), Ok(i + 1));
+                    }
+                    return;
+                }
+                let n = 3000 + t * 1000;
+                let items: Vec<u32> = client
+                    .stream_typed::<demo::Count>(&(n,), None)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(items, (0..n).collect::<Vec<_>>());
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(client);
+    server.stop();
+}
+
+/// A handler that counts how many items its stream managed to send before it stopped.
+struct Producer {
+    sent: Arc<AtomicU32>,
+    stopped: Arc<AtomicU32>,
+}
+
+impl Handler for Producer {
+    fn handle(&self, _: u32, _: &[u8]) -> Answer {
+        Err((WireError::UnknownProcedure, String::new()))
+    }
+    fn serve(&self, r: &mut Request<'_>) -> Answer {
+        for i in 0u32.. {
+            if r.send(&postcard::to_allocvec(&i).unwrap()).is_err() {
+                self.stopped.fetch_add(1, Ordering::SeqCst);
+                return Err((WireError::Cancelled, String::new()));
+            }
+            self.sent.store(i + 1, Ordering::SeqCst);
+        }
+        Ok(vec![])
+    }
+}
+
+#[test]
+fn dropping_a_stream_cancels_it_and_the_producer_stops_within_the_window() {
+    let sent = Arc::new(AtomicU32::new(0));
+    let stopped = Arc::new(AtomicU32::new(0));
+    let (s2, st2) = (sent.clone(), stopped.clone());
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let server = std::thread::spawn(move || {
+        host::serve_link(
+            Link::from_unix(b).unwrap(),
+            Box::new(Producer {
+                sent: s2,
+                stopped: st2,
+            }),
+            wirecall::Config::default(),
+        )
+    });
+    let client = Client::over(Link::from_unix(a).unwrap(), ClientOptions::default()).unwrap();
+    let mut stream = client
+        .open_stream(1, &[], StreamMode::ServerStream, None)
+        .unwrap();
+    for _ in 0..100 {
+        stream.next().unwrap().unwrap();
+    }
+    // The producer is held by credit: it ran at most a window ahead of what was taken.
+    let window = wirecall::Config::default().stream_window;
+    wait_for(|| sent.load(Ordering::SeqCst) >= 100);
+    assert!(sent.load(Ordering::SeqCst) <= 100 + window);
+    drop(stream);
+    wait_for(|| stopped.load(Ordering::SeqCst) == 1);
+    assert!(sent.load(Ordering::SeqCst) <= 100 + window);
+    drop(client);
+    server.join().unwrap();
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < end, "the condition never held");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Procedure 7 adds up the u32 items it is sent (a client stream); procedure 8 sends each
+/// item back doubled (bidirectional); procedure 9 reports progress to the caller's
+/// procedure 100 at every tenth of `n` (a callback), then answers `n`.
+struct Streams;
+
+impl Handler for Streams {
+    fn handle(&self, _: u32, _: &[u8]) -> Answer {
+        Err((WireError::UnknownProcedure, String::new()))
+    }
+    fn serve(&self, r: &mut Request<'_>) -> Answer {
+        let decode = |b: &[u8]| postcard::from_bytes::<u32>(b).unwrap();
+        match (r.procedure(), r.mode()) {
+            (7, StreamMode::ClientStream) => {
+                let mut sum = 0u64;
+                while let Some(item) = r.recv() {
+                    sum += u64::from(decode(&item));
+                }
+                Ok(postcard::to_allocvec(&sum).unwrap())
+            }
+            (8, StreamMode::Bidi) => {
+                while let Some(item) = r.recv() {
+                    let doubled = decode(&item) * 2;
+                    r.send(&postcard::to_allocvec(&doubled).unwrap())
+                        .map_err(|e| (WireError::Cancelled, e.to_string()))?;
+                }
+                Ok(vec![])
+            }
+            (9, StreamMode::Call) => {
+                let n = decode(r.args());
+                for k in 1..=10u32 {
+                    let done = postcard::to_allocvec(&(k * n / 10)).unwrap();
+                    let reply = r
+                        .call(100, &done, None)
+                        .map_err(|e| (WireError::Internal, e.to_string()))?;
+                    if reply != done {
+                        return Err((WireError::Internal, "the progress echo differs".into()));
+                    }
+                }
+                Ok(postcard::to_allocvec(&n).unwrap())
+            }
+            _ => Err((WireError::UnknownProcedure, String::new())),
+        }
+    }
+}
+
+fn streams_server() -> (host::ServerHandle, std::net::SocketAddr) {
+    tcp_server(|| Box::new(Streams))
+}
+
+#[test]
+fn client_and_bidirectional_streams_over_tcp() {
+    let (server, addr) = streams_server();
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let mut sum = client
+        .open_stream(7, &[], StreamMode::ClientStream, None)
+        .unwrap();
+    for i in 0..5000u32 {
+        sum.send(&postcard::to_allocvec(&i).unwrap()).unwrap();
+    }
+    sum.end_items().unwrap();
+    let total: u64 = postcard::from_bytes(&sum.finish().unwrap()).unwrap();
+    assert_eq!(total, (0..5000u64).sum::<u64>());
+
+    let mut echo = client.open_stream(8, &[], StreamMode::Bidi, None).unwrap();
+    for i in 0..300u32 {
+        echo.send(&postcard::to_allocvec(&i).unwrap()).unwrap();
+        let back: u32 = postcard::from_bytes(&echo.next().unwrap().unwrap()).unwrap();
+        assert_eq!(back, i * 2);
+    }
+    echo.end_items().unwrap();
+    assert_eq!(echo.finish(), Ok(vec![]));
+    drop(client);
+    server.stop();
+}
+
+/// The caller's side of the callback: procedure 100 records the progress it is told and
+/// echoes it.
+fn progress_handler(seen: Arc<std::sync::Mutex<Vec<u32>>>) -> Box<dyn Handler> {
+    Box::new(move |procedure: u32, args: &[u8]| -> Answer {
+        assert_eq!(procedure, 100);
+        seen.lock()
+            .unwrap()
+            .push(postcard::from_bytes(args).unwrap());
+        Ok(args.to_vec())
+    })
+}
+
+#[test]
+fn a_server_calls_back_into_a_blocking_client_while_its_call_is_in_flight() {
+    let (server, addr) = streams_server();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let options = ClientOptions {
+        handler: Some(progress_handler(seen.clone())),
+        ..ClientOptions::default()
+    };
+    let client = Client::connect(move || Link::tcp(addr), options).unwrap();
+    // Several callers at once: each call's callbacks reach this client's handler.
+    let threads: Vec<_> = (1..=4u32)
+        .map(|t| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let out = client.call(9, &postcard::to_allocvec(&(t * 100)).unwrap(), None);
+                assert_eq!(out, Ok(postcard::to_allocvec(&(t * 100)).unwrap()));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().len(), 40);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_callback_without_a_handler_on_the_caller_fails_the_call_cleanly() {
+    let (server, addr) = streams_server();
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    match client.call(9, &postcard::to_allocvec(&10u32).unwrap(), None) {
+        Err(ClientError::Remote(WireError::Internal, detail)) => {
+            assert!(
+                detail.contains("no procedure") || detail.contains("answered"),
+                "{detail}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_stream_and_a_callback_over_a_socat_serial_pair() {
+    let ptys = PtyPair::start();
+    let device_port = ptys.a.clone();
+    let device = std::thread::spawn(move || {
+        host::serve_link(
+            Link::serial(&device_port, 115_200).unwrap(),
+            Box::new(SerialDevice),
+            server_config(),
+        );
+    });
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let options = ClientOptions {
+        handler: Some(progress_handler(seen.clone())),
+        ..client_options()
+    };
+    let client = Client::over(Link::serial(&ptys.b, 115_200).unwrap(), options).unwrap();
+    let items: Vec<u32> = client
+        .stream_typed::<demo::Count>(&(2000,), None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(items, (0..2000).collect::<Vec<_>>());
+    assert_eq!(
+        client.call(9, &postcard::to_allocvec(&50u32).unwrap(), None),
+        Ok(postcard::to_allocvec(&50u32).unwrap())
+    );
+    assert_eq!(seen.lock().unwrap().len(), 10);
+    drop(client);
+    device.join().unwrap();
+}
+
+/// The demo service plus the callback procedure 9, for the serial test.
+struct SerialDevice;
+
+impl Handler for SerialDevice {
+    fn handle(&self, procedure: u32, args: &[u8]) -> Answer {
+        host_handler().handle(procedure, args)
+    }
+    fn serve(&self, r: &mut Request<'_>) -> Answer {
+        if r.procedure() == 9 {
+            Streams.serve(r)
+        } else {
+            host_handler().serve(r)
+        }
+    }
+}
+
+#[test]
+fn tokio_a_count_stream_and_a_callback_into_an_async_client() {
+    use wirecall_adapters::host::tokio::{AsyncClient, AsyncClientOptions, Inline};
+    let (server, addr) = tcp_server(|| Box::new(SerialDevice));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let options = AsyncClientOptions {
+            config: wirecall::Config::default().expecting_schema(demo::SCHEMA_HASH),
+            handler: Some(Arc::new(Inline(progress_handler(seen.clone())))),
+            ..AsyncClientOptions::default()
+        };
+        let client = AsyncClient::connect(move || tokio::net::TcpStream::connect(addr), options);
+        let mut stream = client
+            .stream_typed::<demo::Count>(&(5000,), None)
+            .await
+            .unwrap();
+        let mut items = Vec::new();
+        while let Some(item) = std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        })
+        .await
+        {
+            items.push(postcard::from_bytes::<u32>(&item.unwrap()).unwrap());
+        }
+        assert_eq!(items, (0..5000).collect::<Vec<_>>());
+        assert_eq!(stream.reply(), Some(&[][..]));
+        // The server calls back ten times while this call is in flight.
+        let out = client
+            .call(9, &postcard::to_allocvec(&70u32).unwrap(), None)
+            .await;
+        assert_eq!(out, Ok(postcard::to_allocvec(&70u32).unwrap()));
+        client.close();
+    });
+    assert_eq!(seen.lock().unwrap().len(), 10);
+    server.stop();
+}
