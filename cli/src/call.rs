@@ -24,34 +24,19 @@ pub(crate) fn run(
         Ok(p) => p,
         Err(e) => return fail(2, &e),
     };
-    let json: serde_json::Value = match serde_json::from_str(args) {
-        Ok(v) => v,
-        Err(e) => {
-            return fail(
-                2,
-                &format!(
-                    "the arguments are not JSON ({e}); expected {}",
-                    proc_.shape()
-                ),
-            )
-        }
-    };
-    let bytes = match proc_.encode(json) {
+    if proc_.info.mode != wirecall::StreamMode::Call {
+        return fail(
+            2,
+            &format!("`{name}` is a stream: use `wirecall stream ... {name} ARGS`"),
+        );
+    }
+    let bytes = match encode_args(&proc_, args) {
         Ok(b) => b,
         Err(e) => return fail(2, &e),
     };
-    let link = match open(&link, baud) {
-        Ok(l) => l,
-        Err(e) => return fail(4, &format!("cannot open the link: {e}")),
-    };
-    let options = ClientOptions {
-        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
-        capacity,
-        ..ClientOptions::default()
-    };
-    let client = match Client::over(link, options) {
+    let client = match connect(&link, baud, capacity) {
         Ok(c) => c,
-        Err(e) => return fail(4, &format!("cannot start the I/O thread: {e}")),
+        Err(e) => return fail(4, &e),
     };
     match client.call(proc_.info.id, &bytes, Some(timeout)) {
         Ok(out) => match proc_.decode(&out) {
@@ -61,21 +46,54 @@ pub(crate) fn run(
             }
             Err(e) => fail(1, &format!("the result did not decode: {e}")),
         },
-        Err(ClientError::Remote(WireError::Busy, _)) => fail(
+        Err(e) => fail_with(e, timeout, "wirecall call"),
+    }
+}
+
+/// The JSON arguments of `proc_`, encoded; the error names the expected shape.
+pub(crate) fn encode_args(proc_: &procs::Proc, args: &str) -> Result<Vec<u8>, String> {
+    let json: serde_json::Value = serde_json::from_str(args).map_err(|e| {
+        format!(
+            "the arguments are not JSON ({e}); expected {}",
+            proc_.shape()
+        )
+    })?;
+    proc_.encode(json)
+}
+
+/// A client over the link the command line names, expecting the demo service.
+pub(crate) fn connect(link: &CallLink, baud: u32, capacity: Capacity) -> Result<Client, String> {
+    let link = open(link, baud).map_err(|e| format!("cannot open the link: {e}"))?;
+    let options = ClientOptions {
+        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        capacity,
+        ..ClientOptions::default()
+    };
+    Client::over(link, options).map_err(|e| format!("cannot start the I/O thread: {e}"))
+}
+
+/// Reports a failed call on stderr as `command`; returns the exit code.
+pub(crate) fn fail_with(e: ClientError, timeout: Duration, command: &str) -> i32 {
+    let code = |code: i32, message: &str| {
+        eprintln!("{command}: {message}");
+        code
+    };
+    match e {
+        ClientError::Remote(WireError::Busy, _) => code(
             1,
             "the device is busy (all its call slots are taken); try again",
         ),
-        Err(ClientError::Remote(WireError::BadArguments, d)) => {
-            fail(1, &format!("the device rejected the arguments: {d}"))
+        ClientError::Remote(WireError::BadArguments, d) => {
+            code(1, &format!("the device rejected the arguments: {d}"))
         }
-        Err(e @ ClientError::Remote(..)) => fail(1, &e.to_string()),
-        Err(ClientError::Timeout) => fail(
+        e @ ClientError::Remote(..) => code(1, &e.to_string()),
+        ClientError::Timeout => code(
             3,
             &format!("timed out after {timeout:?} (no answer, or no handshake, from the device)"),
         ),
-        Err(ClientError::ConnectionLost) => fail(4, "the link was lost before an answer"),
-        Err(e @ ClientError::Refused(_)) => fail(4, &e.to_string()),
-        Err(e) => fail(1, &e.to_string()),
+        ClientError::ConnectionLost => code(4, "the link was lost before an answer"),
+        e @ ClientError::Refused(_) => code(4, &e.to_string()),
+        e => code(1, &e.to_string()),
     }
 }
 

@@ -5,11 +5,14 @@
 //! * `wirecall serve`: serves the demo service on TCP, a Unix socket, stdio or a serial port.
 //! * `wirecall call`: calls a procedure by name over TCP, a Unix socket, a serial port or a
 //!   child process; JSON in, JSON out.
+//! * `wirecall stream`: opens a server stream by name over the same links; one JSON line
+//!   per item.
 
 mod call;
 mod demo;
 mod procs;
 mod serve;
+mod stream;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -29,7 +32,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Serve the demo service (add, echo, fail, huge, sleep).
+    /// Serve the demo service (add, echo, fail, huge, sleep, and the stream count).
     Serve {
         #[command(flatten)]
         link: ServeLink,
@@ -53,6 +56,28 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: std::time::Duration,
         /// The procedure's name (`add`, `echo`, `fail`, `huge`, `sleep`).
+        procedure: String,
+        /// The arguments as one JSON value: `[1, 2]`, `{"a": 1, "b": 2}`, or a bare value for
+        /// a single parameter. Default: no arguments.
+        #[arg(default_value = "[]")]
+        args: String,
+        #[command(flatten)]
+        capacity: CapacityArgs,
+    },
+    /// Open a server stream by name and print one JSON line per item:
+    /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`.
+    Stream {
+        #[command(flatten)]
+        link: CallLink,
+        /// Baud rate of --serial.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// How long to wait for the connection and handshake: `500ms`, `2s`, `1.5`. The
+        /// stream itself has no deadline; it ends when the device ends it, or when nothing
+        /// moves on it for 30 s.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+        /// The stream's name (`count`).
         procedure: String,
         /// The arguments as one JSON value: `[1, 2]`, `{"a": 1, "b": 2}`, or a bare value for
         /// a single parameter. Default: no arguments.
@@ -158,6 +183,14 @@ fn main() {
             args,
             capacity,
         } => call::run(link, baud, timeout, &procedure, &args, capacity.capacity()),
+        Command::Stream {
+            link,
+            baud,
+            timeout,
+            procedure,
+            args,
+            capacity,
+        } => stream::run(link, baud, timeout, &procedure, &args, capacity.capacity()),
     };
     std::process::exit(code);
 }

@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use wirecall::{Procedure, ProcedureInfo};
+use wirecall::{Procedure, ProcedureInfo, StreamMode, StreamProcedure};
 use wirecall_tests::demo::demo;
 
 /// One callable procedure.
@@ -13,6 +13,8 @@ pub(crate) struct Proc {
     pub(crate) info: &'static ProcedureInfo,
     encode: fn(Value) -> Result<Vec<u8>, String>,
     decode: fn(&[u8]) -> Result<Value, String>,
+    /// A stream's server items to JSON (`None` for a plain call).
+    item: Option<fn(&[u8]) -> Result<Value, String>>,
 }
 
 impl Proc {
@@ -31,9 +33,13 @@ impl Proc {
                     .join(", ")
             ),
         };
+        let output = match self.info.mode {
+            StreamMode::ServerStream => format!("stream {}", self.info.item),
+            _ => self.info.output.to_string(),
+        };
         format!(
-            "{}({}) -> {}; give the arguments as {example}",
-            self.info.name, self.info.params, self.info.output
+            "{}({}) -> {output}; give the arguments as {example}",
+            self.info.name, self.info.params
         )
     }
 
@@ -92,6 +98,11 @@ impl Proc {
     pub(crate) fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         (self.decode)(bytes)
     }
+
+    /// An encoded server-stream item to JSON; `None` if the procedure is no stream.
+    pub(crate) fn decode_item(&self, bytes: &[u8]) -> Option<Result<Value, String>> {
+        self.item.map(|f| f(bytes))
+    }
 }
 
 fn entry<P>(info: &'static ProcedureInfo) -> Proc
@@ -110,6 +121,24 @@ where
             let out = P::output(b).map_err(|e| e.to_string())?;
             serde_json::to_value(out).map_err(|e| e.to_string())
         },
+        item: None,
+    }
+}
+
+/// A server stream: its arguments and items (its final answer is `()`).
+fn stream_entry<P>(info: &'static ProcedureInfo) -> Proc
+where
+    P: StreamProcedure,
+    P::Args: Serialize + DeserializeOwned,
+    P::Output: Serialize,
+    P::Item: Serialize,
+{
+    Proc {
+        item: Some(|b| {
+            let item = P::decode_item(b).map_err(|e| e.to_string())?;
+            serde_json::to_value(item).map_err(|e| e.to_string())
+        }),
+        ..entry::<P>(info)
     }
 }
 
@@ -122,6 +151,7 @@ pub(crate) fn all() -> Vec<Proc> {
         entry::<demo::Fail>(&p[2]),
         entry::<demo::Huge>(&p[3]),
         entry::<demo::Sleep>(&p[4]),
+        stream_entry::<demo::Count>(&p[5]),
     ]
 }
 

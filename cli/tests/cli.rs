@@ -308,3 +308,79 @@ fn serve_keeps_flat_memory_while_a_peer_sends_100_mb_without_a_delimiter() {
     eprintln!("serve: peak {peak} KiB (idle {baseline} KiB) after {sent} undelimited bytes");
     drop(client);
 }
+
+fn stream(args: &[&str]) -> Output {
+    Command::new(BIN).arg("stream").args(args).output().unwrap()
+}
+
+#[test]
+fn stream_prints_one_json_line_per_item_over_tcp_unix_and_a_child_process() {
+    let (_tcp, addr) = serve(&["--tcp", "127.0.0.1:0"]);
+    let dir = std::env::temp_dir().join(format!("wirecall-cli-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("s.sock");
+    let (_unix, _) = serve(&["--unix", sock.to_str().unwrap()]);
+    let exec = format!("{BIN} serve --stdio");
+    for link in [
+        vec!["--tcp", addr.as_str()],
+        vec!["--unix", sock.to_str().unwrap()],
+        vec!["--exec", exec.as_str()],
+    ] {
+        let o = stream(&[link.clone(), vec!["count", "[1000]"]].concat());
+        assert_eq!(o.status.code(), Some(0), "{link:?}: {}", stderr(&o));
+        let lines: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+        let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        assert_eq!(lines, want, "{link:?}");
+        assert_eq!(
+            stderr(&o),
+            "",
+            "no progress line when stderr is not a terminal"
+        );
+    }
+    // By name, and an empty stream.
+    let o = stream(&["--tcp", &addr, "count", "{\"n\": 0}"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stream_and_call_refuse_each_others_procedures_and_bad_arguments() {
+    let (_server, addr) = serve(&["--tcp", "127.0.0.1:0"]);
+    let o = stream(&["--tcp", &addr, "add", "[1, 2]"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a server stream"), "{}", stderr(&o));
+    let o = call(&["--tcp", &addr, "count", "[3]"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is a stream"), "{}", stderr(&o));
+    let o = stream(&["--tcp", &addr, "count", "[-1]"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("count(n : u32) -> stream u32"),
+        "{}",
+        stderr(&o)
+    );
+    let o = stream(&["--tcp", "127.0.0.1:1", "count", "[3]"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+}
+
+#[test]
+fn a_stream_cut_short_by_a_closed_stdout_cancels_it_and_the_server_goes_on() {
+    let (_server, addr) = serve(&["--tcp", "127.0.0.1:0"]);
+    // `| head -3`: the reader goes away; the command exits and the device stops the stream.
+    let mut child = Command::new(BIN)
+        .args(["stream", "--tcp", &addr, "count", "[100000000]"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "0");
+    drop(out);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // The server serves the next client at once.
+    let o = call(&["--tcp", &addr, "add", "[1, 2]"]);
+    assert_eq!(stdout(&o), "3");
+}
