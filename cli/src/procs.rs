@@ -8,13 +8,16 @@ use serde_json::Value;
 use wirecall::{Procedure, ProcedureInfo, StreamMode, StreamProcedure};
 use wirecall_tests::demo::demo;
 
+/// Encoded bytes to JSON.
+type ToJson = fn(&[u8]) -> Result<Value, String>;
+
 /// One callable procedure.
 pub(crate) struct Proc {
     pub(crate) info: &'static ProcedureInfo,
     encode: fn(Value) -> Result<Vec<u8>, String>,
-    decode: fn(&[u8]) -> Result<Value, String>,
+    decode: ToJson,
     /// A stream's server items to JSON (`None` for a plain call).
-    item: Option<fn(&[u8]) -> Result<Value, String>>,
+    item: Option<ToJson>,
 }
 
 impl Proc {
