@@ -21,9 +21,9 @@ EXAMPLES = HERE / "target/thumbv7m-none-eabi/release/examples"
 # 20 KiB of flash since issue 7 (was 16): the input path that costs a few instructions per
 # byte whatever the table sizes, the per-peer limits and budgets, and the call-timeout
 # feature took the firmware from 14.8 to 18.1 KB (docs/BENCHMARKS.md says what grew).
-# 24 KiB since issue 8: streams with credit flow control, idle timeouts and nested calls
-# cost the core 2.9 KB (12.3 -> 15.2 KB), the sensor stream a little more.
-BUDGET_FLASH, BUDGET_RAM = 24 * 1024, 4 * 1024
+# 26 KiB since issue 8: streams with credit flow control, idle timeouts and nested calls
+# cost the core 2.9 KB (12.3 -> 15.2 KB); the sensor stream and the callback 3.7 KB more.
+BUDGET_FLASH, BUDGET_RAM = 26 * 1024, 4 * 1024
 
 
 def sections(path):

@@ -9,7 +9,7 @@ use core::ptr::{read_volatile, write_volatile};
 use cortex_m_rt::entry;
 use lm3s6965 as _; // the interrupt vector table, as in the firmware
 use panic_halt as _;
-use wirecall::{Config, Endpoint, Event, Instant, WireError};
+use wirecall::{CallId, Config, Endpoint, Event, Instant, Open, StreamMode, WireError};
 
 /// An address in RAM the optimiser must treat as I/O.
 const PORT: usize = 0x2000_8000;
@@ -32,6 +32,7 @@ fn main() -> ! {
         panic!()
     };
     let mut t = 0u64;
+    let mut last: Option<CallId> = None;
     loop {
         t += 1;
         let now = Instant::from_micros(t);
@@ -42,12 +43,29 @@ fn main() -> ! {
                 let _ = ep.call(now, 0, &[b][..]);
             }
             2 => ep.close(),
+            3 => {
+                last = ep
+                    .open(now, 1, &[b][..], Open::stream(StreamMode::Bidi))
+                    .ok()
+            }
+            4 => {
+                if let Some(id) = last {
+                    let _ = ep.end_items(id);
+                }
+            }
             _ => {}
         }
         while let Some(event) = ep.poll_event() {
             match event {
                 Event::Request { id, args, .. } if args.len() > 3 => {
                     let _ = ep.respond_error(id, WireError::BadArguments, "");
+                }
+                Event::Request { id, mode, .. } if mode != StreamMode::Call => {
+                    let _ = ep.send_item(id, &[b][..]);
+                }
+                Event::Item { stream, .. } => {
+                    let _ = ep.consume(stream, 1);
+                    let _ = ep.send_item(stream, &[b][..]);
                 }
                 Event::Request { id, .. } => {
                     let _ = ep.respond(id, b"ok");

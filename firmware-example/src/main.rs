@@ -19,9 +19,12 @@ use cortex_m_rt::{entry, exception};
 use heapless::spsc::{Producer, Queue};
 use lm3s6965::{interrupt, Interrupt};
 use panic_halt as _;
-use wirecall::{Config, Event, Procedure, RequestId, WireError};
+use wirecall::{
+    CallId, Config, Dispatched, Event, Open, Procedure, RequestId, StreamId, StreamProcedure,
+    WireError,
+};
 use wirecall_adapters::uart::{Clock, UartDriver};
-use wirecall_example_service::{device, DeviceInfo};
+use wirecall_example_service::{device, DeviceInfo, Reading};
 
 /// Core clock of the LM3S6965 in QEMU (and on the evaluation board without the PLL).
 const CORE_HZ: u32 = 12_000_000;
@@ -62,6 +65,30 @@ impl Clock for SysTickClock {
 struct Device {
     level: u32,
     info: DeviceInfo,
+    /// A `sample` stream just accepted, for the main loop to take: (stream, hz, count).
+    accepted: Option<(RequestId, u32, u32)>,
+}
+
+/// A `sample` stream being served.
+struct Sampling {
+    stream: RequestId,
+    period_us: u64,
+    /// When the next sample is due.
+    due: u64,
+    /// Samples sent so far, and how many to send (0: until cancelled).
+    sent: u32,
+    count: u32,
+}
+
+/// The simulated sensor: a slow triangle wave between 20 and 30 degrees Celsius.
+fn temperature(at_ms: u32) -> i32 {
+    let phase = (at_ms % 20_000) as i32; // a 20 s period
+    let up = if phase < 10_000 {
+        phase
+    } else {
+        20_000 - phase
+    };
+    20_000 + up
 }
 
 impl device::Handler for Device {
@@ -83,6 +110,17 @@ impl device::Handler for Device {
     fn sleep(&mut self, _ms: u32) -> Result<(), WireError> {
         // Answered by the main loop when the time is up, never through dispatch.
         Err(WireError::Internal)
+    }
+    fn ask_host(&mut self, _a: i32, _b: i32) -> Result<i32, WireError> {
+        // Answered by the main loop when the caller has answered, never through dispatch.
+        Err(WireError::Internal)
+    }
+    fn sample(&mut self, stream: RequestId, hz: u32, count: u32) -> Result<(), WireError> {
+        if !(1..=1000).contains(&hz) {
+            return Err(WireError::BadArguments);
+        }
+        self.accepted = Some((stream, hz, count));
+        Ok(())
     }
 }
 
@@ -132,7 +170,12 @@ fn main() -> ! {
             requests: 0,
             rx_overruns: 0,
         },
+        accepted: None,
     };
+    // `sample` streams in progress (at most IN (4) requests are admitted).
+    let mut sampling: heapless::Vec<Sampling, 4> = heapless::Vec::new();
+    // `ask_host` requests waiting for the caller's answer: (our call, their request).
+    let mut asking: heapless::Vec<(CallId, RequestId), 4> = heapless::Vec::new();
     // Calls to `sleep` in progress: who to answer, and when.
     let mut sleeping: heapless::Vec<(RequestId, u64), 4> = heapless::Vec::new();
     let mut out = [0u8; 128];
@@ -156,6 +199,7 @@ fn main() -> ! {
                     id,
                     procedure,
                     args,
+                    ..
                 } if procedure == device::Sleep::ID => {
                     let ms = wirecall::decode_exact::<(u32,)>(args).map(|(ms,)| ms);
                     match ms {
@@ -176,21 +220,111 @@ fn main() -> ! {
                     id,
                     procedure,
                     args,
+                    ..
+                } if procedure == device::AskHost::ID => {
+                    // The same arguments as the caller's `add`: pass them on, one level
+                    // deeper than this request.
+                    // Copied out: the arguments live in the endpoint's receive buffer.
+                    let mut copy = [0u8; 16];
+                    let n = args.len().min(copy.len());
+                    copy[..n].copy_from_slice(&args[..n]);
+                    let now_core = wirecall::Instant::from_micros(now);
+                    let ep = driver.endpoint();
+                    match ep.open(now_core, 0, &copy[..n], Open::call().nested_in(id)) {
+                        Ok(call) => {
+                            let _ = asking.push((call, id));
+                        }
+                        Err(_) => {
+                            let _ = ep.respond_error(id, WireError::Internal, "cannot call back");
+                        }
+                    }
+                }
+                Event::Reply { id: call, payload } => {
+                    let mut answer = [0u8; 16];
+                    let n = payload.len().min(answer.len());
+                    answer[..n].copy_from_slice(&payload[..n]);
+                    if let Some(i) = asking.iter().position(|(c, _)| *c == call) {
+                        let (_, request) = asking.swap_remove(i);
+                        let _ = driver.endpoint().respond(request, &answer[..n]);
+                    }
+                }
+                Event::CallFailed { id: call, .. } => {
+                    if let Some(i) = asking.iter().position(|(c, _)| *c == call) {
+                        let (_, request) = asking.swap_remove(i);
+                        let _ = driver.endpoint().respond_error(
+                            request,
+                            WireError::Internal,
+                            "the call back failed",
+                        );
+                    }
+                }
+                Event::Request {
+                    id,
+                    procedure,
+                    args,
+                    mode,
                 } => {
                     log!("call {=u32}", procedure);
-                    let answer = device::dispatch(&mut dev, procedure, args, &mut out);
+                    let answer =
+                        device::dispatch_request(&mut dev, id, mode, procedure, args, &mut out);
                     let ep = driver.endpoint();
                     // The transmit queue was emptied by `poll`, so these fit.
                     let _ = match answer {
-                        Ok(n) => ep.respond(id, out.get(..n).unwrap_or(&[])),
+                        Ok(Dispatched::Reply(n)) => ep.respond(id, out.get(..n).unwrap_or(&[])),
+                        Ok(Dispatched::Stream) => Ok(()),
                         Err(e) => ep.respond_error(id, e, ""),
                     };
+                    if let Some((stream, hz, count)) = dev.accepted.take() {
+                        let period_us = 1_000_000 / u64::from(hz);
+                        let _ = sampling.push(Sampling {
+                            stream,
+                            period_us,
+                            due: now,
+                            sent: 0,
+                            count,
+                        });
+                    }
                 }
-                Event::RequestEnded { id, .. } => sleeping.retain(|(s, _)| *s != id),
+                Event::RequestEnded { id, .. } => {
+                    sleeping.retain(|(s, _)| *s != id);
+                    sampling.retain(|s| s.stream != id);
+                    // Our call back for it is moot: cancel it.
+                    if let Some(i) = asking.iter().position(|(_, r)| *r == id) {
+                        let (call, _) = asking.swap_remove(i);
+                        let _ = driver.endpoint().cancel(call);
+                    }
+                }
                 _ => {}
             }
         }
         let ep = driver.endpoint();
+        // Each stream samples when its next sample is due and the caller has granted
+        // credit for it; without credit it waits (the sample is taken late, not queued).
+        sampling.retain_mut(|s| {
+            if s.count != 0 && s.sent == s.count {
+                // The end; retried while the transmit queue has no room.
+                return ep.respond(s.stream, &[]) == Err(wirecall::RespondError::WouldBlock);
+            }
+            if now < s.due || ep.credit(StreamId::Request(s.stream)) == 0 {
+                return true;
+            }
+            let at_ms = (now / 1000) as u32;
+            let reading = Reading {
+                seq: s.sent,
+                at_ms,
+                milli_celsius: temperature(at_ms),
+            };
+            match ep.send_item(s.stream, device::Sample::item(&reading)) {
+                Ok(()) => {
+                    s.sent += 1;
+                    // On schedule, unless the caller held the stream back: then from now.
+                    s.due = (s.due + s.period_us).max(now);
+                    true
+                }
+                Err(wirecall::StreamError::WouldBlock) => true,
+                Err(_) => false, // the stream ended
+            }
+        });
         sleeping.retain(|&(id, due)| {
             if now < due {
                 return true;

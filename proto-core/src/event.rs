@@ -153,6 +153,10 @@ pub enum Event<'a> {
         procedure: u32,
         /// Encoded arguments.
         args: &'a [u8],
+        /// Which way items flow: `Call` for a plain request, or the stream the caller
+        /// opened (give it to the `dispatch_request` that [`service!`](crate::service)
+        /// generates, which checks it against the declaration).
+        mode: crate::stream::StreamMode,
     },
     /// A call this endpoint made succeeded.
     Reply {

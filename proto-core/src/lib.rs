@@ -48,7 +48,7 @@
 //!             bytes = &bytes[used..];
 //!             while let Some(event) = to.poll_event() { // 2. events
 //!                 match event {
-//!                     Event::Request { id, procedure, args } => {
+//!                     Event::Request { id, procedure, args, .. } => {
 //!                         let mut out = [0u8; 64];
 //!                         match demo::dispatch(device, procedure, args, &mut out) {
 //!                             Ok(n) => to.respond(id, &out[..n]).unwrap(),

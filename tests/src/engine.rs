@@ -49,6 +49,7 @@ impl Owned {
                 id,
                 procedure,
                 args,
+                ..
             } => Owned::Request {
                 id,
                 procedure,

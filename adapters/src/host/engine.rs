@@ -9,7 +9,7 @@
 
 use wirecall::{
     CallError, CallId, Config, Endpoint, Event, Instant, Open, RequestId, RespondError, Stats,
-    StreamError, StreamId, StreamMode, WireError,
+    StreamError, StreamId, WireError,
 };
 
 /// What a host endpoint can carry: the largest frame and the calls in flight each way.
@@ -133,7 +133,6 @@ pub(crate) trait HostEngine: Send {
     fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError>;
     fn end_items(&mut self, id: CallId) -> Result<(), StreamError>;
     fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError>;
-    fn request_mode(&self, id: RequestId) -> Option<StreamMode>;
     fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError>;
     fn respond_error(
         &mut self,
@@ -184,9 +183,6 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> HostEngine
     }
     fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError> {
         Endpoint::consume(self, stream, items)
-    }
-    fn request_mode(&self, id: RequestId) -> Option<StreamMode> {
-        Endpoint::request_mode(self, id)
     }
     fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError> {
         Endpoint::respond(self, id, result)

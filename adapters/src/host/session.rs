@@ -507,6 +507,7 @@ impl<W> Session<W> {
                     id,
                     procedure,
                     args,
+                    mode,
                 } => {
                     let seq = self.next_seq;
                     self.next_seq += 1;
@@ -519,7 +520,9 @@ impl<W> Session<W> {
                         id,
                     };
                     stop = sink.request(ticket, procedure, args);
-                    requested = Some(ticket);
+                    if mode != StreamMode::Call {
+                        requested = Some((ticket, mode));
+                    }
                 }
                 Event::RequestEnded { id, .. } => {
                     if let Some(s) = self.requests.get_mut(id.index()) {
@@ -545,16 +548,13 @@ impl<W> Session<W> {
                 }
                 _ => {}
             }
-            // A request's stream mode, now that its arguments are no longer borrowed.
-            if let Some(ticket) = requested {
-                let mode = self.engine.request_mode(ticket.id).unwrap_or_default();
-                if mode != StreamMode::Call {
-                    let slot = Arc::new(StreamSlot::default());
-                    if let Some(s) = self.request_streams.get_mut(ticket.id.index()) {
-                        *s = Some(slot.clone());
-                    }
-                    sink.stream(ticket, mode, slot);
+            // A stream request's slot, now that its arguments are no longer borrowed.
+            if let Some((ticket, mode)) = requested {
+                let slot = Arc::new(StreamSlot::default());
+                if let Some(s) = self.request_streams.get_mut(ticket.id.index()) {
+                    *s = Some(slot.clone());
                 }
+                sink.stream(ticket, mode, slot);
             }
             if stop {
                 return (count, true);

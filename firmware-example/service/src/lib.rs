@@ -28,6 +28,17 @@ pub struct DeviceInfo {
     pub rx_overruns: u32,
 }
 
+/// One sample of the device's sensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The sample's number in its stream, from 0.
+    pub seq: u32,
+    /// When it was taken, in milliseconds since boot.
+    pub at_ms: u32,
+    /// The value: milli-degrees Celsius of a simulated temperature (QEMU has no sensor).
+    pub milli_celsius: i32,
+}
+
 wirecall::service! {
     /// The example device.
     pub mod device {
@@ -44,5 +55,12 @@ wirecall::service! {
         /// Answers after `ms` milliseconds without blocking the device: the call stays in
         /// flight meanwhile (for deadlines, the in-flight limit and resets).
         5 => Sleep: fn sleep(ms: u32) -> ();
+        /// Samples the sensor `hz` times a second (1 to 1000), `count` samples (0: until
+        /// cancelled). A caller that consumes slower than that slows the sampling down:
+        /// the device buffers nothing beyond the stream's credit.
+        6 => Sample: fn sample(hz: u32, count: u32) -> stream Reading;
+        /// Calls back into the caller while serving: asks the caller's procedure 0 (`add`)
+        /// for `a + b` and answers with what it said.
+        7 => AskHost: fn ask_host(a: i32, b: i32) -> i32;
     }
 }

@@ -475,6 +475,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 id,
                 procedure,
                 args: tail(at, len),
+                mode: self.request_mode(id).unwrap_or_default(),
             },
             Pending::Reply { id, at, len } => Event::Reply {
                 id,

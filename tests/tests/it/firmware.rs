@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use wirecall::{Config, WireError};
+use wirecall::{Config, Procedure, WireError};
 use wirecall_adapters::host::{Client, ClientError, ClientOptions, Link};
 use wirecall_example_service::device;
 use wirecall_tests::qemu::Qemu;
@@ -149,4 +149,84 @@ fn the_firmware_answers_through_a_pty_opened_with_serialport() {
         client.call_typed::<device::Echo>(&(data.clone(),), t(5000)),
         Ok(data)
     );
+}
+
+#[test]
+fn the_firmware_streams_sensor_samples_at_the_rate_asked_and_stops_when_dropped() {
+    use wirecall_example_service::Reading;
+    let (_qemu, uart) = Qemu::with_socket();
+    let client = Client::over(Link::from_unix(uart).unwrap(), options()).unwrap();
+    // 200 samples a second, 60 of them: in order, each at least a period after the last
+    // by the device's own clock, then the end.
+    let mut stream = client
+        .stream_typed::<device::Sample>(&(200, 60), t(20_000))
+        .unwrap();
+    let readings: Vec<Reading> = stream.by_ref().map(Result::unwrap).collect();
+    assert_eq!(stream.finish(), Ok(()));
+    assert_eq!(
+        readings.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (0..60).collect::<Vec<_>>()
+    );
+    for pair in readings.windows(2) {
+        // 5 ms apart at 200 Hz; the clock has millisecond steps.
+        assert!(pair[1].at_ms >= pair[0].at_ms + 4, "{pair:?}");
+    }
+    assert!(readings
+        .iter()
+        .all(|r| (20_000..=30_000).contains(&r.milli_celsius)));
+    // An endless stream, dropped after a few samples: the device stops it (its slot is
+    // free again, so four more calls fit at once) and goes on serving.
+    let mut endless = client
+        .stream_typed::<device::Sample>(&(1000, 0), None)
+        .unwrap();
+    for _ in 0..20 {
+        endless.next().unwrap().unwrap();
+    }
+    drop(endless);
+    let calls: Vec<_> = (0..4)
+        .map(|i| {
+            client
+                .start(device::Add::ID, &raw::varint(0).repeat(2), t(5000))
+                .map(|p| (i, p))
+        })
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (_, p) in calls {
+        assert_eq!(p.wait(), Ok(vec![0]));
+    }
+    // A rate out of range is refused.
+    assert_eq!(
+        client
+            .stream_typed::<device::Sample>(&(0, 1), t(5000))
+            .unwrap()
+            .next(),
+        Some(Err(ClientError::Remote(
+            WireError::BadArguments,
+            String::new()
+        )))
+    );
+}
+
+#[test]
+fn the_firmware_calls_back_into_the_host_while_serving_a_call() {
+    let (_qemu, uart) = Qemu::with_socket();
+    let options = ClientOptions {
+        handler: Some(wirecall_tests::demo::host_handler()),
+        ..options()
+    };
+    let client = Client::over(Link::from_unix(uart).unwrap(), options).unwrap();
+    // The device serves ask_host by calling the host's add (procedure 0).
+    assert_eq!(
+        client.call_typed::<device::AskHost>(&(40, 2), t(5000)),
+        Ok(42)
+    );
+    assert_eq!(
+        client.call_typed::<device::AskHost>(&(i32::MAX, 1), t(5000)),
+        Err(ClientError::Remote(
+            WireError::Internal,
+            "the call back failed".into()
+        ))
+    );
+    let (stats, _) = client.stats().unwrap();
+    assert_eq!(stats.requests_received, 2, "the device's two calls back");
 }

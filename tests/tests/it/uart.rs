@@ -81,6 +81,7 @@ fn the_firmware_driver_serves_a_host_over_an_embedded_io_uart() {
                     id,
                     procedure,
                     args,
+                    ..
                 } = event
                 {
                     let answer = demo::dispatch(&mut device, procedure, args, &mut out);
