@@ -8,18 +8,22 @@
 //!   thread keep the K calls in flight with `Client::start` instead of K threads.
 //! * `wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]`: the core's
 //!   input path, to be counted by callgrind (see `corecost.rs` and `bench/corecost.sh`).
+//! * `wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]`: a server
+//!   stream's payload throughput over loopback TCP against a raw socket (`streams.rs`).
 
 mod corecost;
 mod proxy;
 mod rpc;
 mod rpc_tokio;
 mod stats;
+mod streams;
 
 fn usage() -> ! {
     eprintln!(
         "usage: wirecall-bench <case> [--runs R] [--seconds S] [--warmup W] [--inflight K] [--size N]\n\
          \x20      wirecall-bench <case> --wire-bytes [--size N] [--byte-calls N]\n\
          \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
+         \x20      wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]\n\
          \x20      wirecall-bench list\n\
          cases: wirecall-[tokio-|pipelined-]{{tcp,unix}}-{{add,echo}}"
     );
@@ -56,6 +60,30 @@ fn parse(args: &[String]) -> rpc::Opts {
     o
 }
 
+fn parse_stream(args: &[String]) -> streams::StreamOpts {
+    let mut o = streams::StreamOpts {
+        rounds: 5,
+        items: 100_000,
+        size: 1024,
+        window: 64,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let val = it.next().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--rounds" => o.rounds = val.parse().unwrap_or_else(|_| usage()),
+            "--items" => o.items = val.parse().unwrap_or_else(|_| usage()),
+            "--size" => o.size = val.parse().unwrap_or_else(|_| usage()),
+            "--window" => o.window = val.parse().unwrap_or_else(|_| usage()),
+            _ => usage(),
+        }
+    }
+    if o.rounds == 0 || o.items == 0 || o.window == 0 || o.size > 4000 {
+        usage();
+    }
+    o
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -76,6 +104,7 @@ fn main() {
             Some(kind) => rpc::serve(kind, args.get(2).map(String::as_str)),
             None => usage(),
         },
+        Some("stream-tcp") => streams::run(&parse_stream(&args[1..])).map_err(|e| e.to_string()),
         Some("list") => {
             for t in ["", "tokio-", "pipelined-"] {
                 for l in ["tcp", "unix"] {

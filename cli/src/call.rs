@@ -65,7 +65,9 @@ pub(crate) fn encode_args(proc_: &procs::Proc, args: &str) -> Result<Vec<u8>, St
 pub(crate) fn connect(link: &CallLink, baud: u32, capacity: Capacity) -> Result<Client, String> {
     let link = open(link, baud).map_err(|e| format!("cannot open the link: {e}"))?;
     let options = ClientOptions {
-        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        config: Config::default()
+            .expecting_schema(demo::SCHEMA_HASH)
+            .with_stream_window(64),
         capacity,
         ..ClientOptions::default()
     };

@@ -11,7 +11,10 @@ fn handler() -> Box<dyn Handler> {
 }
 
 fn config() -> Config {
-    Config::default().with_schema(demo::SCHEMA_HASH)
+    // A host's stream window: 64 items in flight keep a fast link busy (Config docs).
+    Config::default()
+        .with_schema(demo::SCHEMA_HASH)
+        .with_stream_window(64)
 }
 
 pub(crate) fn run(link: ServeLink, baud: u32, max_connections: usize, capacity: Capacity) -> i32 {

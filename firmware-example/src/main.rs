@@ -317,8 +317,13 @@ fn main() -> ! {
             match ep.send_item(s.stream, device::Sample::item(&reading)) {
                 Ok(()) => {
                     s.sent += 1;
-                    // On schedule, unless the caller held the stream back: then from now.
-                    s.due = (s.due + s.period_us).max(now);
+                    // On a fixed schedule; a stream the caller held back for more than a
+                    // period starts a new one from now (no burst of catch-up samples).
+                    s.due = if now >= s.due + s.period_us {
+                        now + s.period_us
+                    } else {
+                        s.due + s.period_us
+                    };
                     true
                 }
                 Err(wirecall::StreamError::WouldBlock) => true,

@@ -103,7 +103,7 @@ impl wirecall_adapters::host::Handler for DemoHost {
                 })?;
                 for i in 0..n {
                     // Err: the caller cancelled, or the stream or link ended: stop.
-                    r.send_typed::<demo::Count>(&i)
+                    r.feed_typed::<demo::Count>(&i)
                         .map_err(|e| (WireError::Cancelled, e.to_string()))?;
                 }
                 Ok(Vec::new())

@@ -78,6 +78,9 @@ pub(crate) struct State {
     followers: Vec<Arc<Waiter>>,
     /// Callers waiting to start a call (for a session, a slot, or room to send).
     starting: usize,
+    /// Threads consuming or producing a stream this side opened: while there are any,
+    /// they read the link themselves and the client's I/O thread leaves it to them.
+    streaming: usize,
     /// Batches open (`Client::batch`): idle ticks leave their requests unwritten.
     open_batches: usize,
     /// A reader waiting for transmit room (the endpoint stopped taking input).
@@ -226,6 +229,7 @@ impl Conn {
                 writing: false,
                 followers: Vec::new(),
                 starting: 0,
+                streaming: 0,
                 open_batches: 0,
                 reader_waits_room: false,
                 unread_since: None,
@@ -804,6 +808,7 @@ impl Conn {
     /// for a free slot, leave the reading to the I/O thread.
     fn callers_read(st: &State) -> bool {
         st.followers.iter().any(|w| !w.is_answered())
+            || st.streaming > 0
             || (st.last_call.elapsed() < LINGER && st.starting == 0)
     }
 

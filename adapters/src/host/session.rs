@@ -146,6 +146,17 @@ pub(crate) enum Start<W> {
     Failed(W, ClientError),
 }
 
+/// What became of a stream item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// In the transmit queue.
+    Queued,
+    /// Not sent: no credit; wait for the peer to grant some.
+    NoCredit,
+    /// Not sent: the transmit queue is full; write, then try again.
+    NoRoom,
+}
+
 /// What became of an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Answered {
@@ -356,9 +367,8 @@ impl<W> Session<W> {
         }
     }
 
-    /// Sends one item on a stream this side made (`Ok(false)`: no credit now, wait for
-    /// it on the stream's slot).
-    pub(crate) fn send_call_item(&mut self, id: CallId, item: &[u8]) -> Result<bool, ClientError> {
+    /// Sends one item on a stream this side made.
+    pub(crate) fn send_call_item(&mut self, id: CallId, item: &[u8]) -> Result<Sent, ClientError> {
         Self::sent(self.engine.send_item(StreamId::Call(id), item))
     }
 
@@ -367,19 +377,18 @@ impl<W> Session<W> {
         &mut self,
         ticket: &Ticket,
         item: &[u8],
-    ) -> Result<bool, ClientError> {
+    ) -> Result<Sent, ClientError> {
         if !self.is_current(ticket) {
             return Err(ClientError::StreamEnded);
         }
         Self::sent(self.engine.send_item(StreamId::Request(ticket.id), item))
     }
 
-    fn sent(r: Result<(), StreamError>) -> Result<bool, ClientError> {
+    fn sent(r: Result<(), StreamError>) -> Result<Sent, ClientError> {
         match r {
-            Ok(()) => Ok(true),
-            // No credit, or no room in the transmit queue: both wait (for credit, or for
-            // a writer to make room).
-            Err(StreamError::NoCredit | StreamError::WouldBlock) => Ok(false),
+            Ok(()) => Ok(Sent::Queued),
+            Err(StreamError::NoCredit) => Ok(Sent::NoCredit),
+            Err(StreamError::WouldBlock) => Ok(Sent::NoRoom),
             Err(StreamError::TooLarge | StreamError::Encode) => Err(ClientError::TooLarge),
             Err(_) => Err(ClientError::StreamEnded),
         }

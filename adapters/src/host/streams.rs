@@ -102,14 +102,32 @@ impl CallStream {
     }
 
     /// Sends one item to the server (a client or bidirectional stream), waiting for
-    /// credit while the server has not consumed enough.
+    /// credit while the server has not consumed enough, and writes it at once.
     pub fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        self.put(item, true)
+    }
+
+    /// [`send`](Self::send) without writing at once: the item waits in the transmit queue
+    /// until the queue is full, this thread waits for credit or an item,
+    /// [`flush`](Self::flush), [`end_items`](Self::end_items) or
+    /// [`finish`](Self::finish). Many small items then share one write.
+    pub fn feed(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        self.put(item, false)
+    }
+
+    /// Writes the items fed and not yet written.
+    pub fn flush(&mut self) {
+        self.client.conn().flush_items();
+    }
+
+    fn put(&mut self, item: &[u8], write: bool) -> Result<(), ClientError> {
         let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
         self.client.conn().send_item(
             Target::Call(started.id),
             &self.slot,
             item,
             started.deadline(),
+            write,
         )
     }
 
@@ -268,9 +286,26 @@ impl<'a> Request<'a> {
     }
 
     /// Sends one item to the caller (a server or bidirectional stream), waiting for credit
-    /// while the caller has not consumed enough. `Err(StreamEnded)` once the caller
-    /// cancelled, the stream expired or the link went: stop producing.
+    /// while the caller has not consumed enough, and writes it at once. `Err(StreamEnded)`
+    /// once the caller cancelled, the stream expired or the link went: stop producing.
     pub fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        self.put(item, true)
+    }
+
+    /// [`send`](Self::send) without writing at once: the item waits in the transmit queue
+    /// until the queue is full, this thread waits for credit or an item,
+    /// [`flush`](Self::flush), or the handler returns. A producer of many items feeds
+    /// them, so that they share writes; one that produces now and then sends.
+    pub fn feed(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        self.put(item, false)
+    }
+
+    /// Writes the items fed and not yet written.
+    pub fn flush(&mut self) {
+        self.conn.flush_items();
+    }
+
+    fn put(&mut self, item: &[u8], write: bool) -> Result<(), ClientError> {
         let Some((mode, slot)) = &self.stream else {
             return Err(ClientError::StreamEnded);
         };
@@ -279,13 +314,19 @@ impl<'a> Request<'a> {
         }
         let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
         self.conn
-            .send_item(Target::Request(&self.ticket), slot, item, far)
+            .send_item(Target::Request(&self.ticket), slot, item, far, write)
     }
 
-    /// Sends one typed item of stream procedure `P`.
+    /// Sends one typed item of stream procedure `P` (written at once).
     pub fn send_typed<P: StreamProcedure>(&mut self, item: &P::Item) -> Result<(), ClientError> {
         let bytes = postcard::to_allocvec(item).map_err(|_| ClientError::TooLarge)?;
         self.send(&bytes)
+    }
+
+    /// Feeds one typed item of stream procedure `P` (see [`feed`](Self::feed)).
+    pub fn feed_typed<P: StreamProcedure>(&mut self, item: &P::Item) -> Result<(), ClientError> {
+        let bytes = postcard::to_allocvec(item).map_err(|_| ClientError::TooLarge)?;
+        self.feed(&bytes)
     }
 
     /// The caller's next item (a client or bidirectional stream), or `None` once its items

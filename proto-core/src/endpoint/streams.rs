@@ -1,6 +1,6 @@
 //! Streams: the commands that move items and credit, and what arrives for them.
 //!
-//! The credit rules (docs/PROTOCOL.md, section 7): each side of a stream that receives
+//! The credit rules (docs/PROTOCOL.md, section 6.6): each side of a stream that receives
 //! items starts by allowing the peer its `stream_window`; every item spends one; the
 //! application reports what it consumed, and once half a window (at least one) is consumed
 //! the endpoint grants that much back in one `Credit` frame. So the items a receiver holds

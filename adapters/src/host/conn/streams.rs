@@ -13,7 +13,7 @@ use std::time::{Duration, Instant as StdInstant};
 use wirecall::{CallId, Open};
 
 use super::{Conn, Started, Until};
-use crate::host::session::{CallOutcome, ClientError, Ticket};
+use crate::host::session::{CallOutcome, ClientError, Sent, Ticket};
 use crate::host::slot::{Popped, StreamSlot};
 
 /// Which side of a stream a thread sends on.
@@ -90,13 +90,16 @@ impl Conn {
     }
 
     /// Sends one item, waiting for credit (and transmit room) as long as the stream lasts
-    /// or until `deadline`.
+    /// or until `deadline`. With `write`, the item is written now; without, it waits in
+    /// the transmit queue for the next write (when the queue is full, when this thread
+    /// waits, or at [`flush_items`](Self::flush_items)), so that items share writes.
     pub(crate) fn send_item(
         &self,
         target: Target<'_>,
         slot: &StreamSlot,
         item: &[u8],
         deadline: StdInstant,
+        write: bool,
     ) -> Result<(), ClientError> {
         loop {
             let credits = slot.credits();
@@ -105,11 +108,23 @@ impl Conn {
                 Target::Call(id) => st.session.send_call_item(*id, item)?,
                 Target::Request(ticket) => st.session.send_request_item(ticket, item)?,
             };
-            // Sent, or the transmit queue may be what is full: write either way.
-            st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
-            drop(st);
-            if sent {
-                return Ok(());
+            if write || sent != Sent::Queued {
+                st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
+            }
+            match sent {
+                Sent::Queued => return Ok(()),
+                Sent::NoRoom => {
+                    // Another thread is writing: its write makes the room (and, as for a
+                    // call waiting to start, wakes the threads counted in `starting`).
+                    if st.writing {
+                        st.starting += 1;
+                        st = self.wait(st, Some(StdInstant::now() + crate::host::link::TICK));
+                        st.starting -= 1;
+                    }
+                    drop(st);
+                    continue;
+                }
+                Sent::NoCredit => drop(st),
             }
             if slot.is_ended() {
                 return Err(ClientError::StreamEnded);
@@ -119,6 +134,12 @@ impl Conn {
             }
             self.wait_on(slot, Some(credits), deadline);
         }
+    }
+
+    /// Writes the items queued without being written.
+    pub(crate) fn flush_items(&self) {
+        let st = self.lock();
+        drop(self.flush(st, Some(StdInstant::now() + crate::host::link::TICK)));
     }
 
     /// Ends the items of a stream call this side made.
@@ -171,15 +192,19 @@ impl Conn {
         }
         // Requests held back in a batch, or credit just queued, go out before waiting.
         st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
+        // Counted while it waits, so that the client's I/O thread hands the reading over
+        // (after its current read) instead of waking this thread for every item.
+        st.streaming += 1;
         if self.can_read(&st) {
             let role = Self::take_read_role(&mut st);
             drop(st);
             if let Some(role) = role {
                 self.lead(role, Until::Stream(slot, credits, until));
             }
-            return;
+        } else {
+            drop(st);
+            slot.wait(until, credits);
         }
-        drop(st);
-        slot.wait(until, credits);
+        self.lock().streaming -= 1;
     }
 }
