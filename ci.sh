@@ -81,6 +81,13 @@ for case in wirecall-tcp-add wirecall-tokio-unix-add; do
     [ "$(cut -f5,6,9 <<<"$wire")" = "$(printf '14\t11\t25.00')" ] || { echo "unexpected bytes per call"; exit 1; }
 done
 bench/corecost.sh 65536
+# A server stream over loopback TCP against a raw socket, one short round (asserts no speed).
+"$bench" stream-tcp --rounds 1 --items 2000 --size 1024 --window 64 | grep '^MEDIAN'
+# The payload share of a 115200-baud line for 64-byte items, in virtual time: exact, so
+# the figure of docs/BENCHMARKS.md is checked.
+eff=$(cargo run -q --release --locked -p wirecall-tests --example stream_efficiency)
+echo "$eff"
+grep -qP '^64\t2000\t8\t.*\t74\.01\t86\.5 %$' <<<"$eff" || { echo "stream efficiency changed"; exit 1; }
 
 step "fuzz: 60 s of the endpoint target, overflow checks on (nightly, cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

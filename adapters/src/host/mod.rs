@@ -28,7 +28,7 @@
 //! # Memory
 //!
 //! Nothing between a socket and the endpoint grows with what the peer sends: a connection
-//! holds its endpoint (18,008 bytes at the default capacity, see
+//! holds its endpoint (19,584 bytes at the default capacity, see
 //! [`Capacity::endpoint_bytes`]), a 16 KiB read buffer and a 16 KiB write buffer, a few
 //! hundred bytes of bookkeeping, and one thread that reads it (its stack is the system
 //! default; it touches a few pages). When the endpoint stops taking input, the reader
@@ -36,7 +36,23 @@
 //! progress and the link is dropped. Per call in flight a client adds the caller's own
 //! thread and its arguments and result. A client has two threads of its own (I/O and
 //! timer); a server has an accept thread, a timer thread, one thread per connection and
-//! at most [`ServeOptions::max_lent_threads`] lent threads.
+//! at most [`ServeOptions::max_lent_threads`] lent threads. A stream adds the items that
+//! arrived and wait for the application: at most its receive window
+//! ([`Config::stream_window`](wirecall::Config::stream_window)) of them, each at most a
+//! frame.
+//!
+//! # Streams and callbacks
+//!
+//! [`Client::open_stream`] opens a stream and returns a [`CallStream`]: an iterator over
+//! the server's items (each one taken grants the server credit for another) that also
+//! sends the caller's; [`Client::stream_typed`] does the same with a procedure's types, and
+//! `tokio::AsyncClient::open_stream` gives a `futures_core::Stream`. A server serves
+//! streams and calls back into its caller through [`Handler::serve`], whose [`Request`]
+//! sends and receives items (waiting for credit) and makes calls one level deeper. A
+//! client with a handler ([`ClientOptions::handler`]) serves such callbacks while its own
+//! call is in flight: whichever of its threads reads the link runs the handler.
+//! The async flavour serves no streams yet (it refuses them with `UnknownProcedure`);
+//! its clients consume server streams and serve callbacks.
 
 mod client;
 mod conn;

@@ -349,47 +349,12 @@ impl AsyncClient {
     ) -> CallOutcome {
         let timeout = timeout.unwrap_or(self.shared.default_timeout);
         let deadline = TokioInstant::now() + timeout;
-        let (rx, id) = loop {
-            let room = self.shared.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable(); // registered before looking: no wake-up is missed
-            let (tx, rx) = oneshot::channel();
-            // The lock is held in this block only: never across an await.
-            let step = {
-                let mut st = self.shared.lock();
-                if st.closing {
-                    return Err(ClientError::ConnectionLost);
-                }
+        let (rx, id) = self
+            .begin(deadline, |session, tx| {
                 let left = deadline.saturating_duration_since(TokioInstant::now());
-                let start = if st.link_up {
-                    st.session
-                        .start_call(super::now(), procedure, args, super::to_core(left), tx)
-                } else {
-                    Start::Wait(tx)
-                };
-                match start {
-                    Start::Started(id) => Ok(id),
-                    Start::Failed(_, e) => return Err(e),
-                    Start::Wait(_) => match st.terminal.clone() {
-                        Some(e) => return Err(e),
-                        None => Err(st.refused),
-                    },
-                }
-            };
-            match step {
-                Ok(id) => {
-                    // The link's task writes it, together with whatever else is queued by
-                    // then: with many calls in flight that is one write for all of them.
-                    self.shared.io.notify_one();
-                    break (rx, id);
-                }
-                Err(refused) => {
-                    if tokio::time::timeout_at(deadline, room).await.is_err() {
-                        return Err(refused.map_or(ClientError::Timeout, ClientError::Refused));
-                    }
-                }
-            }
-        };
+                session.start_call(super::now(), procedure, args, super::to_core(left), tx)
+            })
+            .await?;
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(ClientError::ConnectionLost),
@@ -403,6 +368,54 @@ impl AsyncClient {
                 }
                 self.shared.io.notify_one();
                 Err(ClientError::Timeout)
+            }
+        }
+    }
+
+    /// Starts a call with `start` once a session, a slot and room are there (waiting up to
+    /// `start_by`), and wakes the link's task to write it.
+    async fn begin(
+        &self,
+        start_by: TokioInstant,
+        mut start: impl FnMut(&mut Session<Waiter>, Waiter) -> Start<Waiter>,
+    ) -> Result<(oneshot::Receiver<CallOutcome>, wirecall::CallId), ClientError> {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable(); // registered before looking: no wake-up is missed
+            let (tx, rx) = oneshot::channel();
+            // The lock is held in this block only: never across an await.
+            let step = {
+                let mut st = self.shared.lock();
+                if st.closing {
+                    return Err(ClientError::ConnectionLost);
+                }
+                let started = if st.link_up {
+                    start(&mut st.session, tx)
+                } else {
+                    Start::Wait(tx)
+                };
+                match started {
+                    Start::Started(id) => Ok(id),
+                    Start::Failed(_, e) => return Err(e),
+                    Start::Wait(_) => match st.terminal.clone() {
+                        Some(e) => return Err(e),
+                        None => Err(st.refused),
+                    },
+                }
+            };
+            match step {
+                Ok(id) => {
+                    // The link's task writes it, together with whatever else is queued by
+                    // then: with many calls in flight that is one write for all of them.
+                    self.shared.io.notify_one();
+                    return Ok((rx, id));
+                }
+                Err(refused) => {
+                    if tokio::time::timeout_at(start_by, room).await.is_err() {
+                        return Err(refused.map_or(ClientError::Timeout, ClientError::Refused));
+                    }
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use tokio::time::Instant as TokioInstant;
 use wirecall::{CallId, Open, StreamMode, StreamProcedure};
 
 use super::{AsyncClient, Shared};
-use crate::host::session::{CallOutcome, ClientError, Start};
+use crate::host::session::{CallOutcome, ClientError};
 use crate::host::slot::{Popped, StreamSlot};
 
 impl AsyncClient {
@@ -32,53 +32,22 @@ impl AsyncClient {
     ) -> Result<AsyncStream, ClientError> {
         let start_by = TokioInstant::now() + timeout.unwrap_or(self.shared.default_timeout);
         let slot = Arc::new(StreamSlot::default());
-        loop {
-            let room = self.shared.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            let (tx, rx) = oneshot::channel();
-            let step = {
-                let mut st = self.shared.lock();
-                if st.closing {
-                    return Err(ClientError::ConnectionLost);
-                }
-                let mut how = Open::stream(StreamMode::ServerStream);
-                how.timeout = timeout.map(crate::host::to_core);
-                let start = if st.link_up {
-                    let now = crate::host::now();
-                    st.session
-                        .open(now, procedure, args, how, tx, Some(slot.clone()))
-                } else {
-                    Start::Wait(tx)
-                };
-                match start {
-                    Start::Started(id) => Ok(id),
-                    Start::Failed(_, e) => return Err(e),
-                    Start::Wait(_) => match st.terminal.clone() {
-                        Some(e) => return Err(e),
-                        None => Err(st.refused),
-                    },
-                }
-            };
-            match step {
-                Ok(id) => {
-                    self.shared.io.notify_one();
-                    return Ok(AsyncStream {
-                        shared: self.shared.clone(),
-                        _owner: self._owner.clone(),
-                        id,
-                        slot,
-                        rx: Some(rx),
-                        reply: None,
-                    });
-                }
-                Err(refused) => {
-                    if tokio::time::timeout_at(start_by, room).await.is_err() {
-                        return Err(refused.map_or(ClientError::Timeout, ClientError::Refused));
-                    }
-                }
-            }
-        }
+        let mut how = Open::stream(StreamMode::ServerStream);
+        how.timeout = timeout.map(crate::host::to_core);
+        let (rx, id) = self
+            .begin(start_by, |session, tx| {
+                let now = crate::host::now();
+                session.open(now, procedure, args, how, tx, Some(slot.clone()))
+            })
+            .await?;
+        Ok(AsyncStream {
+            shared: self.shared.clone(),
+            _owner: self._owner.clone(),
+            id,
+            slot,
+            rx: Some(rx),
+            reply: None,
+        })
     }
 
     /// Opens server-stream procedure `P` with typed arguments; decode its items with
