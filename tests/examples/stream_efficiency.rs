@@ -7,8 +7,8 @@
 //! consumes each at once; the line carries 8N1 bytes, 11,520 per second. Prints the
 //! payload rate as a share of that, with the stream window at 8 (the default) and larger.
 
-
 #![allow(clippy::expect_used)] // a measurement tool: a failed step should stop it loudly
+
 use std::time::Duration;
 
 use wirecall::{Config, Instant, Open, StreamId, StreamMode};
