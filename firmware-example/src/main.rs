@@ -20,8 +20,7 @@ use heapless::spsc::{Producer, Queue};
 use lm3s6965::{interrupt, Interrupt};
 use panic_halt as _;
 use wirecall::{
-    CallId, Config, Dispatched, Event, Open, Procedure, RequestId, StreamId, StreamProcedure,
-    WireError,
+    CallId, Config, Dispatched, Event, Open, Procedure, RequestId, ServedStream, WireError,
 };
 use wirecall_adapters::uart::{Clock, UartDriver};
 use wirecall_example_service::{device, DeviceInfo, Reading};
@@ -71,7 +70,7 @@ struct Device {
 
 /// A `sample` stream being served.
 struct Sampling {
-    stream: RequestId,
+    stream: ServedStream<device::Sample>,
     period_us: u64,
     /// When the next sample is due.
     due: u64,
@@ -277,7 +276,7 @@ fn main() -> ! {
                     if let Some((stream, hz, count)) = dev.accepted.take() {
                         let period_us = 1_000_000 / u64::from(hz);
                         let _ = sampling.push(Sampling {
-                            stream,
+                            stream: ServedStream::new(stream),
                             period_us,
                             due: now,
                             sent: 0,
@@ -287,7 +286,7 @@ fn main() -> ! {
                 }
                 Event::RequestEnded { id, .. } => {
                     sleeping.retain(|(s, _)| *s != id);
-                    sampling.retain(|s| s.stream != id);
+                    sampling.retain(|s| s.stream.id() != id);
                     // Our call back for it is moot: cancel it.
                     if let Some(i) = asking.iter().position(|(_, r)| *r == id) {
                         let (call, _) = asking.swap_remove(i);
@@ -303,9 +302,9 @@ fn main() -> ! {
         sampling.retain_mut(|s| {
             if s.count != 0 && s.sent == s.count {
                 // The end; retried while the transmit queue has no room.
-                return ep.respond(s.stream, &[]) == Err(wirecall::RespondError::WouldBlock);
+                return ep.respond(s.stream.id(), &[]) == Err(wirecall::RespondError::WouldBlock);
             }
-            if now < s.due || ep.credit(StreamId::Request(s.stream)) == 0 {
+            if now < s.due || s.stream.credit(ep) == 0 {
                 return true;
             }
             let at_ms = (now / 1000) as u32;
@@ -314,7 +313,7 @@ fn main() -> ! {
                 at_ms,
                 milli_celsius: temperature(at_ms),
             };
-            match ep.send_item(s.stream, device::Sample::item(&reading)) {
+            match s.stream.send(ep, &reading) {
                 Ok(()) => {
                     s.sent += 1;
                     // On a fixed schedule; a stream the caller held back for more than a

@@ -139,6 +139,7 @@ mod stats;
 mod stream;
 mod time;
 mod typed;
+mod typed_stream;
 mod varint;
 mod wire;
 
@@ -156,4 +157,5 @@ pub use typed::__encode_result;
 pub use typed::{
     decode_exact, schema_hash, DecodeError, Dispatched, Procedure, ProcedureInfo, StreamProcedure,
 };
+pub use typed_stream::{CallerStream, ServedStream};
 pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};

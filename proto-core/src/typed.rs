@@ -172,6 +172,8 @@ pub const fn schema_hash(schema: &str) -> u32 {
 /// assert_eq!(calc::PROCEDURES[1].name, "count");
 /// assert_eq!(calc::Upto::MODE, StreamMode::ServerStream);
 /// assert_eq!(calc::PROCEDURES[3].in_item, "u32");
+/// assert_eq!((calc::PROCEDURES[2].output, calc::PROCEDURES[2].item), ("()", "u32"));
+/// assert_eq!(calc::PROCEDURES[3].output, "u64");
 /// let mut out = [0u8; 16];
 /// let n = calc::dispatch(&mut Calc { upto: None }, calc::Add::ID, &[2, 4], &mut out).unwrap(); // add(1, 2)
 /// assert_eq!(calc::Add::output(&out[..n]), Ok(3));
@@ -415,7 +417,7 @@ macro_rules! __service {
                 id: $id,
                 name: stringify!($method),
                 params: stringify!($($arg: $argty),*),
-                output: stringify!($crate::__service!(@output $shape $out)),
+                output: $crate::__service!(@output_text $shape $out),
                 mode: $crate::__service!(@mode $shape [$($in)?]),
                 item: $crate::__service!(@item_text $shape $out),
                 in_item: concat!("" $(, stringify!($in))?),
@@ -440,6 +442,8 @@ macro_rules! __service {
     (@output value $out:ty) => { $out };
     (@item stream $out:ty) => { $out };
     (@item value $out:ty) => { () };
+    (@output_text stream $out:ty) => { "()" };
+    (@output_text value $out:ty) => { stringify!($out) };
     (@item_text stream $out:ty) => { stringify!($out) };
     (@item_text value $out:ty) => { "" };
     (@in [$in:ty]) => { $in };

@@ -153,14 +153,14 @@ pub(crate) enum Until<'a> {
     LinkDown,
     /// A thread lent by the watchdog: when the connection's own thread wants the role back.
     Lent,
-    /// A thread that waits on a stream: when it has news (an item, its end, or credit
-    /// beyond the count given), or at `StdInstant`.
+    /// A thread that waits on a stream: when it is ready (an item or its end; with a credit
+    /// count, new credit or the end), or at `StdInstant`.
     Stream(&'a StreamSlot, Option<u64>, StdInstant),
 }
 
 /// A call that was started and whose outcome is still to be collected.
 pub(crate) struct Started {
-    pub(crate) id: wirecall::CallId,
+    pub(crate) id: super::session::CallTicket,
     waiter: Arc<Waiter>,
     deadline: StdInstant,
 }
@@ -818,11 +818,7 @@ impl Conn {
             Until::Idle(at) => Self::callers_read(st) || StdInstant::now() >= *at,
             Until::LinkDown => false,
             Until::Lent => st.home_waiting,
-            Until::Stream(slot, credits, at) => {
-                slot.has_news()
-                    || credits.is_some_and(|c| c != slot.credits())
-                    || StdInstant::now() >= *at
-            }
+            Until::Stream(slot, credits, at) => slot.ready(*credits) || StdInstant::now() >= *at,
         }
     }
 

@@ -136,10 +136,19 @@ pub(crate) trait Sink<W> {
     fn stream(&mut self, ticket: Ticket, mode: StreamMode, slot: Arc<StreamSlot>);
 }
 
+/// A call handed out to its caller: its id and a sequence number unique in the session's
+/// life, so a stale handle (a call that ended, in this session or an earlier one, whose id
+/// the endpoint has since reused) never acts on a newer call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CallTicket {
+    pub(crate) id: CallId,
+    seq: u64,
+}
+
 /// What became of an attempt to start a call.
 pub(crate) enum Start<W> {
     /// Sent (or queued in the endpoint's transmit queue).
-    Started(CallId),
+    Started(CallTicket),
     /// Not now: no session yet, every slot taken, or no room to send. Wait and try again.
     Wait(W),
     /// Never: the call ended with this error.
@@ -174,7 +183,7 @@ pub(crate) struct Session<W> {
     config: Config,
     capacity: Capacity,
     /// Each call in flight and its waiter, by [`CallId::index`].
-    calls: Vec<Option<(CallId, W)>>,
+    calls: Vec<Option<(CallTicket, W)>>,
     /// The stream calls among them, by [`CallId::index`].
     call_streams: Vec<Option<Arc<StreamSlot>>>,
     /// The stream requests being served, by [`RequestId::index`].
@@ -267,13 +276,18 @@ impl<W> Session<W> {
     ) -> Start<W> {
         match self.engine.open(now, procedure, args, how) {
             Ok(id) => {
+                let ticket = CallTicket {
+                    id,
+                    seq: self.next_seq,
+                };
+                self.next_seq += 1;
                 if let Some(s) = self.calls.get_mut(id.index()) {
-                    *s = Some((id, waiter));
+                    *s = Some((ticket, waiter));
                 }
                 if let Some(s) = self.call_streams.get_mut(id.index()) {
                     *s = slot;
                 }
-                Start::Started(id)
+                Start::Started(ticket)
             }
             Err(CallError::TooLarge | CallError::Encode) => {
                 Start::Failed(waiter, ClientError::TooLarge)
@@ -288,16 +302,21 @@ impl<W> Session<W> {
 
     /// Gives up on call `id` (its caller stopped waiting): the peer is told, nobody is
     /// told of its outcome. Returns false if it already ended.
-    pub(crate) fn cancel_call(&mut self, id: CallId) -> bool {
-        match self.calls.get_mut(id.index()) {
-            Some(slot) if slot.as_ref().is_some_and(|(c, _)| *c == id) => {
-                *slot = None;
-                end_one(&mut self.call_streams, id.index());
-                let _ = self.engine.cancel(id);
-                true
-            }
-            _ => false,
+    pub(crate) fn cancel_call(&mut self, ticket: CallTicket) -> bool {
+        if !self.is_live(ticket) {
+            return false;
         }
+        if let Some(slot) = self.calls.get_mut(ticket.id.index()) {
+            *slot = None;
+        }
+        end_one(&mut self.call_streams, ticket.id.index());
+        let _ = self.engine.cancel(ticket.id);
+        true
+    }
+
+    /// True while the call of `ticket` is in flight (not ended, not a newer call).
+    fn is_live(&self, ticket: CallTicket) -> bool {
+        matches!(self.calls.get(ticket.id.index()), Some(Some((t, _))) if *t == ticket)
     }
 
     /// Feeds bytes from the link, reporting outcomes and requests to `sink`; returns how
@@ -368,8 +387,15 @@ impl<W> Session<W> {
     }
 
     /// Sends one item on a stream this side made.
-    pub(crate) fn send_call_item(&mut self, id: CallId, item: &[u8]) -> Result<Sent, ClientError> {
-        Self::sent(self.engine.send_item(StreamId::Call(id), item))
+    pub(crate) fn send_call_item(
+        &mut self,
+        ticket: CallTicket,
+        item: &[u8],
+    ) -> Result<Sent, ClientError> {
+        if !self.is_live(ticket) {
+            return Err(ClientError::StreamEnded);
+        }
+        Self::sent(self.engine.send_item(StreamId::Call(ticket.id), item))
     }
 
     /// Sends one item on a stream request this side serves (as [`send_call_item`]).
@@ -396,8 +422,11 @@ impl<W> Session<W> {
 
     /// Ends the items of a client or bidirectional stream this side made (`Ok(false)`: no
     /// room now, try again after a write).
-    pub(crate) fn end_call_items(&mut self, id: CallId) -> Result<bool, ClientError> {
-        match self.engine.end_items(id) {
+    pub(crate) fn end_call_items(&mut self, ticket: CallTicket) -> Result<bool, ClientError> {
+        if !self.is_live(ticket) {
+            return Err(ClientError::StreamEnded);
+        }
+        match self.engine.end_items(ticket.id) {
             Ok(()) => Ok(true),
             Err(StreamError::WouldBlock) => Ok(false),
             Err(_) => Err(ClientError::StreamEnded),
@@ -406,8 +435,10 @@ impl<W> Session<W> {
 
     /// The application took one item of a stream this side made: the peer may send one
     /// more.
-    pub(crate) fn consume_call_item(&mut self, id: CallId) {
-        let _ = self.engine.consume(StreamId::Call(id), 1);
+    pub(crate) fn consume_call_item(&mut self, ticket: CallTicket) {
+        if self.is_live(ticket) {
+            let _ = self.engine.consume(StreamId::Call(ticket.id), 1);
+        }
     }
 
     /// The handler took one item of a stream request.
@@ -574,9 +605,9 @@ impl<W> Session<W> {
 }
 
 /// The waiter of call `id`, taken out of its slot.
-fn take_call<W>(calls: &mut [Option<(CallId, W)>], id: CallId) -> Option<W> {
+fn take_call<W>(calls: &mut [Option<(CallTicket, W)>], id: CallId) -> Option<W> {
     let slot = calls.get_mut(id.index())?;
-    if slot.as_ref().is_some_and(|(c, _)| *c == id) {
+    if slot.as_ref().is_some_and(|(c, _)| c.id == id) {
         slot.take().map(|(_, w)| w)
     } else {
         None

@@ -92,10 +92,25 @@ impl StreamSlot {
         self.lock().credits
     }
 
-    /// True if [`pop`](Self::pop) would not find it [`Popped::Empty`].
-    pub(crate) fn has_news(&self) -> bool {
+    /// True when a waiter should look again: for a sender (`credits_seen`: the credit
+    /// count it saw), once credit arrived or the stream ended; for a receiver, once
+    /// [`pop`](Self::pop) would not find it [`Popped::Empty`].
+    pub(crate) fn ready(&self, credits_seen: Option<u64>) -> bool {
+        Self::is_ready(&self.lock(), credits_seen)
+    }
+
+    fn is_ready(st: &SlotState, credits_seen: Option<u64>) -> bool {
+        match credits_seen {
+            Some(c) => st.credits != c || st.ended,
+            None => !st.items.is_empty() || st.items_ended || st.ended,
+        }
+    }
+
+    /// True if the stream ended before the peer's End (a break: cancelled, failed,
+    /// expired, link lost), so the items received may not be all.
+    pub(crate) fn broken(&self) -> bool {
         let st = self.lock();
-        !st.items.is_empty() || st.items_ended || st.ended
+        st.ended && !st.items_ended
     }
 
     /// Takes the next item that arrived.
@@ -108,16 +123,11 @@ impl StreamSlot {
         }
     }
 
-    /// Waits until something changes (an item, credit, the end) or `until`; returns at
-    /// once if the credit count is no longer `credits_seen` or anything waits to be popped.
+    /// Waits until [`ready`](Self::ready) or `until`.
     pub(crate) fn wait(&self, until: Instant, credits_seen: Option<u64>) {
         let mut st = self.lock();
         loop {
-            if !st.items.is_empty()
-                || st.items_ended
-                || st.ended
-                || credits_seen.is_some_and(|c| c != st.credits)
-            {
+            if Self::is_ready(&st, credits_seen) {
                 return;
             }
             let left = until.saturating_duration_since(Instant::now());

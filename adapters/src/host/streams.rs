@@ -54,6 +54,8 @@ impl Client {
             slot,
             mode,
             outcome: None,
+            error_told: false,
+            items_ended: false,
         })
     }
 
@@ -82,6 +84,10 @@ pub struct CallStream {
     mode: StreamMode,
     /// The call's outcome, once the items are over.
     outcome: Option<CallOutcome>,
+    /// The iterator yielded the error that ended the stream (it yields it once).
+    error_told: bool,
+    /// This side's items were ended.
+    items_ended: bool,
 }
 
 impl CallStream {
@@ -134,11 +140,17 @@ impl CallStream {
     /// Tells the server this side's items are over.
     pub fn end_items(&mut self) -> Result<(), ClientError> {
         let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
-        self.client.conn().end_items(started.id)
+        self.client.conn().end_items(started.id)?;
+        self.items_ended = true;
+        Ok(())
     }
 
-    /// Waits for the server's answer, taking (and dropping) any items still coming.
+    /// Waits for the server's answer, taking (and dropping) any items still coming. This
+    /// side's items are ended first if they were not.
     pub fn finish(mut self) -> CallOutcome {
+        if self.mode.caller_sends() && !self.items_ended && self.outcome.is_none() {
+            let _ = self.end_items(); // an error here shows in the outcome
+        }
         while self.next_item().is_some() {}
         self.started = None;
         self.outcome.take().unwrap_or(Err(ClientError::StreamEnded))
@@ -155,17 +167,13 @@ impl Iterator for CallStream {
         if let Some(item) = self.next_item() {
             return Some(Ok(item));
         }
-        // Once: the error that ended the stream (a success leaves the outcome to `finish`).
-        match self.outcome.take() {
-            Some(Err(e)) => {
-                self.outcome = Some(Err(e.clone()));
-                self.started = None;
-                Some(Err(e))
+        // Once: the error that ended the stream (it stays for `finish`, as a success does).
+        match &self.outcome {
+            Some(Err(e)) if !self.error_told => {
+                self.error_told = true;
+                Some(Err(e.clone()))
             }
-            other => {
-                self.outcome = other;
-                None
-            }
+            _ => None,
         }
     }
 }
@@ -251,6 +259,8 @@ pub struct Request<'a> {
     procedure: u32,
     args: &'a [u8],
     stream: Option<(StreamMode, Arc<StreamSlot>)>,
+    /// `recv` returned its last.
+    recv_over: bool,
 }
 
 impl<'a> Request<'a> {
@@ -267,6 +277,7 @@ impl<'a> Request<'a> {
             procedure,
             args,
             stream,
+            recv_over: false,
         }
     }
 
@@ -329,21 +340,31 @@ impl<'a> Request<'a> {
         self.feed(&bytes)
     }
 
-    /// The caller's next item (a client or bidirectional stream), or `None` once its items
-    /// are over (or the stream ended).
-    pub fn recv(&mut self) -> Option<Vec<u8>> {
+    /// The caller's next item (a client or bidirectional stream); `None` once the caller
+    /// ended its items. If the stream ended before that (the caller cancelled it, an item
+    /// was lost, it expired, the link went), one `Err(StreamEnded)` comes instead: the
+    /// items received are then not all the caller sent.
+    pub fn recv(&mut self) -> Option<Result<Vec<u8>, ClientError>> {
         let (mode, slot) = self.stream.as_ref()?;
-        if !mode.caller_sends() {
+        if !mode.caller_sends() || self.recv_over {
             return None;
         }
-        self.conn.next_request_item(&self.ticket, slot)
+        match self.conn.next_request_item(&self.ticket, slot) {
+            Some(item) => Some(Ok(item)),
+            None => {
+                self.recv_over = true;
+                slot.broken().then_some(Err(ClientError::StreamEnded))
+            }
+        }
     }
 
-    /// The caller's next item decoded as stream procedure `P`'s (`None` at the end, or
-    /// for an item that does not decode).
+    /// The caller's next item decoded as stream procedure `P`'s (see [`recv`](Self::recv);
+    /// an item that does not decode is `Err(Decode)`).
     pub fn recv_typed<P: StreamProcedure>(&mut self) -> Option<Result<P::InItem, ClientError>> {
-        let bytes = self.recv()?;
-        Some(P::decode_in_item(&bytes).map_err(|_| ClientError::Decode))
+        Some(
+            self.recv()?
+                .and_then(|b| P::decode_in_item(&b).map_err(|_| ClientError::Decode)),
+        )
     }
 
     /// Calls `procedure` on the caller while serving its request (a callback: a progress

@@ -378,7 +378,7 @@ impl AsyncClient {
         &self,
         start_by: TokioInstant,
         mut start: impl FnMut(&mut Session<Waiter>, Waiter) -> Start<Waiter>,
-    ) -> Result<(oneshot::Receiver<CallOutcome>, wirecall::CallId), ClientError> {
+    ) -> Result<(oneshot::Receiver<CallOutcome>, super::session::CallTicket), ClientError> {
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);

@@ -191,10 +191,6 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// Answers request `id` with an encoded result.
     pub fn respond(&mut self, id: RequestId, result: impl Payload) -> Result<(), RespondError> {
         let slot = self.active_request(id)?;
-        // A stream's items end before its reply, with their count: the caller checks it.
-        if !self.end_server_items(slot) {
-            return Err(RespondError::WouldBlock);
-        }
         let limit = self.send_limit().saturating_sub(CRC_LEN);
         let n = encode_head(&mut self.scratch, Kind::Reply.header(false), id.wire);
         let room = self
@@ -205,6 +201,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             PayloadError::TooLarge => RespondError::TooLarge,
             PayloadError::Encode => RespondError::Encode,
         })?;
+        // A stream's items end before its reply, with their count: the caller checks it.
+        // Both go out, or neither does (the stream goes on if there is no room).
+        if !self.end_server_items(slot, n + len) {
+            return Err(RespondError::WouldBlock);
+        }
         self.finish_request(slot, n + len)
     }
 

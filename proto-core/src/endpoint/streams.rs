@@ -113,7 +113,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 _ => 0,
             },
             StreamId::Request(id) => match self.inbound.get(id.index()) {
-                Some(Some(c)) if c.id == id.wire && c.is_active() && c.flow.mode.server_sends() => {
+                Some(Some(c))
+                    if c.id == id.wire
+                        && c.is_active()
+                        && c.flow.mode.server_sends()
+                        && !c.flow.server_ended =>
+                {
                     u32::from(c.flow.credit)
                 }
                 _ => 0,
@@ -145,7 +150,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let flow = self.open_flow(stream)?;
         let sends = match stream {
             StreamId::Call(_) => flow.mode.caller_sends() && !flow.items_ended,
-            StreamId::Request(_) => flow.mode.server_sends(),
+            StreamId::Request(_) => flow.mode.server_sends() && !flow.server_ended,
         };
         if sends {
             Ok(flow)
@@ -391,9 +396,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         bump(&mut self.stats.items_refused);
     }
 
-    /// Before the Reply to a server or bidirectional stream: the server's End, once.
-    /// False if it did not fit (the Reply must then wait too).
-    pub(super) fn end_server_items(&mut self, slot: usize) -> bool {
+    /// Before the Reply to a server or bidirectional stream: the server's End, once, if
+    /// the transmit queue has room for it and for the reply of `reply` decoded bytes after
+    /// it. False if not (then neither goes out).
+    pub(super) fn end_server_items(&mut self, slot: usize, reply: usize) -> bool {
         let Some(Some(call)) = self.inbound.get(slot) else {
             return true;
         };
@@ -401,7 +407,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             return true;
         }
         let (id, seq) = (call.id, call.flow.seq_out);
-        if !self.queue_end(id, true, seq) {
+        let end = crate::framing::max_encoded_len(2 + crate::varint::MAX_LEN + CRC_LEN);
+        let then = crate::framing::max_encoded_len(reply + CRC_LEN);
+        if self.tx.free() < end + then || !self.queue_end(id, true, seq) {
             return false;
         }
         if let Some(Some(call)) = self.inbound.get_mut(slot) {

@@ -152,12 +152,14 @@ impl Handler for Streams {
             (7, StreamMode::ClientStream) => {
                 let mut sum = 0u64;
                 while let Some(item) = r.recv() {
+                    let item = item.map_err(|e| (WireError::Cancelled, e.to_string()))?;
                     sum += u64::from(decode(&item));
                 }
                 Ok(postcard::to_allocvec(&sum).unwrap())
             }
             (8, StreamMode::Bidi) => {
                 while let Some(item) = r.recv() {
+                    let item = item.map_err(|e| (WireError::Cancelled, e.to_string()))?;
                     let doubled = decode(&item) * 2;
                     r.send(&postcard::to_allocvec(&doubled).unwrap())
                         .map_err(|e| (WireError::Cancelled, e.to_string()))?;
@@ -355,4 +357,154 @@ fn tokio_a_count_stream_and_a_callback_into_an_async_client() {
     });
     assert_eq!(seen.lock().unwrap().len(), 10);
     server.stop();
+}
+
+/// Procedure 1 streams u32s until the caller stops it; procedure 2 (bidirectional) takes
+/// the caller's items to their end, then sends 200; anything else fails.
+struct Endless;
+
+impl Handler for Endless {
+    fn handle(&self, _: u32, _: &[u8]) -> Answer {
+        Err((WireError::UnknownProcedure, String::new()))
+    }
+    fn serve(&self, r: &mut Request<'_>) -> Answer {
+        let stop = |e: ClientError| (WireError::Cancelled, e.to_string());
+        match r.procedure() {
+            1 => {
+                for i in 0u32.. {
+                    r.send(&postcard::to_allocvec(&i).unwrap()).map_err(stop)?;
+                }
+                Ok(vec![])
+            }
+            2 => {
+                while let Some(item) = r.recv() {
+                    item.map_err(stop)?;
+                }
+                for i in 0u32..200 {
+                    r.send(&postcard::to_allocvec(&i).unwrap()).map_err(stop)?;
+                }
+                Ok(vec![])
+            }
+            _ => Err((WireError::Internal, "no".into())),
+        }
+    }
+}
+
+/// A server on loopback whose accepted sockets the test can cut.
+fn cuttable_server(
+    config: wirecall::Config,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = conns.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(s) = s else { return };
+            keep.lock().unwrap().push(s.try_clone().unwrap());
+            std::thread::spawn(move || {
+                host::serve_link(Link::from_tcp(s).unwrap(), Box::new(Endless), config)
+            });
+        }
+    });
+    (addr, conns)
+}
+
+#[test]
+fn a_failed_stream_yields_its_error_once() {
+    let (addr, _conns) = cuttable_server(wirecall::Config::default());
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let stream = client
+        .open_stream(3, &[], StreamMode::ServerStream, None)
+        .unwrap();
+    let all: Vec<_> = stream.take(5).collect();
+    assert_eq!(
+        all,
+        [Err(ClientError::Remote(WireError::Internal, "no".into()))]
+    );
+}
+
+#[test]
+fn a_stream_handle_from_before_a_reconnect_never_touches_a_newer_stream() {
+    let (addr, conns) = cuttable_server(wirecall::Config::default());
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let mut old = client
+        .open_stream(1, &[], StreamMode::ServerStream, None)
+        .unwrap();
+    old.next().unwrap().unwrap();
+    for c in conns.lock().unwrap().drain(..) {
+        c.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    // The old stream ends with the link (unread by its holder); the client reconnects.
+    wait_for(|| conns.lock().unwrap().len() == 1 && client.stats().unwrap().1);
+    // A new stream gets the same call id in the new session.
+    let mut new = client
+        .open_stream(1, &[], StreamMode::ServerStream, None)
+        .unwrap();
+    new.next().unwrap().unwrap();
+    drop(old); // must not cancel `new`
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let got: Vec<Result<u32, ClientError>> = new
+            .by_ref()
+            .take(500)
+            .map(|r| r.map(|b| postcard::from_bytes(&b).unwrap()))
+            .collect();
+        let _ = tx.send(got);
+    });
+    // (A guard against a hang, which is how the bug showed: the new stream's waiter was
+    // dropped, so it waited for ever.)
+    let got = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the new stream hung after the stale handle was dropped");
+    assert_eq!(got, (1..501).map(Ok).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_handler_waiting_for_credit_does_not_serve_the_next_stream_on_its_own_stack() {
+    // A's handler waits for credit when B is opened. B's handler must run on another
+    // thread: had it run on top of A's, A could not go on while B waits for credit, and
+    // consuming only A would stall until B's idle timeout killed B.
+    let config =
+        wirecall::Config::default().with_stream_idle_timeout(wirecall::Duration::from_secs(5));
+    let (addr, _conns) = cuttable_server(config);
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let window = wirecall::Config::default().stream_window;
+    let mut a = client
+        .open_stream(1, &[], StreamMode::ServerStream, None)
+        .unwrap();
+    a.next().unwrap().unwrap();
+    wait_for(|| client.stats().unwrap().0.items_received >= window); // A's window is in
+    let mut b = client
+        .open_stream(1, &[], StreamMode::ServerStream, None)
+        .unwrap();
+    b.next().unwrap().unwrap();
+    for _ in 0..2000 {
+        a.next().unwrap().unwrap();
+    }
+    assert!(
+        matches!(b.next(), Some(Ok(_))),
+        "B is alive: A never waited for B's idle timeout"
+    );
+}
+
+#[test]
+fn a_handler_waiting_for_credit_after_the_callers_end_is_not_woken_by_nothing() {
+    // The caller ends its items, then takes the server's 200 items slowly: the handler
+    // waits for credit several times, with the caller's End already in its slot (which
+    // once woke it at once, for ever: a busy loop that starved the link).
+    let (addr, _conns) = cuttable_server(wirecall::Config::default());
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let mut s = client.open_stream(2, &[], StreamMode::Bidi, None).unwrap();
+    s.end_items().unwrap();
+    let mut got = 0;
+    for item in s.by_ref() {
+        item.unwrap();
+        got += 1;
+    }
+    assert_eq!(got, 200);
+    assert_eq!(s.finish(), Ok(vec![]));
 }

@@ -368,3 +368,36 @@ fn a_lost_item_ends_the_stream_with_item_lost_never_a_gap() {
         }]
     );
 }
+
+#[test]
+fn a_reply_that_cannot_go_out_leaves_the_stream_open_and_sends_no_end() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&w["hello_reply"]);
+    s.take();
+    s.feed(&raw::frame(&[0x08, 12, 5, 2, 0])); // Open a server stream, id 12
+    let [Owned::Request { id, .. }] = &s.take()[..] else {
+        panic!()
+    };
+    let id = *id;
+    s.sent();
+    // A result larger than the frame limit: refused, and no End goes out before it.
+    assert_eq!(
+        s.ep.respond(id, &[7u8; 300]),
+        Err(wirecall::RespondError::TooLarge)
+    );
+    assert_eq!(s.sent(), b"");
+    // The stream goes on: an item, then the end and a reply that fits.
+    s.ep.send_item(StreamId::Request(id), &[1]).unwrap();
+    assert_eq!(s.sent(), raw::frame(&[0x29, 12, 0, 1]));
+    s.ep.respond(id, &[]).unwrap();
+    assert_eq!(
+        s.sent(),
+        [raw::frame(&[0x2b, 12, 1]), raw::frame(&[0x03, 12])].concat()
+    );
+    assert_eq!(
+        s.ep.send_item(StreamId::Request(id), &[2]),
+        Err(wirecall::StreamError::NotOpen)
+    );
+}

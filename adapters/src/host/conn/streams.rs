@@ -10,16 +10,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use wirecall::{CallId, Open};
+use wirecall::Open;
 
 use super::{Conn, Started, Until};
-use crate::host::session::{CallOutcome, ClientError, Sent, Ticket};
+use crate::host::session::{CallOutcome, CallTicket, ClientError, Sent, Ticket};
 use crate::host::slot::{Popped, StreamSlot};
 
 /// Which side of a stream a thread sends on.
 pub(crate) enum Target<'a> {
     /// A stream call this side made.
-    Call(CallId),
+    Call(CallTicket),
     /// A stream request this side serves.
     Request(&'a Ticket),
 }
@@ -67,7 +67,7 @@ impl Conn {
                     return Some(item);
                 }
                 Popped::Over => return None,
-                Popped::Empty => self.wait_on(slot, None, started.deadline),
+                Popped::Empty => self.wait_on(slot, None, started.deadline, true),
             }
         }
     }
@@ -84,7 +84,9 @@ impl Conn {
                     return Some(item);
                 }
                 Popped::Over => return None,
-                Popped::Empty => self.wait_on(slot, None, super::far_future()),
+                // A handler waits without reading: reading could serve another request on
+                // this thread's stack, which would hold this one up (lent threads read).
+                Popped::Empty => self.wait_on(slot, None, super::far_future(), false),
             }
         }
     }
@@ -132,7 +134,10 @@ impl Conn {
             if StdInstant::now() >= deadline {
                 return Err(ClientError::Timeout);
             }
-            self.wait_on(slot, Some(credits), deadline);
+            // A handler (sending on a request) waits without reading, as in
+            // `next_request_item`.
+            let may_read = matches!(target, Target::Call(_));
+            self.wait_on(slot, Some(credits), deadline, may_read);
         }
     }
 
@@ -143,7 +148,7 @@ impl Conn {
     }
 
     /// Ends the items of a stream call this side made.
-    pub(crate) fn end_items(&self, id: CallId) -> Result<(), ClientError> {
+    pub(crate) fn end_items(&self, id: CallTicket) -> Result<(), ClientError> {
         loop {
             let mut st = self.lock();
             let done = st.session.end_call_items(id)?;
@@ -182,16 +187,27 @@ impl Conn {
         self.finish(&started)
     }
 
-    /// Waits for news on `slot` (or new credit beyond `credits`), reading the link while
-    /// nobody else does.
-    fn wait_on(&self, slot: &StreamSlot, credits: Option<u64>, deadline: StdInstant) {
+    /// Waits until `slot` is ready (an item or the end; with `credits`, new credit or the
+    /// end), reading the link while nobody else does if `may_read`.
+    fn wait_on(
+        &self,
+        slot: &StreamSlot,
+        credits: Option<u64>,
+        deadline: StdInstant,
+        may_read: bool,
+    ) {
         let until = deadline.min(StdInstant::now() + LOOK_AGAIN);
         let mut st = self.lock();
-        if slot.has_news() || credits.is_some_and(|c| c != slot.credits()) {
+        if slot.ready(credits) {
             return;
         }
         // Requests held back in a batch, or credit just queued, go out before waiting.
         st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
+        if !may_read {
+            drop(st);
+            slot.wait(until, credits);
+            return;
+        }
         // Counted while it waits, so that the client's I/O thread hands the reading over
         // (after its current read) instead of waking this thread for every item.
         st.streaming += 1;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::sync::oneshot;
 use tokio::time::Instant as TokioInstant;
-use wirecall::{CallId, Open, StreamMode, StreamProcedure};
+use wirecall::{Open, StreamMode, StreamProcedure};
 
 use super::{AsyncClient, Shared};
 use crate::host::session::{CallOutcome, ClientError};
@@ -67,7 +67,7 @@ impl AsyncClient {
 pub struct AsyncStream {
     shared: Arc<Shared>,
     _owner: Arc<super::Owner>,
-    id: CallId,
+    id: crate::host::session::CallTicket,
     slot: Arc<StreamSlot>,
     /// The call's outcome, until it arrives.
     rx: Option<oneshot::Receiver<CallOutcome>>,
