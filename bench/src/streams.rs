@@ -5,7 +5,8 @@
 //! payloads of `size` bytes (a `u32` length, then the bytes) and a client that reads them
 //! all; then a wirecall server (`serve_tcp`) whose handler streams the same items to a
 //! `Client` iterating over `open_stream`. Both servers run in this process on their own
-//! threads, on 127.0.0.1. Prints one `STREAM` line per round and a median of the ratios.
+//! threads, on 127.0.0.1. Each round first runs both briefly to warm up. Prints one
+//! `STREAM` line per round and a median of the ratios.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -117,7 +118,10 @@ pub(crate) fn run(o: &StreamOpts) -> std::io::Result<()> {
     let mut ratios = Vec::new();
     println!("#\tround\titems\tsize\twindow\traw_MBps\twirecall_MBps\tratio");
     for round in 0..o.rounds {
-        // Alternate which goes first, so neither always meets a warmer machine.
+        // A short run of each first (thread start-up, socket buffers, the CPU's clock
+        // coming up), then the measured runs, alternating which goes first.
+        raw_round(o.items / 10 + 1, o.size)?;
+        wirecall_round(o.items / 10 + 1, o.size, o.window)?;
         let (raw, wc) = if round % 2 == 0 {
             let raw = raw_round(o.items, o.size)?;
             (raw, wirecall_round(o.items, o.size, o.window)?)

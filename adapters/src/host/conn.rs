@@ -87,6 +87,9 @@ pub(crate) struct State {
     reader_waits_room: bool,
     /// Since when nobody reads because the reader went to serve a request.
     unread_since: Option<StdInstant>,
+    /// A request read by a handler that was waiting on its own stream, left for another
+    /// thread to serve (the connection's own, or a lent one). Nobody reads while it waits.
+    deferred: Option<Deferred>,
     /// The connection's own thread waits to read again.
     home_waiting: bool,
     /// When a caller last started a call (the client's I/O thread leaves reading to
@@ -136,6 +139,14 @@ impl WriteBuf {
     }
 }
 
+/// A request to be served by another thread than the one that read it.
+struct Deferred {
+    ticket: Ticket,
+    procedure: u32,
+    args: Vec<u8>,
+    stream: Option<(StreamMode, Arc<StreamSlot>)>,
+}
+
 /// The read role, out of the lock.
 pub(crate) struct ReadRole {
     reader: Box<dyn Read + Send>,
@@ -154,8 +165,15 @@ pub(crate) enum Until<'a> {
     /// A thread lent by the watchdog: when the connection's own thread wants the role back.
     Lent,
     /// A thread that waits on a stream: when it is ready (an item or its end; with a credit
-    /// count, new credit or the end), or at `StdInstant`.
-    Stream(&'a StreamSlot, Option<u64>, StdInstant),
+    /// count, new credit or the end), or at `StdInstant`. With `defer` (a handler, which
+    /// must not serve another request on its stack) a request it reads is left to another
+    /// thread, and it stops.
+    Stream {
+        slot: &'a StreamSlot,
+        credits: Option<u64>,
+        until: StdInstant,
+        defer: bool,
+    },
 }
 
 /// A call that was started and whose outcome is still to be collected.
@@ -233,6 +251,7 @@ impl Conn {
                 open_batches: 0,
                 reader_waits_room: false,
                 unread_since: None,
+                deferred: None,
                 home_waiting: false,
                 last_call: now,
                 attached_at: now,
@@ -313,6 +332,7 @@ impl Conn {
         st.gen += 1;
         st.reading = false;
         st.writing = false;
+        st.deferred = None; // its ticket is for a session that is over
         st.followers.clear();
         if fail_calls {
             st.session.fail_all(&mut sink, ClientError::ConnectionLost);
@@ -632,6 +652,7 @@ impl Conn {
 
     fn can_read(&self, st: &State) -> bool {
         !st.reading
+            && st.deferred.is_none()
             && !st.closed
             && st
                 .link
@@ -736,6 +757,26 @@ impl Conn {
                 got.deliver();
                 return;
             }
+            if let (Some((ticket, procedure)), Until::Stream { defer: true, .. }) =
+                (got.request, &until)
+            {
+                // Left for the connection's own thread or a lent one; nobody reads until
+                // it is taken (see `can_read`).
+                got.request = None;
+                st.deferred = Some(Deferred {
+                    ticket,
+                    procedure,
+                    args: std::mem::take(&mut got.args),
+                    stream: got.stream.take(),
+                });
+                self.release_read_role(&mut st, role);
+                st.unread_since = Some(StdInstant::now());
+                drop(st);
+                got.deliver();
+                self.changed.notify_all();
+                self.runtime.wake();
+                return;
+            }
             if got.request.is_some() {
                 self.release_read_role(&mut st, role);
                 st.unread_since = Some(StdInstant::now());
@@ -766,6 +807,13 @@ impl Conn {
                     }
                     if !matches!(until, Until::LinkDown) || st.closed || st.link.is_none() {
                         return;
+                    }
+                    if st.deferred.is_some() {
+                        // The connection's own thread serves what a handler left.
+                        drop(st);
+                        self.serve_deferred();
+                        st = self.lock();
+                        continue;
                     }
                     if st.link.as_ref().is_some_and(|a| a.down) {
                         return;
@@ -818,7 +866,12 @@ impl Conn {
             Until::Idle(at) => Self::callers_read(st) || StdInstant::now() >= *at,
             Until::LinkDown => false,
             Until::Lent => st.home_waiting,
-            Until::Stream(slot, credits, at) => slot.ready(*credits) || StdInstant::now() >= *at,
+            Until::Stream {
+                slot,
+                credits,
+                until,
+                ..
+            } => slot.ready(*credits) || StdInstant::now() >= *until,
         }
     }
 
@@ -1032,8 +1085,21 @@ impl Conn {
         (next, lend)
     }
 
+    /// Serves the deferred request, if any, on this thread; true if there was one.
+    fn serve_deferred(&self) -> bool {
+        let Some(d) = self.lock().deferred.take() else {
+            return false;
+        };
+        self.runtime.note_inline();
+        let st = self.serve(&d.ticket, d.procedure, &d.args, d.stream);
+        drop(self.flush(st, None));
+        self.changed.notify_all(); // reading may go on
+        true
+    }
+
     /// Reads for the connection while its own thread is busy (a lent thread).
     pub(crate) fn lend_reader(&self) {
+        self.serve_deferred();
         let mut st = self.lock();
         if !self.can_read(&st) {
             return;
@@ -1048,6 +1114,9 @@ impl Conn {
     /// The connection's own thread: reads until the link goes or the connection closes.
     pub(crate) fn serve_home(&self) {
         loop {
+            if self.serve_deferred() {
+                continue;
+            }
             let mut st = self.lock();
             if st.closed || st.link.as_ref().is_none_or(|a| a.down) {
                 return;
@@ -1070,6 +1139,7 @@ impl Conn {
     /// requests from the peer, replies nobody waits for yet), leaving the reading to
     /// callers while one waits for its reply or has just started a call.
     pub(crate) fn idle_read(&self, until: StdInstant) {
+        self.serve_deferred();
         let mut st = self.lock();
         let quiet = !Self::callers_read(&st);
         if quiet && self.can_read(&st) {

@@ -67,7 +67,7 @@ impl Conn {
                     return Some(item);
                 }
                 Popped::Over => return None,
-                Popped::Empty => self.wait_on(slot, None, started.deadline, true),
+                Popped::Empty => self.wait_on(slot, None, started.deadline, false),
             }
         }
     }
@@ -84,9 +84,9 @@ impl Conn {
                     return Some(item);
                 }
                 Popped::Over => return None,
-                // A handler waits without reading: reading could serve another request on
-                // this thread's stack, which would hold this one up (lent threads read).
-                Popped::Empty => self.wait_on(slot, None, super::far_future(), false),
+                // A handler reads too, but leaves any request it reads to another thread:
+                // served on its stack, it would hold this one up.
+                Popped::Empty => self.wait_on(slot, None, super::far_future(), true),
             }
         }
     }
@@ -134,10 +134,9 @@ impl Conn {
             if StdInstant::now() >= deadline {
                 return Err(ClientError::Timeout);
             }
-            // A handler (sending on a request) waits without reading, as in
-            // `next_request_item`.
-            let may_read = matches!(target, Target::Call(_));
-            self.wait_on(slot, Some(credits), deadline, may_read);
+            // A handler (sending on a request) defers requests, as in `next_request_item`.
+            let defer = matches!(target, Target::Request(_));
+            self.wait_on(slot, Some(credits), deadline, defer);
         }
     }
 
@@ -188,14 +187,9 @@ impl Conn {
     }
 
     /// Waits until `slot` is ready (an item or the end; with `credits`, new credit or the
-    /// end), reading the link while nobody else does if `may_read`.
-    fn wait_on(
-        &self,
-        slot: &StreamSlot,
-        credits: Option<u64>,
-        deadline: StdInstant,
-        may_read: bool,
-    ) {
+    /// end), reading the link while nobody else does; with `defer` (a handler) a request
+    /// read meanwhile is left to another thread.
+    fn wait_on(&self, slot: &StreamSlot, credits: Option<u64>, deadline: StdInstant, defer: bool) {
         let until = deadline.min(StdInstant::now() + LOOK_AGAIN);
         let mut st = self.lock();
         if slot.ready(credits) {
@@ -203,11 +197,6 @@ impl Conn {
         }
         // Requests held back in a batch, or credit just queued, go out before waiting.
         st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
-        if !may_read {
-            drop(st);
-            slot.wait(until, credits);
-            return;
-        }
         // Counted while it waits, so that the client's I/O thread hands the reading over
         // (after its current read) instead of waking this thread for every item.
         st.streaming += 1;
@@ -215,7 +204,13 @@ impl Conn {
             let role = Self::take_read_role(&mut st);
             drop(st);
             if let Some(role) = role {
-                self.lead(role, Until::Stream(slot, credits, until));
+                let until = Until::Stream {
+                    slot,
+                    credits,
+                    until,
+                    defer,
+                };
+                self.lead(role, until);
             }
         } else {
             drop(st);
