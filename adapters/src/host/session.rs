@@ -436,8 +436,13 @@ impl<W> Session<W> {
     /// The application took one item of a stream this side made: the peer may send one
     /// more.
     pub(crate) fn consume_call_item(&mut self, ticket: CallTicket) {
+        self.consume_call_items(ticket, 1);
+    }
+
+    /// The application took `items` items of a stream this side made.
+    pub(crate) fn consume_call_items(&mut self, ticket: CallTicket, items: u32) {
         if self.is_live(ticket) {
-            let _ = self.engine.consume(StreamId::Call(ticket.id), 1);
+            let _ = self.engine.consume(StreamId::Call(ticket.id), items);
         }
     }
 

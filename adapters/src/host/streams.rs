@@ -56,6 +56,7 @@ impl Client {
             outcome: None,
             error_told: false,
             items_ended: false,
+            unreported: 0,
         })
     }
 
@@ -88,6 +89,8 @@ pub struct CallStream {
     error_told: bool,
     /// This side's items were ended.
     items_ended: bool,
+    /// Items taken and not yet reported to the endpoint (see `Conn::next_item`).
+    unreported: u32,
 }
 
 impl CallStream {
@@ -100,7 +103,10 @@ impl CallStream {
     /// [`finish`](Self::finish) has the answer, or the error that ended the stream).
     pub fn next_item(&mut self) -> Option<Vec<u8>> {
         let started = self.started.as_ref()?;
-        let item = self.client.conn().next_item(started, &self.slot);
+        let item = self
+            .client
+            .conn()
+            .next_item(started, &self.slot, &mut self.unreported);
         if item.is_none() && self.outcome.is_none() {
             self.outcome = Some(self.client.conn().finish(started));
         }

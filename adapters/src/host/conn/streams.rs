@@ -24,6 +24,10 @@ pub(crate) enum Target<'a> {
     Request(&'a Ticket),
 }
 
+/// Items a stream consumer takes before it reports them to the endpoint (see
+/// [`Conn::next_item`]): one lock and one look at the transmit queue per this many.
+const REPORT_EVERY: u32 = 16;
+
 /// How long a waiting thread sleeps before it looks at the link again (a reader may have
 /// left meanwhile without anyone to promote).
 const LOOK_AGAIN: Duration = Duration::from_millis(50);
@@ -57,19 +61,43 @@ impl Conn {
 
     /// The next item of a stream call (consumed: the peer may send another), or `None`
     /// once no more will come (then collect the outcome with [`finish`](Conn::finish)).
-    pub(crate) fn next_item(&self, started: &Started, slot: &StreamSlot) -> Option<Vec<u8>> {
+    ///
+    /// Items taken are reported to the endpoint (which grants credit for them) in batches:
+    /// `unreported` counts those not reported yet, reported once there are
+    /// [`REPORT_EVERY`] or before this thread waits for more. The slot never holds more
+    /// than the window either way (an item taken is out of it).
+    pub(crate) fn next_item(
+        &self,
+        started: &Started,
+        slot: &StreamSlot,
+        unreported: &mut u32,
+    ) -> Option<Vec<u8>> {
         loop {
             match slot.pop() {
                 Popped::Item(item) => {
-                    let mut st = self.lock();
-                    st.session.consume_call_item(started.id);
-                    drop(self.flush(st, Some(StdInstant::now() + crate::host::link::TICK)));
+                    *unreported += 1;
+                    if *unreported >= REPORT_EVERY {
+                        self.report_consumed(started, unreported);
+                    }
                     return Some(item);
                 }
                 Popped::Over => return None,
-                Popped::Empty => self.wait_on(slot, None, started.deadline, false),
+                Popped::Empty => {
+                    self.report_consumed(started, unreported);
+                    self.wait_on(slot, None, started.deadline, false);
+                }
             }
         }
+    }
+
+    fn report_consumed(&self, started: &Started, unreported: &mut u32) {
+        if *unreported == 0 {
+            return;
+        }
+        let mut st = self.lock();
+        st.session
+            .consume_call_items(started.id, std::mem::take(unreported));
+        drop(self.flush(st, Some(StdInstant::now() + crate::host::link::TICK)));
     }
 
     /// The next item the caller sent on a stream request (consumed), or `None` once its
