@@ -294,6 +294,7 @@ impl Conn {
         }
         st.gen += 1;
         st.reading = false;
+        st.deferred = None; // a request of the last link's session
         st.writing = false;
         st.attached_at = StdInstant::now();
         st.link = Some(Attached {
@@ -347,6 +348,7 @@ impl Conn {
     pub(crate) fn close(&self, code: WireError) {
         let mut st = self.lock();
         let mut sink = Collected::default();
+        st.deferred = None;
         if !st.closed {
             st.closed = true;
             st.session.close(code, &mut sink);
@@ -594,6 +596,13 @@ impl Conn {
                 sink.deliver();
                 let o = waiter.take().unwrap_or(Err(ClientError::Timeout));
                 return self.leave(waiter, o);
+            }
+            if st.deferred.is_some() && !st.reading {
+                // A caller serves requests it reads; it serves the one a
+                // handler left, too, rather than wait for another thread to.
+                drop(st);
+                self.serve_deferred();
+                continue;
             }
             if self.can_read(&st) {
                 let role = Self::take_read_role(&mut st);
@@ -1070,9 +1079,10 @@ impl Conn {
                 .link
                 .as_ref()
                 .is_some_and(|a| !a.down && a.stalled_since.is_none())
-            && st
-                .unread_since
-                .is_some_and(|t| t.elapsed() >= promote_after);
+            && (st.deferred.is_some()
+                || st
+                    .unread_since
+                    .is_some_and(|t| t.elapsed() >= promote_after));
         let mut next = st.session.next_timeout().map(super::from_core_instant);
         if pending {
             next = Some(StdInstant::now() + super::link::TICK);
@@ -1087,9 +1097,19 @@ impl Conn {
 
     /// Serves the deferred request, if any, on this thread; true if there was one.
     fn serve_deferred(&self) -> bool {
-        let Some(d) = self.lock().deferred.take() else {
+        let mut st = self.lock();
+        let Some(d) = st.deferred.take() else {
             return false;
         };
+        if st.closed {
+            return false;
+        }
+        // Reading may go on now: a follower promoted while the request waited
+        // found nothing to take.
+        if !st.reading {
+            Self::promote_next(&mut st);
+        }
+        drop(st);
         self.runtime.note_inline();
         let st = self.serve(&d.ticket, d.procedure, &d.args, d.stream);
         drop(self.flush(st, None));

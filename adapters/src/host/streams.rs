@@ -57,6 +57,7 @@ impl Client {
             error_told: false,
             items_ended: false,
             unreported: 0,
+            report_every: self.conn().report_every(),
         })
     }
 
@@ -91,6 +92,8 @@ pub struct CallStream {
     items_ended: bool,
     /// Items taken and not yet reported to the endpoint (see `Conn::next_item`).
     unreported: u32,
+    /// How many are reported at once.
+    report_every: u32,
 }
 
 impl CallStream {
@@ -103,10 +106,12 @@ impl CallStream {
     /// [`finish`](Self::finish) has the answer, or the error that ended the stream).
     pub fn next_item(&mut self) -> Option<Vec<u8>> {
         let started = self.started.as_ref()?;
-        let item = self
-            .client
-            .conn()
-            .next_item(started, &self.slot, &mut self.unreported);
+        let item = self.client.conn().next_item(
+            started,
+            &self.slot,
+            &mut self.unreported,
+            self.report_every,
+        );
         if item.is_none() && self.outcome.is_none() {
             self.outcome = Some(self.client.conn().finish(started));
         }
@@ -134,6 +139,11 @@ impl CallStream {
 
     fn put(&mut self, item: &[u8], write: bool) -> Result<(), ClientError> {
         let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
+        // Items taken are reported before this thread may wait for credit (the peer may
+        // need that credit before it reads what this side sends).
+        self.client
+            .conn()
+            .report_consumed(started, &mut self.unreported);
         self.client.conn().send_item(
             Target::Call(started.id),
             &self.slot,

@@ -508,3 +508,135 @@ fn a_handler_waiting_for_credit_after_the_callers_end_is_not_woken_by_nothing() 
     assert_eq!(got, 200);
     assert_eq!(s.finish(), Ok(vec![]));
 }
+
+/// Procedure 3 (bidirectional) sends 9 items before it reads any of the caller's (the 9th
+/// needs credit for the first 4 the caller took); procedure 9 calls back into the caller
+/// ten times; procedure 5 echoes; procedure 1 streams for ever.
+struct Busy;
+
+impl Handler for Busy {
+    fn handle(&self, _: u32, _: &[u8]) -> Answer {
+        Err((WireError::UnknownProcedure, String::new()))
+    }
+    fn serve(&self, r: &mut Request<'_>) -> Answer {
+        let stop = |e: ClientError| (WireError::Cancelled, e.to_string());
+        match r.procedure() {
+            1 => Endless.serve(r),
+            3 => {
+                for i in 0u32..9 {
+                    r.send(&postcard::to_allocvec(&i).unwrap()).map_err(stop)?;
+                }
+                let mut n = 0u32;
+                while let Some(item) = r.recv() {
+                    item.map_err(stop)?;
+                    n += 1;
+                }
+                Ok(postcard::to_allocvec(&n).unwrap())
+            }
+            5 => Ok(r.args().to_vec()),
+            9 => {
+                for k in 0..10u32 {
+                    let a = postcard::to_allocvec(&k).unwrap();
+                    let back = r
+                        .call(100, &a, None)
+                        .map_err(|e| (WireError::Internal, e.to_string()))?;
+                    if back != a {
+                        return Err((WireError::Internal, "wrong echo".into()));
+                    }
+                }
+                Ok(vec![])
+            }
+            _ => Err((WireError::UnknownProcedure, String::new())),
+        }
+    }
+}
+
+#[test]
+fn items_taken_are_reported_before_the_taker_waits_to_send() {
+    // The server's window for the caller's items is 1. The caller takes 4 items, then
+    // sends 2: the second needs the server to have taken the first, which it does only
+    // after its 9th item, which needs the credit for the 4 taken. Reports held back until
+    // the slot runs empty would leave both sides waiting for credit.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = host::ServeOptions::from(wirecall::Config::default().with_stream_window(1));
+    let server = host::serve_tcp(listener, || Box::new(Busy), options).unwrap();
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c = client.clone();
+    std::thread::spawn(move || {
+        let mut s = c.open_stream(3, &[], StreamMode::Bidi, None).unwrap();
+        // The server's first 8 items (this side's window) are in before any is taken, so
+        // taking 4 leaves the stream's queue not empty.
+        wait_for(|| c.stats().unwrap().0.items_received >= 8);
+        for _ in 0..4 {
+            s.next().unwrap().unwrap();
+        }
+        s.send(&[1]).unwrap();
+        s.send(&[2]).unwrap();
+        s.end_items().unwrap();
+        let _ = tx.send(s.finish());
+    });
+    // (A guard against the hang the bug was.)
+    let got = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("both sides wait for credit");
+    assert_eq!(got, Ok(postcard::to_allocvec(&2u32).unwrap()));
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_request_a_stream_handler_leaves_is_served_even_with_every_lent_thread_busy() {
+    // The connection's own thread runs an endless stream's handler; the one lent thread
+    // runs procedure 9, which calls back into the client; plain calls come meanwhile.
+    // A plain call the stream's handler reads is left for another thread; the callback's
+    // caller serves it itself rather than let the link go unread (which once ended the
+    // session after three keepalives).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut options = host::ServeOptions::from(wirecall::Config::default());
+    options.max_lent_threads = 1;
+    let server = host::serve_tcp(listener, || Box::new(Busy), options).unwrap();
+    let echo: Box<dyn Handler> = Box::new(|_: u32, args: &[u8]| -> Answer { Ok(args.to_vec()) });
+    let client = Client::connect(
+        move || Link::tcp(addr),
+        ClientOptions {
+            handler: Some(echo),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (c, d) = (client.clone(), done.clone());
+    let consumer = std::thread::spawn(move || {
+        let mut s = c
+            .open_stream(1, &[], StreamMode::ServerStream, None)
+            .unwrap();
+        while !d.load(Ordering::SeqCst) {
+            s.next().unwrap().unwrap();
+        }
+    });
+    let window = wirecall::Config::default().stream_window;
+    wait_for(|| client.stats().unwrap().0.items_received >= window);
+    let (c, d) = (client.clone(), done.clone());
+    let pinger = std::thread::spawn(move || {
+        let mut i = 0u32;
+        while !d.load(Ordering::SeqCst) {
+            let arg = postcard::to_allocvec(&i).unwrap();
+            assert_eq!(c.call(5, &arg, Some(Duration::from_secs(30))), Ok(arg));
+            i += 1;
+        }
+    });
+    for _ in 0..5 {
+        assert_eq!(
+            client.call(9, &[], Some(Duration::from_secs(30))),
+            Ok(vec![])
+        );
+    }
+    done.store(true, Ordering::SeqCst);
+    consumer.join().unwrap();
+    pinger.join().unwrap();
+    drop(client);
+    server.stop();
+}

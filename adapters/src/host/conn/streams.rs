@@ -24,9 +24,18 @@ pub(crate) enum Target<'a> {
     Request(&'a Ticket),
 }
 
-/// Items a stream consumer takes before it reports them to the endpoint (see
-/// [`Conn::next_item`]): one lock and one look at the transmit queue per this many.
+/// The most items a stream consumer takes before it reports them to the endpoint (see
+/// [`Conn::next_item`]): one lock and one look at the transmit queue per this many. Never
+/// more than a quarter of the window, so that the endpoint's grant at half a window is not
+/// held back.
 const REPORT_EVERY: u32 = 16;
+
+impl Conn {
+    /// How many items a consumer of this link's streams reports at once.
+    pub(crate) fn report_every(&self) -> u32 {
+        (self.lock().session.config().stream_window / 4).clamp(1, REPORT_EVERY)
+    }
+}
 
 /// How long a waiting thread sleeps before it looks at the link again (a reader may have
 /// left meanwhile without anyone to promote).
@@ -64,19 +73,20 @@ impl Conn {
     ///
     /// Items taken are reported to the endpoint (which grants credit for them) in batches:
     /// `unreported` counts those not reported yet, reported once there are
-    /// [`REPORT_EVERY`] or before this thread waits for more. The slot never holds more
+    /// `report_every` or before this thread waits for more. The slot never holds more
     /// than the window either way (an item taken is out of it).
     pub(crate) fn next_item(
         &self,
         started: &Started,
         slot: &StreamSlot,
         unreported: &mut u32,
+        report_every: u32,
     ) -> Option<Vec<u8>> {
         loop {
             match slot.pop() {
                 Popped::Item(item) => {
                     *unreported += 1;
-                    if *unreported >= REPORT_EVERY {
+                    if *unreported >= report_every {
                         self.report_consumed(started, unreported);
                     }
                     return Some(item);
@@ -90,7 +100,7 @@ impl Conn {
         }
     }
 
-    fn report_consumed(&self, started: &Started, unreported: &mut u32) {
+    pub(crate) fn report_consumed(&self, started: &Started, unreported: &mut u32) {
         if *unreported == 0 {
             return;
         }
@@ -228,7 +238,12 @@ impl Conn {
         // Counted while it waits, so that the client's I/O thread hands the reading over
         // (after its current read) instead of waking this thread for every item.
         st.streaming += 1;
-        if self.can_read(&st) {
+        if !defer && st.deferred.is_some() && !st.reading {
+            // A consumer or producer of its own call serves what it reads; it
+            // serves what a handler left, too.
+            drop(st);
+            self.serve_deferred();
+        } else if self.can_read(&st) {
             let role = Self::take_read_role(&mut st);
             drop(st);
             if let Some(role) = role {
