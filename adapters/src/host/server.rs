@@ -31,7 +31,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Threads the server may lend, all connections together, to connections whose reader
     /// is busy serving a long request (default 64). With every lent thread busy, a
-    /// connection whose handler is slow reads on when one of its handlers returns.
+    /// connection whose handler is slow reads on when one of its handlers returns. A
+    /// stream's handler runs for as long as its stream: each one open holds a thread (the
+    /// connection's own, or a lent one), and a request it reads meanwhile is served by
+    /// another, so a connection serving streams needs lent threads to serve anything else.
     pub max_lent_threads: usize,
 }
 
