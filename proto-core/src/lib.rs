@@ -8,8 +8,9 @@
 //! What it gives you: COBS framing with a CRC-32C on every frame that resynchronises after
 //! noise; many calls in flight in both directions, matched by id, answered in any order; a
 //! handshake that agrees on version, limits and schema; deadlines, cancellation and
-//! keepalive; explicit wire errors instead of silent drops; hard bounds on everything a
-//! hostile peer can make it do. The wire format is specified in `docs/PROTOCOL.md`.
+//! keepalive; streams with credit flow control and calls nested in calls (callbacks);
+//! explicit wire errors instead of silent drops; hard bounds on everything a hostile peer can
+//! make it do. The wire format is specified in `docs/PROTOCOL.md`.
 //!
 //! # Driving an endpoint
 //!
@@ -97,10 +98,28 @@
 //! and the peer may send no more than the stream window before the application consumes.
 //! The worst case is the same whatever the peer sends, streams or not.
 //!
+//! # Streams and callbacks
+//!
+//! A stream is a call that carries items before its end, opened with [`Endpoint::open`] and
+//! [`Open::stream`]: a server stream (one request, many items, then the reply), a client
+//! stream (many items, one reply) or both ways; declare them in [`service!`] with
+//! `-> stream T` and `stream U` parameters. Items arrive as [`Event::Item`]; the receiver
+//! tells the endpoint what it consumed ([`Endpoint::consume`]), which grants the sender
+//! credit for as many more, so a sender never has more than the receiver's
+//! [`Config::stream_window`] unconsumed items out. Send with [`Endpoint::send_item`]
+//! (`NoCredit` until [`Event::Credit`]); end a caller's items with [`Endpoint::end_items`];
+//! a server ends the stream with `respond`. Every item arrives in order or the stream ends
+//! with an error ([`CallFailure::ItemLost`]): never a gap. [`CallerStream`] and
+//! [`ServedStream`] are typed handles over the same calls.
+//!
+//! A call made while serving a request ([`Open::nested_in`]) is one level deeper: the way a
+//! server calls back into its caller. Each side refuses calls nested deeper than its
+//! [`Config::max_call_depth`].
+//!
 //! # Errors, in three tiers
 //!
 //! * Misuse and local capacity: the `Result` of a command ([`CallError`], [`RespondError`],
-//!   [`CancelError`]).
+//!   [`CancelError`], [`StreamError`]).
 //! * Faults of the peer or the link: counters in [`Stats`] and events; never an `Err` out of
 //!   `handle_*`.
 //! * What the peer must see: [`WireError`], stable numbers on the wire.
