@@ -63,6 +63,10 @@ fn main() -> ! {
                 Event::Request { id, mode, .. } if mode != StreamMode::Call => {
                     let _ = ep.send_item(id, &[b][..]);
                 }
+                Event::Item { stream, item } if item.len() > 1 => {
+                    let _ = ep.consume(stream, 1);
+                    let _ = ep.send_items(stream, &[&[b][..], &[b, b][..]]);
+                }
                 Event::Item { stream, .. } => {
                     let _ = ep.consume(stream, 1);
                     let _ = ep.send_item(stream, &[b][..]);

@@ -107,7 +107,8 @@
 //! tells the endpoint what it consumed ([`Endpoint::consume`]), which grants the sender
 //! credit for as many more, so a sender never has more than the receiver's
 //! [`Config::stream_window`] unconsumed items out. Send with [`Endpoint::send_item`]
-//! (`NoCredit` until [`Event::Credit`]); end a caller's items with [`Endpoint::end_items`];
+//! (`NoCredit` until [`Event::Credit`]), or several small items in one frame with
+//! [`Endpoint::send_items`]; end a caller's items with [`Endpoint::end_items`];
 //! a server ends the stream with `respond`. Every item arrives in order or the stream ends
 //! with an error ([`CallFailure::ItemLost`]): never a gap. [`CallerStream`] and
 //! [`ServedStream`] are typed handles over the same calls.

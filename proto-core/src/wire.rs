@@ -32,9 +32,10 @@
 //! | Item | 9 | call id varint, sequence u8, item (FLAG: on a call the receiver made) |
 //! | Credit | 10 | call id varint, items varint (FLAG: on a call the receiver made) |
 //! | End | 11 | call id varint, sequence u8 of the next item (FLAG: on a call the receiver made) |
+//! | Items | 12 | call id varint, sequence u8 of the first item, then each item as a length varint and its bytes (FLAG as for Item) |
 //!
-//! Kinds 8..=11 (streams and nested calls) are sent only to a peer whose `Hello` set
-//! [`Hello::FEATURE_STREAMS`]. Kinds 12..=15 are reserved for remote handles, schema
+//! Kinds 8..=12 (streams and nested calls) are sent only to a peer whose `Hello` set
+//! [`Hello::FEATURE_STREAMS`]. Kinds 13..=15 are reserved for remote handles, schema
 //! discovery and authentication; 16..=31 for later extensions.
 
 use crate::varint;
@@ -67,6 +68,7 @@ pub(crate) enum Kind {
     Item = 9,
     Credit = 10,
     End = 11,
+    Items = 12,
 }
 
 impl Kind {
@@ -213,7 +215,7 @@ impl Hello {
     pub const FEATURE_CALL_TIMEOUT: u32 = 1;
 
     /// Feature bit 1, "streams": the `Hello` carries `stream_window`, and its sender
-    /// understands the kinds Open, Item, Credit and End (streaming procedures with credit
+    /// understands the kinds Open, Item, Credit, End and Items (streaming procedures with credit
     /// flow control, and calls nested in calls). Neither side sends them to a peer without
     /// it.
     pub const FEATURE_STREAMS: u32 = 2;
@@ -369,11 +371,14 @@ pub(crate) enum Frame<T> {
     },
     /// `mine`: the item belongs to a call the receiver made (it travels from the server);
     /// otherwise to a call the sender made (from the caller).
-    /// `seq`: the item's number on its stream, modulo 256 (0 for the first).
+    /// `seq`: the item's number on its stream, modulo 256 (0 for the first). `packed`:
+    /// an Items frame, whose `item` is one or more items, each a length varint and its
+    /// bytes, numbered from `seq` on.
     Item {
         id: u32,
         mine: bool,
         seq: u8,
+        packed: bool,
         item: T,
     },
     Credit {
@@ -442,11 +447,13 @@ impl<T> Frame<T> {
                 id,
                 mine,
                 seq,
+                packed,
                 item,
             } => Frame::Item {
                 id,
                 mine,
                 seq,
+                packed,
                 item: f(item),
             },
             Frame::Credit { id, mine, items } => Frame::Credit { id, mine, items },
@@ -529,10 +536,11 @@ impl<'a> Frame<&'a [u8]> {
                     args: r.rest(),
                 }
             }
-            9 => Frame::Item {
+            9 | 12 => Frame::Item {
                 id: r.varint().ok_or(m)?,
                 mine: flag,
                 seq: r.byte().ok_or(m)?,
+                packed: header & KIND_MASK == Kind::Items as u8,
                 item: r.rest(),
             },
             10 => {
@@ -644,6 +652,7 @@ mod tests {
                 id: 5,
                 mine: true,
                 seq: 1,
+                packed: false,
                 item: &[2][..]
             }
         );

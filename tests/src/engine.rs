@@ -99,6 +99,7 @@ pub trait Engine {
         how: Open,
     ) -> Result<CallId, CallError>;
     fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError>;
+    fn send_items(&mut self, stream: StreamId, items: &[&[u8]]) -> Result<usize, StreamError>;
     fn end_items(&mut self, id: CallId) -> Result<(), StreamError>;
     fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError>;
     fn credit(&self, stream: StreamId) -> u32;
@@ -161,6 +162,9 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> Engine
     }
     fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError> {
         Endpoint::send_item(self, stream, item)
+    }
+    fn send_items(&mut self, stream: StreamId, items: &[&[u8]]) -> Result<usize, StreamError> {
+        Endpoint::send_items(self, stream, items)
     }
     fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
         Endpoint::end_items(self, id)

@@ -104,6 +104,9 @@ FRAMES = [
     ("item_from_server", "Item on call 8 from the server (FLAG: on a call the receiver made): sequence 0, "
                          "item 0", b"\x29\x08\x00" + varint(0)),
     ("credit_from_caller", "Credit on call 8 from the caller: 4 more items", b"\x0a\x08\x04"),
+    ("items_from_server", "Items on call 8 from the server (FLAG): sequence 1, three items packed in one frame, "
+                          "each a length then its bytes: (1), (2), (3)",
+     b"\x2c\x08\x01" + b"\x01" + varint(1) + b"\x01" + varint(2) + b"\x01" + varint(3)),
     ("end_from_server", "End on call 8 from the server (FLAG): its items are over, 4 of them (the next "
                         "sequence number)", b"\x2b\x08\x04"),
     ("reply_stream_end", "Reply id 8, result () (empty): the end of the stream", b"\x03\x08"),

@@ -176,6 +176,12 @@ enum Pending {
         at: usize,
         len: usize,
     },
+    /// The items of an Items frame, the next one's length varint at `at`.
+    Items {
+        stream: StreamId,
+        at: usize,
+        len: usize,
+    },
     Credit {
         stream: StreamId,
     },
@@ -411,6 +417,26 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// direction.
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         if let Some(p) = self.pending.take() {
+            if let Pending::Items { stream, at, len } = p {
+                if !self.still_receives(stream) {
+                    // Cancelled (or ended) while its packed items were being taken: the
+                    // rest are dropped, as single items after a cancel are.
+                    return self.poll_event();
+                }
+                // One event per packed item; the rest stays pending (and input waits).
+                let (start, end) = streams::packed_item(self.decoder.frame(len), at);
+                if end < len {
+                    self.pending = Some(Pending::Items {
+                        stream,
+                        at: end,
+                        len,
+                    });
+                }
+                return Some(Event::Item {
+                    stream,
+                    item: self.decoder.frame(len).get(start..end).unwrap_or(&[]),
+                });
+            }
             return Some(self.payload_event(p));
         }
         if let Some(ev) = self.link_events.pop() {
@@ -486,7 +512,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 reason: CallFailure::Remote(code),
                 detail: tail(at, len),
             },
-            Pending::Item { stream, at, len } => Event::Item {
+            Pending::Item { stream, at, len } | Pending::Items { stream, at, len } => Event::Item {
                 stream,
                 item: tail(at, len),
             },

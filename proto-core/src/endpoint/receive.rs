@@ -214,8 +214,19 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 id,
                 mine,
                 seq,
+                packed,
                 item,
-            } => self.on_item(now, id, mine, seq, item, len),
+            } => {
+                let count = if packed {
+                    match super::streams::count_packed(self.decoder.frame(len).get(item..)) {
+                        Some(n) => n,
+                        None => return self.protocol_error(now),
+                    }
+                } else {
+                    1
+                };
+                self.on_item(now, id, mine, seq, count, packed, item, len)
+            }
             Frame::Credit { id, mine, items } => self.on_credit(now, id, mine, items),
             Frame::End { id, mine, seq } => self.on_end(now, id, mine, seq),
             Frame::Reply { id, payload } => {

@@ -66,6 +66,69 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         Ok(())
     }
 
+    /// Sends several items in one frame (an Items frame: the header, id, sequence and CRC
+    /// paid once, and a length byte or two per item), as many of `items`, in order, as the
+    /// credit and the peer's frame limit allow; returns how many went. Worth it for small
+    /// items: three 64-byte items in one frame take 205 bytes on the wire, in three frames
+    /// 222. `NoCredit` and `WouldBlock` as for [`send_item`](Self::send_item); `TooLarge`
+    /// if not even the first fits a frame.
+    pub fn send_items(
+        &mut self,
+        stream: impl Into<StreamId>,
+        items: &[&[u8]],
+    ) -> Result<usize, StreamError> {
+        let stream = stream.into();
+        let flow = self.sending_flow(stream)?;
+        let credit = usize::from(flow.credit);
+        let seq = flow.seq_out;
+        if credit == 0 {
+            return Err(StreamError::NoCredit);
+        }
+        let (wire, mine) = match stream {
+            StreamId::Call(id) => (id.wire, false),
+            StreamId::Request(id) => (id.wire, true),
+        };
+        let limit = self.send_limit().saturating_sub(CRC_LEN);
+        let mut n = encode_head(&mut self.scratch, Kind::Items.header(mine), wire);
+        if let Some(b) = self.scratch.get_mut(n) {
+            *b = seq;
+            n += 1;
+        }
+        let mut sent = 0usize;
+        for item in items.iter().take(credit) {
+            let mut len = [0u8; crate::varint::MAX_LEN];
+            let l = crate::varint::encode(item.len() as u32, &mut len).unwrap_or(0);
+            let end = n + l + item.len();
+            if end > limit {
+                break;
+            }
+            match self.scratch.get_mut(n..end) {
+                Some(dst) => {
+                    let (head, body) = dst.split_at_mut(l);
+                    head.copy_from_slice(len.get(..l).unwrap_or(&[]));
+                    body.copy_from_slice(item);
+                }
+                None => break,
+            }
+            n = end;
+            sent += 1;
+        }
+        if sent == 0 {
+            return Err(StreamError::TooLarge);
+        }
+        if !self.queue_scratch(n) {
+            return Err(StreamError::WouldBlock);
+        }
+        let now = self.now;
+        if let Ok(flow) = self.sending_flow(stream) {
+            flow.credit -= sent as u16;
+            flow.seq_out = seq.wrapping_add(sent as u8);
+            flow.active_at = now;
+        }
+        self.stats.items_sent = self.stats.items_sent.saturating_add(sent as u32);
+        Ok(sent)
+    }
+
     /// Ends the items of a client or bidirectional stream this side opened (the call
     /// itself goes on until the server answers).
     pub fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
@@ -123,6 +186,17 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 }
                 _ => 0,
             },
+        }
+    }
+
+    /// True while items may still arrive for the application on `stream`.
+    pub(super) fn still_receives(&self, stream: StreamId) -> bool {
+        match stream {
+            StreamId::Call(id) => matches!(
+                self.outbound.get(id.index()),
+                Some(Some(c)) if c.id == id.wire && !c.ended
+            ),
+            StreamId::Request(id) => self.pending_request(id).is_some(),
         }
     }
 
@@ -193,16 +267,27 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
 
     // ---- input ---------------------------------------------------------------------------
 
-    /// An Item frame: `mine` if it belongs to a call this side made (the server sent it).
+    /// An Item or Items frame of `count` items: `mine` if it belongs to a call this side
+    /// made (the server sent it).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_item(
         &mut self,
         now: Instant,
         id: u32,
         mine: bool,
         seq: u8,
+        count: u16,
+        packed: bool,
         at: usize,
         len: usize,
     ) {
+        let pending = |stream| {
+            if packed {
+                Pending::Items { stream, at, len }
+            } else {
+                Pending::Item { stream, at, len }
+            }
+        };
         if mine {
             let index = Self::out_slot(id);
             let Some(Some(call)) = self.outbound.get_mut(index) else {
@@ -216,7 +301,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             if !call.flow.mode.server_sends() {
                 return self.protocol_error(now);
             }
-            if call.flow.allowed == 0 || call.flow.server_ended {
+            if call.flow.allowed < count || call.flow.server_ended {
                 // Beyond its credit: end the call, and tell the server why.
                 self.break_call(now, index, WireError::FlowControl);
                 return self.protocol_error(now);
@@ -224,15 +309,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             if seq != call.flow.seq_in {
                 return self.break_call(now, index, WireError::ItemLost);
             }
-            call.flow.seq_in = seq.wrapping_add(1);
-            call.flow.allowed -= 1;
+            call.flow.seq_in = seq.wrapping_add(count as u8);
+            call.flow.allowed -= count;
             call.flow.active_at = now;
-            bump(&mut self.stats.items_received);
+            add(&mut self.stats.items_received, count);
             let stream = StreamId::Call(CallId {
                 wire: id,
                 index: index as u32,
             });
-            self.pending = Some(Pending::Item { stream, at, len });
+            self.pending = Some(pending(stream));
         } else {
             let Some(i) = self.find_active_in(id) else {
                 bump(&mut self.stats.items_refused); // after its answer, cancel or deadline
@@ -244,22 +329,22 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             if !call.flow.mode.caller_sends() || call.flow.items_ended {
                 return self.protocol_error(now);
             }
-            if call.flow.allowed == 0 {
+            if call.flow.allowed < count {
                 self.break_request(i, WireError::FlowControl);
                 return self.protocol_error(now);
             }
             if seq != call.flow.seq_in {
                 return self.break_request(i, WireError::ItemLost);
             }
-            call.flow.seq_in = seq.wrapping_add(1);
-            call.flow.allowed -= 1;
+            call.flow.seq_in = seq.wrapping_add(count as u8);
+            call.flow.allowed -= count;
             call.flow.active_at = now;
-            bump(&mut self.stats.items_received);
+            add(&mut self.stats.items_received, count);
             let stream = StreamId::Request(RequestId {
                 wire: id,
                 index: i as u32,
             });
-            self.pending = Some(Pending::Item { stream, at, len });
+            self.pending = Some(pending(stream));
         }
     }
 
@@ -480,4 +565,36 @@ fn grant(flow: &mut Flow) {
         flow.consumed = 0;
         flow.credit_due = false;
     }
+}
+
+/// The number of items packed in an Items frame's tail (each a length varint and its
+/// bytes, ending exactly at the frame's end), or `None` if it is malformed or empty.
+pub(super) fn count_packed(tail: Option<&[u8]>) -> Option<u16> {
+    let mut rest = tail?;
+    let mut count: u16 = 0;
+    while !rest.is_empty() {
+        let (n, used) = crate::varint::decode(rest)?;
+        rest = rest.get(used..)?.get(n as usize..)?;
+        count = count.checked_add(1)?;
+    }
+    (count > 0).then_some(count)
+}
+
+/// The next item of an Items frame whose tail starts at `at` in `frame`: its byte range,
+/// and where the one after it starts.
+pub(super) fn packed_item(frame: &[u8], at: usize) -> (usize, usize) {
+    let tail = frame.get(at..).unwrap_or(&[]);
+    match crate::varint::decode(tail) {
+        Some((n, used)) => {
+            let start = at + used;
+            let end = start.saturating_add(n as usize).min(frame.len());
+            (start, end)
+        }
+        None => (frame.len(), frame.len()),
+    }
+}
+
+/// Adds `n` to a counter, saturating.
+fn add(counter: &mut u32, n: u16) {
+    *counter = counter.saturating_add(u32::from(n));
 }

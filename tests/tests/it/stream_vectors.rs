@@ -83,9 +83,8 @@ fn a_caller_opens_streams_byte_for_byte() {
         .unwrap();
     assert_eq!(s.sent(), w["open_server_stream"]);
     s.feed(&w["item_from_server"]);
-    for seq in 1..4u8 {
-        s.feed(&raw::frame(&[0x29, 8, seq, seq]));
-    }
+    // Items 1 to 3 packed in one frame: three events, in order.
+    s.feed(&w["items_from_server"]);
     let items = s.take();
     let expected: Vec<Owned> = (0..4u8)
         .map(|i| Owned::Item {
@@ -399,5 +398,68 @@ fn a_reply_that_cannot_go_out_leaves_the_stream_open_and_sends_no_end() {
     assert_eq!(
         s.ep.send_item(StreamId::Request(id), &[2]),
         Err(wirecall::StreamError::NotOpen)
+    );
+}
+
+#[test]
+fn items_packed_in_one_frame_are_sent_and_checked_like_single_items() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&w["hello_reply"]);
+    s.take();
+    s.feed(&raw::frame(&[0x08, 8, 5, 2, 0])); // Open a server stream, id 8
+    let [Owned::Request { id, .. }] = &s.take()[..] else {
+        panic!()
+    };
+    let id = *id;
+    s.sent();
+    // The server sends one item, then three packed: the same bytes as the vector's.
+    s.ep.send_item(StreamId::Request(id), &[0]).unwrap();
+    let three: [&[u8]; 3] = [&[1], &[2], &[3]];
+    assert_eq!(s.ep.send_items(StreamId::Request(id), &three), Ok(3));
+    assert_eq!(
+        s.sent(),
+        [raw::frame(&[0x29, 8, 0, 0]), w["items_from_server"].clone()].concat()
+    );
+    // Credit bounds the packing: 8 - 4 = 4 left, so 4 of 6 go.
+    let six: [&[u8]; 6] = [&[9]; 6];
+    assert_eq!(s.ep.send_items(StreamId::Request(id), &six), Ok(4));
+    assert_eq!(
+        s.ep.send_items(StreamId::Request(id), &six),
+        Err(wirecall::StreamError::NoCredit)
+    );
+
+    // As a caller: packed items beyond the window end the stream with FlowControl, and a
+    // malformed pack (a length past the end) is a protocol error, not an item.
+    let mut c = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
+    c.sent();
+    c.feed(&w["hello_reply"]);
+    let call =
+        c.ep.open(
+            Instant::ZERO,
+            5,
+            &[3],
+            Open::stream(StreamMode::ServerStream),
+        )
+        .unwrap();
+    c.sent();
+    c.take();
+    let before = c.ep.stats().protocol_errors;
+    c.feed(&raw::frame(&[0x2c, 0, 0, 5, 1]));
+    assert_eq!(c.take(), []);
+    assert_eq!(c.ep.stats().protocol_errors, before + 1);
+    let mut nine = vec![0x2c, 0, 0];
+    for i in 0..9u8 {
+        nine.extend([1, i]);
+    }
+    c.feed(&raw::frame(&nine));
+    assert_eq!(
+        c.take(),
+        [Owned::CallFailed {
+            id: call,
+            reason: CallFailure::FlowControl,
+            detail: vec![]
+        }]
     );
 }
