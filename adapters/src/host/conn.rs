@@ -896,7 +896,11 @@ impl Conn {
         let answer = match &self.handler {
             Some(h) => {
                 let mut request = super::Request::new(self, *ticket, procedure, args, stream);
-                h.serve(&mut request)
+                let answer = h.serve(&mut request);
+                // Items the handler fed and that are still held back go before its answer
+                // (if the stream is over, the answer goes nowhere either).
+                let _ = request.send_fed(false);
+                answer
             }
             None => Err((WireError::UnknownProcedure, String::new())),
         };

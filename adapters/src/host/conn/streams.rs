@@ -133,26 +133,30 @@ impl Conn {
     /// or until `deadline`. With `write`, the item is written now; without, it waits in
     /// the transmit queue for the next write (when the queue is full, when this thread
     /// waits, or at [`flush_items`](Self::flush_items)), so that items share writes.
-    pub(crate) fn send_item(
+    ///
+    /// Several items go packed, as many per frame as credit and the frame allow.
+    pub(crate) fn send_items(
         &self,
         target: Target<'_>,
         slot: &StreamSlot,
-        item: &[u8],
+        items: &[&[u8]],
         deadline: StdInstant,
         write: bool,
     ) -> Result<(), ClientError> {
-        loop {
+        let mut rest = items;
+        while !rest.is_empty() {
             let credits = slot.credits();
             let mut st = self.lock();
-            let sent = match &target {
-                Target::Call(id) => st.session.send_call_item(*id, item)?,
-                Target::Request(ticket) => st.session.send_request_item(ticket, item)?,
+            let (sent, went) = match &target {
+                Target::Call(id) => st.session.send_call_items(*id, rest)?,
+                Target::Request(ticket) => st.session.send_request_items(ticket, rest)?,
             };
-            if write || sent != Sent::Queued {
+            rest = rest.get(went..).unwrap_or(&[]);
+            if (write && rest.is_empty()) || sent != Sent::Queued {
                 st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
             }
             match sent {
-                Sent::Queued => return Ok(()),
+                Sent::Queued => continue,
                 Sent::NoRoom => {
                     // Another thread is writing: its write makes the room (and, as for a
                     // call waiting to start, wakes the threads counted in `starting`).
@@ -176,6 +180,7 @@ impl Conn {
             let defer = matches!(target, Target::Request(_));
             self.wait_on(slot, Some(credits), deadline, defer);
         }
+        Ok(())
     }
 
     /// Writes the items queued without being written.
