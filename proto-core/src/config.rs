@@ -69,7 +69,7 @@ pub struct Config {
     /// the `Hello`; 1 to 65535). What the application holds of a stream's items is never
     /// more than this. Default 8, for a microcontroller whose application may hold items;
     /// a host over a fast link wants more in flight: over loopback TCP a stream of 1 KiB
-    /// items moves about 0.2 of a raw socket's bytes at 8, and about as many at 64 or more
+    /// items moves about 0.1 of a raw socket's bytes at 8, 0.95 at 64 and 1.05 at 256
     /// (docs/BENCHMARKS.md), and holds at most window x item size per stream.
     pub stream_window: u32,
     /// A stream on which no item, credit or end has moved either way for this long ends:
