@@ -896,11 +896,7 @@ impl Conn {
         let answer = match &self.handler {
             Some(h) => {
                 let mut request = super::Request::new(self, *ticket, procedure, args, stream);
-                let answer = h.serve(&mut request);
-                // Items the handler fed and that are still held back go before its answer
-                // (if the stream is over, the answer goes nowhere either).
-                let _ = request.send_fed(false);
-                answer
+                h.serve(&mut request)
             }
             None => Err((WireError::UnknownProcedure, String::new())),
         };

@@ -131,7 +131,6 @@ pub(crate) trait HostEngine: Send {
         how: Open,
     ) -> Result<CallId, CallError>;
     fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError>;
-    fn send_items(&mut self, stream: StreamId, items: &[&[u8]]) -> Result<usize, StreamError>;
     fn end_items(&mut self, id: CallId) -> Result<(), StreamError>;
     fn consume(&mut self, stream: StreamId, items: u32) -> Result<(), StreamError>;
     fn respond(&mut self, id: RequestId, result: &[u8]) -> Result<(), RespondError>;
@@ -178,9 +177,6 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> HostEngine
     }
     fn send_item(&mut self, stream: StreamId, item: &[u8]) -> Result<(), StreamError> {
         Endpoint::send_item(self, stream, item)
-    }
-    fn send_items(&mut self, stream: StreamId, items: &[&[u8]]) -> Result<usize, StreamError> {
-        Endpoint::send_items(self, stream, items)
     }
     fn end_items(&mut self, id: CallId) -> Result<(), StreamError> {
         Endpoint::end_items(self, id)

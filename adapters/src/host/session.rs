@@ -387,40 +387,34 @@ impl<W> Session<W> {
     }
 
     /// Sends one item on a stream this side made.
-    pub(crate) fn send_call_items(
+    pub(crate) fn send_call_item(
         &mut self,
         ticket: CallTicket,
-        items: &[&[u8]],
-    ) -> Result<(Sent, usize), ClientError> {
+        item: &[u8],
+    ) -> Result<Sent, ClientError> {
         if !self.is_live(ticket) {
             return Err(ClientError::StreamEnded);
         }
-        self.send(StreamId::Call(ticket.id), items)
+        Self::sent(self.engine.send_item(StreamId::Call(ticket.id), item))
     }
 
-    /// Sends items on a stream request this side serves (as [`send_call_items`]).
-    pub(crate) fn send_request_items(
+    /// Sends one item on a stream request this side serves (as [`send_call_item`]).
+    pub(crate) fn send_request_item(
         &mut self,
         ticket: &Ticket,
-        items: &[&[u8]],
-    ) -> Result<(Sent, usize), ClientError> {
+        item: &[u8],
+    ) -> Result<Sent, ClientError> {
         if !self.is_current(ticket) {
             return Err(ClientError::StreamEnded);
         }
-        self.send(StreamId::Request(ticket.id), items)
+        Self::sent(self.engine.send_item(StreamId::Request(ticket.id), item))
     }
 
-    /// One item in an Item frame, several packed in an Items frame (as many as credit and
-    /// the frame allow); says how many went.
-    fn send(&mut self, stream: StreamId, items: &[&[u8]]) -> Result<(Sent, usize), ClientError> {
-        let r = match items {
-            [one] => self.engine.send_item(stream, one).map(|()| 1),
-            many => self.engine.send_items(stream, many),
-        };
+    fn sent(r: Result<(), StreamError>) -> Result<Sent, ClientError> {
         match r {
-            Ok(n) => Ok((Sent::Queued, n)),
-            Err(StreamError::NoCredit) => Ok((Sent::NoCredit, 0)),
-            Err(StreamError::WouldBlock) => Ok((Sent::NoRoom, 0)),
+            Ok(()) => Ok(Sent::Queued),
+            Err(StreamError::NoCredit) => Ok(Sent::NoCredit),
+            Err(StreamError::WouldBlock) => Ok(Sent::NoRoom),
             Err(StreamError::TooLarge | StreamError::Encode) => Err(ClientError::TooLarge),
             Err(_) => Err(ClientError::StreamEnded),
         }

@@ -16,34 +16,6 @@ use super::conn::{Conn, Started, Target};
 use super::session::{CallOutcome, ClientError, Ticket};
 use super::slot::StreamSlot;
 
-/// Items fed and held back to go packed, at most this many ...
-const FEED_ITEMS: usize = 32;
-/// ... or this many bytes: then they go (as many per frame as fit).
-const FEED_BYTES: usize = 2048;
-
-/// Items fed and not yet given to the endpoint (see `feed`): bounded by [`FEED_ITEMS`] and
-/// [`FEED_BYTES`].
-#[derive(Default)]
-struct Fed {
-    items: Vec<Vec<u8>>,
-    bytes: usize,
-}
-
-impl Fed {
-    /// Holds `item`; true when the batch should go.
-    fn push(&mut self, item: &[u8]) -> bool {
-        self.bytes += item.len();
-        self.items.push(item.to_vec());
-        self.items.len() >= FEED_ITEMS || self.bytes >= FEED_BYTES
-    }
-
-    /// The items held, emptied.
-    fn take(&mut self) -> Vec<Vec<u8>> {
-        self.bytes = 0;
-        std::mem::take(&mut self.items)
-    }
-}
-
 impl Client {
     /// Opens a stream of `mode` on `procedure`: returns once the request is sent. Iterate
     /// over the server's items (each one taken grants the server credit for another);
@@ -86,7 +58,6 @@ impl Client {
             items_ended: false,
             unreported: 0,
             report_every: self.conn().report_every(),
-            fed: Fed::default(),
         })
     }
 
@@ -123,8 +94,6 @@ pub struct CallStream {
     unreported: u32,
     /// How many are reported at once.
     report_every: u32,
-    /// Items fed and not yet given to the endpoint.
-    fed: Fed,
 }
 
 impl CallStream {
@@ -136,10 +105,6 @@ impl CallStream {
     /// The server's next item; `None` once its items are over (then
     /// [`finish`](Self::finish) has the answer, or the error that ended the stream).
     pub fn next_item(&mut self) -> Option<Vec<u8>> {
-        // Items fed go first: the server may wait for them before it sends more.
-        if !self.fed.items.is_empty() {
-            let _ = self.send_fed(false); // a failure shows as the stream's end
-        }
         let started = self.started.as_ref()?;
         let item = self.client.conn().next_item(
             started,
@@ -156,53 +121,33 @@ impl CallStream {
     /// Sends one item to the server (a client or bidirectional stream), waiting for
     /// credit while the server has not consumed enough, and writes it at once.
     pub fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
-        self.send_fed(false)?;
-        self.put(&[item], true)
+        self.put(item, true)
     }
 
-    /// [`send`](Self::send) without writing at once: items fed are held back (up to 32
-    /// items or 2 KiB), then go packed several to a frame, and wait in the transmit queue
-    /// until it is full, this thread waits for credit or an item, [`flush`](Self::flush),
-    /// [`end_items`](Self::end_items) or [`finish`](Self::finish). Many small items then
-    /// share frames and writes.
+    /// [`send`](Self::send) without writing at once: the item waits in the transmit queue
+    /// until the queue is full, this thread waits for credit or an item,
+    /// [`flush`](Self::flush), [`end_items`](Self::end_items) or
+    /// [`finish`](Self::finish). Many small items then share one write.
     pub fn feed(&mut self, item: &[u8]) -> Result<(), ClientError> {
-        if self.started.is_none() || !self.mode.caller_sends() {
-            return Err(ClientError::StreamEnded);
-        }
-        if self.fed.push(item) {
-            self.send_fed(false)?;
-        }
-        Ok(())
+        self.put(item, false)
     }
 
     /// Writes the items fed and not yet written.
-    pub fn flush(&mut self) -> Result<(), ClientError> {
-        self.send_fed(true)?;
+    pub fn flush(&mut self) {
         self.client.conn().flush_items();
-        Ok(())
     }
 
-    /// Gives the items fed to the endpoint, packed.
-    fn send_fed(&mut self, write: bool) -> Result<(), ClientError> {
-        let fed = self.fed.take();
-        if fed.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&[u8]> = fed.iter().map(Vec::as_slice).collect();
-        self.put(&refs, write)
-    }
-
-    fn put(&mut self, items: &[&[u8]], write: bool) -> Result<(), ClientError> {
+    fn put(&mut self, item: &[u8], write: bool) -> Result<(), ClientError> {
         let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
         // Items taken are reported before this thread may wait for credit (the peer may
         // need that credit before it reads what this side sends).
         self.client
             .conn()
             .report_consumed(started, &mut self.unreported);
-        self.client.conn().send_items(
+        self.client.conn().send_item(
             Target::Call(started.id),
             &self.slot,
-            items,
+            item,
             started.deadline(),
             write,
         )
@@ -210,7 +155,6 @@ impl CallStream {
 
     /// Tells the server this side's items are over.
     pub fn end_items(&mut self) -> Result<(), ClientError> {
-        self.send_fed(false)?;
         let started = self.started.as_ref().ok_or(ClientError::StreamEnded)?;
         self.client.conn().end_items(started.id)?;
         self.items_ended = true;
@@ -333,8 +277,6 @@ pub struct Request<'a> {
     stream: Option<(StreamMode, Arc<StreamSlot>)>,
     /// `recv` returned its last.
     recv_over: bool,
-    /// Items fed and not yet given to the endpoint.
-    fed: Fed,
 }
 
 impl<'a> Request<'a> {
@@ -352,7 +294,6 @@ impl<'a> Request<'a> {
             args,
             stream,
             recv_over: false,
-            fed: Fed::default(),
         }
     }
 
@@ -375,45 +316,23 @@ impl<'a> Request<'a> {
     /// while the caller has not consumed enough, and writes it at once. `Err(StreamEnded)`
     /// once the caller cancelled, the stream expired or the link went: stop producing.
     pub fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
-        self.send_fed(false)?;
-        self.put(&[item], true)
+        self.put(item, true)
     }
 
-    /// [`send`](Self::send) without writing at once: items fed are held back (up to 32
-    /// items or 2 KiB), then go packed several to a frame, and wait in the transmit queue
-    /// until it is full, this thread waits for credit or an item, [`flush`](Self::flush),
-    /// or the handler returns. A producer of many items feeds them, so that they share
-    /// frames and writes; one that produces now and then sends.
+    /// [`send`](Self::send) without writing at once: the item waits in the transmit queue
+    /// until the queue is full, this thread waits for credit or an item,
+    /// [`flush`](Self::flush), or the handler returns. A producer of many items feeds
+    /// them, so that they share writes; one that produces now and then sends.
     pub fn feed(&mut self, item: &[u8]) -> Result<(), ClientError> {
-        match &self.stream {
-            Some((mode, _)) if mode.server_sends() => {}
-            _ => return Err(ClientError::StreamEnded),
-        }
-        if self.fed.push(item) {
-            self.send_fed(false)?;
-        }
-        Ok(())
+        self.put(item, false)
     }
 
     /// Writes the items fed and not yet written.
-    pub fn flush(&mut self) -> Result<(), ClientError> {
-        self.send_fed(true)?;
+    pub fn flush(&mut self) {
         self.conn.flush_items();
-        Ok(())
     }
 
-    /// Gives the items fed to the endpoint, packed (the runtime calls it when the handler
-    /// returns, before its answer).
-    pub(crate) fn send_fed(&mut self, write: bool) -> Result<(), ClientError> {
-        let fed = self.fed.take();
-        if fed.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&[u8]> = fed.iter().map(Vec::as_slice).collect();
-        self.put(&refs, write)
-    }
-
-    fn put(&mut self, items: &[&[u8]], write: bool) -> Result<(), ClientError> {
+    fn put(&mut self, item: &[u8], write: bool) -> Result<(), ClientError> {
         let Some((mode, slot)) = &self.stream else {
             return Err(ClientError::StreamEnded);
         };
@@ -422,7 +341,7 @@ impl<'a> Request<'a> {
         }
         let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
         self.conn
-            .send_items(Target::Request(&self.ticket), slot, items, far, write)
+            .send_item(Target::Request(&self.ticket), slot, item, far, write)
     }
 
     /// Sends one typed item of stream procedure `P` (written at once).
@@ -442,12 +361,6 @@ impl<'a> Request<'a> {
     /// was lost, it expired, the link went), one `Err(StreamEnded)` comes instead: the
     /// items received are then not all the caller sent.
     pub fn recv(&mut self) -> Option<Result<Vec<u8>, ClientError>> {
-        // Items fed go first: the caller may wait for them before it sends more.
-        if !self.fed.items.is_empty() {
-            if let Err(e) = self.send_fed(false) {
-                return Some(Err(e));
-            }
-        }
         let (mode, slot) = self.stream.as_ref()?;
         if !mode.caller_sends() || self.recv_over {
             return None;
@@ -475,9 +388,6 @@ impl<'a> Request<'a> {
     /// either side's depth limit it fails with `TooDeep`. `timeout` defaults to the
     /// configured call timeout.
     pub fn call(&mut self, procedure: u32, args: &[u8], timeout: Option<Duration>) -> CallOutcome {
-        if !self.fed.items.is_empty() {
-            self.send_fed(false)?;
-        }
         let timeout = timeout.unwrap_or_else(|| super::from_core(self.conn.call_timeout()));
         self.conn
             .call_nested(&self.ticket, procedure, args, timeout)

@@ -38,8 +38,6 @@ fn a_count_stream_over_tcp_delivers_every_item_in_order() {
     assert_eq!(client.call_typed::<demo::Add>(&(2, 3), None), Ok(5));
     let (stats, _) = client.stats().unwrap();
     assert_eq!(stats.items_received, 20_000);
-    // The demo's handler feeds its items: they go packed, many to a frame.
-    assert!(stats.frames_in < 20_000 / 4, "{} frames", stats.frames_in);
     drop(client);
     server.stop();
 }
@@ -197,14 +195,8 @@ fn client_and_bidirectional_streams_over_tcp() {
     let mut sum = client
         .open_stream(7, &[], StreamMode::ClientStream, None)
         .unwrap();
-    // Half sent one by one, half fed (held back, then packed several to a frame).
     for i in 0..5000u32 {
-        let item = postcard::to_allocvec(&i).unwrap();
-        if i % 2 == 0 {
-            sum.send(&item).unwrap();
-        } else {
-            sum.feed(&item).unwrap();
-        }
+        sum.send(&postcard::to_allocvec(&i).unwrap()).unwrap();
     }
     sum.end_items().unwrap();
     let total: u64 = postcard::from_bytes(&sum.finish().unwrap()).unwrap();

@@ -133,30 +133,26 @@ impl Conn {
     /// or until `deadline`. With `write`, the item is written now; without, it waits in
     /// the transmit queue for the next write (when the queue is full, when this thread
     /// waits, or at [`flush_items`](Self::flush_items)), so that items share writes.
-    ///
-    /// Several items go packed, as many per frame as credit and the frame allow.
-    pub(crate) fn send_items(
+    pub(crate) fn send_item(
         &self,
         target: Target<'_>,
         slot: &StreamSlot,
-        items: &[&[u8]],
+        item: &[u8],
         deadline: StdInstant,
         write: bool,
     ) -> Result<(), ClientError> {
-        let mut rest = items;
-        while !rest.is_empty() {
+        loop {
             let credits = slot.credits();
             let mut st = self.lock();
-            let (sent, went) = match &target {
-                Target::Call(id) => st.session.send_call_items(*id, rest)?,
-                Target::Request(ticket) => st.session.send_request_items(ticket, rest)?,
+            let sent = match &target {
+                Target::Call(id) => st.session.send_call_item(*id, item)?,
+                Target::Request(ticket) => st.session.send_request_item(ticket, item)?,
             };
-            rest = rest.get(went..).unwrap_or(&[]);
-            if (write && rest.is_empty()) || sent != Sent::Queued {
+            if write || sent != Sent::Queued {
                 st = self.flush(st, Some(StdInstant::now() + crate::host::link::TICK));
             }
             match sent {
-                Sent::Queued => continue,
+                Sent::Queued => return Ok(()),
                 Sent::NoRoom => {
                     // Another thread is writing: its write makes the room (and, as for a
                     // call waiting to start, wakes the threads counted in `starting`).
@@ -180,7 +176,6 @@ impl Conn {
             let defer = matches!(target, Target::Request(_));
             self.wait_on(slot, Some(credits), deadline, defer);
         }
-        Ok(())
     }
 
     /// Writes the items queued without being written.
