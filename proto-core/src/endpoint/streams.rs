@@ -71,7 +71,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// credit and the peer's frame limit allow; returns how many went. Worth it for small
     /// items: three 64-byte items in one frame take 205 bytes on the wire, in three frames
     /// 222. `NoCredit` and `WouldBlock` as for [`send_item`](Self::send_item); `TooLarge`
-    /// if not even the first fits a frame.
+    /// if not even the first fits a frame. A single item (or one that only fits alone) goes
+    /// as an ordinary Item frame; no items is `Ok(0)`.
     pub fn send_items(
         &mut self,
         stream: impl Into<StreamId>,
@@ -83,6 +84,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let seq = flow.seq_out;
         if credit == 0 {
             return Err(StreamError::NoCredit);
+        }
+        match items {
+            [] => return Ok(0),
+            // One item alone goes as an Item frame (no length byte).
+            [one] => return self.send_item(stream, *one).map(|()| 1),
+            _ => {}
         }
         let (wire, mine) = match stream {
             StreamId::Call(id) => (id.wire, false),
@@ -113,8 +120,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             n = end;
             sent += 1;
         }
-        if sent == 0 {
-            return Err(StreamError::TooLarge);
+        if sent <= 1 {
+            // Only the first fits (or not even that packed, with its length byte): it goes
+            // alone as an Item frame, which holds a few bytes more.
+            return items
+                .first()
+                .map_or(Ok(0), |one| self.send_item(stream, *one).map(|()| 1));
         }
         if !self.queue_scratch(n) {
             return Err(StreamError::WouldBlock);
@@ -291,11 +302,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if mine {
             let index = Self::out_slot(id);
             let Some(Some(call)) = self.outbound.get_mut(index) else {
-                bump(&mut self.stats.items_refused);
+                add(&mut self.stats.items_refused, count);
                 return;
             };
             if call.id != id || call.ended {
-                bump(&mut self.stats.items_refused); // after our cancel or deadline
+                add(&mut self.stats.items_refused, count); // after our cancel or deadline
                 return;
             }
             if !call.flow.mode.server_sends() {
@@ -320,7 +331,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             self.pending = Some(pending(stream));
         } else {
             let Some(i) = self.find_active_in(id) else {
-                bump(&mut self.stats.items_refused); // after its answer, cancel or deadline
+                add(&mut self.stats.items_refused, count); // after its answer, cancel or deadline
                 return;
             };
             let Some(Some(call)) = self.inbound.get_mut(i) else {

@@ -463,3 +463,28 @@ fn items_packed_in_one_frame_are_sent_and_checked_like_single_items() {
         }]
     );
 }
+
+#[test]
+fn the_largest_item_still_goes_when_sent_with_others() {
+    let w = wires();
+    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&w["hello_reply"]);
+    s.take();
+    s.feed(&raw::frame(&[0x08, 8, 5, 2, 0]));
+    let [Owned::Request { id, .. }] = &s.take()[..] else {
+        panic!()
+    };
+    let id = StreamId::Request(*id);
+    s.sent();
+    // 256-byte frames: 3 header bytes and a 4-byte CRC leave 249 for one item alone; packed
+    // it would need a length byte or two more. It goes alone, as an Item frame.
+    let big = [7u8; 249];
+    assert_eq!(s.ep.send_items(id, &[&big, &[1]]), Ok(1));
+    let mut frame = vec![0x29, 8, 0];
+    frame.extend_from_slice(&big);
+    assert_eq!(s.sent(), raw::frame(&frame));
+    assert_eq!(s.ep.send_items(id, &[]), Ok(0));
+    assert_eq!(s.ep.send_items(id, &[&[1]]), Ok(1));
+    assert_eq!(s.sent(), raw::frame(&[0x29, 8, 1, 1]));
+}
