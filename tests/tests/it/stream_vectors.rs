@@ -17,6 +17,22 @@ fn wires() -> HashMap<String, Vec<u8>> {
         .collect()
 }
 
+/// A device (MCU-size endpoint) in a session, serving a server stream the peer opened
+/// with call id `wire` (procedure 5, depth 0); everything it sent so far is drained.
+fn serving_a_stream(wire: u8) -> (Script, wirecall::RequestId) {
+    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
+    s.sent();
+    s.feed(&wires()["hello_reply"]);
+    s.take();
+    s.feed(&raw::frame(&[0x08, wire, 5, 2, 0]));
+    let [Owned::Request { id, .. }] = &s.take()[..] else {
+        panic!("no request")
+    };
+    let id = *id;
+    s.sent();
+    (s, id)
+}
+
 struct Script {
     ep: Box<dyn Engine>,
     events: Vec<Owned>,
@@ -370,17 +386,7 @@ fn a_lost_item_ends_the_stream_with_item_lost_never_a_gap() {
 
 #[test]
 fn a_reply_that_cannot_go_out_leaves_the_stream_open_and_sends_no_end() {
-    let w = wires();
-    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
-    s.sent();
-    s.feed(&w["hello_reply"]);
-    s.take();
-    s.feed(&raw::frame(&[0x08, 12, 5, 2, 0])); // Open a server stream, id 12
-    let [Owned::Request { id, .. }] = &s.take()[..] else {
-        panic!()
-    };
-    let id = *id;
-    s.sent();
+    let (mut s, id) = serving_a_stream(12);
     // A result larger than the frame limit: refused, and no End goes out before it.
     assert_eq!(
         s.ep.respond(id, &[7u8; 300]),
@@ -404,16 +410,7 @@ fn a_reply_that_cannot_go_out_leaves_the_stream_open_and_sends_no_end() {
 #[test]
 fn items_packed_in_one_frame_are_sent_and_checked_like_single_items() {
     let w = wires();
-    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
-    s.sent();
-    s.feed(&w["hello_reply"]);
-    s.take();
-    s.feed(&raw::frame(&[0x08, 8, 5, 2, 0])); // Open a server stream, id 8
-    let [Owned::Request { id, .. }] = &s.take()[..] else {
-        panic!()
-    };
-    let id = *id;
-    s.sent();
+    let (mut s, id) = serving_a_stream(8);
     // The server sends one item, then three packed: the same bytes as the vector's.
     s.ep.send_item(StreamId::Request(id), &[0]).unwrap();
     let three: [&[u8]; 3] = [&[1], &[2], &[3]];
@@ -466,17 +463,8 @@ fn items_packed_in_one_frame_are_sent_and_checked_like_single_items() {
 
 #[test]
 fn the_largest_item_still_goes_when_sent_with_others() {
-    let w = wires();
-    let mut s = Script::new(Box::new(Mcu::new(Instant::ZERO, Config::default())));
-    s.sent();
-    s.feed(&w["hello_reply"]);
-    s.take();
-    s.feed(&raw::frame(&[0x08, 8, 5, 2, 0]));
-    let [Owned::Request { id, .. }] = &s.take()[..] else {
-        panic!()
-    };
-    let id = StreamId::Request(*id);
-    s.sent();
+    let (mut s, id) = serving_a_stream(8);
+    let id = StreamId::Request(id);
     // 256-byte frames: 3 header bytes and a 4-byte CRC leave 249 for one item alone; packed
     // it would need a length byte or two more. It goes alone, as an Item frame.
     let big = [7u8; 249];
