@@ -35,7 +35,7 @@ pub(crate) fn run(seed: u64) {
     println!("wirecall demo: a device and a host over a simulated 115200-baud serial line\n");
     let device = Device::new(
         Instant::ZERO,
-        wirecall::Config::default().with_schema(demo::SCHEMA_HASH),
+        wirecall::Config::default().with_manifest(&demo::MANIFEST),
     );
     let host = Host::new(
         Instant::ZERO,

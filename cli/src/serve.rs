@@ -13,7 +13,7 @@ fn handler() -> Box<dyn Handler> {
 fn config() -> Config {
     // A host's stream window: 64 items in flight keep a fast link busy (Config docs).
     Config::default()
-        .with_schema(demo::SCHEMA_HASH)
+        .with_manifest(&demo::MANIFEST)
         .with_stream_window(64)
 }
 

@@ -144,7 +144,7 @@ fn main() -> ! {
     unsafe { cortex_m::peripheral::NVIC::unmask(Interrupt::UART0) };
     log!("wirecall example firmware up");
 
-    let config = Config::default().with_schema(device::SCHEMA_HASH);
+    let config = Config::default().with_manifest(&device::MANIFEST);
     let clock = SysTickClock { last: 0, wraps: 0 };
     // In a static (not on the stack) so the link-time RAM figure includes the endpoint.
     let Some(driver) = cortex_m::singleton!(: UartDriver<uart0::Uart0, SysTickClock> =

@@ -37,6 +37,10 @@ pub struct Config {
     pub late_reply_grace: Duration,
     /// Hash of the service schema this endpoint serves (0: it serves nothing by schema).
     pub schema: u32,
+    /// The manifest this side serves to a peer that asks (`MANIFEST` of a
+    /// [`service!`](crate::service)); empty: none. Set it with
+    /// [`with_manifest`](Config::with_manifest), which also sets `schema` to its hash.
+    pub manifest: &'static [u8],
     /// If set, the schema hash the peer must serve; any other ends the handshake with
     /// `IncompatibleSchema`.
     pub expect_schema: Option<u32>,
@@ -91,6 +95,7 @@ impl Default for Config {
             frame_timeout: Duration::from_millis(500),
             late_reply_grace: Duration::from_secs(1),
             schema: 0,
+            manifest: &[],
             expect_schema: None,
             protocol_error_budget: Budget {
                 max: 8,
@@ -122,6 +127,17 @@ impl Config {
         self.schema = schema;
         self
     }
+    /// Serves `manifest` (a service's `MANIFEST`) to peers that ask, and sets
+    /// [`Config::schema`] to its hash ([`manifest_hash`](crate::manifest_hash)).
+    pub const fn with_manifest(mut self, manifest: &'static [u8]) -> Self {
+        self.manifest = manifest;
+        self.schema = match manifest.is_empty() {
+            true => 0,
+            false => crate::manifest::manifest_hash(manifest),
+        };
+        self
+    }
+
     /// Sets [`Config::expect_schema`].
     pub const fn expecting_schema(mut self, schema: u32) -> Self {
         self.expect_schema = Some(schema);

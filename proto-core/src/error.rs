@@ -20,7 +20,8 @@ pub enum CallError {
     WouldBlock,
     /// The endpoint was closed.
     Closed,
-    /// The peer does not speak streams or nested calls (its `Hello` lacks the feature).
+    /// The peer lacks the feature (streams and nested calls, or a manifest): its `Hello`
+    /// does not set it.
     Unsupported,
     /// The call would be nested deeper than [`Config::max_call_depth`](crate::Config::max_call_depth),
     /// or its parent request is no longer pending.

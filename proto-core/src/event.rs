@@ -59,8 +59,13 @@ pub struct PeerInfo {
     pub max_outbound: u32,
     /// The peer's keepalive interval.
     pub keepalive: Duration,
-    /// Hash of the schema the peer serves (0: none).
+    /// Hash of the schema the peer serves (0: none): the hash of its manifest if it
+    /// serves one.
     pub schema: u32,
+    /// The peer answers manifest requests
+    /// ([`Endpoint::request_manifest`](crate::Endpoint::request_manifest); feature
+    /// [`Hello::FEATURE_MANIFEST`](crate::Hello::FEATURE_MANIFEST)).
+    pub manifest: bool,
     /// The deadline of the peer's requests that carry no timeout, if the peer states it
     /// (feature [`Hello::FEATURE_CALL_TIMEOUT`](crate::Hello::FEATURE_CALL_TIMEOUT)).
     pub call_timeout: Option<Duration>,
@@ -195,6 +200,18 @@ pub enum Event<'a> {
     Credit {
         /// The stream.
         stream: crate::stream::StreamId,
+    },
+    /// A piece of the peer's manifest arrived, in answer to
+    /// [`Endpoint::request_manifest`](crate::Endpoint::request_manifest): `bytes` are the
+    /// manifest's bytes from `offset` on, of `total` in all (a peer with no manifest
+    /// answers `total` 0).
+    ManifestPiece {
+        /// The manifest's whole length.
+        total: u32,
+        /// Where `bytes` start in it.
+        offset: u32,
+        /// As many bytes as fit the frame (none if `offset` is at or past the end).
+        bytes: &'a [u8],
     },
     /// The caller ended its items on a request this side serves (a client or bidirectional
     /// stream); the request itself still waits for the answer.

@@ -67,7 +67,7 @@
 //! }
 //!
 //! let now = Instant::ZERO;
-//! let config = Config::default().with_schema(demo::SCHEMA_HASH);
+//! let config = Config::default().with_manifest(&demo::MANIFEST);
 //! let mut host = Endpoint::<256, 4, 4, 576>::new(now, Config::default().expecting_schema(demo::SCHEMA_HASH));
 //! let mut device = Endpoint::<256, 4, 4, 576>::new(now, config);
 //! let mut handler = Device;
@@ -89,8 +89,8 @@
 //!
 //! An endpoint owns every byte it uses; [`Endpoint::WORST_CASE_RAM`] is its size. At the
 //! microcontroller defaults (`Endpoint<256, 4, 4, 576>`: 256-byte frames, 4 calls each way,
-//! a 576-byte transmit queue) that is 1,888 bytes on 32-bit targets such as Cortex-M
-//! (checked at compile time by every 32-bit build) and 1,920 bytes on 64-bit hosts (checked
+//! a 576-byte transmit queue) that is 1,912 bytes on 32-bit targets such as Cortex-M
+//! (checked at compile time by every 32-bit build) and 1,944 bytes on 64-bit hosts (checked
 //! by a test). 1,088 of them are the three buffers: receive (`FRAME`), frame assembly
 //! (`FRAME`) and transmit (`TX`); the rest is the call tables (each slot with its stream
 //! state: credit both ways, sequence numbers, idle time), timers, settings and [`Stats`].
@@ -145,7 +145,7 @@
 
 // The documented figure for microcontrollers, enforced wherever the crate is built for one.
 #[cfg(target_pointer_width = "32")]
-const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 1888);
+const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 1912);
 
 mod calls;
 mod config;
@@ -153,8 +153,10 @@ mod endpoint;
 mod error;
 mod event;
 mod framing;
+mod manifest;
 mod payload;
 mod ring;
+mod schema;
 mod stats;
 mod stream;
 mod time;
@@ -168,7 +170,11 @@ pub use endpoint::Endpoint;
 pub use error::{CallError, CancelError, RespondError, StreamError};
 pub use event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
 pub use framing::max_encoded_len;
+pub use manifest::{
+    manifest, manifest_hash, manifest_len, ProcedureSchema, ServiceSchema, MANIFEST_FORMAT,
+};
 pub use payload::{Payload, PayloadError, Postcard};
+pub use schema::{Field, Schema, Type, Variant, VariantShape};
 pub use stats::Stats;
 pub use stream::{Open, StreamId, StreamMode};
 pub use time::{Duration, Instant};
@@ -179,3 +185,6 @@ pub use typed::{
 };
 pub use typed_stream::{CallerStream, ServedStream};
 pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+/// `#[derive(Schema)]`: describes a struct or enum for the manifest (feature `derive`).
+#[cfg(feature = "derive")]
+pub use wirecall_derive::Schema;

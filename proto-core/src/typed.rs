@@ -236,11 +236,23 @@ macro_rules! __service {
                 $($methods)*
             }
 
-            /// The service declaration as text; its hash is [`SCHEMA_HASH`].
-            pub const SCHEMA: &str = concat!(stringify!($service), "{", $($schema)* "}");
+            /// The service described: every procedure with its parameters' names and the
+            /// types of its arguments, result and items.
+            pub const DESCRIPTION: $crate::ServiceSchema = $crate::ServiceSchema {
+                name: stringify!($service),
+                procedures: &[$($schema)*],
+            };
 
-            /// Hash of [`SCHEMA`], for `Config::with_schema` and `expecting_schema`.
-            pub const SCHEMA_HASH: u32 = $crate::schema_hash(SCHEMA);
+            const MANIFEST_LEN: usize = $crate::manifest_len(&DESCRIPTION);
+            const MANIFEST_BYTES: [u8; MANIFEST_LEN] = $crate::manifest::<MANIFEST_LEN>(&DESCRIPTION);
+
+            /// [`DESCRIPTION`] as the bytes a peer fetches (in flash on a device): give it
+            /// to `Config::with_manifest`.
+            pub static MANIFEST: [u8; MANIFEST_LEN] = MANIFEST_BYTES;
+
+            /// The hash of [`MANIFEST`], which the handshake carries: for
+            /// `Config::expecting_schema` (`with_manifest` sets it as this side's).
+            pub const SCHEMA_HASH: u32 = $crate::manifest_hash(&MANIFEST_BYTES);
 
             /// Every procedure of the service.
             pub const PROCEDURES: &[$crate::ProcedureInfo] = &[$($infos)*];
@@ -351,7 +363,15 @@ macro_rules! __service {
                 $(#[$pmeta])*
                 fn $method(&mut self, $($arg: $argty),*) -> ::core::result::Result<$out, $crate::WireError>;
             ]
-            [$($schema)* stringify!($id), ":", stringify!($method), "(", $(stringify!($arg), ":", stringify!($argty), ",",)* ")->", stringify!($out), ";",]
+            [$($schema)* $crate::ProcedureSchema {
+                id: $id,
+                name: stringify!($method),
+                mode: $crate::StreamMode::Call,
+                params: &[$($crate::Field { name: stringify!($arg), ty: <$argty as $crate::Schema>::TYPE },)*],
+                output: <$out as $crate::Schema>::TYPE,
+                item: &$crate::Type::Unit,
+                in_item: &$crate::Type::Unit,
+            },]
             [$($infos)* $crate::ProcedureInfo {
                 id: $id,
                 name: stringify!($method),
@@ -412,7 +432,15 @@ macro_rules! __service {
                 $(#[$pmeta])*
                 fn $method(&mut self, stream: $crate::RequestId, $($arg: $argty),*) -> ::core::result::Result<(), $crate::WireError>;
             ]
-            [$($schema)* stringify!($id), ":", stringify!($method), "(", $(stringify!($arg), ":", stringify!($argty), ",",)* $("stream ", stringify!($in),)? ")->", stringify!($shape), " ", stringify!($out), ";",]
+            [$($schema)* $crate::ProcedureSchema {
+                id: $id,
+                name: stringify!($method),
+                mode: $crate::__service!(@mode $shape [$($in)?]),
+                params: &[$($crate::Field { name: stringify!($arg), ty: <$argty as $crate::Schema>::TYPE },)*],
+                output: <$crate::__service!(@output $shape $out) as $crate::Schema>::TYPE,
+                item: <$crate::__service!(@item $shape $out) as $crate::Schema>::TYPE,
+                in_item: <$crate::__service!(@in [$($in)?]) as $crate::Schema>::TYPE,
+            },]
             [$($infos)* $crate::ProcedureInfo {
                 id: $id,
                 name: stringify!($method),

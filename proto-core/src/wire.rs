@@ -33,10 +33,12 @@
 //! | Credit | 10 | call id varint, items varint (FLAG: on a call the receiver made) |
 //! | End | 11 | call id varint, sequence u8 of the next item (FLAG: on a call the receiver made) |
 //! | Items | 12 | call id varint, sequence u8 of the first item, then each item as a length varint and its bytes (FLAG as for Item) |
+//! | Manifest | 14 | request: offset varint; FLAG set, a piece: total length varint, offset varint, the manifest's bytes from offset |
 //!
 //! Kinds 8..=12 (streams and nested calls) are sent only to a peer whose `Hello` set
-//! [`Hello::FEATURE_STREAMS`]. Kinds 13..=15 are reserved for remote handles, schema
-//! discovery and authentication; 16..=31 for later extensions.
+//! [`Hello::FEATURE_STREAMS`]; a Manifest request only to one that set
+//! [`Hello::FEATURE_MANIFEST`]. Kinds 13 and 15 are reserved for remote handles and
+//! authentication; 16..=31 for later extensions.
 
 use crate::varint;
 
@@ -69,6 +71,7 @@ pub(crate) enum Kind {
     Credit = 10,
     End = 11,
     Items = 12,
+    Manifest = 14,
 }
 
 impl Kind {
@@ -219,6 +222,12 @@ impl Hello {
     /// flow control, and calls nested in calls). Neither side sends them to a peer without
     /// it.
     pub const FEATURE_STREAMS: u32 = 2;
+
+    /// Feature bit 2, "manifest": the sender describes what it serves. It answers a
+    /// Manifest request with a piece of its manifest (docs/PROTOCOL.md, "Schema
+    /// discovery"), and its `schema` is the manifest's hash. Nobody sends a Manifest
+    /// request to a peer without it.
+    pub const FEATURE_MANIFEST: u32 = 4;
 
     /// Writes the body (header excluded) into `out`, returning its length.
     pub(crate) fn encode(&self, out: &mut [u8; HELLO_MAX]) -> usize {
@@ -393,6 +402,16 @@ pub(crate) enum Frame<T> {
         mine: bool,
         seq: u8,
     },
+    /// A request for the sender's manifest from byte `offset` on.
+    ManifestRequest {
+        offset: u32,
+    },
+    /// A piece of the sender's manifest: `bytes` start at `offset` of `total`.
+    ManifestPiece {
+        total: u32,
+        offset: u32,
+        bytes: T,
+    },
     /// An unknown kind without the must-understand bit: ignore it.
     Ignorable,
 }
@@ -458,6 +477,16 @@ impl<T> Frame<T> {
             },
             Frame::Credit { id, mine, items } => Frame::Credit { id, mine, items },
             Frame::End { id, mine, seq } => Frame::End { id, mine, seq },
+            Frame::ManifestRequest { offset } => Frame::ManifestRequest { offset },
+            Frame::ManifestPiece {
+                total,
+                offset,
+                bytes,
+            } => Frame::ManifestPiece {
+                total,
+                offset,
+                bytes: f(bytes),
+            },
             Frame::Ignorable => Frame::Ignorable,
         }
     }
@@ -556,6 +585,18 @@ impl<'a> Frame<&'a [u8]> {
                 id: r.varint().ok_or(m)?,
                 mine: flag,
                 seq: r.byte().ok_or(m)?,
+            },
+            14 if flag => {
+                let total = r.varint().ok_or(m)?;
+                let offset = r.varint().ok_or(m)?;
+                Frame::ManifestPiece {
+                    total,
+                    offset,
+                    bytes: r.rest(),
+                }
+            }
+            14 => Frame::ManifestRequest {
+                offset: r.varint().ok_or(m)?,
             },
             _ if header & MUST_UNDERSTAND != 0 => return Err(ParseError::MustUnderstand),
             _ => Frame::Ignorable,

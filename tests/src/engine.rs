@@ -37,6 +37,12 @@ pub enum Owned {
     Credit { stream: StreamId },
     /// See [`Event::ItemsEnded`].
     ItemsEnded { id: RequestId },
+    /// See [`Event::ManifestPiece`].
+    ManifestPiece {
+        total: u32,
+        offset: u32,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Owned {
@@ -71,6 +77,15 @@ impl Owned {
             },
             Event::Credit { stream } => Owned::Credit { stream },
             Event::ItemsEnded { id } => Owned::ItemsEnded { id },
+            Event::ManifestPiece {
+                total,
+                offset,
+                bytes,
+            } => Owned::ManifestPiece {
+                total,
+                offset,
+                bytes: bytes.to_vec(),
+            },
             _ => panic!("event kind unknown to the harness: {ev:?}"),
         }
     }
@@ -113,6 +128,8 @@ pub trait Engine {
         detail: &str,
     ) -> Result<(), RespondError>;
     fn cancel(&mut self, id: CallId) -> Result<(), CancelError>;
+    fn request_manifest(&mut self, offset: u32) -> Result<(), CallError>;
+    fn peer(&self) -> Option<PeerInfo>;
     fn close(&mut self);
     fn stats(&self) -> Stats;
     fn is_connected(&self) -> bool;
@@ -194,6 +211,12 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> Engine
     }
     fn cancel(&mut self, id: CallId) -> Result<(), CancelError> {
         Endpoint::cancel(self, id)
+    }
+    fn request_manifest(&mut self, offset: u32) -> Result<(), CallError> {
+        Endpoint::request_manifest(self, offset)
+    }
+    fn peer(&self) -> Option<PeerInfo> {
+        Endpoint::peer(self).copied()
     }
     fn close(&mut self) {
         Endpoint::close(self)

@@ -231,6 +231,29 @@ impl Client {
         &self.conn
     }
 
+    /// What the handshake of the current session learned about the peer (its limits and
+    /// schema hash, whether it serves a manifest), while a session is up.
+    pub fn peer(&self) -> Option<wirecall::PeerInfo> {
+        self.conn.peer()
+    }
+
+    /// Fetches the peer's manifest (its self-description: procedures, their names and
+    /// types; `wirecall-schema` reads it), waiting for a session first, all within
+    /// `timeout` (default: the call timeout). The bytes are checked against the schema
+    /// hash of the handshake ([`peer`](Self::peer)`.schema`), so a copy cached under that
+    /// hash is current exactly when the hashes match.
+    ///
+    /// `NoManifest` if the peer serves none, `BadManifest` if its pieces do not add up,
+    /// `Timeout` if it takes longer than `timeout`.
+    pub fn manifest(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ClientError> {
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        let deadline = Instant::now() + timeout;
+        if !self.wait_connected(timeout) {
+            return Err(self.conn.why_no_session());
+        }
+        self.conn.fetch_manifest(deadline)
+    }
+
     /// The endpoint's statistics, and whether a session is established now.
     pub fn stats(&self) -> Option<(Stats, bool)> {
         Some(self.conn.stats())

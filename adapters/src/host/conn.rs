@@ -35,6 +35,7 @@ use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink,
 use super::slot::StreamSlot;
 use super::waiter::{Waiter, Woken};
 
+mod manifest;
 mod streams;
 
 pub(crate) use streams::Target;

@@ -142,6 +142,7 @@ pub(crate) trait HostEngine: Send {
     ) -> Result<(), RespondError>;
     fn close_with(&mut self, code: WireError);
     fn cancel(&mut self, id: CallId) -> Result<(), wirecall::CancelError>;
+    fn request_manifest(&mut self, offset: u32) -> Result<(), CallError>;
     fn stats(&self) -> Stats;
     fn is_connected(&self) -> bool;
     /// Slots of the call tables (outbound, inbound), for sizing per-call state.
@@ -200,6 +201,9 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize> HostEngine
     }
     fn cancel(&mut self, id: CallId) -> Result<(), wirecall::CancelError> {
         Endpoint::cancel(self, id)
+    }
+    fn request_manifest(&mut self, offset: u32) -> Result<(), CallError> {
+        Endpoint::request_manifest(self, offset)
     }
     fn stats(&self) -> Stats {
         *Endpoint::stats(self)

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use wirecall::{CallError, CallFailure, CallId, Config, Disconnect, Event, Instant, RequestId};
+use wirecall::RequestId;
+use wirecall::{CallError, CallFailure, CallId, Config, Disconnect, Event, Instant, PeerInfo};
 use wirecall::{Open, Stats, StreamError, StreamId, StreamMode, WireError};
 
 use super::engine::{Capacity, HostEngine};
@@ -47,6 +48,12 @@ pub enum ClientError {
     ItemLost,
     /// The peer broke the stream's flow control (sent beyond its credit).
     FlowControl,
+    /// The peer serves no manifest: it does not describe itself (its `Hello` lacks
+    /// [`Hello::FEATURE_MANIFEST`](wirecall::Hello::FEATURE_MANIFEST)).
+    NoManifest,
+    /// The peer's manifest pieces were inconsistent, too large, or did not hash to the
+    /// schema hash of its handshake.
+    BadManifest(String),
 }
 
 impl std::fmt::Display for ClientError {
@@ -69,6 +76,10 @@ impl std::fmt::Display for ClientError {
             ClientError::StreamEnded => f.write_str("the stream is over"),
             ClientError::ItemLost => f.write_str("a stream item was lost on the link"),
             ClientError::FlowControl => f.write_str("the peer broke the stream's flow control"),
+            ClientError::NoManifest => {
+                f.write_str("the peer does not describe itself (it serves no manifest)")
+            }
+            ClientError::BadManifest(why) => write!(f, "the peer's manifest is unusable: {why}"),
         }
     }
 }
@@ -197,6 +208,12 @@ pub(crate) struct Session<W> {
     connected_once: bool,
     /// How the core last ended the session (or refused one), until a runner takes it.
     disconnect: Option<Disconnect>,
+    /// What the handshake of the current session learned about the peer.
+    peer: Option<PeerInfo>,
+    /// Where the piece of the peer's manifest that a thread asked for goes, and its
+    /// offset: as `total` and `offset` (u32 little-endian), then the bytes. Only the piece
+    /// asked for is taken, once, so the slot holds at most one whatever the peer sends.
+    manifest: Option<(Arc<StreamSlot>, u32)>,
 }
 
 impl<W> Session<W> {
@@ -216,6 +233,8 @@ impl<W> Session<W> {
             generation: 0,
             connected_once: false,
             disconnect: None,
+            peer: None,
+            manifest: None,
         }
     }
 
@@ -229,6 +248,10 @@ impl<W> Session<W> {
         end_all(&mut self.request_streams);
         self.connected_once = false;
         self.disconnect = None;
+        self.peer = None;
+        if let Some((slot, _)) = self.manifest.take() {
+            slot.end();
+        }
     }
 
     /// Ends every call in flight with `error` (the link is gone).
@@ -497,6 +520,27 @@ impl<W> Session<W> {
         self.engine.stats()
     }
 
+    /// What the handshake learned about the peer, while a session is up.
+    pub(crate) fn peer(&self) -> Option<PeerInfo> {
+        self.peer
+    }
+
+    /// Asks the peer for its manifest from `offset`; pieces go to `slot`.
+    pub(crate) fn request_manifest(
+        &mut self,
+        offset: u32,
+        slot: &Arc<StreamSlot>,
+    ) -> Result<(), CallError> {
+        self.engine.request_manifest(offset)?;
+        self.manifest = Some((slot.clone(), offset));
+        Ok(())
+    }
+
+    /// Stops taking manifest pieces.
+    pub(crate) fn forget_manifest(&mut self) {
+        self.manifest = None;
+    }
+
     /// The endpoint's settings.
     pub(crate) fn config(&self) -> &Config {
         &self.config
@@ -510,8 +554,28 @@ impl<W> Session<W> {
             count += 1;
             let (mut requested, mut stop) = (None, false);
             match ev {
-                Event::Connected(_) => self.connected_once = true,
+                Event::Connected(peer) => {
+                    self.connected_once = true;
+                    self.peer = Some(peer);
+                }
+                Event::ManifestPiece {
+                    total,
+                    offset,
+                    bytes,
+                } => {
+                    if let Some((slot, _)) = self.manifest.take_if(|(_, at)| *at == offset) {
+                        let mut piece = Vec::with_capacity(8 + bytes.len());
+                        piece.extend_from_slice(&total.to_le_bytes());
+                        piece.extend_from_slice(&offset.to_le_bytes());
+                        piece.extend_from_slice(bytes);
+                        slot.push(&piece);
+                    }
+                }
                 Event::Disconnected(why) => {
+                    self.peer = None;
+                    if let Some((slot, _)) = self.manifest.take() {
+                        slot.end();
+                    }
                     // Requests of the ended session were ended by the core; answers still
                     // being worked on must not reach the next one.
                     self.disconnect = Some(why);

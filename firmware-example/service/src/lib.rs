@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What `info` reports about the device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, wirecall::Schema)]
 pub struct DeviceInfo {
     /// Firmware name and version.
     pub firmware: heapless::String<24>,
@@ -29,7 +29,7 @@ pub struct DeviceInfo {
 }
 
 /// One sample of the device's sensor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, wirecall::Schema)]
 pub struct Reading {
     /// The sample's number in its stream, from 0.
     pub seq: u32,

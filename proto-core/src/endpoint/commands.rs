@@ -258,6 +258,32 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         Self::push_frame(&mut self.tx, &mut self.stats, &[frame])
     }
 
+    /// Asks the peer for its manifest from byte `offset` on; the answer is an
+    /// [`Event::ManifestPiece`](crate::Event::ManifestPiece) with as many bytes as fit a
+    /// frame. Ask again from the end of each piece until `total`. The request is a control
+    /// frame without an id or a deadline: on a lossy link, ask again if no piece comes.
+    ///
+    /// `NotConnected` before the handshake, `Unsupported` if the peer serves no manifest
+    /// ([`PeerInfo::manifest`](crate::PeerInfo::manifest)), `WouldBlock` if the transmit
+    /// queue is full.
+    pub fn request_manifest(&mut self, offset: u32) -> Result<(), CallError> {
+        match self.link {
+            Link::Established => {}
+            Link::Closed => return Err(CallError::Closed),
+            Link::Handshaking => return Err(CallError::NotConnected),
+        }
+        if !self.peer.manifest {
+            return Err(CallError::Unsupported);
+        }
+        let mut frame = [Kind::Manifest.header(false); 1 + varint::MAX_LEN];
+        let n = 1 + varint::encode(offset, frame.get_mut(1..).unwrap_or(&mut [])).unwrap_or(0);
+        if self.queue_frame(&[frame.get(..n).unwrap_or(&[])]) {
+            Ok(())
+        } else {
+            Err(CallError::WouldBlock)
+        }
+    }
+
     /// Cancels call `id`: it ends now without an event, and the peer is told to stop.
     /// Its slot stays reserved until the peer's final frame or the late-reply grace period.
     pub fn cancel(&mut self, id: CallId) -> Result<(), CancelError> {

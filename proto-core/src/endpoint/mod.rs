@@ -192,6 +192,12 @@ enum Pending {
     ItemsEnded {
         id: RequestId,
     },
+    Manifest {
+        total: u32,
+        offset: u32,
+        at: usize,
+        len: usize,
+    },
 }
 
 /// Control frames waiting for room in the transmit queue. Each kind is at most one
@@ -211,6 +217,9 @@ struct Due {
     reports: bool,
     /// Some stream owes the peer a `Credit` frame.
     credits: bool,
+    /// The peer asked for the manifest from this offset (the latest request wins: the
+    /// asker waits for the piece at the offset it asked last).
+    manifest: Option<u32>,
 }
 
 impl Due {
@@ -223,6 +232,7 @@ impl Due {
             || self.cancels != 0
             || self.errors != 0
             || self.credits
+            || self.manifest.is_some()
     }
 }
 
@@ -313,6 +323,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 max_outbound: 0,
                 keepalive: Duration::ZERO,
                 schema: 0,
+                manifest: false,
                 call_timeout: None,
                 stream_window: None,
             },
@@ -518,6 +529,16 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             },
             Pending::Credit { stream } => Event::Credit { stream },
             Pending::ItemsEnded { id } => Event::ItemsEnded { id },
+            Pending::Manifest {
+                total,
+                offset,
+                at,
+                len,
+            } => Event::ManifestPiece {
+                total,
+                offset,
+                bytes: tail(at, len),
+            },
             Pending::Lost { id } => Event::CallFailed {
                 id,
                 reason: CallFailure::ItemLost,

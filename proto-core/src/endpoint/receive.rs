@@ -281,6 +281,26 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 }
                 self.lose_link(Disconnect::PeerClosed(code), next);
             }
+            Frame::ManifestRequest { offset } => {
+                // Coalesced like pings: one piece is due at a time, for the latest offset.
+                if self.is_connected() {
+                    self.due.manifest = Some(offset);
+                }
+            }
+            Frame::ManifestPiece {
+                total,
+                offset,
+                bytes,
+            } => {
+                if self.is_connected() {
+                    self.pending = Some(Pending::Manifest {
+                        total,
+                        offset,
+                        at: bytes,
+                        len,
+                    });
+                }
+            }
             Frame::Ignorable => bump(&mut self.stats.ignored_frames),
         }
     }
@@ -331,6 +351,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             max_outbound: hello.max_outbound,
             keepalive: Duration::from_millis(u64::from(hello.keepalive_ms)),
             schema: hello.schema,
+            manifest: hello.features & Hello::FEATURE_MANIFEST != 0,
             call_timeout,
             stream_window,
         };

@@ -143,6 +143,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             self.due.pong = false;
             self.pong_until = self.tx_popped.wrapping_add(self.tx.len() as u32);
         }
+        if let Some(offset) = self.due.manifest {
+            if !self.queue_manifest_piece(offset) {
+                return;
+            }
+            self.due.manifest = None;
+        }
         if self.due.ping {
             if !self.queue_frame(&[&[Kind::Ping.header(false)]]) {
                 return;
@@ -211,7 +217,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         Hello {
             version: wire::PROTOCOL_VERSION,
             min_version: wire::MIN_PROTOCOL_VERSION,
-            features: Hello::FEATURE_CALL_TIMEOUT | Hello::FEATURE_STREAMS,
+            features: Hello::FEATURE_CALL_TIMEOUT
+                | Hello::FEATURE_STREAMS
+                | if self.config.manifest.is_empty() {
+                    0
+                } else {
+                    Hello::FEATURE_MANIFEST
+                },
             max_frame: self.limits.frame,
             max_inbound: u32::from(self.limits.inbound),
             max_outbound: u32::from(self.limits.outbound),
@@ -220,5 +232,27 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             call_timeout_ms: super::commands::ceil_millis(self.config.call_timeout),
             stream_window: u32::from(self.limits.stream_window),
         }
+    }
+}
+
+impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
+    Endpoint<FRAME, IN, OUT, TX>
+{
+    /// Queues the piece of this side's manifest that starts at `offset`: as many bytes as
+    /// the frame limit allows (none past the end; `total` 0 if this side has no manifest).
+    fn queue_manifest_piece(&mut self, offset: u32) -> bool {
+        let manifest = self.config.manifest;
+        let total = u32::try_from(manifest.len()).unwrap_or(u32::MAX);
+        let mut head = [Kind::Manifest.header(true); 1 + 2 * varint::MAX_LEN];
+        let mut n = 1;
+        for v in [total, offset] {
+            n += varint::encode(v, head.get_mut(n..).unwrap_or(&mut [])).unwrap_or(0);
+        }
+        let room = self
+            .send_limit()
+            .saturating_sub(n + crate::framing::CRC_LEN);
+        let from = manifest.get(offset as usize..).unwrap_or(&[]);
+        let piece = from.get(..room.min(from.len())).unwrap_or(&[]);
+        self.queue_frame(&[head.get(..n).unwrap_or(&[]), piece])
     }
 }

@@ -99,7 +99,7 @@ fn add_costs_22_bytes_on_the_wire_request_and_reply_together() {
 fn many_calls_in_flight_both_ways_answered_in_any_order() {
     let mut p = Pair::new(
         Side::new(
-            Host::new(Instant::ZERO, host_config().with_schema(demo::SCHEMA_HASH)),
+            Host::new(Instant::ZERO, host_config().with_manifest(&demo::MANIFEST)),
             Serve::Hold,
         ),
         Side::new(Mcu::new(Instant::ZERO, device_config()), Serve::Hold),

@@ -10,7 +10,7 @@ pub type Mcu = Endpoint<256, 4, 4, 576>;
 pub type Host = Endpoint<1024, 16, 16, 2100>;
 
 pub fn device_config() -> Config {
-    Config::default().with_schema(demo::SCHEMA_HASH)
+    Config::default().with_manifest(&demo::MANIFEST)
 }
 
 pub fn host_config() -> Config {
@@ -42,7 +42,7 @@ pub fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
 
 /// The host runtime's server settings for the demo service.
 pub fn host_server_config() -> Config {
-    Config::default().with_schema(demo::SCHEMA_HASH)
+    Config::default().with_manifest(&demo::MANIFEST)
 }
 
 /// A host client that expects the demo service.

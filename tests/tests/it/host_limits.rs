@@ -176,7 +176,7 @@ async fn the_async_client_reconnects_and_says_hello_at_once() {
         host::serve_tcp(
             std::net::TcpListener::bind(addr).unwrap(),
             host_handler,
-            Config::default().with_schema(demo::SCHEMA_HASH),
+            Config::default().with_manifest(&demo::MANIFEST),
         )
         .unwrap()
     })

@@ -17,6 +17,7 @@ mod host_streams;
 mod hostile;
 mod limits;
 mod link;
+mod manifest;
 mod memory;
 mod properties;
 mod stream_vectors;

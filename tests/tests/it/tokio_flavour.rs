@@ -11,7 +11,7 @@ use wirecall_adapters::host::{self, Client, ClientError, ClientOptions, Link};
 use wirecall_tests::demo::{demo, host_handler};
 
 fn server_config() -> Config {
-    Config::default().with_schema(demo::SCHEMA_HASH)
+    Config::default().with_manifest(&demo::MANIFEST)
 }
 
 fn client_config() -> Config {

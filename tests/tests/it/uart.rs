@@ -66,7 +66,7 @@ fn the_firmware_driver_serves_a_host_over_an_embedded_io_uart() {
     let stop2 = stop.clone();
     let firmware = std::thread::spawn(move || {
         // The firmware's main loop, as in the module docs.
-        let config = Config::default().with_schema(demo::SCHEMA_HASH);
+        let config = Config::default().with_manifest(&demo::MANIFEST);
         let mut driver: UartDriver<_, _> = UartDriver::new(
             SocketUart(device_end),
             MonotonicClock(std::time::Instant::now()),

@@ -227,7 +227,13 @@ impl Conn {
     /// Waits until `slot` is ready (an item or the end; with `credits`, new credit or the
     /// end), reading the link while nobody else does; with `defer` (a handler) a request
     /// read meanwhile is left to another thread.
-    fn wait_on(&self, slot: &StreamSlot, credits: Option<u64>, deadline: StdInstant, defer: bool) {
+    pub(super) fn wait_on(
+        &self,
+        slot: &StreamSlot,
+        credits: Option<u64>,
+        deadline: StdInstant,
+        defer: bool,
+    ) {
         let until = deadline.min(StdInstant::now() + LOOK_AGAIN);
         let mut st = self.lock();
         if slot.ready(credits) {

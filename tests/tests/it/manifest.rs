@@ -1,0 +1,133 @@
+//! Schema discovery: a device's manifest, fetched in pieces over the core and over the host
+//! runtime, always the bytes `service!` built and hashing to what the handshake says.
+
+use std::time::Duration;
+
+use wirecall::{CallError, Config, Instant};
+use wirecall_adapters::host::{serve_tcp, Capacity, Client, ClientError, ClientOptions, Link};
+use wirecall_tests::demo::demo;
+use wirecall_tests::engine::Owned;
+use wirecall_tests::pair::{Pair, Serve, Side};
+
+use crate::common::{device_config, host_config, Host, Mcu};
+
+/// Fetches the device's manifest piece by piece through the host endpoint of `p`.
+fn fetch(p: &mut Pair) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        p.a.ep.request_manifest(out.len() as u32).unwrap();
+        p.run_for(std::time::Duration::from_millis(50));
+        let pieces: Vec<_> =
+            p.a.take_events()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Owned::ManifestPiece {
+                        total,
+                        offset,
+                        bytes,
+                    } => Some((total, offset, bytes)),
+                    _ => None,
+                })
+                .collect();
+        let [(total, offset, bytes)] = &pieces[..] else {
+            panic!("one piece per request, got {pieces:?} at {}", out.len());
+        };
+        assert_eq!(*offset as usize, out.len());
+        assert!(!bytes.is_empty() || out.len() == *total as usize);
+        out.extend_from_slice(bytes);
+        if out.len() >= *total as usize {
+            assert_eq!(out.len(), *total as usize);
+            return out;
+        }
+    }
+}
+
+#[test]
+fn the_demo_manifest_is_fetched_in_pieces_and_hashes_to_the_handshake() {
+    // The smallest frames a device may have make the demo manifest take several pieces.
+    let device = device_config().with_max_frame(wirecall::MIN_MAX_FRAME as u32);
+    let mut p = Pair::new(
+        Side::new(Host::new(Instant::ZERO, host_config()), Serve::Hold),
+        Side::new(Mcu::new(Instant::ZERO, device), Serve::Dispatch),
+    );
+    p.connect();
+    p.a.take_events();
+    let peer = p.a.ep.peer().unwrap();
+    assert!(peer.manifest);
+    assert_eq!(peer.schema, demo::SCHEMA_HASH);
+    assert!(
+        demo::MANIFEST.len() > wirecall::MIN_MAX_FRAME,
+        "{}",
+        demo::MANIFEST.len()
+    );
+    let got = fetch(&mut p);
+    assert_eq!(got, demo::MANIFEST);
+    assert_eq!(wirecall::manifest_hash(&got), peer.schema);
+    // Asking past the end gets the length and no bytes.
+    p.a.ep.request_manifest(100_000).unwrap();
+    p.run_for(std::time::Duration::from_millis(50));
+    assert!(p.a.take_events().iter().any(|e| matches!(
+        e,
+        Owned::ManifestPiece { total, offset: 100_000, bytes } if *total as usize == demo::MANIFEST.len() && bytes.is_empty()
+    )));
+}
+
+#[test]
+fn a_peer_without_a_manifest_is_not_asked() {
+    let mut p = Pair::new(
+        Side::new(Host::new(Instant::ZERO, Config::default()), Serve::Hold),
+        Side::new(Mcu::new(Instant::ZERO, Config::default()), Serve::Dispatch),
+    );
+    p.a.ep.request_manifest(0).unwrap_err();
+    p.connect();
+    assert!(!p.a.ep.peer().unwrap().manifest);
+    assert_eq!(p.a.ep.request_manifest(0), Err(CallError::Unsupported));
+    // And a side that serves none advertises none: the device asks the host.
+    assert_eq!(p.b.ep.request_manifest(0), Err(CallError::Unsupported));
+}
+
+fn demo_server(max_frame: usize) -> (wirecall_adapters::host::ServerHandle, std::net::SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = wirecall_adapters::host::ServeOptions {
+        capacity: Capacity {
+            max_frame,
+            max_calls: 4,
+        },
+        ..wirecall_adapters::host::ServeOptions::from(
+            Config::default().with_manifest(&demo::MANIFEST),
+        )
+    };
+    let server = serve_tcp(listener, wirecall_tests::demo::host_handler, options).unwrap();
+    (server, addr)
+}
+
+#[test]
+fn a_host_client_fetches_the_manifest_over_tcp_in_small_frames() {
+    let (server, addr) = demo_server(64);
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let got = client.manifest(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(got, demo::MANIFEST);
+    assert_eq!(client.peer().unwrap().schema, demo::SCHEMA_HASH);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn a_host_client_is_told_when_the_peer_serves_no_manifest() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve_tcp(
+        listener,
+        wirecall_tests::demo::host_handler,
+        Config::default(),
+    )
+    .unwrap();
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    assert_eq!(
+        client.manifest(Some(Duration::from_secs(20))),
+        Err(ClientError::NoManifest)
+    );
+    drop(client);
+    server.stop();
+}
