@@ -127,6 +127,35 @@ FRAMES = [
      b"\x02\x02\x01" + LONG),
 ]
 
+# Schema discovery (feature 2): the demo service's manifest, as docs/PROTOCOL.md section 10.1
+# quotes it, served by a device whose frames are at most 64 bytes (so it takes two pieces).
+DEMO_MANIFEST = bytes.fromhex(
+    "01 04 64 65 6d 6f 06 00 03 61 64 64 00 02 01 61 09 01 62 09 09 01 04 65"
+    "63 68 6f 00 01 04 64 61 74 61 11 c8 01 02 11 c8 01 02 02 04 66 61 69 6c"
+    "00 00 00 03 04 68 75 67 65 00 00 11 80 08 02 04 05 73 6c 65 65 70 00 01"
+    "02 6d 73 04 00 05 05 63 6f 75 6e 74 02 01 01 6e 04 00 04".replace(" ", ""))
+
+
+def schema_hash(manifest: bytes) -> int:
+    return crc32c(manifest) or 1
+
+
+PIECE = 64 - 4 - 3  # frame limit, CRC, header + total + offset varints (one byte each here)
+FRAMES += [
+    ("hello_manifest", "Hello from a device serving the demo manifest: features 7 (call timeout, streams, manifest), "
+                       "max_frame 64, 4 in, 4 out, keepalive 1000 ms, schema = the manifest's hash, call timeout "
+                       "5000 ms, stream window 8",
+     hello(False, 1, 1, 7, 64, 4, 4, 1000, schema_hash(DEMO_MANIFEST), 5000, 8)),
+    ("manifest_request", "Manifest request from offset 0", b"\x0e" + varint(0)),
+    ("manifest_piece_first", "Manifest piece (FLAG): total 91, offset 0, the first 57 bytes (all a 64-byte frame holds)",
+     b"\x2e" + varint(len(DEMO_MANIFEST)) + varint(0) + DEMO_MANIFEST[:PIECE]),
+    ("manifest_request_rest", "Manifest request from offset 57", b"\x0e" + varint(PIECE)),
+    ("manifest_piece_rest", "Manifest piece (FLAG): total 91, offset 57, the last 34 bytes",
+     b"\x2e" + varint(len(DEMO_MANIFEST)) + varint(PIECE) + DEMO_MANIFEST[PIECE:]),
+    ("manifest_piece_past_end", "Manifest piece for a request past the end (offset 200): total 91, no bytes",
+     b"\x2e" + varint(len(DEMO_MANIFEST)) + varint(200)),
+]
+
 VALID_AFTER = frame(b"\x02\x09\x00" + ADD_1_2)  # Request id 9, add(1, 2)
 
 BROKEN = [

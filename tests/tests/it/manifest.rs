@@ -131,3 +131,87 @@ fn a_host_client_is_told_when_the_peer_serves_no_manifest() {
     drop(client);
     server.stop();
 }
+
+mod derived {
+    use serde::{Deserialize, Serialize};
+    use wirecall::{Field, Schema, Type, Variant, VariantShape};
+
+    #[derive(Serialize, Deserialize, Schema)]
+    pub struct Point {
+        pub x: i16,
+        pub r#type: Option<u8>,
+    }
+
+    #[derive(Serialize, Deserialize, Schema)]
+    pub struct Meters(pub f32);
+
+    #[derive(Serialize, Deserialize, Schema)]
+    pub struct Pair(pub u8, pub bool);
+
+    #[derive(Serialize, Deserialize, Schema)]
+    pub struct Nothing;
+
+    #[derive(Serialize, Deserialize, Schema)]
+    pub enum Mode {
+        Off,
+        Level(u8),
+        Span(u8, u8),
+        Blink { hz: u16 },
+    }
+
+    #[derive(Serialize, Deserialize, Schema)]
+    pub struct Tagged<T> {
+        pub tag: T,
+    }
+
+    #[test]
+    fn derived_descriptions_follow_serde_s_default_encoding() {
+        assert_eq!(
+            Point::TYPE,
+            &Type::Struct {
+                name: "Point",
+                fields: &[
+                    Field { name: "x", ty: &Type::I16 },
+                    // A raw identifier is encoded without its `r#`.
+                    Field { name: "type", ty: &Type::Option(&Type::U8) },
+                ],
+            }
+        );
+        assert_eq!(Meters::TYPE, &Type::Newtype { name: "Meters", inner: &Type::F32 });
+        assert_eq!(
+            Pair::TYPE,
+            &Type::TupleStruct { name: "Pair", fields: &[&Type::U8, &Type::Bool] }
+        );
+        assert_eq!(Nothing::TYPE, &Type::UnitStruct { name: "Nothing" });
+        assert_eq!(
+            Mode::TYPE,
+            &Type::Enum {
+                name: "Mode",
+                variants: &[
+                    Variant { name: "Off", shape: VariantShape::Unit },
+                    Variant { name: "Level", shape: VariantShape::Newtype(&Type::U8) },
+                    Variant { name: "Span", shape: VariantShape::Tuple(&[&Type::U8, &Type::U8]) },
+                    Variant {
+                        name: "Blink",
+                        shape: VariantShape::Struct(&[Field { name: "hz", ty: &Type::U16 }]),
+                    },
+                ],
+            }
+        );
+        assert_eq!(
+            <Tagged<heapless::String<8>>>::TYPE,
+            &Type::Struct {
+                name: "Tagged",
+                fields: &[Field { name: "tag", ty: &Type::String { max: 8 } }],
+            }
+        );
+        // Bounds come from the containers; std's have none.
+        assert_eq!(
+            <heapless::Vec<u8, 200>>::TYPE,
+            &Type::Seq { max: 200, item: &Type::U8 }
+        );
+        assert_eq!(<Vec<String>>::TYPE, &Type::Seq { max: 0, item: &Type::String { max: 0 } });
+        assert_eq!(<[u8; 4]>::TYPE, &Type::Array { len: 4, item: &Type::U8 });
+        assert_eq!(<(u8, i64)>::TYPE, &Type::Tuple(&[&Type::U8, &Type::I64]));
+    }
+}
