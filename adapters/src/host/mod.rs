@@ -85,6 +85,16 @@ fn epoch() -> std::time::Instant {
     *START.get_or_init(std::time::Instant::now)
 }
 
+/// A moment that never comes, as a distance from now: deadlines are capped at it.
+pub(crate) const FAR_FUTURE: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 86_400);
+
+/// `timeout`, capped at [`FAR_FUTURE`]: `Instant::now() + capped(t)` cannot overflow (and
+/// panic) whatever a caller passes, `Duration::MAX` included.
+pub(crate) fn capped(timeout: std::time::Duration) -> std::time::Duration {
+    timeout.min(FAR_FUTURE)
+}
+
 /// A host duration in the core's terms.
 pub(crate) fn to_core(d: std::time::Duration) -> wirecall::Duration {
     wirecall::Duration::from_micros(d.as_micros().min(u128::from(u64::MAX)) as u64)
@@ -98,4 +108,41 @@ pub(crate) fn from_core(d: wirecall::Duration) -> std::time::Duration {
 /// A core instant (on [`now`]'s clock) in the host's terms.
 pub(crate) fn from_core_instant(t: wirecall::Instant) -> std::time::Instant {
     epoch() + std::time::Duration::from_micros(t.as_micros())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use wirecall::{StreamMode, WireError};
+
+    use super::*;
+
+    #[test]
+    fn the_longest_timeouts_are_far_deadlines_not_panics() {
+        // `Instant::now() + Duration::MAX` panics; every deadline a caller gives is capped.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+        let server = serve_tcp(
+            listener,
+            move || Box::new(echo),
+            wirecall::Config::default(),
+        )
+        .unwrap();
+        let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+        assert!(client.wait_connected(Duration::MAX));
+        assert_eq!(client.call(0, b"x", Some(Duration::MAX)), Ok(b"x".to_vec()));
+        // This server serves no streams: the stream is refused, with no panic on the way.
+        let stream = client
+            .open_stream(0, b"", StreamMode::ServerStream, Some(Duration::MAX))
+            .unwrap();
+        assert!(matches!(
+            stream.finish(),
+            Err(ClientError::Remote(WireError::UnknownProcedure, _))
+        ));
+        drop(client);
+        server.stop();
+    }
 }
