@@ -2,6 +2,9 @@
 //!
 //! * [`Link`]: a byte stream split into a reader and a writer, with constructors for TCP,
 //!   Unix sockets, child processes, this process's stdio and serial ports.
+//! * [`LinkUrl`]: the names the project gives links everywhere (`tcp://HOST:PORT`,
+//!   `unix:///path`, `serial:///dev/ttyUSB0?baud=115200`, `exec:COMMAND`, `stdio:`), parsed,
+//!   printed and opened.
 //! * [`Client`]: calls from any number of threads over one link, reconnecting with
 //!   backoff when the link drops.
 //! * [`serve_link`], [`serve_tcp`], [`serve_unix`]: serve a [`Handler`] on one link, or on
@@ -65,6 +68,7 @@ mod slot;
 mod streams;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod url;
 mod waiter;
 
 pub use client::{Batch, Client, ClientOptions, PendingCall};
@@ -73,6 +77,7 @@ pub use link::Link;
 pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};
 pub use session::{CallOutcome, ClientError, Handler};
 pub use streams::{CallStream, Request, TypedStream};
+pub use url::{LinkUrl, LinkUrlError};
 
 /// The clock of a host: microseconds since the first use in this process.
 pub(crate) fn now() -> wirecall::Instant {
