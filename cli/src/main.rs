@@ -7,18 +7,26 @@
 //!   child process; JSON in, JSON out.
 //! * `wirecall stream`: opens a server stream by name over the same links; one JSON line
 //!   per item.
+//!
+//! Links are named by the project's link URLs (`--link tcp://HOST:PORT`, ...; see
+//! `wirecall_adapters::host::LinkUrl`) or by `--tcp`, `--unix`, `--serial`, `--exec`. The
+//! exit codes are in `failure.rs`, and in `wirecall --help`.
 
 mod call;
 mod demo;
+mod duration;
+mod failure;
+mod links;
 mod procs;
 mod serve;
 mod stream;
 
 use clap::{Args, Parser, Subcommand};
+use wirecall_adapters::host::LinkUrl;
 
 /// Typed remote procedure calls over any byte stream.
 #[derive(Parser, Debug)]
-#[command(name = "wirecall", version, about)]
+#[command(name = "wirecall", version, about, after_help = failure::EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,11 +41,12 @@ enum Command {
         seed: u64,
     },
     /// Serve the demo service (add, echo, fail, huge, sleep, and the stream count).
+    #[command(after_help = failure::SERVE_EXIT_CODES)]
     Serve {
         #[command(flatten)]
         link: ServeLink,
-        /// Baud rate of --serial.
-        #[arg(long, default_value_t = 115_200)]
+        /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
+        #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
         baud: u32,
         /// Connections served at once (--tcp, --unix); more are refused with `busy`.
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
@@ -46,14 +55,16 @@ enum Command {
         capacity: CapacityArgs,
     },
     /// Call a procedure by name: `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`.
+    #[command(after_help = failure::EXIT_CODES)]
     Call {
         #[command(flatten)]
         link: CallLink,
-        /// Baud rate of --serial.
-        #[arg(long, default_value_t = 115_200)]
+        /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
+        #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
         baud: u32,
-        /// Deadline of the call, including the connection and handshake: `500ms`, `2s`, `1.5`.
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        /// Deadline of the call, including the connection and handshake: `500ms`, `2s`,
+        /// `1.5` (seconds), `5m`, `1h`; at most a year.
+        #[arg(long, default_value = "5s", value_parser = duration::parse)]
         timeout: std::time::Duration,
         /// The procedure's name (`add`, `echo`, `fail`, `huge`, `sleep`).
         procedure: String,
@@ -66,16 +77,17 @@ enum Command {
     },
     /// Open a server stream by name and print one JSON line per item:
     /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`.
+    #[command(after_help = failure::EXIT_CODES)]
     Stream {
         #[command(flatten)]
         link: CallLink,
-        /// Baud rate of --serial.
-        #[arg(long, default_value_t = 115_200)]
+        /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
+        #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
         baud: u32,
-        /// How long to wait for the connection and handshake: `500ms`, `2s`, `1.5`. The
-        /// stream itself has no deadline; it ends when the device ends it, or when nothing
-        /// moves on it for 30 s.
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        /// How long to wait for the connection and handshake: `500ms`, `2s`, `1.5`
+        /// (seconds), `5m`, `1h`. The stream itself has no deadline; it ends when the device
+        /// ends it, or when nothing moves on it for 30 s.
+        #[arg(long, default_value = "5s", value_parser = duration::parse)]
         timeout: std::time::Duration,
         /// The stream's name (`count`).
         procedure: String,
@@ -108,14 +120,24 @@ impl CapacityArgs {
     }
 }
 
+/// A baud rate: at least 1.
+fn baud() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
 /// Where `serve` listens.
 #[derive(Args, Debug)]
 #[group(required = true, multiple = false)]
 struct ServeLink {
+    /// Listen on a link URL: tcp://HOST:PORT, unix:///PATH (or unix:relative/path),
+    /// serial:///dev/ttyUSB0?baud=115200, or stdio:.
+    #[arg(long, value_name = "URL")]
+    link: Option<LinkUrl>,
     /// Listen on a TCP address, e.g. 127.0.0.1:7000.
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
-    /// Listen on a Unix socket path.
+    /// Listen on a Unix socket path. A socket left there by a server that stopped is
+    /// replaced; anything else there (a file, a running server's socket) is an error.
     #[arg(long, value_name = "PATH")]
     unix: Option<std::path::PathBuf>,
     /// Serve on this process's stdin and stdout.
@@ -130,7 +152,11 @@ struct ServeLink {
 #[derive(Args, Debug)]
 #[group(required = true, multiple = false)]
 struct CallLink {
-    /// Connect to a TCP address.
+    /// Connect to a link URL: tcp://HOST:PORT, unix:///PATH (or unix:relative/path),
+    /// serial:///dev/ttyUSB0?baud=115200, exec:COMMAND LINE.
+    #[arg(long, value_name = "URL")]
+    link: Option<LinkUrl>,
+    /// Connect to a TCP address, HOST:PORT.
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
     /// Connect to a Unix socket.
@@ -139,27 +165,10 @@ struct CallLink {
     /// Open a serial port (with --baud).
     #[arg(long, value_name = "PORT")]
     serial: Option<String>,
-    /// Start this command (run by `sh -c`) and talk to it over its stdin and stdout.
+    /// Start this command line as `sh -c` runs it (`cd dir && prog`, `VAR=1 prog`) and talk
+    /// to it over its stdin and stdout; it and what it starts are stopped at the end.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 500ms, 2s or 1.5)"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("`{s}`: the timeout must be positive"));
-    }
-    Ok(std::time::Duration::from_secs_f64(v * scale))
 }
 
 fn main() {

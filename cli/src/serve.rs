@@ -1,10 +1,22 @@
 //! `wirecall serve`: the demo service on a real link.
+//!
+//! The "serving ..." line comes only once the service is really up (listening, or the port
+//! open); any failure before that is reported instead of it, and exits 4.
+
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 
 use wirecall::Config;
-use wirecall_adapters::host::{self, Capacity, Handler, Link, ServeOptions};
+use wirecall_adapters::host::{self, Capacity, Handler, Link, LinkUrl, ServeOptions};
 use wirecall_tests::demo::demo;
 
+use crate::failure::{fail, Exit};
+use crate::links::{self, cause};
 use crate::ServeLink;
+
+const COMMAND: &str = "wirecall serve";
 
 fn handler() -> Box<dyn Handler> {
     wirecall_tests::demo::host_handler()
@@ -23,49 +35,100 @@ pub(crate) fn run(link: ServeLink, baud: u32, max_connections: usize, capacity: 
         capacity,
         ..ServeOptions::from(config())
     };
-    let result = if let Some(addr) = link.tcp {
-        std::net::TcpListener::bind(&addr).and_then(|l| {
-            eprintln!(
-                "wirecall: serving the demo service on tcp {}",
-                l.local_addr()?
-            );
-            let server = host::serve_tcp(l, handler, options)?;
-            park_forever(server)
-        })
-    } else if let Some(path) = link.unix {
-        let _ = std::fs::remove_file(&path);
-        std::os::unix::net::UnixListener::bind(&path).and_then(|l| {
-            eprintln!(
-                "wirecall: serving the demo service on unix {}",
-                path.display()
-            );
-            let server = host::serve_unix(l, handler, options)?;
-            park_forever(server)
-        })
-    } else if link.stdio {
-        host::serve_link(Link::stdio(), handler(), options);
-        Ok(())
-    } else if let Some(port) = link.serial {
-        eprintln!(
-            "wirecall: serving the demo service on {port} at {} baud",
-            baud
-        );
-        // A serial line has no connection: one session after another on the same port.
-        Link::serial(&port, baud).map(|l| host::serve_port(l, handler(), options))
-    } else {
-        Ok(())
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("wirecall serve: {e}");
-            4
+    match links::serve_url(&link, baud) {
+        LinkUrl::Tcp(addr) => {
+            let listener = match std::net::TcpListener::bind(&addr) {
+                Ok(l) => l,
+                Err(e) => return cannot_listen(&format!("tcp {addr}"), &e),
+            };
+            let local = listener.local_addr().map_or(addr, |a| a.to_string());
+            match host::serve_tcp(listener, handler, options) {
+                Ok(server) => {
+                    eprintln!("wirecall: serving the demo service on tcp {local}");
+                    park_forever(server)
+                }
+                Err(e) => cannot_listen(&format!("tcp {local}"), &e),
+            }
         }
+        LinkUrl::Unix(path) => {
+            let what = format!("unix socket {}", path.display());
+            if let Err(e) = make_way(&path) {
+                return fail(COMMAND, Exit::Link, format!("cannot listen on {what}: {e}"));
+            }
+            let served =
+                UnixListener::bind(&path).and_then(|l| host::serve_unix(l, handler, options));
+            match served {
+                Ok(server) => {
+                    eprintln!(
+                        "wirecall: serving the demo service on unix {}",
+                        path.display()
+                    );
+                    park_forever(server)
+                }
+                Err(e) => cannot_listen(&what, &e),
+            }
+        }
+        LinkUrl::Stdio => {
+            host::serve_link(Link::stdio(), handler(), options);
+            0
+        }
+        url @ LinkUrl::Serial { .. } => match links::open_url(&url) {
+            Ok(port) => {
+                if let LinkUrl::Serial { path, baud } = &url {
+                    eprintln!("wirecall: serving the demo service on {path} at {baud} baud");
+                }
+                // A serial line has no connection: one session after another on the port.
+                host::serve_port(port, handler(), options);
+                0
+            }
+            Err(e) => fail(COMMAND, e.exit(), e),
+        },
+        url @ LinkUrl::Exec(_) => fail(
+            COMMAND,
+            Exit::Usage,
+            format!("cannot serve on {url}: a command is something to call, not to listen on"),
+        ),
+    }
+}
+
+fn cannot_listen(what: &str, e: &io::Error) -> i32 {
+    fail(
+        COMMAND,
+        Exit::Link,
+        format!("cannot listen on {what}: {}", cause(e)),
+    )
+}
+
+/// Makes way for a new socket at `path`: nothing there is fine, and a socket nobody
+/// listens on (left behind by a server that stopped) is removed. Anything else stays and
+/// is an error: a file or directory, a running server's socket, a socket that cannot be
+/// checked.
+fn make_way(path: &Path) -> Result<(), String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(cause(&e)),
+        Ok(meta) => meta,
+    };
+    if !meta.file_type().is_socket() {
+        return Err(format!(
+            "{} exists and is not a socket (it is left alone)",
+            path.display()
+        ));
+    }
+    // Connecting is how to tell: a live socket accepts, a stale one refuses.
+    match UnixStream::connect(path) {
+        Ok(_) => Err("another server is listening on it".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove the stale socket there: {}", cause(&e))),
+        Err(e) => Err(format!(
+            "a socket is there and cannot be checked ({}); it is left alone",
+            cause(&e)
+        )),
     }
 }
 
 /// Serves until the process is stopped (the server lives as long as the process).
-fn park_forever(server: host::ServerHandle) -> std::io::Result<()> {
+fn park_forever(server: host::ServerHandle) -> i32 {
     let _server = server;
     loop {
         std::thread::park();

@@ -1,10 +1,9 @@
 //! `wirecall stream`: opens a server stream by name and prints one JSON line per item.
 //!
-//! Exit codes as `wirecall call`'s: 0 the stream ended well, 1 the device ended it with an
-//! error (or an item did not decode), 2 the command line was wrong, 3 timeout (no
-//! handshake in time, or the stream went idle), 4 the link could not be opened, was
-//! refused or was lost. Items already printed stay printed: every line on stdout is one
-//! whole item, in order.
+//! Exit codes as `failure::EXIT_CODES` has them: 0 the stream ended well, 1 the device
+//! ended it with an error (or an item did not decode), 3 the stream went idle, 4 no link,
+//! no session, or the link was lost. Items already printed stay printed: every line on
+//! stdout is one whole item, in order.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -12,7 +11,8 @@ use std::time::{Duration, Instant};
 use wirecall::StreamMode;
 use wirecall_adapters::host::Capacity;
 
-use crate::call::{connect, encode_args, fail_with};
+use crate::call::{connect, encode_args};
+use crate::failure::fail_with;
 use crate::{procs, CallLink};
 
 /// A stream that runs longer than this gets a progress line on a terminal's stderr.
@@ -44,16 +44,10 @@ pub(crate) fn run(
         Ok(b) => b,
         Err(e) => return fail(2, &e),
     };
-    let client = match connect(&link, baud, capacity) {
+    let client = match connect(&link, baud, capacity, timeout) {
         Ok(c) => c,
-        Err(e) => return fail(4, &e),
+        Err(e) => return fail(e.exit() as i32, &e.to_string()),
     };
-    if !client.wait_connected(timeout) {
-        return fail(
-            3,
-            &format!("timed out after {timeout:?} waiting for the device's handshake"),
-        );
-    }
     let mut stream = match client.open_stream(proc_.info.id, &bytes, StreamMode::ServerStream, None)
     {
         Ok(s) => s,

@@ -5,54 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use wirecall::Config;
 use wirecall_adapters::host::{Client, ClientError, ClientOptions, Link};
 use wirecall_tests::demo::demo;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wirecall");
-
-/// A child process killed and reaped on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `wirecall serve ARGS` and waits for its "serving ... on" line; returns the guard
-/// and the address it printed.
-fn serve(args: &[&str]) -> (Running, String) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("serving the demo service on"), "{line}");
-    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    (Running(child), addr)
-}
-
-fn call(args: &[&str]) -> Output {
-    Command::new(BIN).arg("call").args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).trim().to_string()
-}
+mod common;
+use common::*;
 
 /// The calls a user makes, over one transport (`--tcp ADDR`, `--unix PATH`, ...).
 fn user_session(link: &[&str]) {
@@ -123,17 +84,10 @@ fn a_call_to_nothing_fails_with_a_clear_message() {
     let o = call(&["--tcp", "127.0.0.1:1", "add", "[1, 2]"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(
-        stderr(&o).contains("cannot open the link"),
+        stderr(&o).contains("cannot connect to tcp 127.0.0.1:1: connection refused"),
         "{}",
         stderr(&o)
     );
-}
-
-fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
 }
 
 #[test]
@@ -307,10 +261,6 @@ fn serve_keeps_flat_memory_while_a_peer_sends_100_mb_without_a_delimiter() {
     );
     eprintln!("serve: peak {peak} KiB (idle {baseline} KiB) after {sent} undelimited bytes");
     drop(client);
-}
-
-fn stream(args: &[&str]) -> Output {
-    Command::new(BIN).arg("stream").args(args).output().unwrap()
 }
 
 #[test]

@@ -259,16 +259,33 @@ impl Client {
         Some(self.conn.stats())
     }
 
-    /// Waits until a session is established, for at most `timeout`.
+    /// Waits until a session is established, for at most `timeout`. Returns false at once
+    /// when none can come any more: a client without reconnection whose link ended (see
+    /// [`handshake_failure`](Self::handshake_failure) for why), or a closed one.
     pub fn wait_connected(&self, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
+        let end = Instant::now() + super::capped(timeout);
         while Instant::now() < end {
             if self.conn.stats().1 {
                 return true;
             }
+            if self.conn.is_over() {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         false
+    }
+
+    /// Why the last link ended before a handshake completed on it, when the handshake
+    /// said so: `Disconnect::Incompatible(WireError::IncompatibleVersion)` (no protocol
+    /// version both sides speak), `Incompatible(IncompatibleSchema)` (the peer serves
+    /// another schema than [`Config::expect_schema`](wirecall::Config::expect_schema)),
+    /// `PeerClosed(Busy)` (a server at its connection limit), and so on, whichever side
+    /// found the problem. `None` if no link ended so, or the last one had a session, or
+    /// it ended without a word (it closed, or stayed silent: see [`stats`](Self::stats)
+    /// for what arrived).
+    pub fn handshake_failure(&self) -> Option<Disconnect> {
+        self.conn.handshake_failure()
     }
 }
 
@@ -358,7 +375,9 @@ fn drive(
                     conn.idle_read(Instant::now() + Duration::from_millis(250));
                 }
                 let connected = conn.has_connected();
-                let refused = match conn.take_disconnect() {
+                let why = conn.take_disconnect();
+                conn.note_handshake_failure(why.filter(|_| !connected));
+                let refused = match why {
                     Some(Disconnect::PeerClosed(code)) if !connected => Some(code),
                     _ => None,
                 };

@@ -104,6 +104,8 @@ pub(crate) struct State {
     /// The last connection attempt was refused with this code (a call that times out
     /// waiting for a session says so).
     refused: Option<WireError>,
+    /// How the core ended the last link that ended before a handshake completed on it.
+    handshake_failure: Option<Disconnect>,
 }
 
 /// A link in use; its halves are out while a thread holds the matching role.
@@ -259,6 +261,7 @@ impl Conn {
                 closed: false,
                 terminal: None,
                 refused: None,
+                handshake_failure: None,
             }),
             changed: Condvar::new(),
             handler,
@@ -375,6 +378,23 @@ impl Conn {
         self.lock().refused = code;
     }
 
+    /// Records how the core ended the last link (`None` if it did not, or if a session
+    /// was established on the link).
+    pub(crate) fn note_handshake_failure(&self, why: Option<Disconnect>) {
+        self.lock().handshake_failure = why;
+    }
+
+    /// How the core ended the last link that ended without a session, if it said.
+    pub(crate) fn handshake_failure(&self) -> Option<Disconnect> {
+        self.lock().handshake_failure
+    }
+
+    /// True once calls that cannot start fail at once: the client was closed, or will
+    /// not reconnect and its link is gone.
+    pub(crate) fn is_over(&self) -> bool {
+        self.lock().terminal.is_some()
+    }
+
     /// Waits until the connection is closed, or `until`.
     pub(crate) fn wait_closed(&self, until: StdInstant) {
         let mut st = self.lock();
@@ -434,7 +454,7 @@ impl Conn {
         timeout: Duration,
         send: bool,
     ) -> Result<Started, ClientError> {
-        let deadline = StdInstant::now() + timeout;
+        let deadline = StdInstant::now() + super::capped(timeout);
         self.start_open(
             procedure,
             args,
@@ -1178,5 +1198,5 @@ impl Conn {
 
 /// A deadline that never comes (for streams without one).
 fn far_future() -> StdInstant {
-    StdInstant::now() + Duration::from_secs(100 * 365 * 86_400)
+    StdInstant::now() + super::FAR_FUTURE
 }

@@ -139,12 +139,23 @@ impl Link {
     }
 
     /// Starts `command` and links to its stdin and stdout (its stderr stays this process's).
-    /// Releasing the link kills the child and waits for it, so none is left behind.
+    ///
+    /// The child runs in a process group of its own, and releasing the link kills that
+    /// whole group and waits for the child, so none is left behind: not the child, and not
+    /// what it started either (a `sh -c "cd dir && prog"` whose shell forks `prog` instead
+    /// of becoming it, a background helper), unless they moved to another group. Being in
+    /// its own group, the child does not get the terminal's Ctrl-C; if this process dies
+    /// without releasing the link, the child sees its stdin close instead.
     pub fn spawn(mut command: Command) -> io::Result<Link> {
+        use std::os::unix::process::CommandExt;
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .process_group(0)
             .spawn()?;
+        // The child leads its group, and stays unreaped (its pid reserved) until after the
+        // group is killed below, so the group id cannot name anyone else's processes.
+        let group = rustix::process::Pid::from_child(&child);
         let missing = || io::Error::other("child stdio not piped");
         let writer = File::from(OwnedFd::from(child.stdin.take().ok_or_else(missing)?));
         let reader = File::from(OwnedFd::from(child.stdout.take().ok_or_else(missing)?));
@@ -157,7 +168,8 @@ impl Link {
             Polled(reader),
             Polled(writer),
             move || {
-                let _ = child.kill();
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                let _ = child.kill(); // in case the group could not be signalled
                 let _ = child.wait();
             },
         ))
@@ -176,7 +188,10 @@ impl Link {
         let port = serialport::new(path, baud)
             .timeout(TICK)
             .open()
-            .map_err(|e| io::Error::other(format!("{path}: {e}")))?;
+            // The kind stays (not found, permission denied, ...) so callers can tell why.
+            .map_err(|e| {
+                io::Error::new(io::Error::from(e.clone()).kind(), format!("{path}: {e}"))
+            })?;
         let reader = port
             .try_clone()
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -193,6 +208,39 @@ impl Link {
             port,
             move || stop.store(true, Ordering::SeqCst),
         ))
+    }
+
+    /// This link, with every chunk of bytes read from it shown to `observe` as it arrives,
+    /// before the runtime sees it; an empty chunk means the peer ended the stream. For
+    /// traces and diagnoses (what a peer that never completed a handshake sent). `observe`
+    /// runs on the thread reading the link: it should be quick.
+    ///
+    /// ```
+    /// use std::net::TcpListener;
+    /// use std::sync::{Arc, Mutex};
+    /// use wirecall::{Config, WireError};
+    /// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+    /// let server = serve_tcp(listener, move || Box::new(echo), Config::default())?;
+    ///
+    /// // Counts the bytes the server sends.
+    /// let received = Arc::new(Mutex::new(0usize));
+    /// let count = received.clone();
+    /// let link = Link::tcp(addr)?.observe_reads(move |chunk| *count.lock().unwrap() += chunk.len());
+    /// let client = Client::over(link, ClientOptions::default())?;
+    /// assert_eq!(client.call(0, b"hi", None), Ok(b"hi".to_vec()));
+    /// assert!(*received.lock().unwrap() > 0); // its Hello and the reply, at least
+    /// drop(client);
+    /// server.stop();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn observe_reads(mut self, observe: impl FnMut(&[u8]) + Send + 'static) -> Link {
+        let inner = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        self.reader = Box::new(Observed { inner, observe });
+        self
     }
 
     /// A human-readable name (`tcp:127.0.0.1:4000`, `exec:wirecall`, ...).
@@ -290,5 +338,19 @@ impl<R: Read> Read for StoppableReader<R> {
             Err(e) if is_transient(&e) && self.stop.load(Ordering::SeqCst) => Ok(0),
             other => other,
         }
+    }
+}
+
+/// A reader that shows what it reads to an observer (see [`Link::observe_reads`]).
+struct Observed<F> {
+    inner: Box<dyn Read + Send>,
+    observe: F,
+}
+
+impl<F: FnMut(&[u8])> Read for Observed<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.observe)(buf.get(..n).unwrap_or_default());
+        Ok(n)
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! * [`Link`]: a byte stream split into a reader and a writer, with constructors for TCP,
 //!   Unix sockets, child processes, this process's stdio and serial ports.
+//! * [`LinkUrl`]: the names the project gives links everywhere (`tcp://HOST:PORT`,
+//!   `unix:///path`, `serial:///dev/ttyUSB0?baud=115200`, `exec:COMMAND`, `stdio:`), parsed,
+//!   printed and opened.
 //! * [`Client`]: calls from any number of threads over one link, reconnecting with
 //!   backoff when the link drops.
 //! * [`serve_link`], [`serve_tcp`], [`serve_unix`]: serve a [`Handler`] on one link, or on
@@ -65,6 +68,7 @@ mod slot;
 mod streams;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod url;
 mod waiter;
 
 pub use client::{Batch, Client, ClientOptions, PendingCall};
@@ -73,6 +77,7 @@ pub use link::Link;
 pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};
 pub use session::{CallOutcome, ClientError, Handler};
 pub use streams::{CallStream, Request, TypedStream};
+pub use url::{LinkUrl, LinkUrlError};
 
 /// The clock of a host: microseconds since the first use in this process.
 pub(crate) fn now() -> wirecall::Instant {
@@ -83,6 +88,16 @@ fn epoch() -> std::time::Instant {
     use std::sync::OnceLock;
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     *START.get_or_init(std::time::Instant::now)
+}
+
+/// A moment that never comes, as a distance from now: deadlines are capped at it.
+pub(crate) const FAR_FUTURE: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 86_400);
+
+/// `timeout`, capped at [`FAR_FUTURE`]: `Instant::now() + capped(t)` cannot overflow (and
+/// panic) whatever a caller passes, `Duration::MAX` included.
+pub(crate) fn capped(timeout: std::time::Duration) -> std::time::Duration {
+    timeout.min(FAR_FUTURE)
 }
 
 /// A host duration in the core's terms.
@@ -98,4 +113,41 @@ pub(crate) fn from_core(d: wirecall::Duration) -> std::time::Duration {
 /// A core instant (on [`now`]'s clock) in the host's terms.
 pub(crate) fn from_core_instant(t: wirecall::Instant) -> std::time::Instant {
     epoch() + std::time::Duration::from_micros(t.as_micros())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use wirecall::{StreamMode, WireError};
+
+    use super::*;
+
+    #[test]
+    fn the_longest_timeouts_are_far_deadlines_not_panics() {
+        // `Instant::now() + Duration::MAX` panics; every deadline a caller gives is capped.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+        let server = serve_tcp(
+            listener,
+            move || Box::new(echo),
+            wirecall::Config::default(),
+        )
+        .unwrap();
+        let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+        assert!(client.wait_connected(Duration::MAX));
+        assert_eq!(client.call(0, b"x", Some(Duration::MAX)), Ok(b"x".to_vec()));
+        // This server serves no streams: the stream is refused, with no panic on the way.
+        let stream = client
+            .open_stream(0, b"", StreamMode::ServerStream, Some(Duration::MAX))
+            .unwrap();
+        assert!(matches!(
+            stream.finish(),
+            Err(ClientError::Remote(WireError::UnknownProcedure, _))
+        ));
+        drop(client);
+        server.stop();
+    }
 }

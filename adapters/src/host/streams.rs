@@ -339,7 +339,7 @@ impl<'a> Request<'a> {
         if !mode.server_sends() {
             return Err(ClientError::StreamEnded);
         }
-        let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
+        let far = Instant::now() + super::FAR_FUTURE;
         self.conn
             .send_item(Target::Request(&self.ticket), slot, item, far, write)
     }

@@ -348,7 +348,7 @@ impl AsyncClient {
         timeout: Option<Duration>,
     ) -> CallOutcome {
         let timeout = timeout.unwrap_or(self.shared.default_timeout);
-        let deadline = TokioInstant::now() + timeout;
+        let deadline = TokioInstant::now() + super::capped(timeout);
         let (rx, id) = self
             .begin(deadline, |session, tx| {
                 let left = deadline.saturating_duration_since(TokioInstant::now());

@@ -53,7 +53,10 @@ impl Conn {
     ) -> Result<(Started, Arc<StreamSlot>), ClientError> {
         let slot = Arc::new(StreamSlot::default());
         let now = StdInstant::now();
-        let deadline = how.timeout.map(|t| now + crate::host::from_core(t));
+        let deadline = how
+            .timeout
+            .map(|t| now + crate::host::capped(crate::host::from_core(t)));
+        let start_within = crate::host::capped(start_within);
         let mut how = how;
         how.timeout = None;
         let started = self.start_open(
@@ -211,7 +214,7 @@ impl Conn {
             .session
             .current_request(ticket)
             .ok_or(ClientError::TooDeep)?;
-        let deadline = StdInstant::now() + timeout;
+        let deadline = StdInstant::now() + crate::host::capped(timeout);
         let started = self.start_open(
             procedure,
             args,

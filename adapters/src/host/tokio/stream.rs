@@ -30,7 +30,8 @@ impl AsyncClient {
         args: &[u8],
         timeout: Option<Duration>,
     ) -> Result<AsyncStream, ClientError> {
-        let start_by = TokioInstant::now() + timeout.unwrap_or(self.shared.default_timeout);
+        let start_by = TokioInstant::now()
+            + crate::host::capped(timeout.unwrap_or(self.shared.default_timeout));
         let slot = Arc::new(StreamSlot::default());
         let mut how = Open::stream(StreamMode::ServerStream);
         how.timeout = timeout.map(crate::host::to_core);
