@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use serde_json::{json, Value};
 use wirecall_schema::{
     decode_args, decode_in_item, decode_item, decode_output, decode_value, encode_args,
@@ -257,6 +258,16 @@ fn outputs_items_and_arguments_decode_by_procedure() {
 }
 
 proptest! {
+    /// Any value of any type encodes, decodes, and encodes again to the same bytes.
+    #[test]
+    fn random_values_of_random_types_round_trip(
+        (ty, json) in common::arb_inhabited_type().prop_flat_map(|ty| (Just(ty.clone()), common::values::arb_value(&ty))),
+    ) {
+        let bytes = encode_value(&ty, &json).map_err(|e| TestCaseError::fail(format!("{ty}: {e}")))?;
+        let printed = decode_value(&ty, &bytes).unwrap();
+        prop_assert_eq!(encode_value(&ty, &printed).unwrap(), bytes, "{} printed as {}", json, printed);
+    }
+
     /// Decoded bytes print as text or hex, and either reads back to the same bytes.
     #[test]
     fn printed_bytes_read_back(bytes in proptest::collection::vec(any::<u8>(), 0..64), text in "\\PC{0,16}") {

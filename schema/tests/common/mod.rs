@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub(crate) mod values;
+
 use proptest::prelude::*;
 use wirecall_schema::{Field, Manifest, Mode, Procedure, Type, Variant, VariantKind};
 
@@ -170,6 +172,15 @@ pub(crate) fn demo_manifest() -> Manifest {
 
 /// Any type, up to a few levels deep, with distinct names where names must differ.
 pub(crate) fn arb_type() -> impl Strategy<Value = Type> {
+    arb_type_with(0)
+}
+
+/// Any type that has values: as [`arb_type`], without enums of no variants.
+pub(crate) fn arb_inhabited_type() -> impl Strategy<Value = Type> {
+    arb_type_with(1)
+}
+
+fn arb_type_with(min_variants: usize) -> impl Strategy<Value = Type> {
     let leaf = prop_oneof![
         Just(Type::Unit),
         Just(Type::Bool),
@@ -191,7 +202,7 @@ pub(crate) fn arb_type() -> impl Strategy<Value = Type> {
             name: "Ping".into()
         }),
     ];
-    leaf.prop_recursive(4, 48, 4, |inner| {
+    leaf.prop_recursive(4, 48, 4, move |inner| {
         let list = proptest::collection::vec(inner.clone(), 0..4);
         prop_oneof![
             inner.clone().prop_map(Type::option),
@@ -206,7 +217,7 @@ pub(crate) fn arb_type() -> impl Strategy<Value = Type> {
                 fields
             }),
             inner.clone().prop_map(|t| Type::newtype("N", t)),
-            proptest::collection::vec((0u8..4, list), 0..4).prop_map(|variants| {
+            proptest::collection::vec((0u8..4, list), min_variants..4).prop_map(|variants| {
                 let variants = variants
                     .into_iter()
                     .enumerate()
