@@ -15,6 +15,24 @@
 //! It depends on neither the core nor the adapters: the manifest format and postcard's
 //! encoding are the whole contract.
 //!
+//! ```
+//! use serde_json::json;
+//! use wirecall_schema::{decode_output, encode_args, signature, Manifest};
+//!
+//! // What a device serving `add(a: i32, b: i32) -> i32` (procedure 1 of "demo") sends.
+//! let bytes = [1, 4, b'd', b'e', b'm', b'o', 1, 1, 3, b'a', b'd', b'd', 0, 2, 1, b'a', 9, 1, b'b', 9, 9];
+//! let manifest = Manifest::parse(&bytes)?;
+//! let add = manifest.procedure("add").expect("listed");
+//! assert_eq!(signature(add), "add(a: i32, b: i32) -> i32");
+//! // i32s are zigzag varints: 2 is 4, 40 is 80.
+//! assert_eq!(encode_args(add, &json!([2, 40]))?, [4, 80]);
+//! assert_eq!(encode_args(add, &json!({"b": 40, "a": 2}))?, [4, 80]);
+//! assert_eq!(decode_output(add, &[84])?, json!(42));
+//! let error = encode_args(add, &json!({"a": 2})).unwrap_err();
+//! assert_eq!(error.to_string(), "add: missing field b");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Guarantees
 //!
 //! * Parsing a manifest and decoding a payload never panic on any input, and their work and
