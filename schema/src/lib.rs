@@ -1,0 +1,158 @@
+//! Host-side manifests for wirecall: everything a host tool drives from a device's
+//! description of its procedures.
+//!
+//! A device sends a *manifest*, bytes that describe its service: each procedure's number,
+//! name, parameters, result and stream items, and their types. From it this crate
+//!
+//! * parses the bytes into an owned model ([`Manifest::parse`]), and writes a model back
+//!   ([`Manifest::to_bytes`]);
+//! * encodes JSON to postcard payloads and decodes payloads to JSON ([`encode_args`],
+//!   [`encode_value`], [`decode_value`], [`decode_output`], [`decode_item`], ...), so a
+//!   tool can call any procedure without its Rust types;
+//! * renders signatures and type definitions ([`signature`], [`definition`],
+//!   [`named_types`]) and a JSON form of the manifest (`Serialize` on [`Manifest`]).
+//!
+//! It depends on neither the core nor the adapters: the manifest format and postcard's
+//! encoding are the whole contract.
+//!
+//! ```
+//! use serde_json::json;
+//! use wirecall_schema::{decode_output, encode_args, signature, Manifest};
+//!
+//! // What a device serving `add(a: i32, b: i32) -> i32` (procedure 1 of "demo") sends.
+//! let bytes = [1, 4, b'd', b'e', b'm', b'o', 1, 1, 3, b'a', b'd', b'd', 0, 2, 1, b'a', 9, 1, b'b', 9, 9];
+//! let manifest = Manifest::parse(&bytes)?;
+//! let add = manifest.procedure("add").expect("listed");
+//! assert_eq!(signature(add), "add(a: i32, b: i32) -> i32");
+//! // i32s are zigzag varints: 2 is 4, 40 is 80.
+//! assert_eq!(encode_args(add, &json!([2, 40]))?, [4, 80]);
+//! assert_eq!(encode_args(add, &json!({"b": 40, "a": 2}))?, [4, 80]);
+//! assert_eq!(decode_output(add, &[84])?, json!(42));
+//! let error = encode_args(add, &json!({"a": 2})).unwrap_err();
+//! assert_eq!(error.to_string(), "add: missing field b");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! * Parsing a manifest and decoding a payload never panic on any input, and their work and
+//!   memory are bounded by the input's length (a count is checked against the bytes left
+//!   before anything is allocated; types nest at most [`MAX_DEPTH`] levels; payload values
+//!   that take no bytes are capped at [`MAX_EMPTY_VALUES`]).
+//! * The codec writes exactly what postcard 1.x writes for the Rust type the manifest
+//!   describes (the tests compare it with `postcard::to_allocvec`), and reads what postcard
+//!   writes.
+//! * What is decoded encodes again, to the same bytes for anything postcard wrote.
+//!
+//! # The manifest bytes
+//!
+//! Every `varint` is an unsigned LEB128 `u32` (at most 5 bytes); a `str` is a length varint
+//! and that many bytes of UTF-8.
+//!
+//! ```text
+//! manifest  = format u8 (= 1) · service name: str · count: varint · procedure{count}
+//! procedure = id: varint · name: str · mode: u8 · nparams: varint · (param name: str · type){nparams}
+//!             · output: type · [item: type, if mode is 2 or 3] · [in_item: type, if mode is 1 or 3]
+//!   mode: 0 call, 1 client stream (the caller sends items), 2 server stream (the server sends
+//!   items), 3 both ways
+//! type      = tag u8 · body
+//! ```
+//!
+//! | tag | type | body |
+//! |---|---|---|
+//! | 0 | unit | - |
+//! | 1 | bool | - |
+//! | 2..=6 | u8, u16, u32, u64, u128 | - |
+//! | 7..=11 | i8, i16, i32, i64, i128 | - |
+//! | 12, 13 | f32, f64 | - |
+//! | 14 | char | - |
+//! | 15 | string | max bytes: varint (0 = no bound) |
+//! | 16 | option | type |
+//! | 17 | seq | max items: varint (0 = no bound) · item type |
+//! | 18 | map | max entries: varint (0 = no bound) · key type · value type |
+//! | 19 | tuple | n: varint · type{n} |
+//! | 20 | array (fixed length, none on the wire) | n: varint · item type |
+//! | 21 | struct | name: str · n: varint · (field name: str · type){n} |
+//! | 22 | tuple struct | name: str · n: varint · type{n} |
+//! | 23 | unit struct | name: str |
+//! | 24 | newtype struct | name: str · type |
+//! | 25 | enum | name: str · n: varint · (variant name: str · kind u8 · body){n} |
+//!
+//! An enum variant's kind is 0 unit (no body), 1 newtype (a type), 2 tuple (n: varint ·
+//! type{n}) or 3 struct (n: varint · (field name: str · type){n}). The parser also refuses
+//! two procedures with one name or id, and two parameters, fields or variants with one
+//! name, since calling by name and JSON objects could not tell them apart.
+//!
+//! # JSON conventions
+//!
+//! | type | JSON |
+//! |---|---|
+//! | unit, unit struct | `null` |
+//! | bool | `true`, `false` |
+//! | integers | numbers, range-checked exactly (`300` does not fit `u8`; `1.5` is no integer; an integral float such as `3.0` is taken up to 2^53). `u64`, `i64`, `u128`, `i128` also take a decimal string (`"340282366920938463463374607431768211455"`). Decoded values print as numbers when within `i64`/`u64` (serde_json holds those exactly) and as decimal strings beyond |
+//! | f32, f64 | numbers, or `"NaN"`, `"inf"`, `"-inf"` (printed so for non-finite values). A finite number beyond `f32`'s range is an error for an `f32`. An `f32` prints as its shortest decimal form |
+//! | char | a one-character string |
+//! | string | a string, at most its bound in UTF-8 bytes |
+//! | option | `null` for None, anything else for Some (so a Some whose value prints as `null`, like `Some(())`, cannot be written) |
+//! | seq, array, tuple, tuple struct | an array; exact length for array, tuple and tuple struct |
+//! | bytes (seq or array of u8) | also a string: `"0x48656c6c6f"` (hex, pairs of digits in either case), `"base64:SGVsbG8="` (standard alphabet, padding optional), or any other string for its UTF-8. Decoded bytes print as a string when they are UTF-8 without control characters and do not start with `0x` or `base64:`, otherwise as `"0x"` and lowercase hex; either form reads back to the same bytes |
+//! | map | an object (keys converted from strings for integer, bool, char and string key types) or an array of `[key, value]` pairs. Object entries go on the wire in numeric order for integer keys and in the object's (sorted) order otherwise; a decoded map prints as an object when its key type allows one and its keys are strictly increasing in that order, else as pairs (so decoding then encoding keeps the bytes) |
+//! | struct | an object with exactly its fields: a missing or an unknown field is an error |
+//! | newtype struct | the inner value |
+//! | enum | a unit variant as its name (`"Off"`); any other as a one-key object `{"Blink": {"hz": 2}}`, `{"Level": 3}`, `{"Pair": [1, 2]}` (serde_json's externally tagged form) |
+//!
+//! A procedure's arguments are a JSON array (by position, one per parameter), an object
+//! (by parameter name, exactly the parameters), or `[]`, `{}` or `null` for none. A
+//! procedure with **one parameter** also takes its bare value. The bare reading is tried
+//! first; if it fails and the JSON is an array or object, the argument reading is tried;
+//! if both fail, the error shown is the argument reading's for an object whose one key is
+//! the parameter's name, else the bare reading's when the JSON looks like a value of the
+//! parameter's type at its top level (its JSON kind, an array's length for a tuple or
+//! array, one key for an enum), else the argument reading's. So for
+//! `echo(data: Vec<u8, 200>)`, `"hi"`, `[104, 105]`, `[[104, 105]]` and `{"data": "hi"}`
+//! all send the same two bytes, `[300]` fails with `echo: 300 does not fit u8 at [0]`, and
+//! for `set(mode: Mode)`, `{"mode": "Dim"}` fails with
+//! `set: expected one of Off, On, Blink { hz: u8 } at mode, got "Dim"`.
+//!
+//! Errors ([`CodecError`]) carry the procedure, the path (`b`, `[0]`, `mode.Blink.hz`,
+//! `limits[7]`), the message and what was found apart, and print as
+//! `proc: message at path, got found`, e.g. `add: expected i32 at b, got "x"`.
+//!
+//! # Notation
+//!
+//! Types print Rust-like, with the bounds heapless writes: `u8`, `()`, `String`,
+//! `String<32>`, `Option<T>`, `Vec<T>`, `Vec<u8, 200>`, `Map<K, V>`, `Map<K, V, 16>`,
+//! `(A, B)`, `[u8; 4]`, and named types by name; [`definition`] spells those out
+//! (`struct Info { version: u32, name: String<16> }`, `enum Mode { Off, On, Blink { hz: u8 } }`).
+//! A [`signature`] writes a caller's stream as a last `stream T` parameter and a server's
+//! stream as the result `stream T`: `add(a: i32, b: i32) -> i32`,
+//! `count(n: u32) -> stream u32`, `sum(stream u32) -> u64`,
+//! `chat(stream String) -> stream String`; a unit result is left out (`reset()`).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+mod codec;
+mod json_form;
+mod leb128;
+mod manifest;
+mod model;
+mod notation;
+
+pub use codec::{
+    decode_args, decode_in_item, decode_item, decode_output, decode_value, encode_args,
+    encode_in_item, encode_item, encode_output, encode_value, CodecError, MAX_EMPTY_VALUES,
+};
+pub use manifest::{ManifestError, ManifestErrorKind};
+pub use model::{Field, Manifest, Mode, Procedure, Type, Variant, VariantKind, FORMAT, MAX_DEPTH};
+pub use notation::{definition, named_types, signature};

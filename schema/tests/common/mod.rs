@@ -1,0 +1,280 @@
+//! What several test files share: a manifest using every tag and mode, and a proptest
+//! strategy for types.
+
+#![allow(dead_code)] // each test file uses a part
+
+pub(crate) mod values;
+
+use proptest::prelude::*;
+use wirecall_schema::{Field, Manifest, Mode, Procedure, Type, Variant, VariantKind};
+
+/// `enum Mode { Off, On, Blink { hz: u8 } }`, the enum of the error-message examples.
+pub(crate) fn mode_enum() -> Type {
+    Type::enumeration(
+        "Mode",
+        vec![
+            Variant::new("Off", VariantKind::Unit),
+            Variant::new("On", VariantKind::Unit),
+            Variant::new(
+                "Blink",
+                VariantKind::Struct(vec![Field::new("hz", Type::U8)]),
+            ),
+        ],
+    )
+}
+
+/// `struct Info { version: u32, name: String<16> }`.
+pub(crate) fn info_struct() -> Type {
+    Type::structure(
+        "Info",
+        vec![
+            Field::new("version", Type::U32),
+            Field::new("name", Type::string(16)),
+        ],
+    )
+}
+
+pub(crate) fn procedure(
+    id: u32,
+    name: &str,
+    params: Vec<Field>,
+    output: Type,
+    mode: Mode,
+) -> Procedure {
+    Procedure {
+        id,
+        name: name.to_owned(),
+        params,
+        output,
+        mode,
+    }
+}
+
+/// A service whose procedures use every type tag, every variant kind and every mode.
+pub(crate) fn demo_manifest() -> Manifest {
+    let every_primitive = Type::Tuple(vec![
+        Type::Unit,
+        Type::Bool,
+        Type::U8,
+        Type::U16,
+        Type::U32,
+        Type::U64,
+        Type::U128,
+        Type::I8,
+        Type::I16,
+        Type::I32,
+        Type::I64,
+        Type::I128,
+        Type::F32,
+        Type::F64,
+        Type::Char,
+        Type::string(0),
+    ]);
+    let shape = Type::enumeration(
+        "Shape",
+        vec![
+            Variant::new("Empty", VariantKind::Unit),
+            Variant::new("Circle", VariantKind::Newtype(Type::F32)),
+            Variant::new("Rect", VariantKind::Tuple(vec![Type::U16, Type::U16])),
+            Variant::new(
+                "Poly",
+                VariantKind::Struct(vec![Field::new(
+                    "points",
+                    Type::seq(8, Type::array(2, Type::I32)),
+                )]),
+            ),
+        ],
+    );
+    let config = Type::structure(
+        "Config",
+        vec![
+            Field::new(
+                "limits",
+                Type::map(4, Type::string(8), Type::option(Type::U64)),
+            ),
+            Field::new(
+                "point",
+                Type::TupleStruct {
+                    name: "Point".into(),
+                    fields: vec![Type::I32, Type::I32],
+                },
+            ),
+            Field::new(
+                "ping",
+                Type::UnitStruct {
+                    name: "Ping".into(),
+                },
+            ),
+            Field::new("meters", Type::newtype("Meters", Type::U32)),
+            Field::new("shape", shape),
+            Field::new("all", every_primitive),
+        ],
+    );
+    Manifest {
+        service: "demo".into(),
+        procedures: vec![
+            procedure(
+                0,
+                "add",
+                vec![Field::new("a", Type::I32), Field::new("b", Type::I32)],
+                Type::I32,
+                Mode::Call,
+            ),
+            procedure(
+                1,
+                "echo",
+                vec![Field::new("data", Type::seq(200, Type::U8))],
+                Type::seq(200, Type::U8),
+                Mode::Call,
+            ),
+            procedure(2, "info", vec![], info_struct(), Mode::Call),
+            procedure(
+                3,
+                "set",
+                vec![Field::new("mode", mode_enum())],
+                Type::Unit,
+                Mode::Call,
+            ),
+            procedure(
+                4,
+                "configure",
+                vec![Field::new("config", config)],
+                Type::Bool,
+                Mode::Call,
+            ),
+            procedure(
+                5,
+                "count",
+                vec![Field::new("n", Type::U32)],
+                Type::Unit,
+                Mode::ServerStream { item: Type::U32 },
+            ),
+            procedure(
+                6,
+                "sum",
+                vec![],
+                Type::U64,
+                Mode::ClientStream { in_item: Type::U32 },
+            ),
+            procedure(
+                300,
+                "chat",
+                vec![Field::new("room", Type::string(32))],
+                Type::Unit,
+                Mode::Bidi {
+                    item: Type::string(0),
+                    in_item: Type::string(0),
+                },
+            ),
+        ],
+    }
+}
+
+/// Any type, up to a few levels deep, with distinct names where names must differ.
+pub(crate) fn arb_type() -> impl Strategy<Value = Type> {
+    arb_type_with(0)
+}
+
+/// Any type that has values: as [`arb_type`], without enums of no variants.
+pub(crate) fn arb_inhabited_type() -> impl Strategy<Value = Type> {
+    arb_type_with(1)
+}
+
+fn arb_type_with(min_variants: usize) -> impl Strategy<Value = Type> {
+    let leaf = prop_oneof![
+        Just(Type::Unit),
+        Just(Type::Bool),
+        Just(Type::U8),
+        Just(Type::U16),
+        Just(Type::U32),
+        Just(Type::U64),
+        Just(Type::U128),
+        Just(Type::I8),
+        Just(Type::I16),
+        Just(Type::I32),
+        Just(Type::I64),
+        Just(Type::I128),
+        Just(Type::F32),
+        Just(Type::F64),
+        Just(Type::Char),
+        (0u32..6).prop_map(Type::string),
+        Just(Type::UnitStruct {
+            name: "Ping".into()
+        }),
+    ];
+    leaf.prop_recursive(4, 48, 4, move |inner| {
+        let list = proptest::collection::vec(inner.clone(), 0..4);
+        prop_oneof![
+            inner.clone().prop_map(Type::option),
+            (0u32..4, inner.clone()).prop_map(|(max, item)| Type::seq(max, item)),
+            (0u32..4, inner.clone(), inner.clone()).prop_map(|(max, k, v)| Type::map(max, k, v)),
+            list.clone().prop_map(Type::Tuple),
+            (0u32..4, inner.clone()).prop_map(|(len, item)| Type::array(len, item)),
+            list.clone()
+                .prop_map(|types| Type::structure("S", named(types))),
+            list.clone().prop_map(|fields| Type::TupleStruct {
+                name: "T".into(),
+                fields
+            }),
+            inner.clone().prop_map(|t| Type::newtype("N", t)),
+            proptest::collection::vec((0u8..4, list), min_variants..4).prop_map(|variants| {
+                let variants = variants
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (kind, types))| {
+                        let kind = match (kind, types.first()) {
+                            (1, Some(t)) => VariantKind::Newtype(t.clone()),
+                            (2, _) => VariantKind::Tuple(types),
+                            (3, _) => VariantKind::Struct(named(types)),
+                            _ => VariantKind::Unit,
+                        };
+                        Variant::new(format!("V{i}"), kind)
+                    })
+                    .collect();
+                Type::enumeration("E", variants)
+            }),
+        ]
+    })
+}
+
+/// Fields `f0`, `f1`, ... of the given types.
+fn named(types: Vec<Type>) -> Vec<Field> {
+    types
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Field::new(format!("f{i}"), t))
+        .collect()
+}
+
+/// Any manifest of a few procedures with types from [`arb_type`].
+pub(crate) fn arb_manifest() -> impl Strategy<Value = Manifest> {
+    let proc = (
+        proptest::collection::vec(arb_type(), 0..3),
+        arb_type(),
+        0u8..4,
+        arb_type(),
+        arb_type(),
+    );
+    ("[a-z]{0,6}", proptest::collection::vec(proc, 0..4)).prop_map(|(service, procs)| Manifest {
+        service,
+        procedures: procs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (params, output, mode, item, in_item))| {
+                let mode = match mode {
+                    0 => Mode::Call,
+                    1 => Mode::ClientStream { in_item },
+                    2 => Mode::ServerStream { item },
+                    _ => Mode::Bidi { item, in_item },
+                };
+                procedure(
+                    i as u32 * 1000,
+                    &format!("p{i}"),
+                    named(params),
+                    output,
+                    mode,
+                )
+            })
+            .collect(),
+    })
+}
