@@ -1,89 +1,65 @@
-//! `wirecall call`: one call by name, JSON in and out.
+//! `wirecall call`: one call by name on any device, JSON in and out, converted by the
+//! device's own description (its manifest).
 //!
 //! Exit codes as `failure::EXIT_CODES` has them: the result on stdout and 0, or a message
-//! on stderr and what failed.
+//! on stderr and what failed. Arguments that do not fit the procedure are refused before
+//! anything is sent.
 
-use std::time::{Duration, Instant};
+use wirecall_schema::{decode_output, encode_args, signature};
 
-use wirecall::Config;
-use wirecall_adapters::host::{Capacity, Client, ClientOptions};
-use wirecall_tests::demo::demo;
+use crate::device::Device;
+use crate::failure::{fail, fail_with, Exit};
+use crate::{args, Target};
 
-use crate::failure::fail_with;
-use crate::links::{self, LinkError};
-use crate::{procs, CallLink};
+const COMMAND: &str = "wirecall call";
 
-pub(crate) fn run(
-    link: CallLink,
-    baud: u32,
-    timeout: Duration,
-    name: &str,
-    args: &str,
-    capacity: Capacity,
-) -> i32 {
-    let proc_ = match procs::find(name) {
-        Ok(p) => p,
-        Err(e) => return fail(2, &e),
+pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
+    // The JSON is read and parsed before the link is opened; it is checked against the
+    // procedure's types once the device has said what they are, before the call is made.
+    let json = match args::json(args, "one JSON value") {
+        Ok(v) => v,
+        Err(e) => return fail(COMMAND, Exit::Usage, e),
     };
-    if proc_.info.mode != wirecall::StreamMode::Call {
+    let device = match Device::open(target, COMMAND) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let p = match device.procedure(name, COMMAND) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if p.mode.is_stream() {
         return fail(
-            2,
-            &format!("`{name}` is a stream: use `wirecall stream ... {name} ARGS`"),
+            COMMAND,
+            Exit::Usage,
+            format!(
+                "`{name}` is a {}: use `wirecall stream ... {name} ARGS`",
+                p.mode.kind_name()
+            ),
         );
     }
-    let bytes = match encode_args(&proc_, args) {
+    let bytes = match encode_args(p, &json) {
         Ok(b) => b,
-        Err(e) => return fail(2, &e),
+        Err(e) => {
+            return fail(
+                COMMAND,
+                Exit::Usage,
+                format!("{e}; expected {}", signature(p)),
+            )
+        }
     };
-    // The deadline covers the handshake too; the call gets what the handshake left of it.
-    let deadline = Instant::now() + timeout;
-    let client = match connect(&link, baud, capacity, timeout) {
-        Ok(c) => c,
-        Err(e) => return fail(e.exit() as i32, &e.to_string()),
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    match client.call(proc_.info.id, &bytes, Some(left)) {
-        Ok(out) => match proc_.decode(&out) {
+    match device.client.call(p.id, &bytes, Some(device.left())) {
+        Ok(out) => match decode_output(p, &out) {
             Ok(v) => {
                 println!("{v}");
                 0
             }
-            Err(e) => fail(1, &format!("the result did not decode: {e}")),
+            Err(e) => fail(
+                COMMAND,
+                Exit::Device,
+                format!("the result did not decode: {e}"),
+            ),
         },
-        Err(e) => fail_with(e, timeout, "wirecall call"),
+        Err(e) => fail_with(e, target.timeout, COMMAND),
     }
-}
-
-/// The JSON arguments of `proc_`, encoded; the error names the expected shape.
-pub(crate) fn encode_args(proc_: &procs::Proc, args: &str) -> Result<Vec<u8>, String> {
-    let json: serde_json::Value = serde_json::from_str(args).map_err(|e| {
-        format!(
-            "the arguments are not JSON ({e}); expected {}",
-            proc_.shape()
-        )
-    })?;
-    proc_.encode(json)
-}
-
-/// A client over the link the command line names, expecting the demo service, once a
-/// session is established (within `timeout`).
-pub(crate) fn connect(
-    link: &CallLink,
-    baud: u32,
-    capacity: Capacity,
-    timeout: Duration,
-) -> Result<Client, LinkError> {
-    let options = ClientOptions {
-        config: Config::default()
-            .expecting_schema(demo::SCHEMA_HASH)
-            .with_stream_window(64),
-        capacity,
-        ..ClientOptions::default()
-    };
-    links::connect(link, baud, options, timeout)
-}
-
-fn fail(code: i32, message: &str) -> i32 {
-    eprintln!("wirecall call: {message}");
-    code
 }

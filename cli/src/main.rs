@@ -3,21 +3,26 @@
 //! * `wirecall demo`: a demo device and a host in one process over a simulated 115200-baud
 //!   serial line, showing calls, replies, timings and the link's statistics.
 //! * `wirecall serve`: serves the demo service on TCP, a Unix socket, stdio or a serial port.
-//! * `wirecall call`: calls a procedure by name over TCP, a Unix socket, a serial port or a
-//!   child process; JSON in, JSON out.
-//! * `wirecall stream`: opens a server stream by name over the same links; one JSON line
-//!   per item.
+//! * `wirecall list`: what a device serves (it describes itself: its manifest), over TCP,
+//!   a Unix socket, a serial port or a child process.
+//! * `wirecall call`: calls a procedure of any device by name over the same links; JSON in,
+//!   JSON out, converted by the device's manifest.
+//! * `wirecall stream`: opens a stream by name; one JSON line per item (items to send are
+//!   read from stdin, one JSON value per line).
 //!
 //! Links are named by the project's link URLs (`--link tcp://HOST:PORT`, ...; see
 //! `wirecall_adapters::host::LinkUrl`) or by `--tcp`, `--unix`, `--serial`, `--exec`. The
 //! exit codes are in `failure.rs`, and in `wirecall --help`.
 
+mod args;
+mod cache;
 mod call;
 mod demo;
+mod device;
 mod duration;
 mod failure;
 mod links;
-mod procs;
+mod list;
 mod serve;
 mod stream;
 
@@ -54,50 +59,83 @@ enum Command {
         #[command(flatten)]
         capacity: CapacityArgs,
     },
-    /// Call a procedure by name: `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`.
+    /// List what a device serves: its procedures with their signatures, and the types they
+    /// use: `wirecall list --tcp 127.0.0.1:7000` (`--json` for a machine-readable form).
+    #[command(after_help = failure::EXIT_CODES)]
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Print the manifest as JSON: the service, and each procedure's number, name,
+        /// kind, parameters and types.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a procedure by name, on any wirecall device (it describes itself):
+    /// `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`.
     #[command(after_help = failure::EXIT_CODES)]
     Call {
         #[command(flatten)]
-        link: CallLink,
-        /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
-        #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
-        baud: u32,
-        /// Deadline of the call, including the connection and handshake: `500ms`, `2s`,
-        /// `1.5` (seconds), `5m`, `1h`; at most a year.
-        #[arg(long, default_value = "5s", value_parser = duration::parse)]
-        timeout: std::time::Duration,
-        /// The procedure's name (`add`, `echo`, `fail`, `huge`, `sleep`).
+        target: Target,
+        /// The procedure's name (`wirecall list` shows them).
         procedure: String,
-        /// The arguments as one JSON value: `[1, 2]`, `{"a": 1, "b": 2}`, or a bare value for
-        /// a single parameter. Default: no arguments.
+        /// The arguments: one JSON value (`[1, 2]` by position, `{"a": 1, "b": 2}` by name,
+        /// or a bare value for a single parameter), `@FILE` to read it from a file, or `-`
+        /// from stdin. Default: no arguments.
         #[arg(default_value = "[]")]
         args: String,
-        #[command(flatten)]
-        capacity: CapacityArgs,
     },
-    /// Open a server stream by name and print one JSON line per item:
-    /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`.
+    /// Open a stream by name and print one JSON line per item it brings:
+    /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`. A stream that takes items
+    /// from the caller reads them from stdin, one JSON value per line.
     #[command(after_help = failure::EXIT_CODES)]
     Stream {
         #[command(flatten)]
-        link: CallLink,
-        /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
-        #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
-        baud: u32,
-        /// How long to wait for the connection and handshake: `500ms`, `2s`, `1.5`
-        /// (seconds), `5m`, `1h`. The stream itself has no deadline; it ends when the device
-        /// ends it, or when nothing moves on it for 30 s.
-        #[arg(long, default_value = "5s", value_parser = duration::parse)]
-        timeout: std::time::Duration,
-        /// The stream's name (`count`).
+        target: Target,
+        /// The stream's name (`wirecall list` shows them).
         procedure: String,
-        /// The arguments as one JSON value: `[1, 2]`, `{"a": 1, "b": 2}`, or a bare value for
-        /// a single parameter. Default: no arguments.
+        /// The arguments, as for `call` (`-` is not allowed when items come from stdin).
         #[arg(default_value = "[]")]
         args: String,
-        #[command(flatten)]
-        capacity: CapacityArgs,
     },
+}
+
+/// The device a command talks to, and how.
+#[derive(Args, Debug)]
+struct Target {
+    #[command(flatten)]
+    link: CallLink,
+    /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
+    #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
+    baud: u32,
+    /// Deadline of the whole command: connection, handshake, fetching the device's
+    /// description and the call; for a stream, all but the stream itself (which ends when
+    /// the device ends it, or when nothing moves on it for 30 s). `500ms`, `2s`, `1.5`
+    /// (seconds), `5m`, `1h`; at most a year.
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    timeout: std::time::Duration,
+    /// Fail (exit 5) unless the device serves this schema hash, e.g. 0x61D497C5 (`wirecall
+    /// list` prints it).
+    #[arg(long, value_name = "HASH", value_parser = parse_hash)]
+    schema: Option<u32>,
+    /// Do not read or write the cache of device descriptions (by default kept in
+    /// $WIRECALL_CACHE_DIR, $XDG_CACHE_HOME/wirecall or ~/.cache/wirecall, by schema hash).
+    #[arg(long)]
+    no_cache: bool,
+    #[command(flatten)]
+    capacity: CapacityArgs,
+}
+
+/// A schema hash: `0x` and 8 hex digits, or decimal.
+fn parse_hash(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    match parsed {
+        Ok(0) => Err("0 is no schema; give the hash `wirecall list` prints".into()),
+        Ok(h) => Ok(h),
+        Err(_) => Err(format!("`{s}` is not a schema hash (like 0x61D497C5)")),
+    }
 }
 
 /// The frame size and calls in flight of the endpoint.
@@ -184,22 +222,17 @@ fn main() {
             max_connections,
             capacity,
         } => serve::run(link, baud, max_connections as usize, capacity.capacity()),
+        Command::List { target, json } => list::run(&target, json),
         Command::Call {
-            link,
-            baud,
-            timeout,
+            target,
             procedure,
             args,
-            capacity,
-        } => call::run(link, baud, timeout, &procedure, &args, capacity.capacity()),
+        } => call::run(&target, &procedure, &args),
         Command::Stream {
-            link,
-            baud,
-            timeout,
+            target,
             procedure,
             args,
-            capacity,
-        } => stream::run(link, baud, timeout, &procedure, &args, capacity.capacity()),
+        } => stream::run(&target, &procedure, &args),
     };
     std::process::exit(code);
 }

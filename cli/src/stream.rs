@@ -1,69 +1,122 @@
-//! `wirecall stream`: opens a server stream by name and prints one JSON line per item.
+//! `wirecall stream`: opens a stream by name and prints one JSON line per item the device
+//! sends; a stream that takes items from the caller reads them from stdin, one JSON value
+//! per line, and ends them at the end of stdin.
 //!
-//! Exit codes as `failure::EXIT_CODES` has them: 0 the stream ended well, 1 the device
-//! ended it with an error (or an item did not decode), 3 the stream went idle, 4 no link,
-//! no session, or the link was lost. Items already printed stay printed: every line on
-//! stdout is one whole item, in order.
+//! Exit codes as `wirecall call`'s. Items already printed stay printed: every line on
+//! stdout is one whole item, in order. A client stream prints its one answer at the end.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use wirecall::StreamMode;
-use wirecall_adapters::host::Capacity;
+use wirecall_adapters::host::CallStream;
+use wirecall_schema::{
+    decode_item, decode_output, encode_args, encode_in_item, signature, Mode, Procedure,
+};
 
-use crate::call::{connect, encode_args};
-use crate::failure::fail_with;
-use crate::{procs, CallLink};
+use crate::device::Device;
+use crate::failure::{fail, fail_with, Exit};
+use crate::{args, Target};
+
+const COMMAND: &str = "wirecall stream";
 
 /// A stream that runs longer than this gets a progress line on a terminal's stderr.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
-pub(crate) fn run(
-    link: CallLink,
-    baud: u32,
-    timeout: Duration,
-    name: &str,
-    args: &str,
-    capacity: Capacity,
-) -> i32 {
-    let fail = |code: i32, message: &str| {
-        eprintln!("wirecall stream: {message}");
-        code
+pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
+    let json = match args::json(args, "one JSON value") {
+        Ok(v) => v,
+        Err(e) => return fail(COMMAND, Exit::Usage, e),
     };
-    let proc_ = match procs::find(name) {
+    let device = match Device::open(target, COMMAND) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let p = match device.procedure(name, COMMAND) {
         Ok(p) => p,
-        Err(e) => return fail(2, &e),
+        Err(code) => return code,
     };
-    if proc_.info.mode != StreamMode::ServerStream {
+    let mode = match p.mode {
+        Mode::Call => {
+            return fail(
+                COMMAND,
+                Exit::Usage,
+                format!("`{name}` is not a stream: use `wirecall call ... {name} ARGS`"),
+            )
+        }
+        Mode::ClientStream { .. } => StreamMode::ClientStream,
+        Mode::ServerStream { .. } => StreamMode::ServerStream,
+        Mode::Bidi { .. } => StreamMode::Bidi,
+    };
+    if mode.caller_sends() && args == "-" {
         return fail(
-            2,
-            &format!("`{name}` is not a server stream: use `wirecall call ... {name} ARGS`"),
+            COMMAND,
+            Exit::Usage,
+            format!("`{name}` reads its items from stdin: give its arguments on the command line or with @FILE"),
         );
     }
-    let bytes = match encode_args(&proc_, args) {
+    let bytes = match encode_args(p, &json) {
         Ok(b) => b,
-        Err(e) => return fail(2, &e),
+        Err(e) => {
+            return fail(
+                COMMAND,
+                Exit::Usage,
+                format!("{e}; expected {}", signature(p)),
+            )
+        }
     };
-    let client = match connect(&link, baud, capacity, timeout) {
-        Ok(c) => c,
-        Err(e) => return fail(e.exit() as i32, &e.to_string()),
-    };
-    let mut stream = match client.open_stream(proc_.info.id, &bytes, StreamMode::ServerStream, None)
-    {
+    let mut stream = match device.client.open_stream(p.id, &bytes, mode, None) {
         Ok(s) => s,
-        Err(e) => return fail_with(e, timeout, "wirecall stream"),
+        Err(e) => return fail_with(e, target.timeout, COMMAND),
     };
+    let count = if mode.caller_sends() {
+        match send_stdin(&mut stream, p) {
+            Ok(()) => 0,
+            Err(code) => return code,
+        }
+    } else {
+        match print_items(&mut stream, p) {
+            Ok(n) => n,
+            Err(code) => return code,
+        }
+    };
+    match stream.finish() {
+        Ok(out) if mode == StreamMode::ClientStream => match decode_output(p, &out) {
+            Ok(v) => {
+                println!("{v}");
+                0
+            }
+            Err(e) => fail(
+                COMMAND,
+                Exit::Device,
+                format!("the answer did not decode: {e}"),
+            ),
+        },
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("{COMMAND}: ended after {count} items");
+            fail_with(e, target.timeout, COMMAND)
+        }
+    }
+}
+
+/// Prints each item the device sends as a JSON line; returns how many. `Err` is the exit
+/// code to leave with now: an item that did not decode, or 0 once stdout is closed.
+fn print_items(stream: &mut CallStream, p: &Procedure) -> Result<u64, i32> {
     let mut out = std::io::stdout().lock();
     let progress = std::io::stderr().is_terminal();
     let (start, mut shown, mut count) = (Instant::now(), Instant::now(), 0u64);
     while let Some(item) = stream.next_item() {
-        let value = match proc_.decode_item(&item) {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return fail(1, &format!("item {count} did not decode: {e}")),
-            None => return fail(1, "not a stream"),
-        };
+        let value = decode_item(p, &item).map_err(|e| {
+            fail(
+                COMMAND,
+                Exit::Device,
+                format!("item {count} did not decode: {e}"),
+            )
+        })?;
         if writeln!(out, "{value}").is_err() {
-            return 0; // stdout closed (`| head`): the stream is cancelled on drop
+            // stdout closed (`| head`): done; the stream is cancelled when it is dropped.
+            return Err(0);
         }
         count += 1;
         if progress && start.elapsed() >= PROGRESS_AFTER && shown.elapsed() >= PROGRESS_AFTER / 4 {
@@ -76,11 +129,38 @@ pub(crate) fn run(
     if progress && start.elapsed() >= PROGRESS_AFTER {
         eprintln!("\r{count} items in {:.1?}      ", start.elapsed());
     }
-    match stream.finish() {
-        Ok(_) => 0,
-        Err(e) => {
-            eprintln!("wirecall stream: ended after {count} items");
-            fail_with(e, timeout, "wirecall stream")
+    Ok(count)
+}
+
+/// Sends each line of stdin as an item, then ends the items. A line that is not an item
+/// of the stream's type cancels the stream (exit 2): what was sent before it stays sent.
+/// Items the device sends back on a two-way stream are printed after the caller's end.
+fn send_stdin(stream: &mut CallStream, p: &Procedure) -> Result<(), i32> {
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line =
+            line.map_err(|e| fail(COMMAND, Exit::Usage, format!("cannot read stdin: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str(&line)
+            .map_err(|e| format!("line {} is not JSON ({e})", n + 1))
+            .and_then(|v| encode_in_item(p, &v).map_err(|e| format!("line {}: {e}", n + 1)))
+            .map_err(|e| {
+                fail(
+                    COMMAND,
+                    Exit::Usage,
+                    format!("{e}; the stream was cancelled"),
+                )
+            })?;
+        if let Err(e) = stream.send(&item) {
+            return Err(fail_with(e, Duration::ZERO, COMMAND));
         }
     }
+    if let Err(e) = stream.end_items() {
+        return Err(fail_with(e, Duration::ZERO, COMMAND));
+    }
+    if stream.mode() == StreamMode::Bidi {
+        print_items(stream, p)?;
+    }
+    Ok(())
 }

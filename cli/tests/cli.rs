@@ -25,17 +25,34 @@ fn user_session(link: &[&str]) {
         "{}",
         stderr(&o)
     );
+    // What the device serves, as it describes itself.
+    let o = std::process::Command::new(BIN)
+        .arg("list")
+        .args(link)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("0  add(a: i32, b: i32) -> i32"),
+        "{}",
+        stdout(&o)
+    );
     let o = with(&["add", r#"{"a": 40, "b": 2}"#]);
     assert_eq!(stdout(&o), "42");
+    // Bytes go in as numbers, text, hex or base64, and print as text when they are text.
     let o = with(&["echo", "[104, 105]"]);
-    assert_eq!(stdout(&o), "[104,105]");
+    assert_eq!(stdout(&o), "\"hi\"");
+    let o = with(&["echo", "\"0x00ff\""]);
+    assert_eq!(stdout(&o), "\"0x00ff\"");
+    let o = with(&["echo", "\"base64:aGk=\""]);
+    assert_eq!(stdout(&o), "\"hi\"");
     let o = with(&["fail"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("internal error"), "{}", stderr(&o));
     let o = with(&["add", r#""x""#]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("add(a : i32, b : i32) -> i32"),
+        stderr(&o).contains("add(a: i32, b: i32) -> i32"),
         "{}",
         stderr(&o)
     );
@@ -298,14 +315,22 @@ fn stream_and_call_refuse_each_others_procedures_and_bad_arguments() {
     let (_server, addr) = serve(&["--tcp", "127.0.0.1:0"]);
     let o = stream(&["--tcp", &addr, "add", "[1, 2]"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not a server stream"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`add` is not a stream"),
+        "{}",
+        stderr(&o)
+    );
     let o = call(&["--tcp", &addr, "count", "[3]"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("is a stream"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`count` is a server stream"),
+        "{}",
+        stderr(&o)
+    );
     let o = stream(&["--tcp", &addr, "count", "[-1]"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("count(n : u32) -> stream u32"),
+        stderr(&o).contains("count(n: u32) -> stream u32"),
         "{}",
         stderr(&o)
     );

@@ -233,7 +233,9 @@ fn a_device_of_another_protocol_version_is_told_with_both_versions() {
 #[test]
 fn a_device_serving_another_schema_exits_5() {
     let (addr, device) = fake_device(hello(false, 1, 1, 4096, 32, 32, 1000, 0x1234_5678));
-    let o = stream(&["--tcp", &addr, "count", "[3]"]);
+    // A command pinned to a schema (`--schema HASH`) refuses any other.
+    let pinned = format!("0x{:08X}", demo::SCHEMA_HASH);
+    let o = stream(&["--tcp", &addr, "--schema", &pinned, "count", "[3]"]);
     expect(
         &o,
         5,

@@ -192,6 +192,10 @@ impl Link {
             .map_err(|e| {
                 io::Error::new(io::Error::from(e.clone()).kind(), format!("{path}: {e}"))
             })?;
+        // Bytes the device sent while nobody had the port open (its Hellos, repeated every
+        // keepalive while unanswered) are stale: a host that read them would take each for a
+        // restart of the device. What the device sends from now on is kept.
+        let _ = port.clear(serialport::ClearBuffer::Input);
         let reader = port
             .try_clone()
             .map_err(|e| io::Error::other(e.to_string()))?;

@@ -171,16 +171,31 @@ mod derived {
             &Type::Struct {
                 name: "Point",
                 fields: &[
-                    Field { name: "x", ty: &Type::I16 },
+                    Field {
+                        name: "x",
+                        ty: &Type::I16
+                    },
                     // A raw identifier is encoded without its `r#`.
-                    Field { name: "type", ty: &Type::Option(&Type::U8) },
+                    Field {
+                        name: "type",
+                        ty: &Type::Option(&Type::U8)
+                    },
                 ],
             }
         );
-        assert_eq!(Meters::TYPE, &Type::Newtype { name: "Meters", inner: &Type::F32 });
+        assert_eq!(
+            Meters::TYPE,
+            &Type::Newtype {
+                name: "Meters",
+                inner: &Type::F32
+            }
+        );
         assert_eq!(
             Pair::TYPE,
-            &Type::TupleStruct { name: "Pair", fields: &[&Type::U8, &Type::Bool] }
+            &Type::TupleStruct {
+                name: "Pair",
+                fields: &[&Type::U8, &Type::Bool]
+            }
         );
         assert_eq!(Nothing::TYPE, &Type::UnitStruct { name: "Nothing" });
         assert_eq!(
@@ -188,12 +203,24 @@ mod derived {
             &Type::Enum {
                 name: "Mode",
                 variants: &[
-                    Variant { name: "Off", shape: VariantShape::Unit },
-                    Variant { name: "Level", shape: VariantShape::Newtype(&Type::U8) },
-                    Variant { name: "Span", shape: VariantShape::Tuple(&[&Type::U8, &Type::U8]) },
+                    Variant {
+                        name: "Off",
+                        shape: VariantShape::Unit
+                    },
+                    Variant {
+                        name: "Level",
+                        shape: VariantShape::Newtype(&Type::U8)
+                    },
+                    Variant {
+                        name: "Span",
+                        shape: VariantShape::Tuple(&[&Type::U8, &Type::U8])
+                    },
                     Variant {
                         name: "Blink",
-                        shape: VariantShape::Struct(&[Field { name: "hz", ty: &Type::U16 }]),
+                        shape: VariantShape::Struct(&[Field {
+                            name: "hz",
+                            ty: &Type::U16
+                        }]),
                     },
                 ],
             }
@@ -202,16 +229,34 @@ mod derived {
             <Tagged<heapless::String<8>>>::TYPE,
             &Type::Struct {
                 name: "Tagged",
-                fields: &[Field { name: "tag", ty: &Type::String { max: 8 } }],
+                fields: &[Field {
+                    name: "tag",
+                    ty: &Type::String { max: 8 }
+                }],
             }
         );
         // Bounds come from the containers; std's have none.
         assert_eq!(
             <heapless::Vec<u8, 200>>::TYPE,
-            &Type::Seq { max: 200, item: &Type::U8 }
+            &Type::Seq {
+                max: 200,
+                item: &Type::U8
+            }
         );
-        assert_eq!(<Vec<String>>::TYPE, &Type::Seq { max: 0, item: &Type::String { max: 0 } });
-        assert_eq!(<[u8; 4]>::TYPE, &Type::Array { len: 4, item: &Type::U8 });
+        assert_eq!(
+            <Vec<String>>::TYPE,
+            &Type::Seq {
+                max: 0,
+                item: &Type::String { max: 0 }
+            }
+        );
+        assert_eq!(
+            <[u8; 4]>::TYPE,
+            &Type::Array {
+                len: 4,
+                item: &Type::U8
+            }
+        );
         assert_eq!(<(u8, i64)>::TYPE, &Type::Tuple(&[&Type::U8, &Type::I64]));
     }
 }

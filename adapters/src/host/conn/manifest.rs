@@ -28,6 +28,20 @@ impl Conn {
         self.lock().session.peer()
     }
 
+    /// Waits until a session is up, for at most until `deadline`; false if none came (or
+    /// none can come any more: the client is over).
+    fn wait_session(&self, deadline: StdInstant) -> bool {
+        loop {
+            if self.lock().session.peer().is_some() {
+                return true;
+            }
+            if self.is_over() || StdInstant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Why no session came: the client's end, a refusal, or (none known) a timeout.
     pub(crate) fn why_no_session(&self) -> ClientError {
         let st = self.lock();
@@ -41,17 +55,15 @@ impl Conn {
     /// The peer's manifest, fetched piece by piece by `deadline`, checked against the
     /// schema hash of the handshake.
     pub(crate) fn fetch_manifest(&self, deadline: StdInstant) -> Result<Vec<u8>, ClientError> {
-        let slot = Arc::new(StreamSlot::default());
-        let result = self.fetch_into(&slot, deadline);
+        let result = self.fetch_into(deadline);
         self.lock().session.forget_manifest();
         result
     }
 
-    fn fetch_into(
-        &self,
-        slot: &Arc<StreamSlot>,
-        deadline: StdInstant,
-    ) -> Result<Vec<u8>, ClientError> {
+    fn fetch_into(&self, deadline: StdInstant) -> Result<Vec<u8>, ClientError> {
+        // Pieces meet this thread here; a session that ends ends it, and the next session
+        // gets a fresh one.
+        let mut slot = Arc::new(StreamSlot::default());
         let mut out: Vec<u8> = Vec::new();
         let mut total: Option<u32> = None;
         let mut schema = None;
@@ -67,14 +79,24 @@ impl Conn {
                     return Err(st.terminal.clone().unwrap_or(ClientError::ConnectionLost));
                 }
                 let Some(peer) = st.session.peer() else {
-                    return Err(ClientError::ConnectionLost);
+                    // Between sessions (the peer restarted): wait for the next one.
+                    drop(st);
+                    if !self.wait_session(deadline) {
+                        return Err(self.why_no_session());
+                    }
+                    continue;
                 };
                 if schema.is_some_and(|s| s != peer.schema) {
-                    // A new session with another schema (the device was re-flashed).
-                    return Err(ClientError::ConnectionLost);
+                    // A new session with another schema (the device was re-flashed
+                    // meanwhile): the pieces so far are of another manifest.
+                    return Err(ClientError::BadManifest(format!(
+                        "the device changed its schema from 0x{:08X} to 0x{:08X} while it was fetched",
+                        schema.unwrap_or(0),
+                        peer.schema
+                    )));
                 }
                 schema = Some(peer.schema);
-                match st.session.request_manifest(offset, slot) {
+                match st.session.request_manifest(offset, &slot) {
                     Ok(()) => {}
                     Err(CallError::Unsupported) => return Err(ClientError::NoManifest),
                     Err(CallError::WouldBlock) => {}
@@ -103,7 +125,15 @@ impl Conn {
                         out.extend_from_slice(&bytes[..take]);
                         break;
                     }
-                    Popped::Over => return Err(ClientError::ConnectionLost),
+                    // The session ended (the peer restarted, or the link went): ask again
+                    // on the next session, if one comes in time, from where this one left.
+                    Popped::Over => {
+                        if !self.wait_session(deadline) {
+                            return Err(self.why_no_session());
+                        }
+                        slot = Arc::new(StreamSlot::default());
+                        break;
+                    }
                     Popped::Empty => {
                         let now = StdInstant::now();
                         if now >= deadline {
@@ -112,7 +142,7 @@ impl Conn {
                         if now >= ask_until {
                             break;
                         }
-                        self.wait_on(slot, None, ask_until, false);
+                        self.wait_on(&slot, None, ask_until, false);
                     }
                 }
             }
