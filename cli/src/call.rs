@@ -9,19 +9,13 @@ use wirecall_schema::{decode_output, encode_args, signature};
 
 use crate::device::Device;
 use crate::failure::{fail, fail_with, Exit};
-use crate::{args, Target};
+use crate::Target;
 
 const COMMAND: &str = "wirecall call";
 
 pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
-    // The JSON is read and parsed before the link is opened; it is checked against the
-    // procedure's types once the device has said what they are, before the call is made.
-    let json = match args::json(args, "one JSON value") {
-        Ok(v) => v,
-        Err(e) => return fail(COMMAND, Exit::Usage, e),
-    };
-    let device = match Device::open(target, COMMAND) {
-        Ok(d) => d,
+    let (device, json) = match Device::bind(target, args, COMMAND) {
+        Ok(b) => b,
         Err(code) => return code,
     };
     let p = match device.procedure(name, COMMAND) {

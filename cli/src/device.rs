@@ -82,6 +82,19 @@ impl Device {
         })
     }
 
+    /// The JSON arguments `args` names (read and parsed before the link is opened), and
+    /// the device. The arguments are checked against the procedure's types once the
+    /// device has said what they are, before any call is made.
+    pub(crate) fn bind(
+        target: &Target,
+        args: &str,
+        command: &str,
+    ) -> Result<(Device, serde_json::Value), i32> {
+        let json =
+            crate::args::json(args, "one JSON value").map_err(|e| fail(command, Exit::Usage, e))?;
+        Ok((Device::open(target, command)?, json))
+    }
+
     /// The procedure called `name`, or (printed) an error listing those there are.
     pub(crate) fn procedure(&self, name: &str, command: &str) -> Result<&Procedure, i32> {
         self.manifest.procedure(name).ok_or_else(|| {

@@ -16,7 +16,7 @@ use wirecall_schema::{
 
 use crate::device::Device;
 use crate::failure::{fail, fail_with, Exit};
-use crate::{args, Target};
+use crate::Target;
 
 const COMMAND: &str = "wirecall stream";
 
@@ -24,12 +24,8 @@ const COMMAND: &str = "wirecall stream";
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
-    let json = match args::json(args, "one JSON value") {
-        Ok(v) => v,
-        Err(e) => return fail(COMMAND, Exit::Usage, e),
-    };
-    let device = match Device::open(target, COMMAND) {
-        Ok(d) => d,
+    let (device, json) = match Device::bind(target, args, COMMAND) {
+        Ok(b) => b,
         Err(code) => return code,
     };
     let p = match device.procedure(name, COMMAND) {
