@@ -28,6 +28,10 @@ fn every_procedure_of_the_firmware_answers_over_its_uart() {
     let (_qemu, uart) = Qemu::with_socket();
     let client = Client::over(Link::from_unix(uart).unwrap(), options()).unwrap();
     assert_eq!(client.call_typed::<device::Add>(&(40, 2), t(5000)), Ok(42));
+    // The device describes itself: the manifest in its flash, fetched in 256-byte frames,
+    // is the one the declaration builds, and hashes to what its handshake said.
+    assert_eq!(client.manifest(t(5000)).unwrap(), device::MANIFEST);
+    assert_eq!(client.peer().unwrap().schema, device::SCHEMA_HASH);
     assert_eq!(
         client.call_typed::<device::Add>(&(i32::MAX, 1), t(5000)),
         Err(ClientError::Remote(WireError::BadArguments, String::new()))

@@ -10,6 +10,7 @@
 mod batch;
 mod calls;
 mod common;
+mod dynamic;
 mod firmware;
 mod host_hostile;
 mod host_limits;
