@@ -43,6 +43,7 @@ type Map = heapless::LinearMap<u8, i64, 4>;
 
 wirecall::service! {
     /// A service whose procedures take and return every shape of type.
+    #[allow(clippy::too_many_arguments)]
     pub mod shapes {
         0 => Everything: fn everything(r: Reading, id: Id, pair: Pair, u: Unit, m: Map, c: char, f: f64, big: u128, neg: i128, v: Vec<u16>, o: Option<Option<i8>>) -> Reading;
         1 => Text: fn text(s: heapless::String<16>, b: heapless::Vec<u8, 32>) -> Option<Mode>;
