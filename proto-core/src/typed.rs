@@ -192,9 +192,13 @@ pub const fn schema_hash(schema: &str) -> u32 {
 /// a plain call's arguments, call the handler, encode the result into `out`; errors are the
 /// [`WireError`](crate::WireError) to answer with), `dispatch_request` (the same for any
 /// request, streams included, checking the request's stream mode against the
-/// declaration), `PROCEDURES`, and `SCHEMA`/`SCHEMA_HASH`, the declaration text and its
-/// hash that the handshake compares. The hash covers the text as written, so both sides
-/// must use the same declaration (share the crate that holds it).
+/// declaration), `PROCEDURES`, `DESCRIPTION` (the service described: names, parameters
+/// and [`Type`](crate::Type)s), `MANIFEST` (the description as bytes, built at compile
+/// time; serve it with `Config::with_manifest` so that any host can call the service by
+/// name) and `SCHEMA_HASH`, its hash, which the handshake carries. Every parameter, result
+/// and item type must implement [`Schema`](crate::Schema): the primitives, tuples, arrays,
+/// `Option` and the `heapless` containers do, and `#[derive(wirecall::Schema)]` (feature
+/// `derive`) does it for your structs and enums.
 #[macro_export]
 macro_rules! service {
     (
