@@ -61,6 +61,7 @@ mod client;
 mod conn;
 mod engine;
 mod link;
+mod manifest;
 mod runtime;
 mod server;
 mod session;

@@ -37,6 +37,7 @@ use super::link::WRITE_STALL;
 use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink, Start, Ticket};
 use super::slot::StreamSlot;
 
+mod manifest;
 mod stream;
 
 pub use stream::AsyncStream;

@@ -260,3 +260,38 @@ mod derived {
         assert_eq!(<(u8, i64)>::TYPE, &Type::Tuple(&[&Type::U8, &Type::I64]));
     }
 }
+
+/// The tokio flavour fetches the same manifest, from a blocking server with small frames
+/// and from a tokio server; and is told when the peer serves none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_client_fetches_the_manifest_too() {
+    use wirecall_adapters::host::tokio::{serve, AsyncClient, Inline};
+    let (server, addr) = demo_server(64);
+    let client = AsyncClient::over(
+        tokio::net::TcpStream::connect(addr).await.unwrap(),
+        Config::default(),
+    );
+    let got = client
+        .manifest(Some(Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(got, demo::MANIFEST);
+    drop(client);
+    server.stop();
+
+    for (config, want) in [
+        (
+            Config::default().with_manifest(&demo::MANIFEST),
+            Ok(demo::MANIFEST.to_vec()),
+        ),
+        (Config::default(), Err(ClientError::NoManifest)),
+    ] {
+        let (a, b) = tokio::io::duplex(4096);
+        let handler = Inline(Box::new(
+            |_: u32, _: &[u8]| -> Result<Vec<u8>, (wirecall::WireError, String)> { Ok(vec![]) },
+        ));
+        tokio::spawn(serve(b, handler, config));
+        let client = AsyncClient::over(a, Config::default());
+        assert_eq!(client.manifest(Some(Duration::from_secs(20))).await, want);
+    }
+}
