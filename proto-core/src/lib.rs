@@ -170,6 +170,8 @@ pub use endpoint::Endpoint;
 pub use error::{CallError, CancelError, RespondError, StreamError};
 pub use event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
 pub use framing::max_encoded_len;
+#[doc(hidden)]
+pub use manifest::check_unique as __check_unique;
 pub use manifest::{
     manifest, manifest_hash, manifest_len, ProcedureSchema, ServiceSchema, MANIFEST_FORMAT,
 };

@@ -86,6 +86,44 @@ pub const fn manifest_hash(manifest: &[u8]) -> u32 {
     }
 }
 
+/// Checks, at compile time, that no two procedures of `service` share a number or a name
+/// (a host could not tell them apart, and dispatch would run the first for both); the
+/// `service!` macro calls it in a constant, so a clash is a compile error.
+pub const fn check_unique(service: &ServiceSchema) {
+    let p = service.procedures;
+    let mut i = 0;
+    while i < p.len() {
+        let mut j = i + 1;
+        while j < p.len() {
+            assert!(
+                p[i].id != p[j].id,
+                "two procedures of the service have the same number"
+            );
+            assert!(
+                !same(p[i].name, p[j].name),
+                "two procedures of the service have the same name"
+            );
+            j += 1;
+        }
+        i += 1;
+    }
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Counts every byte, and writes those that fit (none, when measuring).
 struct Writer<'a> {
     out: &'a mut [u8],
@@ -315,5 +353,33 @@ mod tests {
         assert_eq!(&BYTES[..], want);
         assert_ne!(manifest_hash(&BYTES), 0);
         assert_eq!(manifest_hash(&BYTES), manifest_hash(want));
+    }
+
+    #[test]
+    fn procedures_must_differ_in_number_and_name() {
+        extern crate std;
+        use std::boxed::Box;
+        check_unique(&CALC);
+        let twice = |a: ProcedureSchema, b: ProcedureSchema| {
+            std::panic::catch_unwind(move || {
+                check_unique(&ServiceSchema {
+                    name: "x",
+                    procedures: Box::leak(Box::new([a, b])),
+                })
+            })
+            .is_err()
+        };
+        assert!(
+            twice(
+                ADD,
+                ProcedureSchema {
+                    name: "other",
+                    ..ADD
+                }
+            ),
+            "same number"
+        );
+        assert!(twice(ADD, ProcedureSchema { id: 9, ..ADD }), "same name");
+        assert!(!twice(ADD, UPTO));
     }
 }

@@ -247,6 +247,9 @@ macro_rules! __service {
                 procedures: &[$($schema)*],
             };
 
+            // No two procedures share a number or a name: a compile error otherwise.
+            const _: () = $crate::__check_unique(&DESCRIPTION);
+
             const MANIFEST_LEN: usize = $crate::manifest_len(&DESCRIPTION);
             const MANIFEST_BYTES: [u8; MANIFEST_LEN] = $crate::manifest::<MANIFEST_LEN>(&DESCRIPTION);
 
