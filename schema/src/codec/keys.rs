@@ -1,13 +1,13 @@
 //! Map keys as JSON object keys: which key types can be written as an object's (string)
 //! keys, how such a key converts back to a value of the key type, and in which order.
 //!
-//! A JSON object (serde_json's, without `preserve_order`) iterates its keys sorted as
-//! strings. The order of map entries on the wire is therefore decided as follows, so that
-//! decoding then encoding gives the same bytes and a typed map (`BTreeMap`) gives the bytes
-//! postcard writes: with integer keys, object entries are encoded in numeric order; with
-//! text or bool keys, in the object's order (which for them is their natural order). A
-//! decoded map prints as an object only when its keys are already strictly increasing in
-//! that order; otherwise (duplicate or unordered keys, or keys of other types) it prints as
+//! The order of a JSON object's keys is not part of its value (this crate keeps them in
+//! the order written, serde_json's `preserve_order`, so that structs print in field order).
+//! Object entries therefore go on the wire sorted by key, as a typed map (`BTreeMap`) writes
+//! them: integer keys in numeric order, text in byte order (which is code point order),
+//! `false` before `true`; so decoding then encoding gives the same bytes. A decoded map
+//! prints as an object only when its keys are already strictly increasing in that order;
+//! otherwise (duplicate or unordered keys, or keys of other types) it prints as
 //! `[[key, value], ...]` pairs, which keep any order.
 
 use serde_json::{Map, Value};
@@ -63,9 +63,14 @@ pub(crate) fn object_entries<'a>(
     ty: &Type,
 ) -> Vec<(&'a String, &'a Value)> {
     let mut entries: Vec<_> = object.iter().collect();
-    if key_kind(ty) == Some(KeyKind::Int) {
+    match key_kind(ty) {
         // Keys that are not integers fail when encoded; until then any order will do.
-        entries.sort_by_key(|(k, _)| Int::from_decimal(k).map(Int::order).ok());
+        Some(KeyKind::Int) => {
+            entries.sort_by_key(|(k, _)| Int::from_decimal(k).map(Int::order).ok())
+        }
+        // Byte order is code point order for text, and puts "false" before "true".
+        Some(KeyKind::Text | KeyKind::Bool) => entries.sort_by(|a, b| a.0.cmp(b.0)),
+        None => {}
     }
     entries
 }
