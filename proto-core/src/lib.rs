@@ -90,7 +90,7 @@
 //! An endpoint owns every byte it uses; [`Endpoint::WORST_CASE_RAM`] is its size. At the
 //! microcontroller defaults (`Endpoint<256, 4, 4, 576>`: 256-byte frames, 4 calls each way,
 //! a 576-byte transmit queue) that is 1,912 bytes on 32-bit targets such as Cortex-M
-//! (checked at compile time by every 32-bit build) and 1,944 bytes on 64-bit hosts (checked
+//! (checked at compile time by every 32-bit build) and 1,952 bytes on 64-bit hosts (checked
 //! by a test). 1,088 of them are the three buffers: receive (`FRAME`), frame assembly
 //! (`FRAME`) and transmit (`TX`); the rest is the call tables (each slot with its stream
 //! state: credit both ways, sequence numbers, idle time), timers, settings and [`Stats`].

@@ -111,6 +111,10 @@ pub struct Endpoint<
     /// (Wrapping `u32`s: the two never differ by more than `TX`, far below 2^31.)
     tx_popped: u32,
     pong_until: u32,
+    /// The same for the last manifest piece queued: while it is still queued, the next
+    /// waits, so a flood of manifest requests holds at most one piece in the queue (a
+    /// request of 9 bytes on the wire can ask for a piece of a whole frame).
+    manifest_until: u32,
     stats: Stats,
 }
 
@@ -350,6 +354,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             restart_window: Window::starting(now),
             tx_popped: 0,
             pong_until: 0,
+            manifest_until: 0,
             stats: Stats::default(),
         }
     }

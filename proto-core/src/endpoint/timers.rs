@@ -144,10 +144,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             self.pong_until = self.tx_popped.wrapping_add(self.tx.len() as u32);
         }
         if let Some(offset) = self.due.manifest {
-            if !self.queue_manifest_piece(offset) {
-                return;
+            // One piece in the queue at a time; the next waits for it to leave (it stays
+            // due, and the next `poll_transmit` queues it), without holding up the rest.
+            if self.manifest_until.wrapping_sub(self.tx_popped) as i32 <= 0 {
+                if !self.queue_manifest_piece(offset) {
+                    return;
+                }
+                self.due.manifest = None;
+                self.manifest_until = self.tx_popped.wrapping_add(self.tx.len() as u32);
             }
-            self.due.manifest = None;
         }
         if self.due.ping {
             if !self.queue_frame(&[&[Kind::Ping.header(false)]]) {

@@ -295,3 +295,56 @@ async fn an_async_client_fetches_the_manifest_too() {
         assert_eq!(client.manifest(Some(Duration::from_secs(20))).await, want);
     }
 }
+
+/// A flood of manifest requests (9 bytes each on the wire, each asking for a piece of up to
+/// a whole frame) holds at most one piece in the device's transmit queue: the requests
+/// coalesce, and the device's own answers still get out.
+#[test]
+fn a_flood_of_manifest_requests_queues_one_piece_at_a_time() {
+    use wirecall_tests::raw;
+    let mut device = Mcu::new(Instant::ZERO, device_config());
+    let mut sink = [0u8; 1024];
+    while device.poll_transmit(&mut sink) > 0 {} // its Hello
+    let hello = raw::frame(&[
+        0x21, 1, 1, 3, 0x80, 8, 16, 16, 0xe8, 7, 0, 0, 0, 0, 0x88, 0x27, 8,
+    ]);
+    device.handle_input(Instant::ZERO, &hello);
+    while device.poll_event().is_some() {}
+    assert!(device.is_connected());
+    let mut flood = Vec::new();
+    for _ in 0..50 {
+        flood.extend(raw::frame(&[0x0e, 0x00]));
+    }
+    flood.extend(raw::frame(&[0x02, 0x01, 0x00, 0x02, 0x04])); // and a call: add(1, 2)
+    let mut fed = &flood[..];
+    while !fed.is_empty() {
+        let n = device.handle_input(Instant::ZERO, fed);
+        fed = &fed[n..];
+        while let Some(ev) = device.poll_event() {
+            if let wirecall::Event::Request { id, .. } = ev {
+                device.respond(id, &[6]).unwrap();
+            }
+        }
+        if n == 0 {
+            device.poll_transmit(&mut sink);
+        }
+    }
+    let mut out = Vec::new();
+    loop {
+        let n = device.poll_transmit(&mut sink);
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&sink[..n]);
+    }
+    let frames = raw::unframe(&out);
+    let pieces = frames
+        .iter()
+        .filter(|f| f.as_ref().is_some_and(|f| f[0] == 0x2e))
+        .count();
+    let replies = frames
+        .iter()
+        .filter(|f| f.as_ref().is_some_and(|f| f[..] == [0x03, 0x01, 0x06]))
+        .count();
+    assert_eq!((pieces, replies), (2, 1), "{frames:?}");
+}

@@ -12,10 +12,10 @@ fn worst_case_ram_at_the_microcontroller_defaults() {
         "the defaults are the MCU defaults"
     );
     // Buffers: 256 receive + 256 assembly + 576 transmit = 1088; tables (with each call's
-    // stream state), timers, counters and settings take the rest of the documented 1,944
+    // stream state), timers, counters and settings take the rest of the documented 1,952
     // bytes (64-bit; 32-bit builds check their own 1,912 at compile time).
     assert!(ram >= 1088, "{ram}");
-    assert!(ram <= 1944, "{ram} bytes: over the documented 1,944");
+    assert!(ram <= 1952, "{ram} bytes: over the documented 1,952");
 }
 
 #[test]
