@@ -24,9 +24,18 @@ const COMMAND: &str = "wirecall stream";
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
-    let (device, json) = match Device::bind(target, args, COMMAND) {
-        Ok(b) => b,
-        Err(code) => return code,
+    // Arguments from stdin are read once the device has said whether the stream takes
+    // stdin for its items; any others before the link is opened.
+    let (device, json) = if args == "-" {
+        match Device::open(target, COMMAND) {
+            Ok(d) => (d, serde_json::Value::Null),
+            Err(code) => return code,
+        }
+    } else {
+        match Device::bind(target, args, COMMAND) {
+            Ok(b) => b,
+            Err(code) => return code,
+        }
     };
     let p = match device.procedure(name, COMMAND) {
         Ok(p) => p,
@@ -44,13 +53,20 @@ pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
         Mode::ServerStream { .. } => StreamMode::ServerStream,
         Mode::Bidi { .. } => StreamMode::Bidi,
     };
-    if mode.caller_sends() && args == "-" {
-        return fail(
-            COMMAND,
-            Exit::Usage,
-            format!("`{name}` reads its items from stdin: give its arguments on the command line or with @FILE"),
-        );
-    }
+    let json = match args {
+        "-" if mode.caller_sends() => {
+            return fail(
+                COMMAND,
+                Exit::Usage,
+                format!("`{name}` reads its items from stdin: give its arguments on the command line or with @FILE"),
+            )
+        }
+        "-" => match crate::args::json(args, "one JSON value") {
+            Ok(v) => v,
+            Err(e) => return fail(COMMAND, Exit::Usage, e),
+        },
+        _ => json,
+    };
     let bytes = match encode_args(p, &json) {
         Ok(b) => b,
         Err(e) => {

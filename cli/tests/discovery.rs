@@ -331,3 +331,107 @@ fn the_qemu_firmware_is_listed_called_and_streamed_by_name() {
         stderr(&o)
     );
 }
+
+wirecall::service! {
+    /// Streams that take the caller's items, for `wirecall stream` with stdin.
+    pub mod tally {
+        /// Adds up the numbers it is sent (a client stream).
+        0 => Sum: fn sum(stream u32) -> u64;
+        /// Sends back each number doubled (both ways).
+        1 => Double: fn double(stream u32) -> stream u32;
+    }
+}
+
+struct Tally;
+
+impl wirecall_adapters::host::Handler for Tally {
+    fn handle(&self, _: u32, _: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+        Err((WireError::UnknownProcedure, String::new()))
+    }
+
+    fn serve(
+        &self,
+        r: &mut wirecall_adapters::host::Request<'_>,
+    ) -> Result<Vec<u8>, (WireError, String)> {
+        let lost = |e: wirecall_adapters::host::ClientError| (WireError::Cancelled, e.to_string());
+        match r.procedure() {
+            0 => {
+                let mut total = 0u64;
+                while let Some(x) = r.recv_typed::<tally::Sum>() {
+                    total += u64::from(x.map_err(lost)?);
+                }
+                Ok(postcard::to_allocvec(&total).unwrap())
+            }
+            1 => {
+                while let Some(x) = r.recv_typed::<tally::Double>() {
+                    r.send_typed::<tally::Double>(&(x.map_err(lost)? * 2))
+                        .map_err(lost)?;
+                }
+                Ok(Vec::new())
+            }
+            _ => Err((WireError::UnknownProcedure, String::new())),
+        }
+    }
+}
+
+/// Runs `wirecall stream ARGS` with `input` on its stdin.
+fn stream_with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("stream")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn streams_that_take_items_read_them_from_stdin() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = serve_tcp(
+        listener,
+        || Box::new(Tally),
+        Config::default().with_manifest(&tally::MANIFEST),
+    )
+    .unwrap();
+    let link = ["--tcp", addr.as_str(), "--no-cache"];
+    let o = stream_with_stdin(&[&link[..], &["sum"]].concat(), "1\n2\n\n39\n");
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "42".into()),
+        "{}",
+        stderr(&o)
+    );
+    let o = stream_with_stdin(&[&link[..], &["double"]].concat(), "1\n2\n3\n");
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "2\n4\n6".into()),
+        "{}",
+        stderr(&o)
+    );
+    // A line that is no item of the stream's type stops it, saying which line.
+    let o = stream_with_stdin(&[&link[..], &["sum"]].concat(), "1\n-2\n");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: ") && stderr(&o).contains("does not fit u32"),
+        "{}",
+        stderr(&o)
+    );
+    let o = stream_with_stdin(&[&link[..], &["sum", "-"]].concat(), "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("reads its items from stdin"),
+        "{}",
+        stderr(&o)
+    );
+    server.stop();
+}
