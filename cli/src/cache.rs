@@ -6,7 +6,8 @@
 //! another device on the port) and its manifest is fetched again. Each link also remembers
 //! the hash it last saw, so that the command can say when a device changed.
 //!
-//! Where: `$WIRECALL_CACHE_DIR`, else `$XDG_CACHE_HOME/wirecall`, else `~/.cache/wirecall`.
+//! Where: `$WIRECALL_CACHE_DIR`, else `$XDG_CACHE_HOME/wirecall`, else `~/.cache/wirecall`
+//! (empty or relative values are ignored).
 //! Nothing here is needed for correctness: a cache that cannot be read or written is
 //! skipped, and every copy read is checked against its hash before use.
 
@@ -21,14 +22,21 @@ impl Cache {
     /// The cache the environment names, or none when `off` (`--no-cache`) or no directory
     /// can be found.
     pub(crate) fn from_env(off: bool) -> Cache {
+        // As the XDG rules say, an empty or relative value is ignored (it would put the
+        // cache in whatever directory the command runs in).
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
         let dir = if off {
             None
-        } else if let Some(d) = std::env::var_os("WIRECALL_CACHE_DIR") {
-            Some(PathBuf::from(d))
-        } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-            Some(PathBuf::from(d).join("wirecall"))
+        } else if let Some(d) = var("WIRECALL_CACHE_DIR") {
+            Some(d)
+        } else if let Some(d) = var("XDG_CACHE_HOME") {
+            Some(d.join("wirecall"))
         } else {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wirecall"))
+            var("HOME").map(|h| h.join(".cache/wirecall"))
         };
         Cache { dir }
     }

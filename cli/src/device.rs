@@ -70,7 +70,7 @@ impl Device {
         let manifest = Manifest::parse(&bytes).map_err(|e| {
             fail(
                 command,
-                Exit::Link,
+                Exit::Device,
                 format!("the device's description does not parse: {e}"),
             )
         })?;
@@ -124,9 +124,10 @@ impl Device {
 
 fn manifest_failure(command: &str, e: ClientError, timeout: Duration) -> i32 {
     match e {
+        // The device's answers, not the link: retrying would not help.
         ClientError::NoManifest => fail(
             command,
-            Exit::Link,
+            Exit::Device,
             "the device does not describe itself (it serves no manifest: an older wirecall, \
              or a peer that serves no service); it cannot be called by name",
         ),
@@ -134,6 +135,11 @@ fn manifest_failure(command: &str, e: ClientError, timeout: Duration) -> i32 {
             command,
             Exit::Timeout,
             format!("timed out after {timeout:?} fetching the device's description"),
+        ),
+        e @ ClientError::BadManifest(_) => fail(
+            command,
+            Exit::Device,
+            format!("cannot use the device's description: {e}"),
         ),
         e => fail(
             command,

@@ -14,8 +14,10 @@ use wirecall_adapters::host::ClientError;
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes (call, stream):
   0  success
-  1  the device answered with an error, or an answer that did not decode
-  2  the command line or the arguments were wrong; nothing was sent
+  1  the device answered with an error, or an answer that did not decode (a result, an
+     item, or its description: none, or unusable)
+  2  the command line or the arguments were wrong; nothing was sent (a stream that reads
+     its items from stdin stops at a line that is no item; the lines before it were sent)
   3  the call timed out after the session was established (or a stream went idle)
   4  the link could not be opened, or no session was established on it (refused, not a
      wirecall device, incompatible protocol version, no handshake in time), or it was

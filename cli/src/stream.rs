@@ -83,7 +83,7 @@ pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
     };
     let count = if mode.caller_sends() {
         match send_stdin(&mut stream, p) {
-            Ok(()) => 0,
+            Ok(n) => n,
             Err(code) => return code,
         }
     } else {
@@ -112,6 +112,20 @@ pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
     }
 }
 
+/// Prints item number `n` as a JSON line. `Err` is the exit code to leave with now: the item
+/// did not decode, or 0 once stdout is closed (`| head`: done; the stream is cancelled when
+/// it is dropped).
+fn print_item(out: &mut impl Write, p: &Procedure, item: &[u8], n: u64) -> Result<(), i32> {
+    let value = decode_item(p, item).map_err(|e| {
+        fail(
+            COMMAND,
+            Exit::Device,
+            format!("item {n} did not decode: {e}"),
+        )
+    })?;
+    writeln!(out, "{value}").map_err(|_| 0)
+}
+
 /// Prints each item the device sends as a JSON line; returns how many. `Err` is the exit
 /// code to leave with now: an item that did not decode, or 0 once stdout is closed.
 fn print_items(stream: &mut CallStream, p: &Procedure) -> Result<u64, i32> {
@@ -119,17 +133,7 @@ fn print_items(stream: &mut CallStream, p: &Procedure) -> Result<u64, i32> {
     let progress = std::io::stderr().is_terminal();
     let (start, mut shown, mut count) = (Instant::now(), Instant::now(), 0u64);
     while let Some(item) = stream.next_item() {
-        let value = decode_item(p, &item).map_err(|e| {
-            fail(
-                COMMAND,
-                Exit::Device,
-                format!("item {count} did not decode: {e}"),
-            )
-        })?;
-        if writeln!(out, "{value}").is_err() {
-            // stdout closed (`| head`): done; the stream is cancelled when it is dropped.
-            return Err(0);
-        }
+        print_item(&mut out, p, &item, count)?;
         count += 1;
         if progress && start.elapsed() >= PROGRESS_AFTER && shown.elapsed() >= PROGRESS_AFTER / 4 {
             let rate = count as f64 / start.elapsed().as_secs_f64();
@@ -146,8 +150,22 @@ fn print_items(stream: &mut CallStream, p: &Procedure) -> Result<u64, i32> {
 
 /// Sends each line of stdin as an item, then ends the items. A line that is not an item
 /// of the stream's type cancels the stream (exit 2): what was sent before it stays sent.
-/// Items the device sends back on a two-way stream are printed after the caller's end.
-fn send_stdin(stream: &mut CallStream, p: &Procedure) -> Result<(), i32> {
+/// On a two-way stream the device's items are printed as they come back, between sends
+/// (so that they never fill the window while this side waits for credit), and the rest
+/// after the end of stdin; returns how many. A stream that ends while items are still being
+/// sent is reported by its outcome (`finish`), which says why.
+fn send_stdin(stream: &mut CallStream, p: &Procedure) -> Result<u64, i32> {
+    let two_way = stream.mode() == StreamMode::Bidi;
+    let mut out = std::io::stdout().lock();
+    let mut count = 0u64;
+    let mut print_ready = |stream: &mut CallStream, count: &mut u64| -> Result<(), i32> {
+        while let Some(item) = stream.try_next_item() {
+            print_item(&mut out, p, &item, *count)?;
+            let _ = out.flush(); // shown as it comes, between the sends
+            *count += 1;
+        }
+        Ok(())
+    };
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line =
             line.map_err(|e| fail(COMMAND, Exit::Usage, format!("cannot read stdin: {e}")))?;
@@ -164,15 +182,20 @@ fn send_stdin(stream: &mut CallStream, p: &Procedure) -> Result<(), i32> {
                     format!("{e}; the stream was cancelled"),
                 )
             })?;
-        if let Err(e) = stream.send(&item) {
-            return Err(fail_with(e, Duration::ZERO, COMMAND));
+        if two_way {
+            print_ready(stream, &mut count)?;
+        }
+        if stream.send(&item).is_err() {
+            return Ok(count); // the stream is over: its outcome says why
         }
     }
-    if let Err(e) = stream.end_items() {
-        return Err(fail_with(e, Duration::ZERO, COMMAND));
+    if stream.end_items().is_err() {
+        return Ok(count);
     }
-    if stream.mode() == StreamMode::Bidi {
-        print_items(stream, p)?;
+    if two_way {
+        print_ready(stream, &mut count)?;
+        drop(out);
+        count += print_items(stream, p)?;
     }
-    Ok(())
+    Ok(count)
 }

@@ -16,6 +16,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{parse_macro_input, Data, DeriveInput, Fields};
 
@@ -32,7 +33,8 @@ pub fn derive_schema(input: TokenStream) -> TokenStream {
 fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     refuse_serde_attributes(&input.attrs)?;
     let name = &input.ident;
-    let text = name.to_string();
+    // Names as serde writes them: a raw identifier (`r#type`) without its `r#`.
+    let text = name.unraw().to_string();
     let ty = match &input.data {
         Data::Struct(s) => match &s.fields {
             Fields::Named(f) => {
@@ -54,7 +56,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             let mut variants = Vec::new();
             for v in &e.variants {
                 refuse_serde_attributes(&v.attrs)?;
-                let vname = v.ident.to_string();
+                let vname = v.ident.unraw().to_string();
                 let shape = match &v.fields {
                     Fields::Unit => quote!(::wirecall::VariantShape::Unit),
                     Fields::Unnamed(f) if f.unnamed.len() == 1 => {
@@ -105,9 +107,12 @@ fn named(
         .iter()
         .map(|f| {
             refuse_serde_attributes(&f.attrs)?;
-            let name = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
             // A raw identifier (`r#type`) is encoded by serde without its `r#`.
-            let name = name.strip_prefix("r#").unwrap_or(&name).to_string();
+            let name = f
+                .ident
+                .as_ref()
+                .map(|i| i.unraw().to_string())
+                .unwrap_or_default();
             let ty = type_of(&f.ty);
             Ok(quote!(::wirecall::Field { name: #name, ty: #ty }))
         })

@@ -151,8 +151,13 @@ impl Writer<'_> {
         self.varint(n as u32);
     }
 
+    /// A name: a raw identifier (`r#type`) is written as serde writes it, without `r#`
+    /// (no identifier otherwise contains `#`).
     const fn str(&mut self, s: &str) {
-        let b = s.as_bytes();
+        let mut b = s.as_bytes();
+        if let [b'r', b'#', rest @ ..] = b {
+            b = rest;
+        }
         self.count(b.len());
         let mut i = 0;
         while i < b.len() {

@@ -166,22 +166,16 @@ primitive! {
     i8 => I8, i16 => I16, i32 => I32, i64 => I64, i128 => I128,
 }
 
-// postcard encodes `usize` as a varint of its value: on the wire it is the integer of the
-// platform's width, which is what a decoder on that platform accepts.
+// postcard writes `usize` and `isize` as varints of their values, the same bytes as `u64`
+// and `i64`. They are described as those on every platform, so that one declaration has
+// one manifest, and one hash, on a 32-bit device and a 64-bit host (a 32-bit decoder
+// refuses values beyond its `usize` with `BadArguments`).
 impl Schema for usize {
-    const TYPE: &'static Type = if core::mem::size_of::<usize>() <= 4 {
-        &Type::U32
-    } else {
-        &Type::U64
-    };
+    const TYPE: &'static Type = &Type::U64;
 }
 
 impl Schema for isize {
-    const TYPE: &'static Type = if core::mem::size_of::<isize>() <= 4 {
-        &Type::I32
-    } else {
-        &Type::I64
-    };
+    const TYPE: &'static Type = &Type::I64;
 }
 
 impl<T: Schema> Schema for Option<T> {

@@ -42,7 +42,9 @@
 //! * The codec writes exactly what postcard 1.x writes for the Rust type the manifest
 //!   describes (the tests compare it with `postcard::to_allocvec`), and reads what postcard
 //!   writes.
-//! * What is decoded encodes again, to the same bytes for anything postcard wrote.
+//! * What is decoded encodes again, to the same bytes for anything postcard wrote, with one
+//!   exception JSON cannot express: `Some(x)` where `x` itself prints as `null` (`Some(None)`
+//!   of an `Option<Option<T>>`, `Some(())`) prints as `null`, which reads back as `None`.
 //!
 //! # The manifest bytes
 //!

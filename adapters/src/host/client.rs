@@ -247,7 +247,7 @@ impl Client {
     /// `Timeout` if it takes longer than `timeout`.
     pub fn manifest(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ClientError> {
         let timeout = timeout.unwrap_or(self.default_timeout);
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + super::capped(timeout);
         if !self.wait_connected(timeout) {
             return Err(self.conn.why_no_session());
         }

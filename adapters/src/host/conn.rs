@@ -59,6 +59,9 @@ pub(crate) struct Conn {
     /// Signalled when the read or write role frees, when transmit room appears, when a
     /// session starts, when the link goes and on close.
     changed: Condvar,
+    /// Held while a thread fetches the peer's manifest: the session takes the pieces of one
+    /// fetch at a time, so a second waits for the first.
+    fetching: Mutex<()>,
     handler: Option<Arc<dyn Handler>>,
     runtime: Arc<Runtime>,
     /// End the link when the core ends the session (sockets, pipes); a serial line stays
@@ -264,6 +267,7 @@ impl Conn {
                 handshake_failure: None,
             }),
             changed: Condvar::new(),
+            fetching: Mutex::new(()),
             handler,
             runtime,
             end_on_disconnect,

@@ -14,7 +14,7 @@ use wirecall::{Open, Procedure, StreamMode, StreamProcedure};
 use super::client::Client;
 use super::conn::{Conn, Started, Target};
 use super::session::{CallOutcome, ClientError, Ticket};
-use super::slot::StreamSlot;
+use super::slot::{Popped, StreamSlot};
 
 impl Client {
     /// Opens a stream of `mode` on `procedure`: returns once the request is sent. Iterate
@@ -116,6 +116,27 @@ impl CallStream {
             self.outcome = Some(self.client.conn().finish(started));
         }
         item
+    }
+
+    /// The server's next item if one has arrived, without waiting: a thread that sends on a
+    /// two-way stream takes what came back between its sends, so that the server's items
+    /// never fill the window while this side waits for credit (the server would then wait
+    /// for this side's credit, and both would wait). `None` if no item is there now (or
+    /// none will come: [`next_item`](Self::next_item) tells which).
+    pub fn try_next_item(&mut self) -> Option<Vec<u8>> {
+        let started = self.started.as_ref()?;
+        match self.slot.pop() {
+            Popped::Item(item) => {
+                self.unreported += 1;
+                if self.unreported >= self.report_every {
+                    self.client
+                        .conn()
+                        .report_consumed(started, &mut self.unreported);
+                }
+                Some(item)
+            }
+            Popped::Empty | Popped::Over => None,
+        }
     }
 
     /// Sends one item to the server (a client or bidirectional stream), waiting for

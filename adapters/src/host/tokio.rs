@@ -153,6 +153,9 @@ struct Shared {
     room: Notify,
     handler: Option<Arc<dyn AsyncHandler>>,
     default_timeout: Duration,
+    /// Held while a task fetches the peer's manifest (the session takes the pieces of one
+    /// fetch at a time).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 struct State {
@@ -281,6 +284,7 @@ impl AsyncClient {
             room: Notify::new(),
             handler: options.handler,
             default_timeout: super::from_core(options.config.call_timeout),
+            fetching: tokio::sync::Mutex::new(()),
         });
         let task = shared.clone();
         let (min, max) = (options.backoff_min, options.backoff_max);
@@ -469,6 +473,7 @@ pub async fn serve<S>(
         room: Notify::new(),
         handler: Some(Arc::new(handler)),
         default_timeout: super::from_core(options.config.call_timeout),
+        fetching: tokio::sync::Mutex::new(()),
     });
     let _ = run_link(&shared, stream, false).await;
     shared

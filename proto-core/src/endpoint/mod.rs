@@ -715,6 +715,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.recount();
         self.due.ping = false;
         self.due.pong = false;
+        // A piece asked for in the ended session is owed to nobody (and the next session
+        // may allow smaller frames).
+        self.due.manifest = None;
         if next == Link::Closed {
             self.decoder.discard(); // nothing more is decoded (and the input fast path
                                     // relies on a closed endpoint never being inside a frame)

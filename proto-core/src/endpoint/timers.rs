@@ -146,10 +146,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if let Some(offset) = self.due.manifest {
             // One piece in the queue at a time; the next waits for it to leave (it stays
             // due, and the next `poll_transmit` queues it), without holding up the rest.
-            if self.manifest_until.wrapping_sub(self.tx_popped) as i32 <= 0 {
-                if !self.queue_manifest_piece(offset) {
-                    return;
-                }
+            // A piece that does not fit now stays due without holding up the smaller
+            // control frames after it (pings, cancels, errors, credit).
+            if self.manifest_until.wrapping_sub(self.tx_popped) as i32 <= 0
+                && self.queue_manifest_piece(offset)
+            {
                 self.due.manifest = None;
                 self.manifest_until = self.tx_popped.wrapping_add(self.tx.len() as u32);
             }

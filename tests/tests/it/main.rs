@@ -19,6 +19,7 @@ mod hostile;
 mod limits;
 mod link;
 mod manifest;
+mod manifest_edges;
 mod memory;
 mod properties;
 mod stream_vectors;

@@ -348,3 +348,22 @@ fn a_flood_of_manifest_requests_queues_one_piece_at_a_time() {
         .count();
     assert_eq!((pieces, replies), (2, 1), "{frames:?}");
 }
+
+/// Threads that fetch the manifest at once over one client each get all of it (fetches take
+/// turns: the session takes one fetch's pieces at a time).
+#[test]
+fn concurrent_fetches_on_one_client_each_get_the_manifest() {
+    let (server, addr) = demo_server(48);
+    let client = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let fetches: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || client.manifest(Some(Duration::from_secs(30))))
+        })
+        .collect();
+    for f in fetches {
+        assert_eq!(f.join().unwrap().unwrap(), demo::MANIFEST);
+    }
+    drop(client);
+    server.stop();
+}

@@ -44,6 +44,7 @@ impl Conn {
     /// The peer's manifest, fetched piece by piece by `deadline`, checked against the
     /// schema hash of the handshake.
     pub(crate) fn fetch_manifest(&self, deadline: StdInstant) -> Result<Vec<u8>, ClientError> {
+        let _one_at_a_time = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
         let result = self.fetch_into(deadline);
         self.lock().session.forget_manifest();
         result

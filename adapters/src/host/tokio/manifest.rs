@@ -21,6 +21,11 @@ impl AsyncClient {
     pub async fn manifest(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ClientError> {
         let timeout = timeout.unwrap_or(self.shared.default_timeout);
         let deadline = TokioInstant::now() + crate::host::capped(timeout);
+        let Ok(_one_at_a_time) =
+            tokio::time::timeout_at(deadline, self.shared.fetching.lock()).await
+        else {
+            return Err(ClientError::Timeout);
+        };
         let mut slot = Arc::new(StreamSlot::default());
         let mut pieces = Assembly::default();
         while !pieces.is_done() {
