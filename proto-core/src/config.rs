@@ -123,12 +123,14 @@ impl Default for Config {
 
 impl Config {
     /// Sets [`Config::schema`] (builder style, since the struct is `non_exhaustive`).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_schema(mut self, schema: u32) -> Self {
         self.schema = schema;
         self
     }
     /// Serves `manifest` (a service's `MANIFEST`) to peers that ask, and sets
     /// [`Config::schema`] to its hash ([`manifest_hash`](crate::manifest_hash)).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_manifest(mut self, manifest: &'static [u8]) -> Self {
         self.manifest = manifest;
         self.schema = match manifest.is_empty() {
@@ -139,16 +141,19 @@ impl Config {
     }
 
     /// Sets [`Config::expect_schema`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn expecting_schema(mut self, schema: u32) -> Self {
         self.expect_schema = Some(schema);
         self
     }
     /// Sets [`Config::call_timeout`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_call_timeout(mut self, d: Duration) -> Self {
         self.call_timeout = d;
         self
     }
     /// Sets [`Config::keepalive`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_keepalive(mut self, d: Duration) -> Self {
         self.keepalive = d;
         self
@@ -156,6 +161,7 @@ impl Config {
     /// Scales [`Config::frame_timeout`] to a serial link of `baud` bits per second carrying
     /// frames of up to `max_frame` decoded bytes: twice the time the largest encoded frame
     /// takes on the wire (10 bit times per byte), plus 20 ms for scheduling jitter.
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn for_link(mut self, baud: u32, max_frame: usize) -> Self {
         let bytes = crate::framing::max_encoded_len(max_frame) as u64;
         let baud = if baud == 0 { 1 } else { baud as u64 };
@@ -165,66 +171,79 @@ impl Config {
     }
 
     /// Sets [`Config::frame_timeout`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_frame_timeout(mut self, d: Duration) -> Self {
         self.frame_timeout = d;
         self
     }
     /// Sets [`Config::late_reply_grace`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_late_reply_grace(mut self, d: Duration) -> Self {
         self.late_reply_grace = d;
         self
     }
     /// Sets [`Config::protocol_error_budget`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_protocol_error_budget(mut self, b: Budget) -> Self {
         self.protocol_error_budget = b;
         self
     }
     /// Sets [`Config::cancel_budget`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_cancel_budget(mut self, b: Budget) -> Self {
         self.cancel_budget = b;
         self
     }
     /// Sets [`Config::restart_budget`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_restart_budget(mut self, b: Budget) -> Self {
         self.restart_budget = b;
         self
     }
     /// Sets [`Config::max_idle_limit`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_idle_limit(mut self, d: Duration) -> Self {
         self.max_idle_limit = d;
         self
     }
     /// Sets [`Config::max_request_timeout`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_request_timeout(mut self, d: Duration) -> Self {
         self.max_request_timeout = d;
         self
     }
     /// Sets [`Config::max_frame`] (clamped to the endpoint's capacity when it is used).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_frame(mut self, bytes: u32) -> Self {
         self.max_frame = bytes;
         self
     }
     /// Sets [`Config::max_inbound`] (clamped to the endpoint's capacity when it is used).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_inbound(mut self, calls: u32) -> Self {
         self.max_inbound = calls;
         self
     }
     /// Sets [`Config::max_outbound`] (clamped to the endpoint's capacity when it is used).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_outbound(mut self, calls: u32) -> Self {
         self.max_outbound = calls;
         self
     }
     /// Sets [`Config::stream_window`] (clamped to 1..=65535 when it is used).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_stream_window(mut self, items: u32) -> Self {
         self.stream_window = items;
         self
     }
     /// Sets [`Config::stream_idle_timeout`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_stream_idle_timeout(mut self, d: Duration) -> Self {
         self.stream_idle_timeout = d;
         self
     }
     /// Sets [`Config::max_call_depth`].
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_call_depth(mut self, depth: u8) -> Self {
         self.max_call_depth = depth;
         self

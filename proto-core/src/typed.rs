@@ -143,6 +143,8 @@ pub const fn schema_hash(schema: &str) -> u32 {
 ///         3 => Sum: fn sum(stream u32) -> u64;
 ///         /// Sends back each number doubled (bidirectional).
 ///         4 => Double: fn double(stream u32) -> stream u32;
+///         /// Starts over (a result of `()` needs no `-> ()`).
+///         5 => Reset: fn reset();
 ///     }
 /// }
 ///
@@ -165,6 +167,9 @@ pub const fn schema_hash(schema: &str) -> u32 {
 ///     fn double(&mut self, _: wirecall::RequestId) -> Result<(), wirecall::WireError> {
 ///         Ok(())
 ///     }
+///     fn reset(&mut self) -> Result<(), wirecall::WireError> {
+///         Ok(())
+///     }
 /// }
 ///
 /// use wirecall::{Dispatched, Procedure, StreamMode, StreamProcedure};
@@ -174,13 +179,27 @@ pub const fn schema_hash(schema: &str) -> u32 {
 /// assert_eq!(calc::PROCEDURES[3].in_item, "u32");
 /// assert_eq!((calc::PROCEDURES[2].output, calc::PROCEDURES[2].item), ("()", "u32"));
 /// assert_eq!(calc::PROCEDURES[3].output, "u64");
+/// assert_eq!((calc::PROCEDURES[5].name, calc::PROCEDURES[5].output), ("reset", "()"));
 /// let mut out = [0u8; 16];
 /// let n = calc::dispatch(&mut Calc { upto: None }, calc::Add::ID, &[2, 4], &mut out).unwrap(); // add(1, 2)
 /// assert_eq!(calc::Add::output(&out[..n]), Ok(3));
 /// assert_eq!(calc::dispatch(&mut Calc { upto: None }, 9, &[], &mut out), Err(wirecall::WireError::UnknownProcedure));
 /// ```
 ///
-/// A procedure is one of four shapes: `fn f(args) -> T` (a plain call), `fn f(args) ->
+/// Two procedures with the same number (or the same name) do not compile: the error points
+/// at the second and at the first.
+///
+/// ```compile_fail
+/// wirecall::service! {
+///     pub mod clash {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///         0 => Sub: fn sub(a: i32, b: i32) -> i32;
+///     }
+/// }
+/// ```
+///
+/// A procedure is one of four shapes: `fn f(args) -> T` (a plain call; `fn f(args);` for
+/// `-> ()`), `fn f(args) ->
 /// stream T` (a server stream of `T` items, ended by a reply of `()`), `fn f(args, stream
 /// U) -> T` (a client stream of `U` items, answered by one `T`), and `fn f(args, stream U)
 /// -> stream T` (both ways). A parameter may not be named `stream`.
@@ -273,7 +292,9 @@ macro_rules! __service {
                 $a: &[u8],
                 $o: &mut [u8],
             ) -> ::core::result::Result<usize, $crate::WireError> {
+                // Two procedures with one number: an error at the second, pointing at the first.
                 #[allow(unused_parens)]
+                #[deny(unreachable_patterns)]
                 match procedure {
                     $($calls)*
                     _ => Err($crate::WireError::UnknownProcedure),
@@ -294,6 +315,7 @@ macro_rules! __service {
             ) -> ::core::result::Result<$crate::Dispatched, $crate::WireError> {
                 let _ = &$i;
                 #[allow(unused_parens)]
+                #[deny(unreachable_patterns)]
                 match procedure {
                     $($requests)*
                     _ => Err($crate::WireError::UnknownProcedure),
@@ -328,6 +350,21 @@ macro_rules! __service {
         $crate::__service! {
             @params [$names $head [$($items)*] [$($methods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*]
                 [$(#[$pmeta])*] $id $Marker $method [value $out] [$($rest)*]]
+            [] $($params)*
+        }
+    };
+
+    // A plain call whose result is `()`, written without `-> ()`.
+    (
+        @munch $names:tt $head:tt
+        [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
+        $(#[$pmeta:meta])*
+        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) ;
+        $($rest:tt)*
+    ) => {
+        $crate::__service! {
+            @params [$names $head [$($items)*] [$($methods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*]
+                [$(#[$pmeta])*] $id $Marker $method [value ()] [$($rest)*]]
             [] $($params)*
         }
     };

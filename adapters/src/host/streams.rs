@@ -79,6 +79,7 @@ impl Client {
 /// server's items in order, then, if the stream failed, one `Err`; the server's final
 /// answer is [`finish`](Self::finish)'s. Dropping it before the end cancels the stream
 /// (the server is told).
+#[must_use = "dropping a stream cancels it"]
 pub struct CallStream {
     client: Client,
     started: Option<Started>,
@@ -226,6 +227,7 @@ impl Drop for CallStream {
 }
 
 /// A [`CallStream`] of stream procedure `P`: items and answer decoded as its types.
+#[must_use = "dropping a stream cancels it"]
 pub struct TypedStream<P: StreamProcedure> {
     inner: CallStream,
     _p: PhantomData<fn() -> P>,

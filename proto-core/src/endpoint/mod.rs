@@ -431,6 +431,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     ///
     /// Order: the payload event of the last frame, link changes, ended calls in either
     /// direction.
+    #[must_use = "an event not acted on is lost"]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         if let Some(p) = self.pending.take() {
             if let Pending::Items { stream, at, len } = p {
@@ -554,6 +555,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
 
     /// Copies bytes to send into `buf`, returning how many. Call until it returns 0; any
     /// buffer size works, one byte included.
+    #[must_use = "the bytes copied into `buf` must be sent, or they are lost"]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
         if self.due.any() {
             self.flush_due();

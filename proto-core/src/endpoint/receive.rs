@@ -23,6 +23,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// bytes are copied in runs, frames find their call without a search (see
     /// docs/BENCHMARKS.md for the measured figures).
     #[inline]
+    #[must_use = "bytes not consumed must be offered again (backpressure)"]
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         // A UART hands over one byte at a time: the general path for one byte, spelt out.
         // Most such bytes lie inside an unexpired frame, where they can only be stored.

@@ -79,6 +79,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     }
 
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work, if any.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = None;
         if self.decoder.in_frame() {

@@ -26,7 +26,8 @@ fn connected_device(peer_max_frame: u32) -> Mcu {
         hello.extend(raw::varint(v));
     }
     hello.extend([0, 0, 0, 0, 0x88, 0x27, 8]);
-    device.handle_input(Instant::ZERO, &raw::frame(&hello));
+    let used = device.handle_input(Instant::ZERO, &raw::frame(&hello));
+    assert!(used > 0);
     while device.poll_event().is_some() {}
     assert!(device.is_connected());
     device
@@ -72,7 +73,8 @@ fn a_due_piece_blocks_smaller_control_frames() {
     let mut device = connected_device(1024);
     // Two requests answered with large replies fill most of the 576-byte queue.
     for id in [1u32, 2] {
-        device.handle_input(Instant::ZERO, &raw::frame(&raw::request(id, 0, &[2, 4])));
+        let frame = raw::frame(&raw::request(id, 0, &[2, 4]));
+        assert_eq!(device.handle_input(Instant::ZERO, &frame), frame.len());
         let mut rid = None;
         while let Some(ev) = device.poll_event() {
             if let Event::Request { id, .. } = ev {
@@ -83,7 +85,8 @@ fn a_due_piece_blocks_smaller_control_frames() {
     }
     let free_before = 576 - device.transmit_pending();
     assert!((20..100).contains(&free_before), "{free_before}");
-    device.handle_input(Instant::ZERO, &raw::frame(&[0x0e, 0x00]));
+    let request = raw::frame(&[0x0e, 0x00]);
+    assert_eq!(device.handle_input(Instant::ZERO, &request), request.len());
     while device.poll_event().is_some() {}
     let pending = device.transmit_pending();
     // A keepalive interval later with nothing received: a ping is due, and there is room.

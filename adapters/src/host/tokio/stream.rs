@@ -65,6 +65,7 @@ impl AsyncClient {
 
 /// A server stream opened with [`AsyncClient::open_stream`]: the server's items in order,
 /// then, if the stream failed, one `Err`. Dropping it before the end cancels the stream.
+#[must_use = "dropping a stream cancels it"]
 pub struct AsyncStream {
     shared: Arc<Shared>,
     _owner: Arc<super::Owner>,
