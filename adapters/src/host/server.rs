@@ -159,6 +159,45 @@ impl Drop for ServerHandle {
 
 /// Serves every connection of a TCP listener with a handler from `make_handler` (one per
 /// connection). `options` is a [`ServeOptions`] or just a `Config`.
+///
+/// State shared by every connection lives behind an `Arc` that the factory clones into
+/// each handler (handlers run on several threads at once: use atomics or a lock):
+///
+/// ```
+/// use std::net::TcpListener;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Handler, Link};
+///
+/// // Procedure 0 counts the calls made on every connection together.
+/// let calls = Arc::new(AtomicU32::new(0));
+/// let shared = calls.clone();
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(
+///     listener,
+///     move || -> Box<dyn Handler> {
+///         let calls = shared.clone();
+///         Box::new(move |procedure: u32, _: &[u8]| match procedure {
+///             0 => Ok(vec![calls.fetch_add(1, Ordering::SeqCst) as u8 + 1]),
+///             _ => Err((WireError::UnknownProcedure, String::new())),
+///         })
+///     },
+///     wirecall::Config::default(),
+/// )?;
+///
+/// // Two clients, two connections, one count.
+/// let a = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// let b = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// assert_eq!(a.call(0, &[], None), Ok(vec![1]));
+/// assert_eq!(b.call(0, &[], None), Ok(vec![2]));
+/// assert_eq!(a.call(0, &[], None), Ok(vec![3]));
+/// assert_eq!(calls.load(Ordering::SeqCst), 3);
+/// drop((a, b));
+/// server.stop();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn serve_tcp(
     listener: TcpListener,
     make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
