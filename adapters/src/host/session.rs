@@ -265,6 +265,7 @@ impl<W> Session<W> {
     }
 
     /// Starts a call whose deadline is `timeout` from `now`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio flavour's
     pub(crate) fn start_call(
         &mut self,
         now: Instant,
@@ -458,6 +459,7 @@ impl<W> Session<W> {
 
     /// The application took one item of a stream this side made: the peer may send one
     /// more.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio flavour's
     pub(crate) fn consume_call_item(&mut self, ticket: CallTicket) {
         self.consume_call_items(ticket, 1);
     }

@@ -143,6 +143,7 @@ impl StreamSlot {
     }
 
     /// The async [`pop`](Self::pop): pending (with the task's waker kept) while empty.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio flavour's
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Popped> {
         let mut st = self.lock();
         match st.items.pop_front() {
