@@ -41,6 +41,24 @@ pub(crate) const WRITE_STALL: Duration = Duration::from_secs(5);
 /// moves (an error of kind `TimedOut` or `WouldBlock` then means "nothing yet"). A link
 /// made with [`Link::from_parts`] should do the same: the runtime reads and writes on the
 /// threads of its callers, which notice their deadlines only between reads and writes.
+///
+/// ```
+/// use wirecall_adapters::host::{serve_link, Client, ClientOptions, Link};
+/// use wirecall::WireError;
+///
+/// // A Unix socket pair stands in for any link: TCP (`Link::tcp`), a Unix socket
+/// // (`Link::unix`), a child process (`Link::spawn`), stdio, a serial port.
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let echo = |_: u32, args: &[u8]| -> Result<Vec<u8>, (WireError, String)> { Ok(args.to_vec()) };
+/// let server = std::thread::spawn(move || {
+///     serve_link(Link::from_unix(b).unwrap(), Box::new(echo), wirecall::Config::default())
+/// });
+/// let client = Client::over(Link::from_unix(a)?, ClientOptions::default())?;
+/// assert_eq!(client.call(7, b"hi", None), Ok(b"hi".to_vec()));
+/// drop(client); // the link closes, and the server's session with it
+/// server.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Link {
     pub(crate) reader: Box<dyn Read + Send>,
     pub(crate) writer: Box<dyn Write + Send>,
