@@ -154,13 +154,16 @@ mod error;
 mod event;
 mod framing;
 mod manifest;
+mod max_len;
 mod payload;
 mod ring;
 mod schema;
+mod service;
 mod stats;
 mod stream;
 mod time;
 mod typed;
+mod typed_host;
 mod typed_stream;
 mod varint;
 mod wire;
@@ -175,6 +178,9 @@ pub use manifest::check_unique as __check_unique;
 pub use manifest::{
     manifest, manifest_hash, manifest_len, ProcedureSchema, ServiceSchema, MANIFEST_FORMAT,
 };
+#[doc(hidden)]
+pub use max_len::__or_unbounded;
+pub use max_len::max_encoded_len_of;
 pub use payload::{Payload, PayloadError, Postcard};
 pub use schema::{Field, Schema, Type, Variant, VariantShape};
 pub use stats::Stats;
@@ -183,8 +189,10 @@ pub use time::{Duration, Instant};
 #[doc(hidden)]
 pub use typed::__encode_result;
 pub use typed::{
-    decode_exact, schema_hash, DecodeError, Dispatched, Procedure, ProcedureInfo, StreamProcedure,
+    decode_borrowed, decode_exact, schema_hash, DecodeError, Dispatched, Procedure, ProcedureInfo,
+    StreamProcedure,
 };
+pub use typed_host::{AsyncCaller, Caller, Dispatch, DispatchError, Served, StreamIo, StreamItems};
 pub use typed_stream::{CallerStream, ServedStream};
 pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 /// `#[derive(Schema)]`: describes a struct or enum for the manifest (feature `derive`).

@@ -147,6 +147,12 @@ pub enum VariantShape {
 /// A type whose wire shape is known at compile time. Implemented by the core for
 /// primitives and bounded containers, and by `#[derive(wirecall::Schema)]` (feature
 /// `derive`) for structs and enums whose serde encoding is the default one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no wire description: it cannot be a parameter, result or item of a `service!`",
+    label = "this type does not implement `wirecall::Schema`",
+    note = "in `no_std` code use `heapless::String<N>` and `heapless::Vec<T, N>` (their capacities bound what a peer can send); on a host, `String`, `Vec` and `BTreeMap` need wirecall's feature `alloc`",
+    note = "for your own structs and enums, `#[derive(serde::Serialize, serde::Deserialize, wirecall::Schema)]` (wirecall's feature `derive`)"
+)]
 pub trait Schema {
     /// How values of this type are encoded.
     const TYPE: &'static Type;
@@ -176,6 +182,19 @@ impl Schema for usize {
 
 impl Schema for isize {
     const TYPE: &'static Type = &Type::I64;
+}
+
+// Borrowed parameters (`fn log(text: &str)`): the same bytes as an unbounded `String` and
+// `Vec<u8>`, decoded without a copy.
+impl Schema for &str {
+    const TYPE: &'static Type = &Type::String { max: 0 };
+}
+
+impl Schema for &[u8] {
+    const TYPE: &'static Type = &Type::Seq {
+        max: 0,
+        item: &Type::U8,
+    };
 }
 
 impl<T: Schema> Schema for Option<T> {

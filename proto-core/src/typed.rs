@@ -7,7 +7,7 @@
 //! decodes arguments, calls the handler and encodes its result.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::payload::Postcard;
 use crate::stream::StreamMode;
@@ -18,14 +18,21 @@ pub trait Procedure {
     const ID: u32;
     /// Its name, for tools that call procedures by name.
     const NAME: &'static str;
-    /// The arguments, a tuple of the declared parameters.
-    type Args: Serialize + DeserializeOwned;
+    /// The arguments, a tuple of the declared parameters. A parameter declared `&str` or
+    /// `&[u8]` borrows from the received bytes (lifetime `'a`) instead of being copied.
+    type Args<'a>: Serialize + Deserialize<'a>;
     /// The result.
     type Output: Serialize + DeserializeOwned;
 
     /// Wraps `args` for [`Endpoint::call`](crate::Endpoint::call).
-    fn args(args: &Self::Args) -> Postcard<'_, Self::Args> {
+    fn args<'r, 'a>(args: &'r Self::Args<'a>) -> Postcard<'r, Self::Args<'a>> {
         Postcard(args)
+    }
+
+    /// Decodes a request's arguments (every byte must be used), borrowing `&str` and
+    /// `&[u8]` parameters from `bytes`.
+    fn decode_args(bytes: &[u8]) -> Result<Self::Args<'_>, DecodeError> {
+        decode_borrowed(bytes)
     }
 
     /// Decodes the payload of an [`Event::Reply`](crate::Event::Reply) to this procedure.
@@ -47,6 +54,12 @@ impl core::fmt::Display for DecodeError {
 
 /// Decodes `bytes` as a `T`, requiring that every byte is used.
 pub fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_borrowed(bytes)
+}
+
+/// Decodes `bytes` as a `T` that may borrow from them (`&str`, `&[u8]`), requiring that
+/// every byte is used.
+pub fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((value, [])) => Ok(value),
         _ => Err(DecodeError),
@@ -125,404 +138,6 @@ pub const fn schema_hash(schema: &str) -> u32 {
         0 => 1,
         h => h,
     }
-}
-
-/// Declares a service: procedure numbers, names and types, once, for both sides.
-///
-/// ```
-/// wirecall::service! {
-///     /// A small calculator.
-///     pub mod calc {
-///         /// Adds two numbers.
-///         0 => Add: fn add(a: i32, b: i32) -> i32;
-///         /// Says how many bytes it got.
-///         1 => Count: fn count(data: heapless::Vec<u8, 32>) -> u32;
-///         /// Yields `0..n` (a server stream: many items, then the end).
-///         2 => Upto: fn upto(n: u32) -> stream u32;
-///         /// Adds up the numbers it is sent (a client stream: many items in, one reply).
-///         3 => Sum: fn sum(stream u32) -> u64;
-///         /// Sends back each number doubled (bidirectional).
-///         4 => Double: fn double(stream u32) -> stream u32;
-///         /// Starts over (a result of `()` needs no `-> ()`).
-///         5 => Reset: fn reset();
-///     }
-/// }
-///
-/// struct Calc { upto: Option<(wirecall::RequestId, u32)> }
-/// impl calc::Handler for Calc {
-///     fn add(&mut self, a: i32, b: i32) -> Result<i32, wirecall::WireError> {
-///         a.checked_add(b).ok_or(wirecall::WireError::BadArguments)
-///     }
-///     fn count(&mut self, data: heapless::Vec<u8, 32>) -> Result<u32, wirecall::WireError> {
-///         Ok(data.len() as u32)
-///     }
-///     // A stream is accepted here; its items are sent later, as credit allows.
-///     fn upto(&mut self, stream: wirecall::RequestId, n: u32) -> Result<(), wirecall::WireError> {
-///         self.upto = Some((stream, n));
-///         Ok(())
-///     }
-///     fn sum(&mut self, _: wirecall::RequestId) -> Result<(), wirecall::WireError> {
-///         Ok(())
-///     }
-///     fn double(&mut self, _: wirecall::RequestId) -> Result<(), wirecall::WireError> {
-///         Ok(())
-///     }
-///     fn reset(&mut self) -> Result<(), wirecall::WireError> {
-///         Ok(())
-///     }
-/// }
-///
-/// use wirecall::{Dispatched, Procedure, StreamMode, StreamProcedure};
-/// assert_eq!(calc::Add::ID, 0);
-/// assert_eq!(calc::PROCEDURES[1].name, "count");
-/// assert_eq!(calc::Upto::MODE, StreamMode::ServerStream);
-/// assert_eq!(calc::PROCEDURES[3].in_item, "u32");
-/// assert_eq!((calc::PROCEDURES[2].output, calc::PROCEDURES[2].item), ("()", "u32"));
-/// assert_eq!(calc::PROCEDURES[3].output, "u64");
-/// assert_eq!((calc::PROCEDURES[5].name, calc::PROCEDURES[5].output), ("reset", "()"));
-/// let mut out = [0u8; 16];
-/// let n = calc::dispatch(&mut Calc { upto: None }, calc::Add::ID, &[2, 4], &mut out).unwrap(); // add(1, 2)
-/// assert_eq!(calc::Add::output(&out[..n]), Ok(3));
-/// assert_eq!(calc::dispatch(&mut Calc { upto: None }, 9, &[], &mut out), Err(wirecall::WireError::UnknownProcedure));
-/// ```
-///
-/// Two procedures with the same number (or the same name) do not compile: the error points
-/// at the second and at the first.
-///
-/// ```compile_fail
-/// wirecall::service! {
-///     pub mod clash {
-///         0 => Add: fn add(a: i32, b: i32) -> i32;
-///         0 => Sub: fn sub(a: i32, b: i32) -> i32;
-///     }
-/// }
-/// ```
-///
-/// A procedure is one of four shapes: `fn f(args) -> T` (a plain call; `fn f(args);` for
-/// `-> ()`), `fn f(args) ->
-/// stream T` (a server stream of `T` items, ended by a reply of `()`), `fn f(args, stream
-/// U) -> T` (a client stream of `U` items, answered by one `T`), and `fn f(args, stream U)
-/// -> stream T` (both ways). A parameter may not be named `stream`.
-///
-/// The generated module holds one marker type per procedure implementing [`Procedure`]
-/// (and [`StreamProcedure`] for streams), a `Handler` trait with one method per procedure
-/// (a stream's method takes its [`RequestId`](crate::RequestId) and accepts or refuses the
-/// stream; the application then moves its items through the endpoint), `dispatch` (decode
-/// a plain call's arguments, call the handler, encode the result into `out`; errors are the
-/// [`WireError`](crate::WireError) to answer with), `dispatch_request` (the same for any
-/// request, streams included, checking the request's stream mode against the
-/// declaration), `PROCEDURES`, `DESCRIPTION` (the service described: names, parameters
-/// and [`Type`](crate::Type)s), `MANIFEST` (the description as bytes, built at compile
-/// time; serve it with `Config::with_manifest` so that any host can call the service by
-/// name) and `SCHEMA_HASH`, its hash, which the handshake carries. Every parameter, result
-/// and item type must implement [`Schema`](crate::Schema): the primitives, tuples, arrays,
-/// `Option` and the `heapless` containers do, and `#[derive(wirecall::Schema)]` (feature
-/// `derive`) does it for your structs and enums.
-#[macro_export]
-macro_rules! service {
-    (
-        $(#[$meta:meta])*
-        $vis:vis mod $service:ident {
-            $($body:tt)*
-        }
-    ) => {
-        $crate::__service! {
-            @munch [handler args out mode id] [$(#[$meta])* $vis $service]
-            [] [] [] [] [] []
-            $($body)*
-        }
-    };
-}
-
-/// The machinery of [`service!`]: it reads one procedure at a time and appends what each
-/// generates to six accumulators (items, trait methods, schema text, procedure infos,
-/// call dispatch arms, request dispatch arms), then writes the module.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __service {
-    // The end: write the module.
-    (
-        @munch [$h:ident $a:ident $o:ident $md:ident $i:ident] [$(#[$meta:meta])* $vis:vis $service:ident]
-        [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
-    ) => {
-        $(#[$meta])*
-        $vis mod $service {
-            #[allow(unused_imports)]
-            use super::*;
-
-            $($items)*
-
-            /// The server side: one method per procedure. An `Err` is sent to the caller. A
-            /// stream's method accepts (`Ok`) or refuses the stream; its items then move
-            /// through the endpoint, and the application responds when it is over.
-            pub trait Handler {
-                $($methods)*
-            }
-
-            /// The service described: every procedure with its parameters' names and the
-            /// types of its arguments, result and items.
-            pub const DESCRIPTION: $crate::ServiceSchema = $crate::ServiceSchema {
-                name: stringify!($service),
-                procedures: &[$($schema)*],
-            };
-
-            // No two procedures share a number or a name: a compile error otherwise.
-            const _: () = $crate::__check_unique(&DESCRIPTION);
-
-            const MANIFEST_LEN: usize = $crate::manifest_len(&DESCRIPTION);
-            const MANIFEST_BYTES: [u8; MANIFEST_LEN] = $crate::manifest::<MANIFEST_LEN>(&DESCRIPTION);
-
-            /// [`DESCRIPTION`] as the bytes a peer fetches (in flash on a device): give it
-            /// to `Config::with_manifest`.
-            pub static MANIFEST: [u8; MANIFEST_LEN] = MANIFEST_BYTES;
-
-            /// The hash of [`MANIFEST`], which the handshake carries: for
-            /// `Config::expecting_schema` (`with_manifest` sets it as this side's).
-            pub const SCHEMA_HASH: u32 = $crate::manifest_hash(&MANIFEST_BYTES);
-
-            /// Every procedure of the service.
-            pub const PROCEDURES: &[$crate::ProcedureInfo] = &[$($infos)*];
-
-            /// Decodes `args` for plain-call `procedure`, calls `handler`, and encodes the
-            /// result into `out`, returning its length. A stream procedure is
-            /// `UnknownProcedure` here: use [`dispatch_request`].
-            pub fn dispatch<H: Handler + ?Sized>(
-                $h: &mut H,
-                procedure: u32,
-                $a: &[u8],
-                $o: &mut [u8],
-            ) -> ::core::result::Result<usize, $crate::WireError> {
-                // Two procedures with one number: an error at the second, pointing at the first.
-                #[allow(unused_parens)]
-                #[deny(unreachable_patterns)]
-                match procedure {
-                    $($calls)*
-                    _ => Err($crate::WireError::UnknownProcedure),
-                }
-            }
-
-            /// Serves request `id`, whose stream mode is `mode` (the endpoint's
-            /// `request_mode`): a plain call is answered into `out` as [`dispatch`] does; a
-            /// stream is handed to its handler method. A mode other than the declared one
-            /// is `BadArguments`.
-            pub fn dispatch_request<H: Handler + ?Sized>(
-                $h: &mut H,
-                $i: $crate::RequestId,
-                $md: $crate::StreamMode,
-                procedure: u32,
-                $a: &[u8],
-                $o: &mut [u8],
-            ) -> ::core::result::Result<$crate::Dispatched, $crate::WireError> {
-                let _ = &$i;
-                #[allow(unused_parens)]
-                #[deny(unreachable_patterns)]
-                match procedure {
-                    $($requests)*
-                    _ => Err($crate::WireError::UnknownProcedure),
-                }
-            }
-        }
-    };
-
-    // A server or bidirectional stream: `-> stream T`.
-    (
-        @munch $names:tt $head:tt
-        [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
-        $(#[$pmeta:meta])*
-        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> stream $item:ty ;
-        $($rest:tt)*
-    ) => {
-        $crate::__service! {
-            @params [$names $head [$($items)*] [$($methods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*]
-                [$(#[$pmeta])*] $id $Marker $method [stream $item] [$($rest)*]]
-            [] $($params)*
-        }
-    };
-
-    // A plain call or a client stream: `-> T`.
-    (
-        @munch $names:tt $head:tt
-        [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
-        $(#[$pmeta:meta])*
-        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> $out:ty ;
-        $($rest:tt)*
-    ) => {
-        $crate::__service! {
-            @params [$names $head [$($items)*] [$($methods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*]
-                [$(#[$pmeta])*] $id $Marker $method [value $out] [$($rest)*]]
-            [] $($params)*
-        }
-    };
-
-    // A plain call whose result is `()`, written without `-> ()`.
-    (
-        @munch $names:tt $head:tt
-        [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
-        $(#[$pmeta:meta])*
-        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) ;
-        $($rest:tt)*
-    ) => {
-        $crate::__service! {
-            @params [$names $head [$($items)*] [$($methods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*]
-                [$(#[$pmeta])*] $id $Marker $method [value ()] [$($rest)*]]
-            [] $($params)*
-        }
-    };
-
-    // Parameters: `name: T` (an argument; tried first, so a literal `stream` is never
-    // taken for a name), then `stream U` (the caller's items), then the end.
-    (@params $ctx:tt [$($args:tt)*] $arg:ident : $argty:ty , $($more:tt)*) => {
-        $crate::__service! { @params $ctx [$($args)* ($arg : $argty)] $($more)* }
-    };
-    (@params $ctx:tt [$($args:tt)*] $arg:ident : $argty:ty) => {
-        $crate::__service! { @emit $ctx [$($args)* ($arg : $argty)] [] }
-    };
-    (@params $ctx:tt [$($args:tt)*] stream $in:ty) => {
-        $crate::__service! { @emit $ctx [$($args)*] [$in] }
-    };
-    (@params $ctx:tt [$($args:tt)*]) => {
-        $crate::__service! { @emit $ctx [$($args)*] [] }
-    };
-
-    // A plain call.
-    (
-        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
-            [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [value $out:ty] [$($rest:tt)*]]
-        [$(($arg:ident : $argty:ty))*] []
-    ) => {
-        $crate::__service! {
-            @munch [$h $a $o $md $i] $head
-            [$($items)*
-                $(#[$pmeta])*
-                #[derive(Clone, Copy, Debug)]
-                pub struct $Marker;
-                impl $crate::Procedure for $Marker {
-                    const ID: u32 = $id;
-                    const NAME: &'static str = stringify!($method);
-                    type Args = ($($argty,)*);
-                    type Output = $out;
-                }
-            ]
-            [$($methods)*
-                $(#[$pmeta])*
-                fn $method(&mut self, $($arg: $argty),*) -> ::core::result::Result<$out, $crate::WireError>;
-            ]
-            [$($schema)* $crate::ProcedureSchema {
-                id: $id,
-                name: stringify!($method),
-                mode: $crate::StreamMode::Call,
-                params: &[$($crate::Field { name: stringify!($arg), ty: <$argty as $crate::Schema>::TYPE },)*],
-                output: <$out as $crate::Schema>::TYPE,
-                item: &$crate::Type::Unit,
-                in_item: &$crate::Type::Unit,
-            },]
-            [$($infos)* $crate::ProcedureInfo {
-                id: $id,
-                name: stringify!($method),
-                params: stringify!($($arg: $argty),*),
-                output: stringify!($out),
-                mode: $crate::StreamMode::Call,
-                item: "",
-                in_item: "",
-            },]
-            [$($calls)*
-                $id => {
-                    let ($($arg,)*) = $crate::decode_exact::<($($argty,)*)>($a)
-                        .map_err(|_| $crate::WireError::BadArguments)?;
-                    let result = $h.$method($($arg),*)?;
-                    $crate::__encode_result(&result, $o)
-                }
-            ]
-            [$($requests)*
-                $id => {
-                    if $md != $crate::StreamMode::Call {
-                        return Err($crate::WireError::BadArguments);
-                    }
-                    let ($($arg,)*) = $crate::decode_exact::<($($argty,)*)>($a)
-                        .map_err(|_| $crate::WireError::BadArguments)?;
-                    let result = $h.$method($($arg),*)?;
-                    $crate::__encode_result(&result, $o).map($crate::Dispatched::Reply)
-                }
-            ]
-            $($rest)*
-        }
-    };
-
-    // Any stream: `$out` is `stream T` or `value T`, `$in` the caller's item type or none.
-    (
-        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*]
-            [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [$shape:ident $out:ty] [$($rest:tt)*]]
-        [$(($arg:ident : $argty:ty))*] [$($in:ty)?]
-    ) => {
-        $crate::__service! {
-            @munch [$h $a $o $md $i] $head
-            [$($items)*
-                $(#[$pmeta])*
-                #[derive(Clone, Copy, Debug)]
-                pub struct $Marker;
-                impl $crate::Procedure for $Marker {
-                    const ID: u32 = $id;
-                    const NAME: &'static str = stringify!($method);
-                    type Args = ($($argty,)*);
-                    type Output = $crate::__service!(@output $shape $out);
-                }
-                impl $crate::StreamProcedure for $Marker {
-                    const MODE: $crate::StreamMode = $crate::__service!(@mode $shape [$($in)?]);
-                    type Item = $crate::__service!(@item $shape $out);
-                    type InItem = $crate::__service!(@in [$($in)?]);
-                }
-            ]
-            [$($methods)*
-                $(#[$pmeta])*
-                fn $method(&mut self, stream: $crate::RequestId, $($arg: $argty),*) -> ::core::result::Result<(), $crate::WireError>;
-            ]
-            [$($schema)* $crate::ProcedureSchema {
-                id: $id,
-                name: stringify!($method),
-                mode: $crate::__service!(@mode $shape [$($in)?]),
-                params: &[$($crate::Field { name: stringify!($arg), ty: <$argty as $crate::Schema>::TYPE },)*],
-                output: <$crate::__service!(@output $shape $out) as $crate::Schema>::TYPE,
-                item: <$crate::__service!(@item $shape $out) as $crate::Schema>::TYPE,
-                in_item: <$crate::__service!(@in [$($in)?]) as $crate::Schema>::TYPE,
-            },]
-            [$($infos)* $crate::ProcedureInfo {
-                id: $id,
-                name: stringify!($method),
-                params: stringify!($($arg: $argty),*),
-                output: $crate::__service!(@output_text $shape $out),
-                mode: $crate::__service!(@mode $shape [$($in)?]),
-                item: $crate::__service!(@item_text $shape $out),
-                in_item: concat!("" $(, stringify!($in))?),
-            },]
-            [$($calls)*]
-            [$($requests)*
-                $id => {
-                    if $md != $crate::__service!(@mode $shape [$($in)?]) {
-                        return Err($crate::WireError::BadArguments);
-                    }
-                    let ($($arg,)*) = $crate::decode_exact::<($($argty,)*)>($a)
-                        .map_err(|_| $crate::WireError::BadArguments)?;
-                    $h.$method($i, $($arg),*)?;
-                    Ok($crate::Dispatched::Stream)
-                }
-            ]
-            $($rest)*
-        }
-    };
-
-    (@output stream $out:ty) => { () };
-    (@output value $out:ty) => { $out };
-    (@item stream $out:ty) => { $out };
-    (@item value $out:ty) => { () };
-    (@output_text stream $out:ty) => { "()" };
-    (@output_text value $out:ty) => { stringify!($out) };
-    (@item_text stream $out:ty) => { stringify!($out) };
-    (@item_text value $out:ty) => { "" };
-    (@in [$in:ty]) => { $in };
-    (@in []) => { () };
-    (@mode stream []) => { $crate::StreamMode::ServerStream };
-    (@mode stream [$in:ty]) => { $crate::StreamMode::Bidi };
-    (@mode value [$in:ty]) => { $crate::StreamMode::ClientStream };
 }
 
 /// Used by [`service!`]: encodes a handler's result, mapping failures to wire errors.

@@ -45,7 +45,7 @@ impl<P: StreamProcedure> CallerStream<P> {
     pub fn open<const F: usize, const I: usize, const O: usize, const T: usize>(
         ep: &mut Endpoint<F, I, O, T>,
         now: Instant,
-        args: &P::Args,
+        args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<Self, CallError> {
         let mut how = Open::stream(P::MODE);

@@ -62,78 +62,46 @@ impl demo::Handler for DemoDevice {
     }
 }
 
-/// The demo service as a host [`Handler`](wirecall_adapters::host::Handler), with detail
-/// texts that help a caller: what was wrong, and what is there. It keeps no state between
-/// calls, so requests run concurrently; `count` streams its items as the caller's credit
-/// allows.
+/// The demo service as a host [`Handler`](wirecall_adapters::host::Handler): the generated
+/// glue around [`DemoHost`] (which adds detail texts that help a caller: what was wrong,
+/// and what is there). It keeps no state between calls, so requests run concurrently;
+/// `count` streams its items as the caller's credit allows.
 pub fn host_handler() -> Box<dyn wirecall_adapters::host::Handler> {
-    Box::new(DemoHost)
+    use wirecall_adapters::host::{Capacity, IntoHandler};
+    // The server's own config decides what it serves; this one is only for the handler.
+    demo::serve(DemoHost).into_handler(&mut wirecall::Config::default(), &Capacity::default())
 }
 
-/// See [`host_handler`].
+/// The demo service on a host: [`demo::HostHandler`].
+#[derive(Clone, Copy, Debug, Default)]
 pub struct DemoHost;
 
-impl wirecall_adapters::host::Handler for DemoHost {
-    fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
-        let mut device = DemoDevice::default();
-        let mut out = vec![0u8; 4096];
-        match demo::dispatch(&mut device, procedure, args, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                Ok(out)
-            }
-            Err(e) => Err((e, detail(e, procedure))),
-        }
+impl demo::HostHandler for DemoHost {
+    fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+        a.checked_add(b).ok_or(WireError::BadArguments)
     }
-
-    fn serve(
+    fn echo(&self, data: heapless::Vec<u8, 200>) -> Result<heapless::Vec<u8, 200>, WireError> {
+        Ok(data)
+    }
+    fn fail(&self) -> Result<(), WireError> {
+        Err(WireError::Internal)
+    }
+    fn huge(&self) -> Result<heapless::Vec<u8, 1024>, WireError> {
+        demo::Handler::huge(&mut DemoDevice::default())
+    }
+    fn sleep(&self, ms: u32) -> Result<(), WireError> {
+        demo::Handler::sleep(&mut DemoDevice::default(), ms)
+    }
+    fn count(
         &self,
-        r: &mut wirecall_adapters::host::Request<'_>,
-    ) -> Result<Vec<u8>, (WireError, String)> {
-        use wirecall::{Procedure, StreamMode};
-        let (procedure, mode) = (r.procedure(), r.mode());
-        match (procedure == demo::Count::ID, mode) {
-            (false, StreamMode::Call) => self.handle(procedure, r.args()),
-            (true, StreamMode::ServerStream) => {
-                let (n,): (u32,) = wirecall::decode_exact(r.args()).map_err(|_| {
-                    (
-                        WireError::BadArguments,
-                        detail(WireError::BadArguments, procedure),
-                    )
-                })?;
-                for i in 0..n {
-                    // Err: the caller cancelled, or the stream or link ended: stop.
-                    r.feed_typed::<demo::Count>(&i)
-                        .map_err(|e| (WireError::Cancelled, e.to_string()))?;
-                }
-                Ok(Vec::new())
-            }
-            (true, _) => Err((
-                WireError::BadArguments,
-                "count is a server stream: open it as one".into(),
-            )),
-            (false, _) => Err((
-                WireError::BadArguments,
-                format!("procedure {procedure} is not a stream"),
-            )),
+        stream: &mut dyn wirecall::StreamItems<(), u32>,
+        n: u32,
+    ) -> Result<(), WireError> {
+        for i in 0..n {
+            // Fed, not sent: a fast producer's items share writes. Err: the caller
+            // cancelled, or the stream or link ended: stop.
+            stream.feed(&i)?;
         }
-    }
-}
-
-fn detail(e: WireError, procedure: u32) -> String {
-    let info = demo::PROCEDURES.iter().find(|p| p.id == procedure);
-    match (e, info) {
-        (WireError::UnknownProcedure, _) => {
-            let names: Vec<_> = demo::PROCEDURES
-                .iter()
-                .map(|p| format!("{} = {}", p.id, p.name))
-                .collect();
-            format!(
-                "no procedure {procedure}; this service has {}",
-                names.join(", ")
-            )
-        }
-        (WireError::BadArguments, Some(p)) => format!("{} expects ({})", p.name, p.params),
-        _ => String::new(),
+        Ok(())
     }
 }

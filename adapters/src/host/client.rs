@@ -143,6 +143,19 @@ impl Client {
             .call(procedure, args, timeout.unwrap_or(self.default_timeout))
     }
 
+    /// [`call`](Self::call), sent only in a session whose peer serves `schema`.
+    pub(crate) fn call_checked(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> CallOutcome {
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        let started = self.conn.start(schema, procedure, args, timeout, true)?;
+        self.conn.finish(&started)
+    }
+
     /// Starts a call and returns without waiting for its outcome (only for a session, a
     /// free slot or room to send, within the call's deadline): one thread can keep many
     /// calls in flight. Collect the outcome with [`PendingCall::wait`]; dropping the
@@ -207,7 +220,7 @@ impl Client {
         send: bool,
     ) -> Result<PendingCall, ClientError> {
         let timeout = timeout.unwrap_or(self.default_timeout);
-        let started = self.conn.start(procedure, args, timeout, send)?;
+        let started = self.conn.start(None, procedure, args, timeout, send)?;
         Ok(PendingCall {
             conn: self.conn.clone(),
             started: Some(started),
@@ -218,7 +231,7 @@ impl Client {
     /// Calls procedure `P` with typed arguments and decodes its typed result.
     pub fn call_typed<P: Procedure>(
         &self,
-        args: &P::Args,
+        args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<P::Output, ClientError> {
         let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;

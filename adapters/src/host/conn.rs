@@ -443,16 +443,18 @@ impl Conn {
     /// Calls `procedure` and waits for the outcome, reading the link itself while it waits
     /// if nobody else does.
     pub(crate) fn call(&self, procedure: u32, args: &[u8], timeout: Duration) -> CallOutcome {
-        let started = self.start(procedure, args, timeout, true)?;
+        let started = self.start(None, procedure, args, timeout, true)?;
         self.finish(&started)
     }
 
     /// Starts a call: waits (up to its deadline) only for a session, a free slot or room to
     /// send, and returns. With `send`, the request is written now if no other thread is
     /// writing; without, it waits in the endpoint for the next write (see
-    /// [`close_batch`](Self::close_batch)), so that several go out in one.
+    /// [`close_batch`](Self::close_batch)), so that several go out in one. With `schema`,
+    /// the call starts only in a session whose peer announced that schema hash.
     pub(crate) fn start(
         &self,
+        schema: Option<u32>,
         procedure: u32,
         args: &[u8],
         timeout: Duration,
@@ -460,6 +462,7 @@ impl Conn {
     ) -> Result<Started, ClientError> {
         let deadline = StdInstant::now() + super::capped(timeout);
         self.start_open(
+            schema,
             procedure,
             args,
             Open::call(),
@@ -472,10 +475,13 @@ impl Conn {
 
     /// Starts a call made as `how` says, its stream meeting the application at `slot`:
     /// waits up to `start_by` for a session, a slot or room; the call's deadline is
-    /// `deadline` (none: a stream without one, see [`Open::timeout`]).
+    /// `deadline` (none: a stream without one, see [`Open::timeout`]). With `schema`, it
+    /// starts only in a session whose peer announced that schema hash, and fails with
+    /// `IncompatibleSchema` in one whose peer announced another.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_open(
         &self,
+        schema: Option<u32>,
         procedure: u32,
         args: &[u8],
         how: Open,
@@ -495,6 +501,9 @@ impl Conn {
             // A link known to be down is about to be replaced with a fresh session: a call
             // sent now would be lost with it, so it waits for the next one.
             let link_down = st.link.as_ref().is_none_or(|a| a.down);
+            if !link_down {
+                st.session.check_schema(schema)?;
+            }
             let start = match deadline {
                 _ if link_down => Start::Wait(waiter.clone()),
                 Some(d) if d <= StdInstant::now() => {

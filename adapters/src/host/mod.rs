@@ -69,6 +69,7 @@ mod slot;
 mod streams;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod typed;
 mod url;
 mod waiter;
 
@@ -78,6 +79,7 @@ pub use link::Link;
 pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};
 pub use session::{CallOutcome, ClientError, Handler};
 pub use streams::{CallStream, Request, TypedStream};
+pub use typed::{HandlerFactory, IntoHandler, IntoHandlers};
 pub use url::{LinkUrl, LinkUrlError};
 
 /// The clock of a host: microseconds since the first use in this process.

@@ -18,6 +18,7 @@ use super::engine::Capacity;
 use super::link::{Link, SERVER_READ_TICK};
 use super::runtime::{Runtime, RuntimeOwner};
 use super::session::{Handler, Session};
+use super::typed::{HandlerFactory, IntoHandler, IntoHandlers};
 
 /// How a server runs. `From<Config>` gives the defaults with that config.
 #[derive(Clone, Copy, Debug)]
@@ -57,23 +58,24 @@ impl From<Config> for ServeOptions {
 
 /// Serves `handler` on `link` until the link drops, the peer goes silent past its keepalive,
 /// or the peer closes. Blocks the calling thread, which reads the link.
-pub fn serve_link(link: Link, handler: Box<dyn Handler>, options: impl Into<ServeOptions>) {
+pub fn serve_link(link: Link, handler: impl IntoHandler, options: impl Into<ServeOptions>) {
     serve_one(link, handler, options.into(), true);
 }
 
 /// Serves `handler` on a link without connections, such as a serial port, for as long as
 /// the link exists: when a host goes away (closes, or falls silent past its keepalive), the
 /// endpoint waits for the next host's handshake on the same link. Blocks the calling thread.
-pub fn serve_port(link: Link, handler: Box<dyn Handler>, options: impl Into<ServeOptions>) {
+pub fn serve_port(link: Link, handler: impl IntoHandler, options: impl Into<ServeOptions>) {
     serve_one(link, handler, options.into(), false);
 }
 
 fn serve_one(
     link: Link,
-    handler: Box<dyn Handler>,
-    options: ServeOptions,
+    handler: impl IntoHandler,
+    mut options: ServeOptions,
     end_on_disconnect: bool,
 ) {
+    let handler = handler.into_handler(&mut options.config, &options.capacity);
     let Ok(runtime) = Runtime::start("wirecall-serve", options.max_lent_threads) else {
         return;
     };
@@ -200,19 +202,23 @@ impl Drop for ServerHandle {
 /// ```
 pub fn serve_tcp(
     listener: TcpListener,
-    make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
+    make_handler: impl IntoHandlers,
     options: impl Into<ServeOptions>,
 ) -> io::Result<ServerHandle> {
-    serve_listener(listener, make_handler, options.into())
+    let mut options = options.into();
+    let factory = make_handler.into_handlers(&mut options.config, &options.capacity);
+    serve_listener(listener, factory, options)
 }
 
 /// Serves every connection of a Unix listener with a handler from `make_handler`.
 pub fn serve_unix(
     listener: UnixListener,
-    make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
+    make_handler: impl IntoHandlers,
     options: impl Into<ServeOptions>,
 ) -> io::Result<ServerHandle> {
-    serve_listener(listener, make_handler, options.into())
+    let mut options = options.into();
+    let factory = make_handler.into_handlers(&mut options.config, &options.capacity);
+    serve_listener(listener, factory, options)
 }
 
 /// What differs between listeners: their sockets, and how one becomes a link.
@@ -270,7 +276,7 @@ impl Socket for UnixStream {
 
 fn serve_listener<L: Listener>(
     listener: L,
-    make_handler: impl Fn() -> Box<dyn Handler> + Send + 'static,
+    make_handler: HandlerFactory,
     options: ServeOptions,
 ) -> io::Result<ServerHandle> {
     options.capacity.validate().map_err(io::Error::other)?;

@@ -54,6 +54,15 @@ pub enum ClientError {
     /// The peer's manifest pieces were inconsistent, too large, or did not hash to the
     /// schema hash of its handshake.
     BadManifest(String),
+    /// A typed client's call was not sent: the peer serves another service (its handshake
+    /// announced schema hash `peer`, the client's service is `expected`; 0 is a peer that
+    /// announces none).
+    IncompatibleSchema {
+        /// The schema hash of the client's service.
+        expected: u32,
+        /// The one the peer announced.
+        peer: u32,
+    },
 }
 
 impl std::fmt::Display for ClientError {
@@ -80,6 +89,14 @@ impl std::fmt::Display for ClientError {
                 f.write_str("the peer does not describe itself (it serves no manifest)")
             }
             ClientError::BadManifest(why) => write!(f, "the peer's manifest is unusable: {why}"),
+            ClientError::IncompatibleSchema { expected, peer: 0 } => write!(
+                f,
+                "the peer announces no schema, and this client's service is {expected:#010x}: not sent"
+            ),
+            ClientError::IncompatibleSchema { expected, peer } => write!(
+                f,
+                "the peer serves schema {peer:#010x}, not this client's service ({expected:#010x}): not sent"
+            ),
         }
     }
 }
@@ -520,6 +537,21 @@ impl<W> Session<W> {
     /// The endpoint's counters.
     pub(crate) fn stats(&self) -> Stats {
         self.engine.stats()
+    }
+
+    /// Whether a call that expects the peer to serve schema `expected` may start: an
+    /// error once the handshake announced another one; fine before any handshake (the call
+    /// cannot start yet anyway, and is checked again when it can).
+    pub(crate) fn check_schema(&self, expected: Option<u32>) -> Result<(), ClientError> {
+        match (expected, self.peer) {
+            (Some(expected), Some(peer)) if peer.schema != expected => {
+                Err(ClientError::IncompatibleSchema {
+                    expected,
+                    peer: peer.schema,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// What the handshake learned about the peer, while a session is up.

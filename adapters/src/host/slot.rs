@@ -142,6 +142,18 @@ impl StreamSlot {
         }
     }
 
+    /// The async [`wait`](Self::wait): pending (with the task's waker kept) until
+    /// [`ready`](Self::ready).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio flavour's
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, credits_seen: Option<u64>) -> Poll<()> {
+        let mut st = self.lock();
+        if Self::is_ready(&st, credits_seen) {
+            return Poll::Ready(());
+        }
+        st.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// The async [`pop`](Self::pop): pending (with the task's waker kept) while empty.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio flavour's
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Popped> {

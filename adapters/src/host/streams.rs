@@ -42,12 +42,24 @@ impl Client {
         mode: StreamMode,
         timeout: Option<Duration>,
     ) -> Result<CallStream, ClientError> {
+        self.open_checked(None, procedure, args, mode, timeout)
+    }
+
+    /// [`open_stream`](Self::open_stream), in a session whose peer serves `schema` only.
+    pub(crate) fn open_checked(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        mode: StreamMode,
+        timeout: Option<Duration>,
+    ) -> Result<CallStream, ClientError> {
         let mut how = Open::stream(mode);
         how.timeout = timeout.map(super::to_core);
         let start_within = timeout.unwrap_or(super::from_core(self.conn().call_timeout()));
-        let (started, slot) = self
-            .conn()
-            .open_stream(procedure, args, how, start_within)?;
+        let (started, slot) =
+            self.conn()
+                .open_stream(schema, procedure, args, how, start_within)?;
         Ok(CallStream {
             client: self.clone(),
             started: Some(started),
@@ -64,12 +76,22 @@ impl Client {
     /// Opens stream procedure `P` with typed arguments: its items and result typed too.
     pub fn stream_typed<P: StreamProcedure>(
         &self,
-        args: &P::Args,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<TypedStream<P>, ClientError> {
+        self.open_typed(None, args, timeout)
+    }
+
+    /// [`stream_typed`](Self::stream_typed), in a session whose peer serves `schema` only.
+    pub(crate) fn open_typed<P: StreamProcedure>(
+        &self,
+        schema: Option<u32>,
+        args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<TypedStream<P>, ClientError> {
         let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
         Ok(TypedStream {
-            inner: self.open_stream(P::ID, &bytes, P::MODE, timeout)?,
+            inner: self.open_checked(schema, P::ID, &bytes, P::MODE, timeout)?,
             _p: PhantomData,
         })
     }
@@ -330,6 +352,12 @@ impl<'a> Request<'a> {
         self.args
     }
 
+    /// The encoded arguments, for as long as the request lives (not tied to a borrow of
+    /// it: a typed handler decodes them and moves items through the request at once).
+    pub(crate) fn args_ref(&self) -> &'a [u8] {
+        self.args
+    }
+
     /// Which way items flow (`Call` for a plain request).
     pub fn mode(&self) -> StreamMode {
         self.stream.as_ref().map_or(StreamMode::Call, |(m, _)| *m)
@@ -419,7 +447,7 @@ impl<'a> Request<'a> {
     /// [`call`](Self::call) with procedure `P`'s types.
     pub fn call_typed<P: Procedure>(
         &mut self,
-        args: &P::Args,
+        args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<P::Output, ClientError> {
         let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;

@@ -39,8 +39,10 @@ use super::slot::StreamSlot;
 
 mod manifest;
 mod stream;
+mod typed;
 
 pub use stream::AsyncStream;
+pub use typed::{IntoAsyncHandler, TypedAsyncStream};
 
 /// Bytes read at once.
 const READ_BUF: usize = 16 * 1024;
@@ -352,10 +354,24 @@ impl AsyncClient {
         args: &[u8],
         timeout: Option<Duration>,
     ) -> CallOutcome {
+        self.call_checked(None, procedure, args, timeout).await
+    }
+
+    /// [`call`](Self::call), sent only in a session whose peer serves `schema`.
+    pub(crate) async fn call_checked(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> CallOutcome {
         let timeout = timeout.unwrap_or(self.shared.default_timeout);
         let deadline = TokioInstant::now() + super::capped(timeout);
         let (rx, id) = self
             .begin(deadline, |session, tx| {
+                if let Err(e) = session.check_schema(schema) {
+                    return Start::Failed(tx, e);
+                }
                 let left = deadline.saturating_duration_since(TokioInstant::now());
                 session.start_call(super::now(), procedure, args, super::to_core(left), tx)
             })
@@ -428,7 +444,7 @@ impl AsyncClient {
     /// Calls procedure `P` with typed arguments and decodes its typed result.
     pub async fn call_typed<P: Procedure>(
         &self,
-        args: &P::Args,
+        args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<P::Output, ClientError> {
         let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
@@ -454,12 +470,13 @@ impl AsyncClient {
 /// or just a `Config`.
 pub async fn serve<S>(
     stream: S,
-    handler: impl AsyncHandler,
+    handler: impl IntoAsyncHandler,
     options: impl Into<super::ServeOptions>,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let options = options.into();
+    let mut options = options.into();
+    let handler = handler.into_async_handler(&mut options.config, &options.capacity);
     let shared = Arc::new(Shared {
         st: Mutex::new(State {
             session: Session::new(super::now(), options.config, options.capacity),
@@ -471,7 +488,7 @@ pub async fn serve<S>(
         writer: tokio::sync::Mutex::new(None),
         io: Notify::new(),
         room: Notify::new(),
-        handler: Some(Arc::new(handler)),
+        handler: Some(handler),
         default_timeout: super::from_core(options.config.call_timeout),
         fetching: tokio::sync::Mutex::new(()),
     });

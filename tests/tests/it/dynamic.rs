@@ -101,7 +101,7 @@ fn map() -> impl Strategy<Value = Map> {
         .prop_map(|m| m.into_iter().collect())
 }
 
-type EverythingArgs = <shapes::Everything as wirecall::Procedure>::Args;
+type EverythingArgs = <shapes::Everything as wirecall::Procedure>::Args<'static>;
 
 fn everything_args() -> impl Strategy<Value = EverythingArgs> {
     (

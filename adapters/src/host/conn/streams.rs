@@ -46,6 +46,7 @@ impl Conn {
     /// up to `start_within` to start it.
     pub(crate) fn open_stream(
         &self,
+        schema: Option<u32>,
         procedure: u32,
         args: &[u8],
         how: Open,
@@ -60,6 +61,7 @@ impl Conn {
         let mut how = how;
         how.timeout = None;
         let started = self.start_open(
+            schema,
             procedure,
             args,
             how,
@@ -216,6 +218,7 @@ impl Conn {
             .ok_or(ClientError::TooDeep)?;
         let deadline = StdInstant::now() + crate::host::capped(timeout);
         let started = self.start_open(
+            None,
             procedure,
             args,
             Open::call().nested_in(parent),

@@ -13,7 +13,7 @@ use tokio::time::Instant as TokioInstant;
 use wirecall::{Open, StreamMode, StreamProcedure};
 
 use super::{AsyncClient, Shared};
-use crate::host::session::{CallOutcome, ClientError};
+use crate::host::session::{CallOutcome, ClientError, Sent, Start};
 use crate::host::slot::{Popped, StreamSlot};
 
 impl AsyncClient {
@@ -30,13 +30,31 @@ impl AsyncClient {
         args: &[u8],
         timeout: Option<Duration>,
     ) -> Result<AsyncStream, ClientError> {
+        self.open_stream_as(None, procedure, args, StreamMode::ServerStream, timeout)
+            .await
+    }
+
+    /// Opens a stream of any `mode` on `procedure`: a client or bidirectional stream sends
+    /// the caller's items with [`AsyncStream::send`]. With `schema`, only in a session
+    /// whose peer serves that schema hash.
+    pub async fn open_stream_as(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        mode: StreamMode,
+        timeout: Option<Duration>,
+    ) -> Result<AsyncStream, ClientError> {
         let start_by = TokioInstant::now()
             + crate::host::capped(timeout.unwrap_or(self.shared.default_timeout));
         let slot = Arc::new(StreamSlot::default());
-        let mut how = Open::stream(StreamMode::ServerStream);
+        let mut how = Open::stream(mode);
         how.timeout = timeout.map(crate::host::to_core);
         let (rx, id) = self
             .begin(start_by, |session, tx| {
+                if let Err(e) = session.check_schema(schema) {
+                    return Start::Failed(tx, e);
+                }
                 let now = crate::host::now();
                 session.open(now, procedure, args, how, tx, Some(slot.clone()))
             })
@@ -55,7 +73,7 @@ impl AsyncClient {
     /// `P::decode_item`.
     pub async fn stream_typed<P: StreamProcedure>(
         &self,
-        args: &P::Args,
+        args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<AsyncStream, ClientError> {
         let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
@@ -82,6 +100,63 @@ impl AsyncStream {
     /// ended well.
     pub fn reply(&self) -> Option<&[u8]> {
         self.reply.as_deref()
+    }
+
+    /// Sends one of the caller's items (a client or bidirectional stream), waiting for
+    /// credit while the server has not consumed enough. `Err(StreamEnded)` once the
+    /// stream is over.
+    pub async fn send(&mut self, item: &[u8]) -> Result<(), ClientError> {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable(); // registered before trying: no wake-up is missed
+            let credits = self.slot.credits();
+            let sent = self.shared.lock().session.send_call_item(self.id, item)?;
+            match sent {
+                Sent::Queued => {
+                    self.shared.io.notify_one(); // the link's task writes it
+                    return Ok(());
+                }
+                Sent::NoRoom => {
+                    self.shared.io.notify_one();
+                    room.await;
+                }
+                Sent::NoCredit => {
+                    std::future::poll_fn(|cx| self.slot.poll_ready(cx, Some(credits))).await;
+                    if self.slot.is_ended() {
+                        return Err(ClientError::StreamEnded);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the server the caller's items are over (it then answers).
+    pub async fn end_items(&mut self) -> Result<(), ClientError> {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let ended = self.shared.lock().session.end_call_items(self.id)?;
+            self.shared.io.notify_one();
+            if ended {
+                return Ok(());
+            }
+            room.await; // the transmit queue was full
+        }
+    }
+
+    /// Waits for the server's answer, dropping items still coming: the encoded result,
+    /// or why the stream failed.
+    pub async fn finish(mut self) -> CallOutcome {
+        loop {
+            let next = std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await;
+            match next {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return self.reply.take().ok_or(ClientError::StreamEnded),
+            }
+        }
     }
 }
 

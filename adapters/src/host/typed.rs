@@ -1,0 +1,243 @@
+//! The typed layer of the blocking runtime: what a `service!`'s generated `Client` calls
+//! through ([`Client`] is a [`Caller`]), and what its generated `serve` hands to a server
+//! ([`Served`] is an [`IntoHandler`] and an [`IntoHandlers`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wirecall::{Caller, Config, Dispatch, DispatchError, Procedure, Served, StreamIo, StreamMode};
+use wirecall::{StreamProcedure, WireError};
+
+use super::engine::Capacity;
+use super::session::{ClientError, Handler};
+use super::streams::{Request, TypedStream};
+use super::Client;
+
+impl Caller for Client {
+    type Error = ClientError;
+    type Stream<P: StreamProcedure> = TypedStream<P>;
+
+    fn call_procedure<P: Procedure>(
+        &self,
+        schema: u32,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<P::Output, ClientError> {
+        let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
+        let out = self.call_checked(Some(schema), P::ID, &bytes, timeout)?;
+        P::output(&out).map_err(|_| ClientError::Decode)
+    }
+
+    fn open_procedure<P: StreamProcedure>(
+        &self,
+        schema: u32,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<TypedStream<P>, ClientError> {
+        self.open_typed(Some(schema), args, timeout)
+    }
+}
+
+/// What [`serve_link`](super::serve_link) and [`serve_port`](super::serve_port) serve: a
+/// [`Handler`], or a typed service from a `service!`'s `serve(handler)`.
+pub trait IntoHandler {
+    /// The handler, and the settings it needs (a typed service adds its manifest to
+    /// `config`).
+    fn into_handler(self, config: &mut Config, capacity: &Capacity) -> Box<dyn Handler>;
+}
+
+impl IntoHandler for Box<dyn Handler> {
+    fn into_handler(self, _: &mut Config, _: &Capacity) -> Box<dyn Handler> {
+        self
+    }
+}
+
+impl<H: Handler + 'static> IntoHandler for Box<H> {
+    fn into_handler(self, _: &mut Config, _: &Capacity) -> Box<dyn Handler> {
+        self
+    }
+}
+
+impl<D: Dispatch> IntoHandler for Served<D> {
+    fn into_handler(self, config: &mut Config, capacity: &Capacity) -> Box<dyn Handler> {
+        Box::new(TypedHandler::new(Arc::new(self.0), config, capacity))
+    }
+}
+
+/// What [`serve_tcp`](super::serve_tcp) and [`serve_unix`](super::serve_unix) serve: a
+/// factory called once per connection (`|| -> Box<dyn Handler>`), or a typed service from a
+/// `service!`'s `serve(handler)`, whose one handler every connection shares.
+pub trait IntoHandlers {
+    /// The factory, and the settings its handlers need (a typed service adds its manifest
+    /// to `config`).
+    fn into_handlers(self, config: &mut Config, capacity: &Capacity) -> HandlerFactory;
+}
+
+/// Makes the handler of one more connection.
+pub type HandlerFactory = Box<dyn Fn() -> Box<dyn Handler> + Send>;
+
+/// A closure may return `Box<dyn Handler>` or a box of any one handler type.
+impl<F, H> IntoHandlers for F
+where
+    F: Fn() -> Box<H> + Send + 'static,
+    H: ?Sized,
+    Box<H>: IntoHandler,
+{
+    fn into_handlers(self, _: &mut Config, _: &Capacity) -> HandlerFactory {
+        Box::new(move || self().into_handler(&mut Config::default(), &Capacity::default()))
+    }
+}
+
+impl<D: Dispatch> IntoHandlers for Served<D> {
+    fn into_handlers(self, config: &mut Config, capacity: &Capacity) -> HandlerFactory {
+        let handler = Arc::new(TypedHandler::new(Arc::new(self.0), config, capacity));
+        Box::new(move || Box::new(handler.clone()))
+    }
+}
+
+/// A typed service as a byte-level [`Handler`]: decodes, runs the typed handler, encodes.
+pub(crate) struct TypedHandler<D> {
+    service: Arc<D>,
+    /// The result buffer: the longest result the declaration allows, at most a frame.
+    reply_len: usize,
+}
+
+impl<D: Dispatch> TypedHandler<D> {
+    /// Serves `service`, whose manifest `config` now serves.
+    pub(crate) fn new(service: Arc<D>, config: &mut Config, capacity: &Capacity) -> Self {
+        *config = config.with_manifest(service.manifest());
+        TypedHandler {
+            reply_len: service.max_reply_len().min(capacity.max_frame),
+            service,
+        }
+    }
+
+    fn answer(
+        &self,
+        procedure: u32,
+        mode: StreamMode,
+        args: &[u8],
+        io: &mut impl StreamIo,
+    ) -> Result<Vec<u8>, (WireError, String)> {
+        let mut out = vec![0u8; self.reply_len];
+        match self.service.serve(procedure, mode, args, io, &mut out) {
+            Ok(n) => {
+                out.truncate(n);
+                Ok(out)
+            }
+            Err(e) => Err((e.code(), self.detail(e, procedure))),
+        }
+    }
+
+    /// What the caller got wrong, in words (empty for the handler's own errors).
+    fn detail(&self, e: DispatchError, procedure: u32) -> String {
+        let procedures = self.service.procedures();
+        let Some(p) = procedures.iter().find(|p| p.id == procedure) else {
+            let names: Vec<_> = procedures
+                .iter()
+                .map(|p| format!("{} = {}", p.id, p.name))
+                .collect();
+            return format!(
+                "no procedure {procedure}; this service has {}",
+                names.join(", ")
+            );
+        };
+        match e {
+            DispatchError::BadArguments => format!("{} expects ({})", p.name, p.params),
+            DispatchError::WrongMode {
+                declared: StreamMode::Call,
+            } => format!("{} is not a stream: call it", p.name),
+            DispatchError::WrongMode { declared } => {
+                format!("{} is a {}: open it as one", p.name, mode_name(declared))
+            }
+            DispatchError::Encode(WireError::TooLarge) => format!(
+                "the result of {} does not fit in {} bytes",
+                p.name, self.reply_len
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
+impl<D: Dispatch> Handler for TypedHandler<D> {
+    fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+        self.answer(procedure, StreamMode::Call, args, &mut NoStream)
+    }
+
+    fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+        let (procedure, mode, args) = (request.procedure(), request.mode(), request.args_ref());
+        self.answer(procedure, mode, args, request)
+    }
+}
+
+impl<H: Handler + ?Sized> Handler for Arc<H> {
+    fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+        (**self).handle(procedure, args)
+    }
+
+    fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+        (**self).serve(request)
+    }
+}
+
+/// A stream's items as a typed handler moves them: encoded and decoded here.
+impl StreamIo for Request<'_> {
+    fn send_item<T: Serialize>(&mut self, item: &T) -> Result<(), WireError> {
+        let bytes = postcard::to_allocvec(item).map_err(|_| WireError::TooLarge)?;
+        self.send(&bytes).map_err(item_error)
+    }
+
+    fn feed_item<T: Serialize>(&mut self, item: &T) -> Result<(), WireError> {
+        let bytes = postcard::to_allocvec(item).map_err(|_| WireError::TooLarge)?;
+        self.feed(&bytes).map_err(item_error)
+    }
+
+    fn flush_items(&mut self) {
+        self.flush();
+    }
+
+    fn recv_item<T: DeserializeOwned>(&mut self) -> Option<Result<T, WireError>> {
+        Some(match self.recv()? {
+            Ok(bytes) => wirecall::decode_exact(&bytes).map_err(|_| WireError::BadArguments),
+            Err(_) => Err(WireError::Cancelled),
+        })
+    }
+}
+
+fn mode_name(mode: StreamMode) -> &'static str {
+    match mode {
+        StreamMode::ServerStream => "server stream",
+        StreamMode::ClientStream => "client stream",
+        StreamMode::Bidi => "bidirectional stream",
+        _ => "plain call",
+    }
+}
+
+fn item_error(e: ClientError) -> WireError {
+    match e {
+        ClientError::TooLarge => WireError::TooLarge,
+        // The stream is over (cancelled, expired, its link gone): nobody reads on.
+        _ => WireError::Cancelled,
+    }
+}
+
+/// The items of a plain call: there are none.
+struct NoStream;
+
+impl StreamIo for NoStream {
+    fn send_item<T: Serialize>(&mut self, _: &T) -> Result<(), WireError> {
+        Err(WireError::BadArguments)
+    }
+
+    fn feed_item<T: Serialize>(&mut self, _: &T) -> Result<(), WireError> {
+        Err(WireError::BadArguments)
+    }
+
+    fn flush_items(&mut self) {}
+
+    fn recv_item<T: DeserializeOwned>(&mut self) -> Option<Result<T, WireError>> {
+        None
+    }
+}

@@ -1,0 +1,635 @@
+//! [`service!`](crate::service): a service declared once, for both sides and every runtime.
+
+/// Declares a service: procedure numbers, names and types, once, for both sides.
+///
+/// ```
+/// wirecall::service! {
+///     /// A small calculator.
+///     pub mod calc {
+///         /// Adds two numbers.
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///         /// Says how many bytes it got.
+///         1 => Count: fn count(data: heapless::Vec<u8, 32>) -> u32;
+///         /// Yields `0..n` (a server stream: many items, then the end).
+///         2 => Upto: fn upto(n: u32) -> stream u32;
+///         /// Adds up the numbers it is sent (a client stream: many items in, one reply).
+///         3 => Sum: fn sum(stream u32) -> u64;
+///         /// Sends back each number doubled (bidirectional).
+///         4 => Double: fn double(stream u32) -> stream u32;
+///         /// Starts over (a result of `()` needs no `-> ()`).
+///         5 => Reset: fn reset();
+///         /// Counts the characters of a text (borrowed from the request: no copy).
+///         6 => Chars: fn chars(text: &str) -> u32;
+///     }
+/// }
+///
+/// struct Calc { upto: Option<(wirecall::RequestId, u32)> }
+/// impl calc::Handler for Calc {
+///     fn add(&mut self, a: i32, b: i32) -> Result<i32, wirecall::WireError> {
+///         a.checked_add(b).ok_or(wirecall::WireError::BadArguments)
+///     }
+///     fn count(&mut self, data: heapless::Vec<u8, 32>) -> Result<u32, wirecall::WireError> {
+///         Ok(data.len() as u32)
+///     }
+///     // A stream is accepted here; its items are sent later, as credit allows.
+///     fn upto(&mut self, stream: wirecall::RequestId, n: u32) -> Result<(), wirecall::WireError> {
+///         self.upto = Some((stream, n));
+///         Ok(())
+///     }
+///     fn sum(&mut self, _: wirecall::RequestId) -> Result<(), wirecall::WireError> {
+///         Ok(())
+///     }
+///     fn double(&mut self, _: wirecall::RequestId) -> Result<(), wirecall::WireError> {
+///         Ok(())
+///     }
+///     fn reset(&mut self) -> Result<(), wirecall::WireError> {
+///         Ok(())
+///     }
+///     fn chars(&mut self, text: &str) -> Result<u32, wirecall::WireError> {
+///         Ok(text.chars().count() as u32)
+///     }
+/// }
+///
+/// use wirecall::{Dispatched, Procedure, StreamMode, StreamProcedure};
+/// assert_eq!(calc::Add::ID, 0);
+/// assert_eq!(calc::PROCEDURES[1].name, "count");
+/// assert_eq!(calc::Upto::MODE, StreamMode::ServerStream);
+/// assert_eq!(calc::PROCEDURES[3].in_item, "u32");
+/// assert_eq!((calc::PROCEDURES[2].output, calc::PROCEDURES[2].item), ("()", "u32"));
+/// assert_eq!(calc::PROCEDURES[3].output, "u64");
+/// assert_eq!((calc::PROCEDURES[5].name, calc::PROCEDURES[5].output), ("reset", "()"));
+/// // Buffers sized from the declaration: the longest result is a `u64` (10 bytes).
+/// let mut out = [0u8; calc::MAX_REPLY_LEN];
+/// let n = calc::dispatch(&mut Calc { upto: None }, calc::Add::ID, &[2, 4], &mut out).unwrap(); // add(1, 2)
+/// assert_eq!(calc::Add::output(&out[..n]), Ok(3));
+/// let n = calc::dispatch(&mut Calc { upto: None }, calc::Chars::ID, b"\x03h\xc3\xa9", &mut out).unwrap();
+/// assert_eq!(calc::Chars::output(&out[..n]), Ok(2));
+/// assert_eq!(calc::dispatch(&mut Calc { upto: None }, 9, &[], &mut out), Err(wirecall::WireError::UnknownProcedure));
+/// ```
+///
+/// Two procedures with the same number (or the same name) do not compile: the error points
+/// at the second and at the first.
+///
+/// ```compile_fail
+/// wirecall::service! {
+///     pub mod clash {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///         0 => Sub: fn sub(a: i32, b: i32) -> i32;
+///     }
+/// }
+/// ```
+///
+/// # Shapes
+///
+/// A procedure is one of four shapes: `fn f(args) -> T` (a plain call; `fn f(args);` for
+/// `-> ()`), `fn f(args) -> stream T` (a server stream of `T` items, ended by a reply of
+/// `()`), `fn f(args, stream U) -> T` (a client stream of `U` items, answered by one `T`),
+/// and `fn f(args, stream U) -> stream T` (both ways). A parameter may not be named
+/// `stream`. Parameters declared `&str` or `&[u8]` are borrowed from the received request
+/// instead of copied (other types are owned: write `heapless::String<N>` or
+/// `heapless::Vec<T, N>` in `no_std` code, `String` or `Vec<T>` with feature `alloc`).
+///
+/// # What it generates
+///
+/// In the module, for every side:
+/// * one marker type per procedure implementing [`Procedure`](crate::Procedure) (and
+///   [`StreamProcedure`](crate::StreamProcedure) for streams);
+/// * `DESCRIPTION` (the service described: names, parameters and [`Type`](crate::Type)s),
+///   `MANIFEST` (the description as bytes, built at compile time; serve it with
+///   `Config::with_manifest` so that any host can call the service by name), `SCHEMA_HASH`
+///   (its hash, which the handshake carries), `PROCEDURES`, and `MAX_ARGS_LEN`,
+///   `MAX_REPLY_LEN`, `MAX_ITEM_LEN` (the longest encoded arguments, result and stream
+///   item, from the declared types; `usize::MAX` where a type has no bound).
+///
+/// For a device that drives its [`Endpoint`](crate::Endpoint) itself:
+/// * `Handler`, one `&mut self` method per procedure (a stream's method takes its
+///   [`RequestId`](crate::RequestId) and accepts or refuses the stream; the application
+///   then moves its items through the endpoint);
+/// * `dispatch` (decode a plain call's arguments, call the handler, encode the result
+///   into `out`; errors are the [`WireError`](crate::WireError) to answer with) and
+///   `dispatch_request` (the same for any request, streams included, checking the
+///   request's stream mode against the declaration).
+///
+/// For a host runtime (`wirecall-adapters`):
+/// * `Client<C>`: one method per procedure, `client.add(40, 2)`, over any
+///   [`Caller`](crate::Caller) (the blocking `wirecall_adapters::host::Client`); a stream
+///   procedure's method opens the stream and returns it. Every call checks the peer's
+///   schema hash first, so a client of one service never reaches another's procedure.
+///   `with_timeout` sets the deadline of its calls. Procedures named `new`, `caller` or
+///   `with_timeout` would clash with these.
+/// * `AsyncClient<C>`: the same with `async` methods, over any
+///   [`AsyncCaller`](crate::AsyncCaller) (the tokio `AsyncClient`).
+/// * `HostHandler`: one `&self` method per procedure, run on any thread, concurrently; a
+///   stream's method gets its items as [`StreamItems`](crate::StreamItems) first.
+/// * `serve(handler)`: the glue that serves a `HostHandler` with a host runtime's server
+///   (`serve_tcp(listener, calc::serve(MyHandler), options)`), sizing its result buffer
+///   from the declaration and serving the manifest.
+///
+/// Every parameter, result and item type must implement [`Schema`](crate::Schema): the
+/// primitives, tuples, arrays, `Option` and the `heapless` containers do, and
+/// `#[derive(wirecall::Schema)]` (feature `derive`) does it for your structs and enums.
+#[macro_export]
+macro_rules! service {
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $service:ident {
+            $($body:tt)*
+        }
+    ) => {
+        $crate::__service! {
+            @munch [handler args out mode id io 'a] [$(#[$meta])* $vis $service]
+            [] [] [] [] [] [] [] []
+            $($body)*
+        }
+    };
+}
+
+/// The machinery of [`service!`]: it reads one procedure at a time and appends what each
+/// generates to eight accumulators (items, `Handler` methods, `HostHandler` methods, schema
+/// entries, procedure infos, call dispatch arms, request dispatch arms, host dispatch
+/// arms), then writes the module. The names in the first group are the identifiers that
+/// generated code shares across expansions (macro hygiene would keep apart names that each
+/// expansion wrote itself).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __service {
+    // The end: write the module.
+    (
+        @munch [$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] [$(#[$meta:meta])* $vis:vis $service:ident]
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+    ) => {
+        $(#[$meta])*
+        $vis mod $service {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $($items)*
+
+            /// The server side on a device: one method per procedure. An `Err` is sent to
+            /// the caller. A stream's method accepts (`Ok`) or refuses the stream; its items
+            /// then move through the endpoint, and the application responds when it is over.
+            pub trait Handler {
+                $($methods)*
+            }
+
+            /// The server side on a host: one method per procedure, called from any thread
+            /// and concurrently (share state with atomics or a lock). An `Err` is sent to
+            /// the caller. A stream's method gets the stream's items first: it sends and
+            /// receives them (waiting for credit) until it returns, which ends the stream.
+            /// Serve it with [`serve`].
+            pub trait HostHandler: ::core::marker::Send + ::core::marker::Sync {
+                $($hmethods)*
+            }
+
+            /// The service described: every procedure with its parameters' names and the
+            /// types of its arguments, result and items.
+            pub const DESCRIPTION: $crate::ServiceSchema = $crate::ServiceSchema {
+                name: stringify!($service),
+                procedures: &[$($schema)*],
+            };
+
+            // No two procedures share a number or a name: a compile error otherwise.
+            const _: () = $crate::__check_unique(&DESCRIPTION);
+
+            const MANIFEST_LEN: usize = $crate::manifest_len(&DESCRIPTION);
+            const MANIFEST_BYTES: [u8; MANIFEST_LEN] = $crate::manifest::<MANIFEST_LEN>(&DESCRIPTION);
+
+            /// [`DESCRIPTION`] as the bytes a peer fetches (in flash on a device): give it
+            /// to `Config::with_manifest`.
+            pub static MANIFEST: [u8; MANIFEST_LEN] = MANIFEST_BYTES;
+
+            /// The hash of [`MANIFEST`], which the handshake carries: for
+            /// `Config::expecting_schema` (`with_manifest` sets it as this side's).
+            pub const SCHEMA_HASH: u32 = $crate::manifest_hash(&MANIFEST_BYTES);
+
+            /// The longest encoded result of any procedure (`usize::MAX`: a result type
+            /// has no bound): the size of the `out` buffer of [`dispatch`].
+            pub const MAX_REPLY_LEN: usize = $crate::__or_unbounded(DESCRIPTION.max_reply_len());
+
+            /// The longest encoded arguments of any procedure (`usize::MAX`: unbounded).
+            pub const MAX_ARGS_LEN: usize = $crate::__or_unbounded(DESCRIPTION.max_args_len());
+
+            /// The longest encoded stream item, either way (`usize::MAX`: unbounded).
+            pub const MAX_ITEM_LEN: usize = $crate::__or_unbounded(DESCRIPTION.max_item_len());
+
+            /// Every procedure of the service.
+            pub const PROCEDURES: &[$crate::ProcedureInfo] = &[$($infos)*];
+
+            /// Decodes `args` for plain-call `procedure`, calls `handler`, and encodes the
+            /// result into `out`, returning its length. A stream procedure is
+            /// `UnknownProcedure` here: use [`dispatch_request`].
+            pub fn dispatch<H: Handler + ?Sized>(
+                $h: &mut H,
+                procedure: u32,
+                $a: &[u8],
+                $o: &mut [u8],
+            ) -> ::core::result::Result<usize, $crate::WireError> {
+                // Two procedures with one number: an error at the second, pointing at the first.
+                #[allow(unused_parens)]
+                #[deny(unreachable_patterns)]
+                match procedure {
+                    $($calls)*
+                    _ => Err($crate::WireError::UnknownProcedure),
+                }
+            }
+
+            /// Serves request `id`, whose stream mode is `mode` (the endpoint's
+            /// `request_mode`): a plain call is answered into `out` as [`dispatch`] does; a
+            /// stream is handed to its handler method. A mode other than the declared one
+            /// is `BadArguments`.
+            pub fn dispatch_request<H: Handler + ?Sized>(
+                $h: &mut H,
+                $i: $crate::RequestId,
+                $md: $crate::StreamMode,
+                procedure: u32,
+                $a: &[u8],
+                $o: &mut [u8],
+            ) -> ::core::result::Result<$crate::Dispatched, $crate::WireError> {
+                let _ = &$i;
+                #[allow(unused_parens)]
+                #[deny(unreachable_patterns)]
+                match procedure {
+                    $($requests)*
+                    _ => Err($crate::WireError::UnknownProcedure),
+                }
+            }
+
+            /// A [`HostHandler`] as a host runtime serves it (see [`serve`]).
+            #[derive(Clone, Copy, Debug, Default)]
+            pub struct Dispatcher<H>(pub H);
+
+            impl<H: HostHandler + 'static> $crate::Dispatch for Dispatcher<H> {
+                fn manifest(&self) -> &'static [u8] {
+                    &MANIFEST
+                }
+
+                fn schema_hash(&self) -> u32 {
+                    SCHEMA_HASH
+                }
+
+                fn procedures(&self) -> &'static [$crate::ProcedureInfo] {
+                    PROCEDURES
+                }
+
+                fn max_reply_len(&self) -> usize {
+                    MAX_REPLY_LEN
+                }
+
+                fn serve<X: $crate::StreamIo>(
+                    &self,
+                    procedure: u32,
+                    $md: $crate::StreamMode,
+                    $a: &[u8],
+                    $x: &mut X,
+                    $o: &mut [u8],
+                ) -> ::core::result::Result<usize, $crate::DispatchError> {
+                    let $h = &self.0;
+                    let _ = &$x;
+                    #[allow(unused_parens)]
+                    match procedure {
+                        $($hcalls)*
+                        _ => Err($crate::DispatchError::UnknownProcedure),
+                    }
+                }
+            }
+
+            /// Serves `handler` with a host runtime:
+            /// `wirecall_adapters::host::serve_tcp(listener, serve(handler), options)`
+            /// (also `serve_unix`, `serve_link`, `serve_port` and the tokio flavour's
+            /// `serve`). Every connection shares the one handler; the server serves
+            /// [`MANIFEST`] and announces [`SCHEMA_HASH`].
+            pub fn serve<H: HostHandler + 'static>(handler: H) -> $crate::Served<Dispatcher<H>> {
+                $crate::Served(Dispatcher(handler))
+            }
+
+            /// A typed client: one method per procedure, over a host runtime's client
+            /// (`Client::new(wirecall_adapters::host::Client::connect(..)?)`). Every call
+            /// first checks that the peer serves this service ([`SCHEMA_HASH`]).
+            #[derive(Clone, Debug)]
+            pub struct Client<C> {
+                caller: C,
+                timeout: ::core::option::Option<::core::time::Duration>,
+            }
+
+            impl<C> Client<C> {
+                /// Calls the service through `caller`, with its default deadline.
+                pub fn new(caller: C) -> Self {
+                    Client { caller, timeout: None }
+                }
+
+                /// Every call made through the client returned lasts at most `timeout`
+                /// (waiting for a connection included).
+                #[must_use]
+                pub fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {
+                    self.timeout = Some(timeout);
+                    self
+                }
+
+                /// The caller underneath (its statistics, its manifest, untyped calls).
+                pub fn caller(&self) -> &C {
+                    &self.caller
+                }
+            }
+
+            /// [`Client`], asynchronous: one `async` method per procedure, over a host
+            /// runtime's async client (`AsyncClient::new(wirecall_adapters::host::tokio::AsyncClient::over(..))`).
+            #[derive(Clone, Debug)]
+            pub struct AsyncClient<C> {
+                caller: C,
+                timeout: ::core::option::Option<::core::time::Duration>,
+            }
+
+            impl<C> AsyncClient<C> {
+                /// Calls the service through `caller`, with its default deadline.
+                pub fn new(caller: C) -> Self {
+                    AsyncClient { caller, timeout: None }
+                }
+
+                /// Every call made through the client returned lasts at most `timeout`.
+                #[must_use]
+                pub fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {
+                    self.timeout = Some(timeout);
+                    self
+                }
+
+                /// The caller underneath.
+                pub fn caller(&self) -> &C {
+                    &self.caller
+                }
+            }
+        }
+    };
+
+    // A server or bidirectional stream: `-> stream T`.
+    (
+        @munch $names:tt $head:tt
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        $(#[$pmeta:meta])*
+        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> stream $item:ty ;
+        $($rest:tt)*
+    ) => {
+        $crate::__service! {
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*]
+                [$(#[$pmeta])*] $id $Marker $method [stream $item] [$($rest)*]]
+            [] $($params)*
+        }
+    };
+
+    // A plain call or a client stream: `-> T`.
+    (
+        @munch $names:tt $head:tt
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        $(#[$pmeta:meta])*
+        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> $out:ty ;
+        $($rest:tt)*
+    ) => {
+        $crate::__service! {
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*]
+                [$(#[$pmeta])*] $id $Marker $method [value $out] [$($rest)*]]
+            [] $($params)*
+        }
+    };
+
+    // A plain call whose result is `()`, written without `-> ()`.
+    (
+        @munch $names:tt $head:tt
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        $(#[$pmeta:meta])*
+        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) ;
+        $($rest:tt)*
+    ) => {
+        $crate::__service! {
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*]
+                [$(#[$pmeta])*] $id $Marker $method [value ()] [$($rest)*]]
+            [] $($params)*
+        }
+    };
+
+    // Parameters, each recorded as `(name [type as written] [type with the args' lifetime])`:
+    // `&str` and `&[u8]` borrow from the request (tried first), then `name: T`, then
+    // `stream U` (the caller's items; after the names, so a literal `stream` is never taken
+    // for a name), then the end.
+    (@params [$($n:ident)* $lt:lifetime] $ctx:tt [$($args:tt)*] $arg:ident : & str $(, $($more:tt)*)?) => {
+        $crate::__service! { @params [$($n)* $lt] $ctx [$($args)* ($arg [&str] [& $lt str])] $($($more)*)? }
+    };
+    (@params [$($n:ident)* $lt:lifetime] $ctx:tt [$($args:tt)*] $arg:ident : & [u8] $(, $($more:tt)*)?) => {
+        $crate::__service! { @params [$($n)* $lt] $ctx [$($args)* ($arg [&[u8]] [& $lt [u8]])] $($($more)*)? }
+    };
+    (@params $names:tt $ctx:tt [$($args:tt)*] $arg:ident : $argty:ty , $($more:tt)*) => {
+        $crate::__service! { @params $names $ctx [$($args)* ($arg [$argty] [$argty])] $($more)* }
+    };
+    (@params $names:tt $ctx:tt [$($args:tt)*] $arg:ident : $argty:ty) => {
+        $crate::__service! { @emit $ctx [$($args)* ($arg [$argty] [$argty])] [] }
+    };
+    (@params $names:tt $ctx:tt [$($args:tt)*] stream $in:ty) => {
+        $crate::__service! { @emit $ctx [$($args)*] [$in] }
+    };
+    (@params $names:tt $ctx:tt [$($args:tt)*]) => {
+        $crate::__service! { @emit $ctx [$($args)*] [] }
+    };
+
+    // A plain call.
+    (
+        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+            [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [value $out:ty] [$($rest:tt)*]]
+        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*]))*] []
+    ) => {
+        $crate::__service! {
+            @munch [$h $a $o $md $i $x $lt] $head
+            [$($items)*
+                $(#[$pmeta])*
+                #[derive(Clone, Copy, Debug)]
+                pub struct $Marker;
+                impl $crate::Procedure for $Marker {
+                    const ID: u32 = $id;
+                    const NAME: &'static str = stringify!($method);
+                    type Args<$lt> = ($($($owned)*,)*);
+                    type Output = $out;
+                }
+                impl<C: $crate::Caller> Client<C> {
+                    $(#[$pmeta])*
+                    pub fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<$out, C::Error> {
+                        self.caller.call_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout)
+                    }
+                }
+                impl<C: $crate::AsyncCaller> AsyncClient<C> {
+                    $(#[$pmeta])*
+                    pub async fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<$out, C::Error> {
+                        self.caller.call_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout).await
+                    }
+                }
+            ]
+            [$($methods)*
+                $(#[$pmeta])*
+                fn $method(&mut self, $($arg: $($argty)*),*) -> ::core::result::Result<$out, $crate::WireError>;
+            ]
+            [$($hmethods)*
+                $(#[$pmeta])*
+                fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<$out, $crate::WireError>;
+            ]
+            [$($schema)* $crate::ProcedureSchema {
+                id: $id,
+                name: stringify!($method),
+                mode: $crate::StreamMode::Call,
+                params: &[$($crate::Field { name: stringify!($arg), ty: <$($argty)* as $crate::Schema>::TYPE },)*],
+                output: <$out as $crate::Schema>::TYPE,
+                item: &$crate::Type::Unit,
+                in_item: &$crate::Type::Unit,
+            },]
+            [$($infos)* $crate::ProcedureInfo {
+                id: $id,
+                name: stringify!($method),
+                params: stringify!($($arg: $($argty)*),*),
+                output: stringify!($out),
+                mode: $crate::StreamMode::Call,
+                item: "",
+                in_item: "",
+            },]
+            [$($calls)*
+                $id => {
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::WireError::BadArguments)?;
+                    let result = $h.$method($($arg),*)?;
+                    $crate::__encode_result(&result, $o)
+                }
+            ]
+            [$($requests)*
+                $id => {
+                    if $md != $crate::StreamMode::Call {
+                        return Err($crate::WireError::BadArguments);
+                    }
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::WireError::BadArguments)?;
+                    let result = $h.$method($($arg),*)?;
+                    $crate::__encode_result(&result, $o).map($crate::Dispatched::Reply)
+                }
+            ]
+            [$($hcalls)*
+                $id => {
+                    if $md != $crate::StreamMode::Call {
+                        return Err($crate::DispatchError::WrongMode { declared: $crate::StreamMode::Call });
+                    }
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::DispatchError::BadArguments)?;
+                    let result = $h.$method($($arg),*).map_err($crate::DispatchError::Handler)?;
+                    $crate::__encode_result(&result, $o).map_err($crate::DispatchError::Encode)
+                }
+            ]
+            $($rest)*
+        }
+    };
+
+    // Any stream: `$out` is `stream T` or `value T`, `$in` the caller's item type or none.
+    (
+        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+            [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [$shape:ident $out:ty] [$($rest:tt)*]]
+        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*]))*] [$($in:ty)?]
+    ) => {
+        $crate::__service! {
+            @munch [$h $a $o $md $i $x $lt] $head
+            [$($items)*
+                $(#[$pmeta])*
+                #[derive(Clone, Copy, Debug)]
+                pub struct $Marker;
+                impl $crate::Procedure for $Marker {
+                    const ID: u32 = $id;
+                    const NAME: &'static str = stringify!($method);
+                    type Args<$lt> = ($($($owned)*,)*);
+                    type Output = $crate::__service!(@output $shape $out);
+                }
+                impl $crate::StreamProcedure for $Marker {
+                    const MODE: $crate::StreamMode = $crate::__service!(@mode $shape [$($in)?]);
+                    type Item = $crate::__service!(@item $shape $out);
+                    type InItem = $crate::__service!(@in [$($in)?]);
+                }
+                impl<C: $crate::Caller> Client<C> {
+                    $(#[$pmeta])*
+                    ///
+                    /// Opens the stream: its items, then its end, come through the value
+                    /// returned (dropping it cancels the stream).
+                    pub fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<C::Stream<$Marker>, C::Error> {
+                        self.caller.open_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout)
+                    }
+                }
+                impl<C: $crate::AsyncCaller> AsyncClient<C> {
+                    $(#[$pmeta])*
+                    ///
+                    /// Opens the stream: its items, then its end, come through the value
+                    /// returned (dropping it cancels the stream).
+                    pub async fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<C::Stream<$Marker>, C::Error> {
+                        self.caller.open_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout).await
+                    }
+                }
+            ]
+            [$($methods)*
+                $(#[$pmeta])*
+                fn $method(&mut self, stream: $crate::RequestId, $($arg: $($argty)*),*) -> ::core::result::Result<(), $crate::WireError>;
+            ]
+            [$($hmethods)*
+                $(#[$pmeta])*
+                fn $method(
+                    &self,
+                    stream: &mut dyn $crate::StreamItems<$crate::__service!(@in [$($in)?]), $crate::__service!(@item $shape $out)>,
+                    $($arg: $($argty)*),*
+                ) -> ::core::result::Result<$crate::__service!(@output $shape $out), $crate::WireError>;
+            ]
+            [$($schema)* $crate::ProcedureSchema {
+                id: $id,
+                name: stringify!($method),
+                mode: $crate::__service!(@mode $shape [$($in)?]),
+                params: &[$($crate::Field { name: stringify!($arg), ty: <$($argty)* as $crate::Schema>::TYPE },)*],
+                output: <$crate::__service!(@output $shape $out) as $crate::Schema>::TYPE,
+                item: <$crate::__service!(@item $shape $out) as $crate::Schema>::TYPE,
+                in_item: <$crate::__service!(@in [$($in)?]) as $crate::Schema>::TYPE,
+            },]
+            [$($infos)* $crate::ProcedureInfo {
+                id: $id,
+                name: stringify!($method),
+                params: stringify!($($arg: $($argty)*),*),
+                output: $crate::__service!(@output_text $shape $out),
+                mode: $crate::__service!(@mode $shape [$($in)?]),
+                item: $crate::__service!(@item_text $shape $out),
+                in_item: concat!("" $(, stringify!($in))?),
+            },]
+            [$($calls)*]
+            [$($requests)*
+                $id => {
+                    if $md != $crate::__service!(@mode $shape [$($in)?]) {
+                        return Err($crate::WireError::BadArguments);
+                    }
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::WireError::BadArguments)?;
+                    $h.$method($i, $($arg),*)?;
+                    Ok($crate::Dispatched::Stream)
+                }
+            ]
+            [$($hcalls)*
+                $id => {
+                    let declared = $crate::__service!(@mode $shape [$($in)?]);
+                    if $md != declared {
+                        return Err($crate::DispatchError::WrongMode { declared });
+                    }
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::DispatchError::BadArguments)?;
+                    let result = $h.$method(&mut *$x, $($arg),*).map_err($crate::DispatchError::Handler)?;
+                    $crate::__encode_result(&result, $o).map_err($crate::DispatchError::Encode)
+                }
+            ]
+            $($rest)*
+        }
+    };
+
+    (@output stream $out:ty) => { () };
+    (@output value $out:ty) => { $out };
+    (@item stream $out:ty) => { $out };
+    (@item value $out:ty) => { () };
+    (@output_text stream $out:ty) => { "()" };
+    (@output_text value $out:ty) => { stringify!($out) };
+    (@item_text stream $out:ty) => { stringify!($out) };
+    (@item_text value $out:ty) => { "" };
+    (@in [$in:ty]) => { $in };
+    (@in []) => { () };
+    (@mode stream []) => { $crate::StreamMode::ServerStream };
+    (@mode stream [$in:ty]) => { $crate::StreamMode::Bidi };
+    (@mode value [$in:ty]) => { $crate::StreamMode::ClientStream };
+}
