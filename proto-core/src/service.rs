@@ -58,6 +58,8 @@
 /// assert_eq!((calc::PROCEDURES[2].output, calc::PROCEDURES[2].item), ("()", "u32"));
 /// assert_eq!(calc::PROCEDURES[3].output, "u64");
 /// assert_eq!((calc::PROCEDURES[5].name, calc::PROCEDURES[5].output), ("reset", "()"));
+/// assert_eq!(calc::PROCEDURES[0].params, "a: i32, b: i32");
+/// assert_eq!(calc::PROCEDURES[6].params, "text: &str");
 /// // Buffers sized from the declaration: the longest result is a `u64` (10 bytes).
 /// let mut out = [0u8; calc::MAX_REPLY_LEN];
 /// let n = calc::dispatch(&mut Calc { upto: None }, calc::Add::ID, &[2, 4], &mut out).unwrap(); // add(1, 2)
@@ -405,21 +407,22 @@ macro_rules! __service {
         }
     };
 
-    // Parameters, each recorded as `(name [type as written] [type with the args' lifetime])`:
+    // Parameters, each recorded as `(name [type as written] [type with the args' lifetime]
+    // [type as text])`:
     // `&str` and `&[u8]` borrow from the request (tried first), then `name: T`, then
     // `stream U` (the caller's items; after the names, so a literal `stream` is never taken
     // for a name), then the end.
     (@params [$($n:ident)* $lt:lifetime] $ctx:tt [$($args:tt)*] $arg:ident : & str $(, $($more:tt)*)?) => {
-        $crate::__service! { @params [$($n)* $lt] $ctx [$($args)* ($arg [&str] [& $lt str])] $($($more)*)? }
+        $crate::__service! { @params [$($n)* $lt] $ctx [$($args)* ($arg [&str] [& $lt str] ["&str"])] $($($more)*)? }
     };
     (@params [$($n:ident)* $lt:lifetime] $ctx:tt [$($args:tt)*] $arg:ident : & [u8] $(, $($more:tt)*)?) => {
-        $crate::__service! { @params [$($n)* $lt] $ctx [$($args)* ($arg [&[u8]] [& $lt [u8]])] $($($more)*)? }
+        $crate::__service! { @params [$($n)* $lt] $ctx [$($args)* ($arg [&[u8]] [& $lt [u8]] ["&[u8]"])] $($($more)*)? }
     };
     (@params $names:tt $ctx:tt [$($args:tt)*] $arg:ident : $argty:ty , $($more:tt)*) => {
-        $crate::__service! { @params $names $ctx [$($args)* ($arg [$argty] [$argty])] $($more)* }
+        $crate::__service! { @params $names $ctx [$($args)* ($arg [$argty] [$argty] [stringify!($argty)])] $($more)* }
     };
     (@params $names:tt $ctx:tt [$($args:tt)*] $arg:ident : $argty:ty) => {
-        $crate::__service! { @emit $ctx [$($args)* ($arg [$argty] [$argty])] [] }
+        $crate::__service! { @emit $ctx [$($args)* ($arg [$argty] [$argty] [stringify!($argty)])] [] }
     };
     (@params $names:tt $ctx:tt [$($args:tt)*] stream $in:ty) => {
         $crate::__service! { @emit $ctx [$($args)*] [$in] }
@@ -432,7 +435,7 @@ macro_rules! __service {
     (
         @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
             [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [value $out:ty] [$($rest:tt)*]]
-        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*]))*] []
+        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*] [$text:expr]))*] []
     ) => {
         $crate::__service! {
             @munch [$h $a $o $md $i $x $lt] $head
@@ -479,7 +482,7 @@ macro_rules! __service {
             [$($infos)* $crate::ProcedureInfo {
                 id: $id,
                 name: stringify!($method),
-                params: stringify!($($arg: $($argty)*),*),
+                params: $crate::__service!(@join $([stringify!($arg), ": ", $text])*),
                 output: stringify!($out),
                 mode: $crate::StreamMode::Call,
                 item: "",
@@ -523,7 +526,7 @@ macro_rules! __service {
     (
         @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
             [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [$shape:ident $out:ty] [$($rest:tt)*]]
-        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*]))*] [$($in:ty)?]
+        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*] [$text:expr]))*] [$($in:ty)?]
     ) => {
         $crate::__service! {
             @munch [$h $a $o $md $i $x $lt] $head
@@ -585,7 +588,7 @@ macro_rules! __service {
             [$($infos)* $crate::ProcedureInfo {
                 id: $id,
                 name: stringify!($method),
-                params: stringify!($($arg: $($argty)*),*),
+                params: $crate::__service!(@join $([stringify!($arg), ": ", $text])*),
                 output: $crate::__service!(@output_text $shape $out),
                 mode: $crate::__service!(@mode $shape [$($in)?]),
                 item: $crate::__service!(@item_text $shape $out),
@@ -619,6 +622,9 @@ macro_rules! __service {
         }
     };
 
+    // `a: i32, b: &str`: the parameters as declared, for tools and detail texts.
+    (@join) => { "" };
+    (@join [$($first:tt)*] $([$($more:tt)*])*) => { concat!($($first)* $(, ", ", $($more)*)*) };
     (@output stream $out:ty) => { () };
     (@output value $out:ty) => { $out };
     (@item stream $out:ty) => { $out };

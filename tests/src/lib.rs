@@ -6,6 +6,8 @@
 //! * [`raw`]: an independent, deliberately plain implementation of the framing (COBS and
 //!   CRC-32C) for hostile-peer tests and the byte-exact test vectors.
 //! * [`demo`]: the demo service both the tests and the command-line demo serve.
+//! * [`calc`]: a service served and called through `service!`'s generated glue and
+//!   clients (binary `calc-server` serves it on stdio).
 //! * [`peer`]: a misbehaving peer on a real socket (floods, never reads, falls silent).
 //! * [`pty`]: serial-port pairs from `socat`.
 //! * [`qemu`]: the example firmware under `qemu-system-arm`.
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod calc;
 pub mod demo;
 pub mod engine;
 pub mod pair;

@@ -26,6 +26,7 @@ mod stream_vectors;
 mod streams;
 mod tokio_flavour;
 mod transports;
+mod typed_glue;
 mod uart;
 mod vectors;
 mod victim;
