@@ -4,13 +4,12 @@
 use wirecall_adapters::host::{serve_link, Link, ServeOptions};
 use wirecall_tests::calc::{calc, Calc};
 
-fn main() {
+fn main() -> std::io::Result<()> {
     let options = ServeOptions::default();
     if std::env::args().nth(1).as_deref() == Some("tokio") {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .expect("a tokio runtime");
+            .build()?;
         runtime.block_on(async {
             let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
             wirecall_adapters::host::tokio::serve(stdio, calc::serve(Calc::default()), options)
@@ -19,4 +18,5 @@ fn main() {
     } else {
         serve_link(Link::stdio(), calc::serve(Calc::default()), options);
     }
+    Ok(())
 }
