@@ -182,6 +182,8 @@ pub use manifest::{
 pub use max_len::__or_unbounded;
 pub use max_len::max_encoded_len_of;
 pub use payload::{Payload, PayloadError, Postcard};
+#[doc(hidden)]
+pub use schema::__alloc_or_hint;
 pub use schema::{Field, Schema, Type, Variant, VariantShape};
 pub use stats::Stats;
 pub use stream::{Open, StreamId, StreamMode};

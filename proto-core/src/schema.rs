@@ -299,3 +299,57 @@ mod serde_bytes_impls {
         };
     }
 }
+
+/// What [`service!`](crate::service) takes a parameter written `String` or `Vec<T>` for:
+/// with feature `alloc`, the `alloc` types; without it (in `no_std` code, where `String`
+/// is not even in scope), stand-ins of the same names that implement no [`Schema`], so
+/// the error points at the parameter and says to use `heapless` types.
+#[doc(hidden)]
+pub mod __alloc_or_hint {
+    #[cfg(feature = "alloc")]
+    extern crate alloc;
+    #[cfg(feature = "alloc")]
+    pub use alloc::{string::String, vec::Vec};
+
+    /// `String` without feature `alloc`: not a wire type (see the module docs).
+    #[cfg(not(feature = "alloc"))]
+    #[derive(Debug)]
+    pub struct String;
+
+    /// `Vec<T>` without feature `alloc`: not a wire type (see the module docs).
+    #[cfg(not(feature = "alloc"))]
+    #[derive(Debug)]
+    pub struct Vec<T>(core::marker::PhantomData<T>);
+
+    // The stand-ins encode and decode as nothing, so that the one error left is the
+    // missing `Schema`, which says what to write instead. Nothing can use them: that
+    // error stops the build.
+    #[cfg(not(feature = "alloc"))]
+    mod serde_impls {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        impl Serialize for super::String {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_unit()
+            }
+        }
+
+        impl<'de> Deserialize<'de> for super::String {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <()>::deserialize(d).map(|()| super::String)
+            }
+        }
+
+        impl<T> Serialize for super::Vec<T> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_unit()
+            }
+        }
+
+        impl<'de, T> Deserialize<'de> for super::Vec<T> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <()>::deserialize(d).map(|()| super::Vec(core::marker::PhantomData))
+            }
+        }
+    }
+}

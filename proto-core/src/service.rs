@@ -81,6 +81,19 @@
 /// }
 /// ```
 ///
+/// A type without a wire description is an error at that type, saying what to use
+/// instead (in `no_std` code, `String` and `Vec` are such types: use `heapless::String<N>`
+/// and `heapless::Vec<T, N>`):
+///
+/// ```compile_fail,E0277
+/// struct NotOnTheWire;
+/// wirecall::service! {
+///     pub mod bad {
+///         0 => Take: fn take(x: NotOnTheWire) -> u32;
+///     }
+/// }
+/// ```
+///
 /// # Shapes
 ///
 /// A procedure is one of four shapes: `fn f(args) -> T` (a plain call; `fn f(args);` for
@@ -164,6 +177,12 @@ macro_rules! __service {
         $vis mod $service {
             #[allow(unused_imports)]
             use super::*;
+            // `String` and `Vec` here are the `alloc` types with wirecall's feature `alloc`;
+            // without it (as in `no_std` code, where they are not even in scope) they are
+            // stand-ins whose error, at the type, says to use `heapless` types. (A glob
+            // import outranks the prelude; the parent's own items outrank neither.)
+            #[allow(unused_imports)]
+            use $crate::__alloc_or_hint::*;
 
             $($items)*
 
