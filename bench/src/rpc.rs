@@ -39,7 +39,18 @@ impl svc::Handler for Service {
     }
 }
 
-/// The service as a host handler (encoding into a buffer sized for the largest echo).
+// The blocking servers serve it the way an application does: through the generated glue.
+impl svc::HostHandler for Service {
+    fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+        Ok(a.wrapping_add(b))
+    }
+    fn echo(&self, data: serde_bytes::ByteBuf) -> Result<serde_bytes::ByteBuf, WireError> {
+        Ok(data)
+    }
+}
+
+/// The service as a host handler for the tokio flavour's `Inline` (encoding into a buffer
+/// sized for the largest echo).
 pub(crate) fn handler() -> Box<dyn host::Handler> {
     Box::new(|procedure: u32, args: &[u8]| {
         let mut out = vec![0u8; args.len() + 16];
@@ -124,13 +135,13 @@ pub(crate) fn serve(kind: &str, path: Option<&str>) -> Result<(), String> {
             let _server = if kind == "tcp" {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
                 announce(&l.local_addr().map_err(|e| e.to_string())?.to_string());
-                host::serve_tcp(l, handler, config).map_err(|e| e.to_string())?
+                host::serve_tcp(l, svc::serve(Service), config).map_err(|e| e.to_string())?
             } else {
                 let path = path.ok_or("a unix path")?;
                 let _ = std::fs::remove_file(path);
                 let l = std::os::unix::net::UnixListener::bind(path).map_err(|e| e.to_string())?;
                 announce(path);
-                host::serve_unix(l, handler, config).map_err(|e| e.to_string())?
+                host::serve_unix(l, svc::serve(Service), config).map_err(|e| e.to_string())?
             };
             loop {
                 std::thread::park();
@@ -209,21 +220,18 @@ pub(crate) fn echo_payload(size: usize, i: u64) -> Vec<u8> {
     v
 }
 
-/// One call with the blocking client, checked.
-fn call_blocking(client: &Client, case: Case, size: usize, i: u64) {
+/// One call with the blocking client (the generated typed client, as an application
+/// calls), checked.
+fn call_blocking(client: &svc::Client<Client>, case: Case, size: usize, i: u64) {
     if case.echo {
         let data = serde_bytes::ByteBuf::from(echo_payload(size, i));
         let got = client
-            .call_typed::<svc::Echo>(&(data,), None)
+            .echo(data)
             .unwrap_or_else(|e| panic!("echo {i}: {e}"));
         check_echo(size, i, &got);
     } else {
         let (a, b) = add_args(i);
-        assert_eq!(
-            client.call_typed::<svc::Add>(&(a, b), None),
-            Ok(a + b),
-            "add {i}"
-        );
+        assert_eq!(client.add(a, b), Ok(a + b), "add {i}");
     }
 }
 
@@ -330,7 +338,7 @@ pub(crate) fn run_blocking(name: &str, case: Case, opts: &Opts, addr: &str) -> R
         let win = Window::new(opts.warmup, opts.seconds);
         let threads: Vec<_> = (0..opts.inflight)
             .map(|k| {
-                let client = client.clone();
+                let client = svc::Client::new(client.clone());
                 let (size, step) = (opts.size, opts.inflight as u64);
                 std::thread::spawn(move || {
                     let mut lats = Vec::with_capacity(1 << 16);
@@ -377,7 +385,7 @@ pub(crate) fn run_wire(name: &str, case: Case, opts: &Opts, addr: &str) -> Resul
         report_it(s0, s1, s2);
         return Ok(());
     }
-    let client = connect_blocking(case, &proxy.addr)?;
+    let client = svc::Client::new(connect_blocking(case, &proxy.addr)?);
     settle();
     let s0 = counters.snapshot();
     call_blocking(&client, case, opts.size, 0);
