@@ -396,6 +396,20 @@ macro_rules! __service {
         }
     };
 
+    // A borrowed result: refused with a message (a reply is decoded by a caller that
+    // keeps it after the receive buffer is reused).
+    (
+        @munch $names:tt $head:tt
+        $items:tt $methods:tt $hmethods:tt $schema:tt $infos:tt $calls:tt $requests:tt $hcalls:tt
+        $(#[$pmeta:meta])*
+        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> & $($out:tt)*
+    ) => {
+        ::core::compile_error!(concat!(
+            "`", stringify!($method), "`: a result cannot be borrowed; return an owned type ",
+            "(`heapless::String<N>`, `heapless::Vec<u8, N>`, or with feature `alloc` `String`, `Vec<u8>`)"
+        ));
+    };
+
     // A plain call or a client stream: `-> T`.
     (
         @munch $names:tt $head:tt
