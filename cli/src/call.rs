@@ -5,6 +5,7 @@
 //! on stderr and what failed. Arguments that do not fit the procedure are refused before
 //! anything is sent.
 
+use wirecall_adapters::host::json_printable;
 use wirecall_schema::{decode_output, encode_args, signature};
 
 use crate::device::Device;
@@ -45,7 +46,8 @@ pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
     match device.client.call(p.id, &bytes, Some(device.left())) {
         Ok(out) => match decode_output(p, &out) {
             Ok(v) => {
-                println!("{v}");
+                // Strings in it are the device's text: escaped for the terminal.
+                println!("{}", json_printable(&v.to_string()));
                 0
             }
             Err(e) => fail(

@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 use std::time::Duration;
+use wirecall_adapters::host::printable;
 
 use wirecall::WireError;
 use wirecall_adapters::host::ClientError;
@@ -61,7 +62,7 @@ pub(crate) fn fail_with(e: ClientError, timeout: Duration, command: &str) -> i32
         ),
         ClientError::Remote(WireError::BadArguments, d) => (
             Exit::Device,
-            format!("the device rejected the arguments: {d}"),
+            format!("the device rejected the arguments: {}", printable(&d)),
         ),
         e @ (ClientError::Remote(..)
         | ClientError::Decode

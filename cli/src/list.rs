@@ -2,6 +2,7 @@
 
 use crate::device::Device;
 use crate::Target;
+use wirecall_adapters::host::{json_printable, printable};
 
 pub(crate) fn run(target: &Target, json: bool) -> i32 {
     let device = match Device::open(target, "wirecall list") {
@@ -14,27 +15,29 @@ pub(crate) fn run(target: &Target, json: bool) -> i32 {
             "schema": format!("0x{:08X}", device.schema),
             "manifest": m,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        // Names and descriptions are the device's text: escaped for the terminal.
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        println!("{}", json_printable(&text));
         return 0;
     }
     println!(
         "{} (schema 0x{:08X}, {} procedures)",
-        m.service,
+        printable(&m.service),
         device.schema,
         m.procedures.len()
     );
     for p in &m.procedures {
-        println!("  {:>3}  {}", p.id, wirecall_schema::signature(p));
+        let signature = wirecall_schema::signature(p);
+        println!("  {:>3}  {}", p.id, printable(&signature));
     }
     let types = wirecall_schema::named_types(m);
     if !types.is_empty() {
         println!();
         for t in types {
             if let Some(d) = wirecall_schema::definition(t) {
-                println!("{d}");
+                for line in d.lines() {
+                    println!("{}", printable(line));
+                }
             }
         }
     }

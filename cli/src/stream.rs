@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
+use wirecall_adapters::host::json_printable;
 
 use wirecall::StreamMode;
 use wirecall_adapters::host::CallStream;
@@ -95,7 +96,8 @@ pub(crate) fn run(target: &Target, name: &str, args: &str) -> i32 {
     match stream.finish() {
         Ok(out) if mode == StreamMode::ClientStream => match decode_output(p, &out) {
             Ok(v) => {
-                println!("{v}");
+                // Strings in it are the device's text: escaped for the terminal.
+                println!("{}", json_printable(&v.to_string()));
                 0
             }
             Err(e) => fail(

@@ -440,3 +440,63 @@ fn the_help_is_current_and_gives_the_exit_codes() {
     assert!(stdout(&o).contains("Exit codes"));
     assert!(stdout(&o).contains("--link <URL>"));
 }
+
+#[test]
+fn a_devices_own_text_reaches_the_terminal_escaped() {
+    // A device whose names, descriptions of types and error details carry terminal escape
+    // sequences (clear the screen, retitle the window, an 8-bit CSI, a bidi override).
+    let mut manifest = wirecall_schema::Manifest::parse(&demo::MANIFEST).unwrap();
+    manifest.service = "demo\x1b]0;owned\x07".into();
+    manifest.procedures[0].params[0].name = "a\u{9b}2J".into();
+    let bytes: &'static [u8] = Box::leak(manifest.to_bytes().into_boxed_slice());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handler = |_: u32, _: &[u8]| -> Result<Vec<u8>, (wirecall::WireError, String)> {
+        Err((
+            wirecall::WireError::Internal,
+            "\x1b[2J\x1b[31mdisk \u{202e}lluf".into(),
+        ))
+    };
+    let server = wirecall_adapters::host::serve_tcp(
+        listener,
+        move || Box::new(handler),
+        wirecall::Config::default().with_manifest(bytes),
+    )
+    .unwrap();
+    let unsafe_char =
+        |c: char| c.is_control() && c != '\n' || ('\u{202a}'..='\u{202e}').contains(&c);
+    let dir = TempDir::new("diag-escapes");
+    let list = Command::new(BIN)
+        .env("WIRECALL_CACHE_DIR", &dir.0)
+        .args(["list", "--tcp", &addr])
+        .output()
+        .unwrap();
+    let shown = stdout(&list);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert!(!shown.chars().any(unsafe_char), "{shown:?}");
+    assert!(shown.contains("demo\\u{1b}]0;owned\\u{7}"), "{shown}");
+    assert!(shown.contains("a\\u{9b}2J: i32"), "{shown}");
+    let json = Command::new(BIN)
+        .env("WIRECALL_CACHE_DIR", &dir.0)
+        .args(["list", "--json", "--tcp", &addr])
+        .output()
+        .unwrap();
+    let shown = stdout(&json);
+    assert!(!shown.chars().any(unsafe_char), "{shown:?}");
+    // Still JSON, still the device's names.
+    let value: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(value["manifest"]["service"], "demo\x1b]0;owned\x07");
+    let failed = Command::new(BIN)
+        .env("WIRECALL_CACHE_DIR", &dir.0)
+        .args(["call", "--tcp", &addr, "add", "[1, 2]"])
+        .output()
+        .unwrap();
+    let err = stderr(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{err}");
+    assert!(!err.chars().any(unsafe_char), "{err:?}");
+    assert!(
+        err.contains("\\u{1b}[2J\\u{1b}[31mdisk \\u{202e}lluf"),
+        "{err}"
+    );
+    server.stop();
+}

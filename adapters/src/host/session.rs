@@ -69,7 +69,10 @@ impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClientError::Remote(e, d) if d.is_empty() => write!(f, "the device answered: {e}"),
-            ClientError::Remote(e, d) => write!(f, "the device answered: {e}: {d}"),
+            // The detail is the peer's text: shown with its control characters escaped.
+            ClientError::Remote(e, d) => {
+                write!(f, "the device answered: {e}: {}", super::printable(d))
+            }
             ClientError::Timeout => f.write_str("timed out waiting for the answer"),
             ClientError::ConnectionLost => f.write_str("the link was lost before an answer"),
             ClientError::Refused(WireError::Busy) => {
@@ -88,7 +91,11 @@ impl std::fmt::Display for ClientError {
             ClientError::NoManifest => {
                 f.write_str("the peer does not describe itself (it serves no manifest)")
             }
-            ClientError::BadManifest(why) => write!(f, "the peer's manifest is unusable: {why}"),
+            ClientError::BadManifest(why) => write!(
+                f,
+                "the peer's manifest is unusable: {}",
+                super::printable(why)
+            ),
             ClientError::IncompatibleSchema { expected, peer: 0 } => write!(
                 f,
                 "the peer announces no schema, and this client's service is {expected:#010x}: not sent"
