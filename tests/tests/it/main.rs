@@ -27,5 +27,6 @@ mod streams;
 mod tokio_flavour;
 mod transports;
 mod uart;
+mod uart_async;
 mod vectors;
 mod victim;
