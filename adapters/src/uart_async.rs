@@ -806,3 +806,68 @@ where
         }
     }
 }
+
+/// The RAM figures of docs/FIRMWARE.md ("Sizing the endpoint"), measured by the compiler:
+/// a 32-bit build (every Cortex-M build of `ci.sh`) checks the Cortex-M column, a 64-bit
+/// build the host column. A change of the core's or the drivers' layout fails the build
+/// here until the document is measured again and this table with it.
+///
+/// Each row is `FRAME, IN, OUT, TX => bytes on 32-bit, bytes on 64-bit`. On 32-bit the
+/// document's estimate, `500 + 2 FRAME + 40 IN + 41 OUT + TX`, is checked too: it is
+/// exact to within the padding (-1 to +7 bytes; the endpoint is 8-byte aligned and the
+/// compiler packs its small fields into the holes).
+const _: () = {
+    use crate::uart::UartDriver;
+    use core::mem::size_of;
+
+    #[cfg(target_pointer_width = "32")]
+    const fn estimate(frame: usize, inbound: usize, outbound: usize, tx: usize) -> usize {
+        500 + 2 * frame + 40 * inbound + 41 * outbound + tx
+    }
+
+    macro_rules! rows {
+        ($($f:literal, $i:literal, $o:literal, $t:literal => $b32:literal, $b64:literal;)*) => {$(
+            let bytes = Endpoint::<$f, $i, $o, $t>::WORST_CASE_RAM;
+            #[cfg(target_pointer_width = "32")]
+            {
+                assert!(bytes == $b32, "docs/FIRMWARE.md's RAM table is out of date");
+                let e = estimate($f, $i, $o, $t);
+                assert!(bytes + 1 >= e && bytes <= e + 7, "the estimate is off");
+            }
+            #[cfg(target_pointer_width = "64")]
+            assert!(bytes == $b64, "docs/FIRMWARE.md's RAM table is out of date");
+        )*};
+    }
+
+    rows! {
+        // The table of configurations.
+        48, 1, 1, 65 => 744, 784;
+        64, 1, 1, 81 => 792, 832;
+        128, 2, 2, 160 => 1080, 1112;
+        256, 4, 4, 576 => 1912, 1952;
+        256, 8, 8, 576 => 2240, 2272;
+        512, 4, 4, 1088 => 2936, 2976;
+        1024, 8, 8, 2112 => 5312, 5344;
+        4096, 32, 32, 8256 => 19544, 19576;
+        // The sweeps the per-unit costs come from: one parameter moves, the rest stay.
+        64, 4, 4, 2200 => 3152, 3192;
+        2048, 4, 4, 2200 => 7120, 7160;
+        256, 1, 4, 576 => 1792, 1832;
+        256, 16, 4, 576 => 2392, 2432;
+        256, 4, 1, 576 => 1792, 1824;
+        256, 4, 16, 576 => 2408, 2440;
+        256, 4, 4, 280 => 1616, 1656;
+        256, 4, 4, 1152 => 2488, 2528;
+    }
+
+    // What each driver adds to its endpoint (the UART and clock types are the
+    // application's: zero-sized here, as embassy's clock is).
+    let ep = Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM;
+    let (async_driver, blocking_driver) = if cfg!(target_pointer_width = "32") {
+        (120, 72)
+    } else {
+        (136, 80)
+    };
+    assert!(size_of::<AsyncUartDriver<(), ()>>() - ep == async_driver);
+    assert!(size_of::<UartDriver<(), ()>>() - ep == blocking_driver);
+};
