@@ -31,7 +31,11 @@
 //!   run, and nothing more is read until it has all been taken.
 //! * **Everything queued is written**: a run starts by writing the whole transmit queue and
 //!   flushing the UART, and writes again after feeding input or deadlines, so a request's
-//!   `Busy`, a pong or a keepalive ping never waits for the application.
+//!   `Busy`, a pong or a keepalive ping never waits for the application. It flushes because
+//!   a UART whose `write` only buffers (a USB CDC class) would otherwise hold an answer
+//!   back; with a UART whose `flush` waits for the wire (embassy's `BufferedUart`), the
+//!   driver does not read while the last bytes leave, and the UART's receive buffer covers
+//!   that time (docs/FIRMWARE.md sizes it).
 //!
 //! # Cancellation: what the UART must promise
 //!
@@ -737,6 +741,8 @@ where
             self.tx_start = (self.tx_start + n).min(self.tx_end);
             self.unflushed = true;
         }
+        // Flushed, not just written: a UART that buffers until `flush` would otherwise hold
+        // the bytes while the driver waits for an answer to them.
         if self.unflushed {
             self.uart.flush().await.map_err(AsyncUartError::Uart)?;
             self.unflushed = false;
@@ -844,6 +850,7 @@ const _: () = {
         48, 1, 1, 65 => 744, 784;
         64, 1, 1, 81 => 792, 832;
         128, 2, 2, 160 => 1080, 1112;
+        128, 4, 4, 288 => 1368, 1408;
         256, 4, 4, 576 => 1912, 1952;
         256, 8, 8, 576 => 2240, 2272;
         512, 4, 4, 1088 => 2936, 2976;
