@@ -59,7 +59,8 @@
 //!   `Pending` (and so, being cancel-safe, took nothing) is ever dropped;
 //! * [`run_until_event`](AsyncUartDriver::run_until_event) is itself cancel-safe: bytes
 //!   taken from the endpoint's transmit queue stay in the driver's buffer until the UART
-//!   reports them written, and input in the driver's buffer until the endpoint takes it.
+//!   reports them written, input in the driver's buffer until the endpoint takes it, and
+//!   the need to return (a frame ended, a deadline ran) in a flag until a run returns.
 //!   So the application may race it against its own futures (an
 //!   `embassy_futures::select` with a sensor or a button) and drop it when those win.
 //!
@@ -387,6 +388,10 @@ pub struct AsyncUartDriver<
     /// The last byte the endpoint took was inside a frame, not a delimiter: the next
     /// delimiter it takes ends a frame.
     in_frame: bool,
+    /// A frame ended or a deadline ran, and no run has returned since: the next run
+    /// returns once it has written the answer out. Kept here so that a run dropped while
+    /// writing (after the endpoint took the frame) still wakes the application.
+    wake: bool,
 }
 
 /// Which of two futures completed first.
@@ -459,6 +464,7 @@ where
             tx_end: 0,
             unflushed: false,
             in_frame: false,
+            wake: false,
         }
     }
 
@@ -555,7 +561,9 @@ where
     /// event pending. Before returning, it writes what the endpoint queued in answer.
     ///
     /// Cancel-safe when the UART's `read` and `write` are (module docs): dropped before it
-    /// completes, it loses no byte in either direction, and the next run goes on.
+    /// completes, it loses no byte in either direction, and the next run goes on where it
+    /// stopped; a run dropped after it fed a frame's end or a deadline (while writing the
+    /// answer out) leaves the next run to return for it.
     ///
     /// # Errors
     ///
@@ -754,12 +762,16 @@ where
     async fn run(&mut self, wake_at: Option<u64>) -> Result<(), AsyncUartError<U::Error>> {
         loop {
             self.flush().await?;
+            if self.wake {
+                self.wake = false;
+                return Ok(());
+            }
             let now_micros = self.clock.now_micros();
             let now = Instant::from_micros(now_micros);
             if self.ep.poll_timeout().is_some_and(|t| t <= now) {
                 self.ep.handle_timeout(now);
-                self.flush().await?;
-                return Ok(());
+                self.wake = true;
+                continue; // to write what it queued, then return
             }
             if self.rx_start < self.rx_end {
                 let offered = self.rx.get(self.rx_start..self.rx_end).unwrap_or(&[]);
@@ -774,8 +786,8 @@ where
                 }
                 self.rx_start += taken;
                 if frame_ended {
-                    self.flush().await?;
-                    return Ok(());
+                    self.wake = true;
+                    continue;
                 }
                 if self.rx_start < self.rx_end {
                     if self.ep.transmit_pending() > 0 {

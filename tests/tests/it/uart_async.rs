@@ -298,8 +298,12 @@ fn assert_host_gone(report: &Report) {
 }
 
 fn client(host_end: UnixStream) -> Client {
+    client_with(host_end, Config::default())
+}
+
+fn client_with(host_end: UnixStream, config: Config) -> Client {
     let options = ClientOptions {
-        config: Config::default().expecting_schema(demo::SCHEMA_HASH),
+        config: config.expecting_schema(demo::SCHEMA_HASH),
         reconnect: false,
         ..ClientOptions::default()
     };
@@ -601,14 +605,20 @@ fn runs_dropped_midway_lose_no_byte() {
         drop_runs: true,
         ..Options::default()
     };
-    let (counters, device) = spawn_device::<256, 4, 576>(device_end, device_config(), options);
-    let client = client(host_end);
+    // No timer on either side for a minute: a run dropped after it fed the end of a frame
+    // but before it returned must still wake the application on the next run, or the
+    // request would wait for the next byte or deadline, and the call time out.
+    let quiet = wirecall::Duration::from_secs(60);
+    let config = device_config().with_keepalive(quiet);
+    let (counters, device) = spawn_device::<256, 4, 576>(device_end, config, options);
+    let client = client_with(host_end, Config::default().with_keepalive(quiet));
+    let soon = Some(Duration::from_secs(10));
     for i in 0..100 {
-        assert_eq!(client.call_typed::<demo::Add>(&(i, i), t()), Ok(2 * i));
+        assert_eq!(client.call_typed::<demo::Add>(&(i, i), soon), Ok(2 * i));
     }
     let data: heapless::Vec<u8, 200> = (0..200).map(|i| (i % 5) as u8).collect();
     assert_eq!(
-        client.call_typed::<demo::Echo>(&(data.clone(),), t()),
+        client.call_typed::<demo::Echo>(&(data.clone(),), soon),
         Ok(data)
     );
     drop(client);
@@ -621,4 +631,45 @@ fn runs_dropped_midway_lose_no_byte() {
         report.stats.bytes_in as usize,
         counters.bytes_read.load(Ordering::SeqCst)
     );
+}
+
+#[test]
+fn a_run_dropped_while_writing_still_reports_the_frame_it_fed() {
+    let (mut peer, device_end) = UnixStream::pair().unwrap();
+    let options = Options {
+        drop_runs: true,
+        ..Options::default()
+    };
+    // No timer for a minute on either side: nothing but the driver's own memory can bring
+    // the request below to the application.
+    let config = device_config().with_keepalive(wirecall::Duration::from_secs(60));
+    let (_, device) = spawn_device::<256, 4, 576>(device_end, config, options);
+    raw_handshake(&mut peer, 60_000);
+    // A ping and a request in one write, so in one read: the endpoint queues the pong and
+    // stops at the request's event. The run then writes the pong, yields inside the write
+    // and is dropped there, after it fed the request's frame but before it returned.
+    let mut burst = raw::frame(&[0x06]);
+    let args = postcard::to_allocvec(&(20, 22)).unwrap();
+    burst.extend(raw::frame(&raw::request(1, demo::Add::ID, &args)));
+    peer.write_all(&burst).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut wire = Vec::new();
+    let mut buf = [0u8; 256];
+    let reply = loop {
+        let n = peer.read(&mut buf).expect("the reply within 10 s");
+        assert!(n > 0, "the device closed early");
+        wire.extend_from_slice(&buf[..n]);
+        let whole = wire.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
+        let frames: Vec<Vec<u8>> = raw::unframe(&wire[..whole]).into_iter().flatten().collect();
+        if let Some(f) = frames.iter().find(|f| f[0] == 0x03) {
+            break f.clone();
+        }
+    };
+    let (_, id, result) = parse(&reply);
+    assert_eq!((id, wirecall::decode_exact::<i32>(result)), (1, Ok(42)));
+    drop(peer);
+    let report = device.join().unwrap();
+    assert!(report.dropped > 0);
+    assert_eq!(report.stats.pings_received, 1);
 }
