@@ -1,6 +1,6 @@
 //! An async driver for firmware: one [`Endpoint`] over a UART that implements the
 //! `embedded-io-async` traits (embassy's buffered UARTs on STM32, RP2040 and nRF, or any
-//! async HAL), with time from a [`Timer`] the firmware provides. Feature `async`.
+//! async HAL whose UART read is cancel-safe), with time from a [`Timer`] the firmware provides. Feature `async`.
 //!
 //! `no_std`, no allocation, no executor of its own. Like the blocking
 //! [`UartDriver`](crate::uart::UartDriver) it moves bytes and time and nothing else; every
@@ -44,13 +44,13 @@
 //! `embedded-io-async` does not require `read` to be *cancel-safe* (side-effect free when
 //! dropped before it completes); it encourages it and asks implementations to say whether
 //! they are, because a read that DMAs straight into the caller's buffer cannot be. So this
-//! driver requires a UART whose `read` and `write` are cancel-safe. Embassy's
-//! `BufferedUart` (and its `BufferedUartRx`/`Tx` halves) on STM32, RP2040 and nRF are: an
-//! interrupt fills a ring buffer and `read` copies out of it within one poll; so is any
-//! UART that receives into a queue of its own, as the blocking driver's firmware example
-//! does. A UART that only receives while a `read` is running (a one-shot DMA read) is no
-//! fit for a link whatever the driver does: the bytes that arrive between two reads are
-//! lost.
+//! driver requires a UART whose `read` and `write` are cancel-safe. Embassy's buffered
+//! UARTs are (`BufferedUart` on STM32 and RP2040, `BufferedUarte` on nRF): an interrupt or
+//! DMA fills a ring buffer and `read` copies out of it within one poll. So is a `read`
+//! written over an interrupt-filled queue (the example firmware's `uart0.rs` keeps one)
+//! that copies out within one poll. A UART that only receives while a `read` is running
+//! (a one-shot DMA read) is no fit for a link whatever the driver does: the bytes that
+//! arrive between two reads are lost.
 //!
 //! Given that, the driver adds no loss of its own:
 //!
