@@ -37,8 +37,16 @@ step "build the core for microcontrollers (no_std, no alloc)"
 cargo build -p wirecall --target thumbv6m-none-eabi --no-default-features --release --locked
 cargo build -p wirecall --target thumbv7em-none-eabihf --no-default-features --release --locked
 cargo build -p wirecall --target thumbv7em-none-eabihf --features defmt --release --locked
+cargo clippy -p wirecall --target thumbv7em-none-eabihf --no-default-features --locked -- -D warnings
 # The firmware driver (embedded-io UART) builds without std too.
 cargo clippy -p wirecall-adapters --target thumbv7em-none-eabihf --no-default-features --locked -- -D warnings
+# The async driver (embedded-io-async, feature async) for a Cortex-M0+ (RP2040) and a
+# Cortex-M4F (STM32F4): lint and build. These builds also check docs/FIRMWARE.md's RAM
+# table (32-bit column) at compile time.
+for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
+    cargo clippy -p wirecall-adapters --target "$target" --no-default-features --features async --locked -- -D warnings
+    cargo build -p wirecall-adapters --target "$target" --no-default-features --features async --release --locked
+done
 
 step "firmware: lint, build (also with defmt), footprint within budget"
 (

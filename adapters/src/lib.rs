@@ -4,6 +4,8 @@
 //!
 //! * [`uart`] (`no_std`): a blocking driver over `embedded-io` UARTs for firmware, with the
 //!   clock handed in through a small trait.
+//! * `uart_async` (`no_std`, feature `async`): the same over `embedded-io-async` UARTs, for
+//!   embassy or any async HAL, with a timer trait for deadlines.
 //! * [`host`] (feature `std`): links over TCP, Unix sockets, child processes, stdio and
 //!   serial ports; a `Clone + Send` client that reconnects; servers for one link or a
 //!   listener.
@@ -20,3 +22,5 @@ pub mod host;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod uart;
+#[cfg(feature = "async")]
+pub mod uart_async;

@@ -28,5 +28,6 @@ mod tokio_flavour;
 mod transports;
 mod typed_glue;
 mod uart;
+mod uart_async;
 mod vectors;
 mod victim;
