@@ -10,7 +10,7 @@
 //! * [`serve_link`], [`serve_tcp`], [`serve_unix`]: serve a [`Handler`] on one link, or on
 //!   every connection of a listener; [`serve_port`] serves one host after another on a
 //!   serial port. [`ServeOptions`] sets the connection limit and capacities.
-//! * [`tokio`] (feature `tokio`): `AsyncClient` and `serve` for any
+//! * `tokio` (feature `tokio`): `AsyncClient` and `serve` for any
 //!   `AsyncRead + AsyncWrite` stream.
 //!
 //! Both flavours run the same session logic on the same core, so they cannot disagree about
