@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check of wirecall, from a fresh machine: installs what it needs, then runs
-# formatting, lints, tests, docs, microcontroller builds and the demo.
+# formatting, lints, tests, docs, microcontroller builds, the demo and the examples.
 # Usage: ./ci.sh            (about 12-14 minutes on 2 cores from a cold cache, 4 warm)
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
@@ -74,6 +74,33 @@ step "demo"
 demo_out=$(cargo run -q -p wirecall-cli --locked -- demo)
 echo "$demo_out" | tail -n 20
 grep -q "add(2, 40) = 42 .* 22 bytes on the wire" <<<"$demo_out"
+
+step "examples: build, run the stand-alone ones, the no_std service for a Cortex-M0 and a Cortex-M4F"
+cargo build -q -p wirecall-examples --examples --locked
+for example in host_client shared_state_server tokio_flavour; do
+    printf -- '-- %s\n' "$example"
+    timeout 60 "target/debug/examples/$example"
+done
+# A client and a server in two processes. The server's first line says where it listens,
+# once it does, so reading it is the wait; it serves until killed.
+printf -- '-- shared_state_server --listen, host_client URL\n'
+exec {server_out}< <(exec target/debug/examples/shared_state_server --listen 127.0.0.1:0)
+server_pid=$!
+if ! read -r -t 60 -u "$server_out" listening; then
+    kill "$server_pid" 2>/dev/null || true
+    echo "shared_state_server did not start"; exit 1
+fi
+echo "$listening"
+client_status=0
+timeout 60 target/debug/examples/host_client "${listening##* }" || client_status=$?
+kill "$server_pid"
+exec {server_out}<&-
+[ "$client_status" = 0 ] || { echo "host_client failed against shared_state_server"; exit 1; }
+# The device service builds without std or alloc, and lints clean, for both cores.
+for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
+    cargo clippy -p wirecall-example-no-std --target "$target" --locked -- -D warnings
+    cargo build -p wirecall-example-no-std --target "$target" --release --locked
+done
 
 step "benchmarks: every case for a fraction of a second (asserts no speed), the bytes of a call, the core's instructions per byte"
 cargo build -q --release --locked -p wirecall-bench

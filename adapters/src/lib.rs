@@ -17,6 +17,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The README's Rust blocks run as doctests of this crate, the one that can host both ends
+// of its examples: what the README shows is what compiles.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
 #[cfg(feature = "std")]
 pub mod host;
 #[cfg(feature = "std")]

@@ -51,6 +51,100 @@ pub struct LineStats {
 }
 
 /// One direction of a serial line.
+///
+/// Two of them make a line between two endpoints; a loop in virtual time moves bytes and
+/// jumps to the next moment something happens (a byte arrives, a deadline is due), so a
+/// second of line time takes microseconds and every run is the same:
+///
+/// ```
+/// use std::time::Duration;
+/// use wirecall::{Config, Endpoint, Event, Instant, Procedure, WireError};
+/// use wirecall_adapters::sim::{Faults, SimLine};
+///
+/// wirecall::service! {
+///     pub mod calc {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///     }
+/// }
+/// struct Device;
+/// impl calc::Handler for Device {
+///     fn add(&mut self, a: i32, b: i32) -> Result<i32, WireError> {
+///         a.checked_add(b).ok_or(WireError::BadArguments)
+///     }
+/// }
+///
+/// /// Writes what `ep` has to send onto `line`, at `t`.
+/// fn send(ep: &mut Endpoint, line: &mut SimLine, t: Duration) {
+///     let mut buf = [0u8; 64];
+///     loop {
+///         let n = ep.poll_transmit(&mut buf);
+///         if n == 0 {
+///             break;
+///         }
+///         line.write(t, &buf[..n]);
+///     }
+/// }
+/// /// Feeds `bytes` to `ep` at `now`, answering requests and keeping replies; a call that
+/// /// failed (its request was damaged on the line and its deadline passed) is forgotten.
+/// fn receive(ep: &mut Endpoint, now: Instant, mut bytes: &[u8], sum: &mut Option<i32>, called: &mut bool) {
+///     while !bytes.is_empty() {
+///         bytes = &bytes[ep.handle_input(now, bytes)..];
+///         while let Some(event) = ep.poll_event() {
+///             match event {
+///                 Event::Request { id, procedure, args, .. } => {
+///                     let mut out = [0u8; calc::MAX_REPLY_LEN];
+///                     let _ = match calc::dispatch(&mut Device, procedure, args, &mut out) {
+///                         Ok(n) => ep.respond(id, &out[..n]),
+///                         Err(e) => ep.respond_error(id, e, ""),
+///                     };
+///                 }
+///                 Event::Reply { payload, .. } => *sum = calc::Add::output(payload).ok(),
+///                 Event::CallFailed { .. } => *called = false, // call again
+///                 _ => {}
+///             }
+///         }
+///     }
+/// }
+///
+/// // 9600 baud, 2 ms of latency each way; one byte in 200 corrupted on the way out.
+/// let mut to_device = SimLine::new(9600, Duration::from_millis(2), 7);
+/// let mut to_host = SimLine::new(9600, Duration::from_millis(2), 8);
+/// to_device.set_faults(Faults { flip: 0.005, ..Faults::NONE });
+/// let micros = |t: Duration| Instant::from_micros(t.as_micros() as u64);
+/// let mut host: Endpoint = Endpoint::new(Instant::ZERO, Config::default().expecting_schema(calc::SCHEMA_HASH));
+/// let mut device: Endpoint = Endpoint::new(Instant::ZERO, Config::default().with_manifest(&calc::MANIFEST));
+///
+/// let (mut t, mut sum, mut called) = (Duration::ZERO, None, false);
+/// let mut bytes = Vec::new();
+/// while sum.is_none() {
+///     let now = micros(t);
+///     host.handle_timeout(now); // runs only what is due: handshake retries, deadlines
+///     device.handle_timeout(now);
+///     if host.is_connected() && !called {
+///         called = host.call(now, calc::Add::ID, calc::Add::args(&(40, 2))).is_ok();
+///     }
+///     send(&mut host, &mut to_device, t);
+///     send(&mut device, &mut to_host, t);
+///     bytes.clear();
+///     to_device.read(t, &mut bytes);
+///     receive(&mut device, now, &bytes, &mut sum, &mut called);
+///     bytes.clear();
+///     to_host.read(t, &mut bytes);
+///     receive(&mut host, now, &bytes, &mut sum, &mut called);
+///     // Jump to the next byte's arrival or the next deadline, whichever comes first.
+///     let deadline = [host.poll_timeout(), device.poll_timeout()].into_iter().flatten().min();
+///     let deadline = deadline.map(|d| Duration::from_micros(d.as_micros()));
+///     let arrival = to_device.next_arrival().into_iter().chain(to_host.next_arrival()).min();
+///     let next = [deadline, arrival].into_iter().flatten().min().unwrap_or(t);
+///     t = next.max(t + Duration::from_micros(1));
+///     assert!(t < Duration::from_secs(60), "no answer in a minute of line time");
+/// }
+/// assert_eq!(sum, Some(42));
+/// // At 9600 baud a byte takes over a millisecond: the handshake and the call took
+/// // tens of milliseconds of line time (and a moment of real time).
+/// assert!(t > Duration::from_millis(20), "{t:?}");
+/// assert!(to_host.stats().written > 0);
+/// ```
 #[derive(Debug)]
 pub struct SimLine {
     byte_time: Duration,

@@ -77,8 +77,9 @@ pub trait StreamIo {
     fn send_item<T: Serialize>(&mut self, item: &T) -> Result<(), WireError>;
 
     /// [`send_item`](Self::send_item) without writing it at once: it goes out with the
-    /// next write (a full queue, a wait for credit or input, [`flush`](Self::flush), the
-    /// handler's return), so that a fast producer's items share writes.
+    /// next write (a full queue, a wait for credit or input,
+    /// [`flush_items`](Self::flush_items), the handler's return), so that a fast
+    /// producer's items share writes.
     fn feed_item<T: Serialize>(&mut self, item: &T) -> Result<(), WireError>;
 
     /// Writes the items fed and not yet written.

@@ -16,7 +16,59 @@ use super::link::Link;
 use super::runtime::{Runtime, RuntimeOwner};
 use super::session::{CallOutcome, ClientError, Handler, Session};
 
-/// How a [`Client`] runs.
+/// How a [`Client`] runs. Start from the default and change what you need.
+///
+/// A client with a [`handler`](Self::handler) serves calls from its peer: here a server
+/// reports progress while it serves the client's own call, by calling back into the client
+/// (a callback, made with [`Request::call`](super::Request::call)).
+///
+/// ```
+/// use std::net::TcpListener;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Handler, Link, Request};
+///
+/// /// The server's procedure 0 works in three steps, and after each one calls its
+/// /// caller's procedure 9 with how far it got.
+/// struct Worker;
+/// impl Handler for Worker {
+///     fn handle(&self, _: u32, _: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+///         unreachable!("serve answers every request")
+///     }
+///     fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+///         for step in 1..=3u8 {
+///             request.call(9, &[step], None).map_err(|e| (WireError::Internal, e.to_string()))?;
+///         }
+///         Ok(b"done".to_vec())
+///     }
+/// }
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, || Box::new(Worker), wirecall::Config::default())?;
+///
+/// // The client serves procedure 9 while its own call is in flight.
+/// let steps = Arc::new(Mutex::new(Vec::new()));
+/// let seen = steps.clone();
+/// let on_progress = move |procedure: u32, args: &[u8]| match procedure {
+///     9 => {
+///         seen.lock().unwrap().extend_from_slice(args);
+///         Ok(vec![])
+///     }
+///     _ => Err((WireError::UnknownProcedure, String::new())),
+/// };
+/// let options = ClientOptions {
+///     handler: Some(Box::new(on_progress)),
+///     backoff_max: Duration::from_millis(500), // retry a lost link at least twice a second
+///     ..ClientOptions::default()
+/// };
+/// let client = Client::connect(move || Link::tcp(addr), options)?;
+/// assert_eq!(client.call(0, &[], None)?, b"done");
+/// assert_eq!(*steps.lock().unwrap(), [1, 2, 3]);
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ClientOptions {
     /// Settings of the endpoint (deadline default, keepalive, expected schema, ...).
     pub config: Config,
@@ -161,16 +213,27 @@ impl Client {
     /// calls in flight. Collect the outcome with [`PendingCall::wait`]; dropping the
     /// `PendingCall` instead cancels the call (the peer is told).
     ///
-    /// ```no_run
-    /// # use wirecall_adapters::host::{Client, ClientOptions, Link};
-    /// # let client = Client::connect(|| Link::tcp("127.0.0.1:7000"), ClientOptions::default())?;
-    /// // Eight calls in flight from one thread, their replies collected in order.
+    /// ```
+    /// # use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let addr = listener.local_addr()?;
+    /// # // Procedure 0 adds two bytes.
+    /// # let add = |_: u32, args: &[u8]| match args {
+    /// #     [a, b] => Ok(vec![a + b]),
+    /// #     _ => Err((wirecall::WireError::BadArguments, String::new())),
+    /// # };
+    /// # let server = serve_tcp(listener, move || Box::new(add), wirecall::Config::default())?;
+    /// # let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+    /// // Eight calls in flight from one thread (procedure 0 adds two bytes), their
+    /// // replies collected in order.
     /// let pending: Vec<_> = (0..8u8)
     ///     .map(|i| client.start(0, &[i, 1], None))
     ///     .collect::<Result<_, _>>()?;
-    /// for p in pending {
-    ///     println!("{:?}", p.wait());
+    /// for (i, p) in (0..8u8).zip(pending) {
+    ///     assert_eq!(p.wait()?, [i + 1]);
     /// }
+    /// # drop(client);
+    /// # server.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(
@@ -191,17 +254,28 @@ impl Client {
     /// flight at a fraction of a system call each. (Forgetting a batch with
     /// `std::mem::forget` leaves idle ticks holding requests back until some write.)
     ///
-    /// ```no_run
-    /// # use wirecall_adapters::host::{Client, ClientOptions, Link};
-    /// # let client = Client::connect(|| Link::tcp("127.0.0.1:7000"), ClientOptions::default())?;
+    /// ```
+    /// # use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let addr = listener.local_addr()?;
+    /// # // Procedure 0 adds two bytes.
+    /// # let add = |_: u32, args: &[u8]| match args {
+    /// #     [a, b] => Ok(vec![a + b]),
+    /// #     _ => Err((wirecall::WireError::BadArguments, String::new())),
+    /// # };
+    /// # let server = serve_tcp(listener, move || Box::new(add), wirecall::Config::default())?;
+    /// # let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+    /// // Procedure 0 adds two bytes.
     /// let mut batch = client.batch();
     /// let pending: Vec<_> = (0..8u8)
     ///     .map(|i| batch.start(0, &[i, 1], None))
     ///     .collect::<Result<_, _>>()?;
     /// batch.send(); // eight requests, one write
-    /// for p in pending {
-    ///     println!("{:?}", p.wait());
+    /// for (i, p) in (0..8u8).zip(pending) {
+    ///     assert_eq!(p.wait()?, [i + 1]);
     /// }
+    /// # drop(client);
+    /// # server.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn batch(&self) -> Batch<'_> {
@@ -228,7 +302,31 @@ impl Client {
         })
     }
 
-    /// Calls procedure `P` with typed arguments and decodes its typed result.
+    /// Calls procedure `P` with typed arguments and decodes its typed result. Unlike the
+    /// methods of a generated `Client` (`calc::Client::new(client).add(40, 2)`), it does
+    /// not check the peer's schema first: it suits a peer that announces none.
+    ///
+    /// ```
+    /// # use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+    /// wirecall::service! {
+    ///     pub mod calc {
+    ///         0 => Add: fn add(a: i32, b: i32) -> i32;
+    ///     }
+    /// }
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let addr = listener.local_addr()?;
+    /// # // A server without a declaration, so without a schema: it adds two i32s by hand.
+    /// # let add = |_: u32, args: &[u8]| {
+    /// #     let (a, b): (i32, i32) = postcard::from_bytes(args).unwrap();
+    /// #     Ok(postcard::to_allocvec(&(a + b)).unwrap())
+    /// # };
+    /// # let server = serve_tcp(listener, move || Box::new(add), wirecall::Config::default())?;
+    /// # let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+    /// assert_eq!(client.call_typed::<calc::Add>(&(40, 2), None)?, 42);
+    /// # drop(client);
+    /// # server.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn call_typed<P: Procedure>(
         &self,
         args: &P::Args<'_>,
@@ -258,6 +356,32 @@ impl Client {
     ///
     /// `NoManifest` if the peer serves none, `BadManifest` if its pieces do not add up,
     /// `Timeout` if it takes longer than `timeout`.
+    ///
+    /// ```
+    /// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link, ServeOptions};
+    ///
+    /// wirecall::service! {
+    ///     pub mod calc {
+    ///         0 => Add: fn add(a: i32, b: i32) -> i32;
+    ///     }
+    /// }
+    /// struct Calc;
+    /// impl calc::HostHandler for Calc {
+    ///     fn add(&self, a: i32, b: i32) -> Result<i32, wirecall::WireError> {
+    ///         Ok(a + b)
+    ///     }
+    /// }
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// // The generated glue serves the service's manifest.
+    /// let server = serve_tcp(listener, calc::serve(Calc), ServeOptions::default())?;
+    /// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+    /// assert_eq!(client.manifest(None)?, calc::MANIFEST);
+    /// assert_eq!(client.peer().map(|p| p.schema), Some(calc::SCHEMA_HASH));
+    /// drop(client);
+    /// server.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn manifest(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ClientError> {
         let timeout = timeout.unwrap_or(self.default_timeout);
         let deadline = Instant::now() + super::capped(timeout);
@@ -302,7 +426,37 @@ impl Client {
     }
 }
 
-/// A call started with [`Client::start`], its outcome still to be collected.
+/// A call started with [`Client::start`] (or [`Batch::start`]), its outcome still to be
+/// collected: [`wait`](Self::wait) for it, or ask whether it is in
+/// ([`is_ready`](Self::is_ready)). Dropping it cancels the call (the peer is told).
+///
+/// ```
+/// use std::time::Duration;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+///
+/// // Procedure 0 answers with its arguments.
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (wirecall::WireError, String)>(args.to_vec());
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, move || Box::new(echo), wirecall::Config::default())?;
+/// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+///
+/// // Two calls in flight; this thread is free meanwhile, and collects them in any order.
+/// let first = client.start(0, b"first", None)?;
+/// let second = client.start(0, b"second", Some(Duration::from_secs(1)))?;
+/// assert_eq!(second.wait()?, b"second");
+/// assert_eq!(first.wait()?, b"first");
+///
+/// // Or look now and then whether it is in (the client's I/O thread reads the reply).
+/// let third = client.start(0, b"third", None)?;
+/// while !third.is_ready() {
+///     std::thread::sleep(Duration::from_millis(1)); // other work
+/// }
+/// assert_eq!(third.wait()?, b"third"); // at once
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a PendingCall cancels the call"]
 pub struct PendingCall {
     conn: Arc<Conn>,
@@ -327,7 +481,37 @@ impl PendingCall {
     }
 }
 
-/// Calls started together and sent in one write: see [`Client::batch`].
+/// Calls started together and sent in one write: see [`Client::batch`]. Each call's
+/// outcome comes through its own [`PendingCall`].
+///
+/// ```
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+///
+/// // Procedure 0 answers with its arguments.
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (wirecall::WireError, String)>(args.to_vec());
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, move || Box::new(echo), wirecall::Config::default())?;
+/// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+///
+/// // 100 calls in rounds of 10: one write per round, from one thread.
+/// let mut answers = Vec::new();
+/// for round in 0..10u8 {
+///     let mut batch = client.batch();
+///     let pending = (0..10u8)
+///         .map(|i| batch.start(0, &[round, i], None))
+///         .collect::<Result<Vec<_>, _>>()?;
+///     batch.send(); // what dropping the batch would do: write the ten requests
+///     for p in pending {
+///         answers.push(p.wait()?);
+///     }
+/// }
+/// assert_eq!(answers.len(), 100);
+/// assert_eq!(answers[42], [4, 2]);
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a batch sends its calls when it is sent or dropped"]
 pub struct Batch<'a> {
     client: &'a Client,

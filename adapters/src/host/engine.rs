@@ -14,7 +14,35 @@ use wirecall::{
 
 /// What a host endpoint can carry: the largest frame and the calls in flight each way.
 /// The defaults (4 KiB frames, 32 calls) suit most links; the largest are 64 KiB frames
-/// and 256 calls.
+/// and 256 calls. Both sides need it: each refuses frames larger than its own capacity.
+///
+/// ```
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Capacity, Client, ClientError, ClientOptions, Link, ServeOptions};
+///
+/// let big = Capacity { max_frame: 64 * 1024, max_calls: 64 };
+/// assert!(big.validate().is_ok());
+/// assert!(Capacity { max_frame: 1 << 20, max_calls: 1 }.validate().unwrap_err().contains("65536"));
+///
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let options = ServeOptions { capacity: big, ..ServeOptions::default() };
+/// let server = serve_tcp(listener, move || Box::new(echo), options)?;
+///
+/// let payload = vec![7u8; 60_000];
+/// let client = Client::connect(move || Link::tcp(addr), ClientOptions { capacity: big, ..ClientOptions::default() })?;
+/// assert_eq!(client.call(0, &payload, None)?, payload);
+/// // A client at the default capacity cannot send it.
+/// let small = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// assert_eq!(small.call(0, &payload, None), Err(ClientError::TooLarge));
+///
+/// // What the larger endpoint costs in memory, per connection.
+/// assert!(big.endpoint_bytes() > Capacity::default().endpoint_bytes());
+/// drop((client, small));
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capacity {
     /// Largest decoded frame accepted and sent (header and CRC included), 48 to 65,536
@@ -113,7 +141,18 @@ const fn tx(frame: usize) -> usize {
 }
 
 /// The endpoint type of the host runtime's default capacity: 4 KiB frames, 32 calls each
-/// way.
+/// way. A host program that drives an endpoint itself (as firmware does, without the
+/// runtime's threads) can use it to speak to the runtime's clients and servers at their
+/// sizes.
+///
+/// ```
+/// use wirecall::{Config, Instant};
+/// use wirecall_adapters::host::{Capacity, HostEndpoint};
+///
+/// let endpoint = HostEndpoint::new(Instant::ZERO, Config::default().with_max_frame(4096));
+/// assert!(!endpoint.is_connected()); // its handshake has only begun
+/// assert_eq!(size_of::<HostEndpoint>(), Capacity::default().endpoint_bytes());
+/// ```
 pub type HostEndpoint = Endpoint<4096, 32, 32, { tx(4096) }>;
 
 /// The endpoint operations the host runtime uses, for any capacity.

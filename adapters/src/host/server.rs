@@ -21,6 +21,34 @@ use super::session::{Handler, Session};
 use super::typed::{HandlerFactory, IntoHandler, IntoHandlers};
 
 /// How a server runs. `From<Config>` gives the defaults with that config.
+///
+/// A server at its connection limit turns a new connection away with `Close(Busy)`, and
+/// its client learns why:
+///
+/// ```
+/// use std::net::TcpListener;
+/// use wirecall::{Config, WireError};
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientError, ClientOptions, Link, ServeOptions};
+///
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+/// let options = ServeOptions {
+///     max_connections: 1,
+///     ..ServeOptions::from(Config::default())
+/// };
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, move || Box::new(echo), options)?;
+///
+/// let first = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// assert_eq!(first.call(0, b"hi", None)?, b"hi");
+/// // One connection too many (`over`: no reconnection, so the refusal is final).
+/// let second = Client::over(Link::tcp(addr)?, ClientOptions::default())?;
+/// assert_eq!(second.call(0, b"hi", None), Err(ClientError::Refused(WireError::Busy)));
+/// assert_eq!(server.refused_connections(), 1);
+/// drop((first, second));
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ServeOptions {
     /// Settings of each connection's endpoint.
@@ -58,6 +86,38 @@ impl From<Config> for ServeOptions {
 
 /// Serves `handler` on `link` until the link drops, the peer goes silent past its keepalive,
 /// or the peer closes. Blocks the calling thread, which reads the link.
+///
+/// `handler` is a [`Handler`] in a box, or a typed service from a `service!`'s generated
+/// `serve` (see [`IntoHandler`]):
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_link, Client, ClientOptions, Link, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod calc {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///     }
+/// }
+/// struct Calc;
+/// impl calc::HostHandler for Calc {
+///     fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+///         a.checked_add(b).ok_or(WireError::BadArguments)
+///     }
+/// }
+///
+/// // A socket pair stands in for any link (a pipe, a child's stdio, a serial line).
+/// let (here, there) = UnixStream::pair()?;
+/// let link = Link::from_unix(there)?;
+/// let server = std::thread::spawn(move || serve_link(link, calc::serve(Calc), ServeOptions::default()));
+///
+/// let client = calc::Client::new(Client::over(Link::from_unix(here)?, ClientOptions::default())?);
+/// assert_eq!(client.add(40, 2)?, 42);
+/// drop(client); // the link closes, and serve_link returns
+/// server.join().expect("the server ran");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn serve_link(link: Link, handler: impl IntoHandler, options: impl Into<ServeOptions>) {
     serve_one(link, handler, options.into(), true);
 }
@@ -65,6 +125,39 @@ pub fn serve_link(link: Link, handler: impl IntoHandler, options: impl Into<Serv
 /// Serves `handler` on a link without connections, such as a serial port, for as long as
 /// the link exists: when a host goes away (closes, or falls silent past its keepalive), the
 /// endpoint waits for the next host's handshake on the same link. Blocks the calling thread.
+/// It returns when the link itself ends (a read returns end of file).
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_port, Client, ClientOptions, Link, ServeOptions};
+///
+/// // One end of a socket pair plays a serial port (`Link::serial(path, baud)` on a device).
+/// let (host_end, port) = UnixStream::pair()?;
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+/// let device = std::thread::spawn(move || {
+///     serve_port(Link::from_unix(port).unwrap(), Box::new(echo), ServeOptions::default())
+/// });
+///
+/// // Hosts come and go on the other end, one after another, like programs that open a
+/// // serial port in turn: each gets a session of its own. Each host's link leaves the
+/// // socket open when it is released.
+/// let host_link = |socket: &UnixStream| -> std::io::Result<Link> {
+///     let (reader, writer) = (socket.try_clone()?, socket.try_clone()?);
+///     reader.set_read_timeout(Some(Duration::from_millis(50)))?;
+///     Ok(Link::from_parts("host", reader, writer, || {}))
+/// };
+/// for text in [&b"first host"[..], b"second host"] {
+///     let host = Client::over(host_link(&host_end)?, ClientOptions::default())?;
+///     assert_eq!(host.call(0, text, None)?, text);
+/// } // dropped: the host says goodbye, and the device waits for the next
+///
+/// // The port itself goes away: serve_port returns.
+/// host_end.shutdown(std::net::Shutdown::Both)?;
+/// device.join().expect("the device ran");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn serve_port(link: Link, handler: impl IntoHandler, options: impl Into<ServeOptions>) {
     serve_one(link, handler, options.into(), false);
 }
@@ -95,6 +188,29 @@ fn serve_one(
 /// A running listener. [`stop`](ServerHandle::stop) (or dropping it) stops accepting,
 /// closes every connection (their peers are told `ShuttingDown`) and joins every thread it
 /// started; a handler still running finishes first.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link};
+///
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, move || Box::new(echo), wirecall::Config::default())?;
+/// assert_eq!(server.open_connections(), 0);
+///
+/// let a = Client::over(Link::tcp(addr)?, ClientOptions::default())?;
+/// let b = Client::over(Link::tcp(addr)?, ClientOptions::default())?;
+/// assert_eq!(a.call(0, b"a", None)?, b"a");
+/// assert_eq!(b.call(0, b"b", None)?, b"b");
+/// assert_eq!(server.open_connections(), 2);
+/// assert_eq!(server.refused_connections(), 0); // the limit is 256 by default
+///
+/// server.stop(); // both connections are closed: their clients' calls end
+/// assert!(a.call(0, b"a", None).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping the handle stops the server at once"]
 pub struct ServerHandle {
     shared: Arc<Shared>,
@@ -210,7 +326,39 @@ pub fn serve_tcp(
     serve_listener(listener, factory, options)
 }
 
-/// Serves every connection of a Unix listener with a handler from `make_handler`.
+/// Serves every connection of a Unix listener with a handler from `make_handler`, as
+/// [`serve_tcp`] does.
+///
+/// ```
+/// use std::os::unix::net::UnixListener;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_unix, Client, ClientOptions, Link, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod greeter {
+///         0 => Greet: fn greet(name: &str) -> String;
+///     }
+/// }
+/// struct Greeter;
+/// impl greeter::HostHandler for Greeter {
+///     fn greet(&self, name: &str) -> Result<String, WireError> {
+///         Ok(format!("hello, {name}"))
+///     }
+/// }
+///
+/// let path = std::env::temp_dir().join(format!("wirecall-doc-{}.sock", std::process::id()));
+/// let _ = std::fs::remove_file(&path); // a stale socket from an earlier run
+/// let server = serve_unix(UnixListener::bind(&path)?, greeter::serve(Greeter), ServeOptions::default())?;
+///
+/// let socket = path.clone();
+/// let client = Client::connect(move || Link::unix(&socket), ClientOptions::default())?;
+/// let client = greeter::Client::new(client);
+/// assert_eq!(client.greet("unix")?, "hello, unix");
+/// drop(client);
+/// server.stop();
+/// std::fs::remove_file(&path)?; // the listener leaves its socket file behind
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn serve_unix(
     listener: UnixListener,
     make_handler: impl IntoHandlers,

@@ -16,7 +16,57 @@ use wirecall::{Open, Stats, StreamError, StreamId, StreamMode, WireError};
 use super::engine::{Capacity, HostEngine};
 use super::slot::StreamSlot;
 
-/// Why a call from a host did not produce a result.
+/// Why a call from a host did not produce a result. It prints as a sentence for a user
+/// (`the device answered: bad arguments: add expects (a: i32, b: i32)`).
+///
+/// ```
+/// use std::time::Duration;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientError, ClientOptions, Link, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod calc {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///         1 => Wait: fn wait(ms: u64);
+///     }
+/// }
+/// wirecall::service! {
+///     pub mod other {
+///         0 => Add: fn add(a: i64, b: i64) -> i64;
+///     }
+/// }
+/// struct Calc;
+/// impl calc::HostHandler for Calc {
+///     fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+///         a.checked_add(b).ok_or(WireError::BadArguments)
+///     }
+///     fn wait(&self, ms: u64) -> Result<(), WireError> {
+///         std::thread::sleep(Duration::from_millis(ms));
+///         Ok(())
+///     }
+/// }
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, calc::serve(Calc), ServeOptions::default())?;
+/// let raw = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// let client = calc::Client::new(raw.clone());
+///
+/// // The handler's own error.
+/// assert_eq!(client.add(i32::MAX, 1), Err(ClientError::Remote(WireError::BadArguments, String::new())));
+/// // The caller's mistake, explained by the server: `add` (procedure 0) called with one byte.
+/// let Err(e) = raw.call(0, &[1], None) else { panic!("accepted") };
+/// assert_eq!(e, ClientError::Remote(WireError::BadArguments, "add expects (a: i32, b: i32)".into()));
+/// assert_eq!(e.to_string(), "the device answered: bad arguments: add expects (a: i32, b: i32)");
+/// // No answer within the deadline (the server is told to stop).
+/// let impatient = calc::Client::new(raw.clone()).with_timeout(Duration::from_millis(20));
+/// assert_eq!(impatient.wait(500), Err(ClientError::Timeout));
+/// // A client of another service: refused before anything is sent.
+/// let wrong = other::Client::new(raw.clone());
+/// assert!(matches!(wrong.add(1, 2), Err(ClientError::IncompatibleSchema { .. })));
+/// drop((client, impatient, wrong, raw));
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -121,6 +171,46 @@ pub type CallOutcome = Result<Vec<u8>, ClientError>;
 /// The blocking runtime runs a handler on the thread that read the request, and lends the
 /// link to another thread if it runs for more than a couple of milliseconds, so a slow
 /// handler never stops the link (keepalive included) or the other requests.
+///
+/// A handler works with procedure numbers and encoded bytes: for a service without a
+/// `service!` declaration (a generated `HostHandler`, served with `serve(handler)`, decodes
+/// and encodes for you). A closure `Fn(u32, &[u8]) -> Result<Vec<u8>, (WireError, String)>`
+/// is a handler too.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientError, ClientOptions, Handler, Link};
+///
+/// /// A store of bytes: procedure 1 puts `[key, value...]`, procedure 2 gets `[key]`.
+/// #[derive(Default)]
+/// struct Store(Mutex<HashMap<u8, Vec<u8>>>);
+///
+/// impl Handler for Store {
+///     fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+///         let mut map = self.0.lock().unwrap(); // handlers run concurrently: share with a lock
+///         match (procedure, args) {
+///             (1, [key, value @ ..]) => Ok(map.insert(*key, value.to_vec()).unwrap_or_default()),
+///             (2, [key]) => map.get(key).cloned().ok_or((WireError::BadArguments, format!("no key {key}"))),
+///             (1 | 2, _) => Err((WireError::BadArguments, "expects a key".into())),
+///             _ => Err((WireError::UnknownProcedure, String::new())),
+///         }
+///     }
+/// }
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, || Box::new(Store::default()), wirecall::Config::default())?;
+/// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// client.call(1, b"kvalue", None)?;
+/// assert_eq!(client.call(2, b"k", None)?, b"value");
+/// // The error and its detail text reach the caller.
+/// assert_eq!(client.call(2, b"x", None), Err(ClientError::Remote(WireError::BadArguments, "no key 120".into())));
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Handler: Send + Sync {
     /// Answers one request.
     fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)>;

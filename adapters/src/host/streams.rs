@@ -23,16 +23,35 @@ impl Client {
     /// deadline: it lasts until it ends, is cancelled (dropping the `CallStream` cancels
     /// it), or nothing moves on it for the configured idle timeout.
     ///
-    /// ```no_run
-    /// # use wirecall_adapters::host::{Client, ClientOptions, Link};
+    /// ```
+    /// # use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link, ServeOptions};
+    /// # wirecall::service! {
+    /// #     pub mod demo {
+    /// #         5 => Count: fn count(n: u32) -> stream u32;
+    /// #     }
+    /// # }
+    /// # struct Demo;
+    /// # impl demo::HostHandler for Demo {
+    /// #     fn count(&self, items: &mut dyn wirecall::StreamItems<(), u32>, n: u32) -> Result<(), wirecall::WireError> {
+    /// #         (0..n).try_for_each(|i| items.feed(&i))
+    /// #     }
+    /// # }
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let addr = listener.local_addr()?;
+    /// # let server = serve_tcp(listener, demo::serve(Demo), ServeOptions::default())?;
     /// use wirecall::StreamMode;
-    /// let client = Client::connect(|| Link::tcp("127.0.0.1:7000"), ClientOptions::default())?;
+    /// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
     /// // The demo service's `count` (procedure 5): the items 0..1000, one by one.
     /// let args = postcard::to_allocvec(&1000u32)?;
+    /// let mut expected = 0u32;
     /// for item in client.open_stream(5, &args, StreamMode::ServerStream, None)? {
     ///     let n: u32 = postcard::from_bytes(&item?)?;
-    ///     println!("{n}");
+    ///     assert_eq!(n, expected);
+    ///     expected += 1;
     /// }
+    /// assert_eq!(expected, 1000);
+    /// # drop(client);
+    /// # server.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_stream(
@@ -74,6 +93,8 @@ impl Client {
     }
 
     /// Opens stream procedure `P` with typed arguments: its items and result typed too.
+    /// Unlike the methods of a generated `Client`, it does not check the peer's schema
+    /// first (see [`call_typed`](Self::call_typed)).
     pub fn stream_typed<P: StreamProcedure>(
         &self,
         args: &P::Args<'_>,
@@ -101,6 +122,64 @@ impl Client {
 /// server's items in order, then, if the stream failed, one `Err`; the server's final
 /// answer is [`finish`](Self::finish)'s. Dropping it before the end cancels the stream
 /// (the server is told).
+///
+/// Items and answers are encoded bytes (a [`TypedStream`] decodes them): the way to speak
+/// to a service without its declaration. Here a client stream and a two-way one:
+///
+/// ```
+/// use wirecall::{StreamItems, StreamMode, WireError};
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod text {
+///         /// Counts the bytes of the lines it is sent.
+///         0 => Measure: fn measure(stream String) -> u64;
+///         /// Sends each line back in upper case.
+///         1 => Shout: fn shout(stream String) -> stream String;
+///     }
+/// }
+/// struct Text;
+/// impl text::HostHandler for Text {
+///     fn measure(&self, lines: &mut dyn StreamItems<String, ()>) -> Result<u64, WireError> {
+///         let mut total = 0;
+///         while let Some(line) = lines.recv() {
+///             total += line?.len() as u64;
+///         }
+///         Ok(total)
+///     }
+///     fn shout(&self, lines: &mut dyn StreamItems<String, String>) -> Result<(), WireError> {
+///         while let Some(line) = lines.recv() {
+///             lines.send(&line?.to_uppercase())?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, text::serve(Text), ServeOptions::default())?;
+/// let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+///
+/// // A client stream: many items in, one answer.
+/// let mut measure = client.open_stream(0, &[], StreamMode::ClientStream, None)?;
+/// for line in ["one", "two", "three"] {
+///     measure.send(&postcard::to_allocvec(line)?)?; // waits for credit
+/// }
+/// let total: u64 = postcard::from_bytes(&measure.finish()?)?; // ends the items, then waits
+/// assert_eq!(total, 11);
+///
+/// // Both ways: take each answer before sending on.
+/// let mut shout = client.open_stream(1, &[], StreamMode::Bidi, None)?;
+/// for line in ["hi", "there"] {
+///     shout.send(&postcard::to_allocvec(line)?)?;
+///     let back: String = postcard::from_bytes(&shout.next_item().ok_or("ended")?)?;
+///     assert_eq!(back, line.to_uppercase());
+/// }
+/// shout.end_items()?;
+/// assert_eq!(shout.finish()?, b""); // a `()` answer is no bytes
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a stream cancels it"]
 pub struct CallStream {
     client: Client,
@@ -248,7 +327,56 @@ impl Drop for CallStream {
     }
 }
 
-/// A [`CallStream`] of stream procedure `P`: items and answer decoded as its types.
+/// A [`CallStream`] of stream procedure `P`: items and answer decoded as its types. A
+/// generated `Client`'s stream methods return one.
+///
+/// ```
+/// use wirecall::{StreamItems, WireError};
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod sensor {
+///         /// `count` readings (a server stream).
+///         0 => Sample: fn sample(count: u32) -> stream i32;
+///         /// The mean of the readings it is sent (a client stream).
+///         1 => Mean: fn mean(stream i32) -> i32;
+///     }
+/// }
+/// struct Sensor;
+/// impl sensor::HostHandler for Sensor {
+///     fn sample(&self, out: &mut dyn StreamItems<(), i32>, count: u32) -> Result<(), WireError> {
+///         for i in 0..count as i32 {
+///             out.send(&(20 + i % 3))?;
+///         }
+///         Ok(())
+///     }
+///     fn mean(&self, readings: &mut dyn StreamItems<i32, ()>) -> Result<i32, WireError> {
+///         let (mut sum, mut n) = (0, 0);
+///         while let Some(r) = readings.recv() {
+///             (sum, n) = (sum + r?, n + 1);
+///         }
+///         sum.checked_div(n).ok_or(WireError::BadArguments)
+///     }
+/// }
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, sensor::serve(Sensor), ServeOptions::default())?;
+/// let client = sensor::Client::new(Client::connect(move || Link::tcp(addr), ClientOptions::default())?);
+///
+/// // An iterator over the readings, typed.
+/// let readings: Vec<i32> = client.sample(6)?.collect::<Result<_, _>>()?;
+/// assert_eq!(readings, [20, 21, 22, 20, 21, 22]);
+/// // Sent back, typed, for one typed answer.
+/// let mut mean = client.mean()?;
+/// for r in &readings {
+///     mean.send(r)?;
+/// }
+/// mean.end_items()?;
+/// assert_eq!(mean.finish()?, 21);
+/// drop(client);
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a stream cancels it"]
 pub struct TypedStream<P: StreamProcedure> {
     inner: CallStream,

@@ -56,7 +56,49 @@ pub type Answer = Result<Vec<u8>, (WireError, String)>;
 pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// Serves requests in the async flavour: each request is a future (run as a task of its
-/// own unless it is ready at once), so requests are served concurrently.
+/// own unless it is ready at once), so requests are served concurrently. A closure
+/// `Fn(u32, Vec<u8>) -> impl Future<Output = Answer>` is one.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{serve, AnswerFuture, AsyncClient, AsyncHandler};
+///
+/// /// Procedure 0 answers after waiting as many milliseconds as its one byte says,
+/// /// without holding up the requests behind it.
+/// struct Delay;
+/// impl AsyncHandler for Delay {
+///     fn handle(&self, procedure: u32, args: &[u8]) -> AnswerFuture {
+///         let args = args.to_vec(); // the future outlives the borrowed arguments
+///         Box::pin(async move {
+///             match (procedure, args.as_slice()) {
+///                 (0, [ms]) => {
+///                     tokio::time::sleep(Duration::from_millis(u64::from(*ms))).await;
+///                     Ok(vec![*ms])
+///                 }
+///                 _ => Err((WireError::UnknownProcedure, String::new())),
+///             }
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (a, b) = tokio::io::duplex(4096);
+/// tokio::spawn(serve(b, Delay, wirecall::Config::default()));
+/// let client = AsyncClient::over(a, wirecall::Config::default());
+/// // Both in flight at once: the short one is answered first.
+/// let (slow, fast) = tokio::join!(client.call(0, &[60], None), client.call(0, &[1], None));
+/// assert_eq!((slow?, fast?), (vec![60], vec![1]));
+///
+/// // A closure that returns a future is a handler too.
+/// let double = |_: u32, args: Vec<u8>| async move { Ok::<_, (WireError, String)>(args.repeat(2)) };
+/// let (c, d) = tokio::io::duplex(4096);
+/// tokio::spawn(serve(d, double, wirecall::Config::default()));
+/// assert_eq!(AsyncClient::over(c, wirecall::Config::default()).call(0, b"ab", None).await?, b"abab");
+/// # Ok(())
+/// # }
+/// ```
 pub trait AsyncHandler: Send + Sync + 'static {
     /// Answers one request.
     fn handle(&self, procedure: u32, args: &[u8]) -> AnswerFuture;
@@ -74,6 +116,24 @@ where
 
 /// A blocking [`Handler`] run within the link's task: for handlers that return quickly
 /// (a slow one would hold up its link and every other task of its runtime thread).
+///
+/// ```
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{serve, AsyncClient, Inline};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Answered at once, in the link's task: no task of its own, no thread hand-off.
+/// let checksum = |_: u32, args: &[u8]| {
+///     Ok::<_, (WireError, String)>(vec![args.iter().fold(0u8, |s, b| s.wrapping_add(*b))])
+/// };
+/// let (a, b) = tokio::io::duplex(4096);
+/// tokio::spawn(serve(b, Inline(Box::new(checksum)), wirecall::Config::default()));
+/// let client = AsyncClient::over(a, wirecall::Config::default());
+/// assert_eq!(client.call(0, &[1, 2, 3], None).await?, [6]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Inline(pub Box<dyn Handler>);
 
 impl AsyncHandler for Inline {
@@ -82,7 +142,31 @@ impl AsyncHandler for Inline {
     }
 }
 
-/// A blocking [`Handler`] run on tokio's blocking threads: for handlers that take a while.
+/// A blocking [`Handler`] run on tokio's blocking threads: for handlers that take a while
+/// (blocking I/O, a long computation) without holding up the runtime's other tasks.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{serve, AsyncClient, OnBlockingThreads};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Procedure 0 reads a file: blocking I/O, so on a blocking thread.
+/// let path = std::env::temp_dir().join(format!("wirecall-doc-{}.txt", std::process::id()));
+/// std::fs::write(&path, "on disk")?;
+/// let file = path.clone();
+/// let read = move |_: u32, _: &[u8]| {
+///     std::fs::read(&file).map_err(|e| (WireError::Internal, e.to_string()))
+/// };
+/// let (a, b) = tokio::io::duplex(4096);
+/// tokio::spawn(serve(b, OnBlockingThreads(Arc::new(read)), wirecall::Config::default()));
+/// let client = AsyncClient::over(a, wirecall::Config::default());
+/// assert_eq!(client.call(0, &[], None).await?, b"on disk");
+/// std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct OnBlockingThreads(pub Arc<dyn Handler>);
 
 impl AsyncHandler for OnBlockingThreads {
@@ -96,7 +180,47 @@ impl AsyncHandler for OnBlockingThreads {
     }
 }
 
-/// How an [`AsyncClient`] runs.
+/// How an [`AsyncClient`] runs; a `Config` alone converts into the defaults with it.
+///
+/// A client with a [`handler`](Self::handler) serves calls from its peer, callbacks
+/// included: here a blocking server asks its caller a question while serving its call.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{AsyncClient, AsyncClientOptions, Inline};
+/// use wirecall_adapters::host::{serve_tcp, Handler, Request};
+///
+/// /// The server's procedure 0 greets whoever calls: it asks the caller's procedure 1
+/// /// for a name first.
+/// struct Greeter;
+/// impl Handler for Greeter {
+///     fn handle(&self, _: u32, _: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
+///         unreachable!("serve answers every request")
+///     }
+///     fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+///         let name = request.call(1, &[], None).map_err(|e| (WireError::Internal, e.to_string()))?;
+///         Ok([&b"hello, "[..], &name].concat())
+///     }
+/// }
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, || Box::new(Greeter), wirecall::Config::default())?;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let greeting = runtime.block_on(async move {
+///     let name = |_: u32, _: &[u8]| Ok::<_, (WireError, String)>(b"tokio".to_vec());
+///     let options = AsyncClientOptions {
+///         handler: Some(Arc::new(Inline(Box::new(name)))),
+///         ..AsyncClientOptions::default()
+///     };
+///     let client = AsyncClient::connect(move || tokio::net::TcpStream::connect(addr), options);
+///     client.call(0, &[], None).await
+/// })?;
+/// assert_eq!(greeting, b"hello, tokio");
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AsyncClientOptions {
     /// Settings of the endpoint (deadline default, keepalive, expected schema, ...).
     pub config: Config,
@@ -253,7 +377,46 @@ impl AsyncClient {
 
     /// A client over streams made by `connect`, called again (with backoff) whenever the
     /// link drops, until the client is dropped. Calls made while disconnected wait for the
-    /// next handshake, up to their deadline.
+    /// next handshake, up to their deadline. A `service!`'s generated `AsyncClient` calls
+    /// through it, typed:
+    ///
+    /// ```
+    /// use wirecall::WireError;
+    /// use wirecall_adapters::host::tokio::{serve, AsyncClient};
+    /// use wirecall_adapters::host::ServeOptions;
+    ///
+    /// wirecall::service! {
+    ///     pub mod calc {
+    ///         0 => Add: fn add(a: i32, b: i32) -> i32;
+    ///     }
+    /// }
+    /// #[derive(Clone)]
+    /// struct Calc;
+    /// impl calc::HostHandler for Calc {
+    ///     fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+    ///         a.checked_add(b).ok_or(WireError::BadArguments)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A server: the accept loop is the application's; each connection a task.
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let server = tokio::spawn(async move {
+    ///     while let Ok((stream, _)) = listener.accept().await {
+    ///         tokio::spawn(serve(stream, calc::serve(Calc), ServeOptions::default()));
+    ///     }
+    /// });
+    ///
+    /// let raw = AsyncClient::connect(move || tokio::net::TcpStream::connect(addr), wirecall::Config::default());
+    /// let client = calc::AsyncClient::new(raw.clone());
+    /// assert_eq!(client.add(40, 2).await?, 42);
+    /// assert_eq!(raw.manifest(None).await?, calc::MANIFEST); // the glue serves it
+    /// server.abort();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect<S, F, Fut>(connect: F, options: impl Into<AsyncClientOptions>) -> AsyncClient
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
@@ -467,7 +630,51 @@ impl AsyncClient {
 
 /// Serves `handler` on `stream` until the stream ends, the peer goes silent past its
 /// keepalive, or the peer closes. `options` is a [`ServeOptions`](super::ServeOptions)
-/// or just a `Config`.
+/// or just a `Config` (of `ServeOptions`, this serves one stream: only `config` and
+/// `capacity` apply). `handler` is an [`AsyncHandler`] or a typed service (see
+/// [`IntoAsyncHandler`]); this flavour answers plain calls and refuses streams
+/// (`UnknownProcedure`): serve those with the blocking runtime.
+///
+/// ```
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{serve, AsyncClient};
+/// use wirecall_adapters::host::ServeOptions;
+///
+/// wirecall::service! {
+///     pub mod kv {
+///         0 => Put: fn put(key: String, value: u32);
+///         1 => Get: fn get(key: &str) -> Option<u32>;
+///     }
+/// }
+/// /// State shared by every connection: clones share the map.
+/// #[derive(Clone, Default)]
+/// struct Store(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>);
+/// impl kv::HostHandler for Store {
+///     fn put(&self, key: String, value: u32) -> Result<(), WireError> {
+///         self.0.lock().unwrap().insert(key, value);
+///         Ok(())
+///     }
+///     fn get(&self, key: &str) -> Result<Option<u32>, WireError> {
+///         Ok(self.0.lock().unwrap().get(key).copied())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Store::default();
+/// // Two connections (in-memory here), one store.
+/// let (a, a_server) = tokio::io::duplex(4096);
+/// let (b, b_server) = tokio::io::duplex(4096);
+/// tokio::spawn(serve(a_server, kv::serve(store.clone()), ServeOptions::default()));
+/// tokio::spawn(serve(b_server, kv::serve(store.clone()), ServeOptions::default()));
+/// let a = kv::AsyncClient::new(AsyncClient::over(a, wirecall::Config::default()));
+/// let b = kv::AsyncClient::new(AsyncClient::over(b, wirecall::Config::default()));
+/// a.put("x".into(), 7).await?;
+/// assert_eq!(b.get("x").await?, Some(7));
+/// assert_eq!(b.get("y").await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve<S>(
     stream: S,
     handler: impl IntoAsyncHandler,

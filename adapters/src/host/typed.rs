@@ -42,6 +42,44 @@ impl Caller for Client {
 
 /// What [`serve_link`](super::serve_link) and [`serve_port`](super::serve_port) serve: a
 /// [`Handler`], or a typed service from a `service!`'s `serve(handler)`.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_link, Client, ClientOptions, Handler, IntoHandler, Link, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod calc {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///     }
+/// }
+/// struct Calc;
+/// impl calc::HostHandler for Calc {
+///     fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+///         Ok(a.wrapping_add(b))
+///     }
+/// }
+///
+/// /// Serves `handler` on one end of a socket pair and calls procedure 0 with `args`.
+/// fn call_once(handler: impl IntoHandler + Send + 'static, args: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+///     let (here, there) = UnixStream::pair()?;
+///     let link = Link::from_unix(there)?;
+///     let server = std::thread::spawn(move || serve_link(link, handler, ServeOptions::default()));
+///     let answer = Client::over(Link::from_unix(here)?, ClientOptions::default())?.call(0, args, None)?;
+///     server.join().expect("the server ran");
+///     Ok(answer)
+/// }
+///
+/// // A closure, a boxed handler of any type, or a `dyn Handler`...
+/// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+/// assert_eq!(call_once(Box::new(echo), b"hi")?, b"hi");
+/// let boxed: Box<dyn Handler> = Box::new(echo);
+/// assert_eq!(call_once(boxed, b"dyn")?, b"dyn");
+/// // ...or a typed service, which also serves its manifest.
+/// let args = postcard::to_allocvec(&(40, 2))?;
+/// assert_eq!(call_once(calc::serve(Calc), &args)?, postcard::to_allocvec(&42)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait IntoHandler {
     /// The handler, and the settings it needs (a typed service adds its manifest to
     /// `config`).
@@ -69,6 +107,55 @@ impl<D: Dispatch> IntoHandler for Served<D> {
 /// What [`serve_tcp`](super::serve_tcp) and [`serve_unix`](super::serve_unix) serve: a
 /// factory called once per connection (`|| -> Box<dyn Handler>`), or a typed service from a
 /// `service!`'s `serve(handler)`, whose one handler every connection shares.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, Link, ServeOptions};
+///
+/// // A factory: a new handler for each connection, here numbered in order.
+/// let connections = Arc::new(AtomicU32::new(0));
+/// let count = connections.clone();
+/// let factory = move || {
+///     let n = count.fetch_add(1, Ordering::SeqCst) as u8;
+///     Box::new(move |_: u32, _: &[u8]| Ok::<_, (WireError, String)>(vec![n]))
+/// };
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, factory, ServeOptions::default())?;
+/// let a = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// assert_eq!(a.call(0, &[], None)?, [0]);
+/// let b = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// assert_eq!(b.call(0, &[], None)?, [1]);
+/// assert_eq!(connections.load(Ordering::SeqCst), 2);
+/// drop((a, b));
+/// server.stop();
+///
+/// // A typed service: one handler (`&self`, any thread) for every connection.
+/// wirecall::service! {
+///     pub mod counter {
+///         0 => Next: fn next() -> u32;
+///     }
+/// }
+/// #[derive(Default)]
+/// struct Counter(AtomicU32);
+/// impl counter::HostHandler for Counter {
+///     fn next(&self) -> Result<u32, WireError> {
+///         Ok(self.0.fetch_add(1, Ordering::SeqCst))
+///     }
+/// }
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, counter::serve(Counter::default()), ServeOptions::default())?;
+/// let connect = || Client::connect(move || Link::tcp(addr), ClientOptions::default()).map(counter::Client::new);
+/// let (a, b) = (connect()?, connect()?);
+/// assert_eq!((a.next()?, b.next()?, a.next()?), (0, 1, 2)); // one count
+/// drop((a, b));
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait IntoHandlers {
     /// The factory, and the settings its handlers need (a typed service adds its manifest
     /// to `config`).

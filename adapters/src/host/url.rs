@@ -85,6 +85,28 @@ impl LinkUrl {
     ///
     /// The child of `exec:` runs in a process group of its own, killed with the link (see
     /// [`Link::spawn`]), so a command line that forks leaves nothing behind either.
+    ///
+    /// A client whose link is named on its command line or in its configuration:
+    ///
+    /// ```
+    /// use wirecall::WireError;
+    /// use wirecall_adapters::host::{serve_tcp, Client, ClientOptions, LinkUrl};
+    ///
+    /// let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let named = format!("tcp://{}", listener.local_addr()?); // as a user would write it
+    /// let server = serve_tcp(listener, move || Box::new(echo), wirecall::Config::default())?;
+    ///
+    /// let url: LinkUrl = named.parse()?;
+    /// // Opened once now, so that a wrong URL fails here with a clear message; opened
+    /// // again whenever the link drops.
+    /// let mut first = Some(url.open()?);
+    /// let client = Client::connect(move || first.take().map_or_else(|| url.open(), Ok), ClientOptions::default())?;
+    /// assert_eq!(client.call(0, b"hi", None)?, b"hi");
+    /// drop(client);
+    /// server.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(&self) -> io::Result<Link> {
         let opened = match self {
             LinkUrl::Tcp(addr) => Link::tcp(addr.as_str()),

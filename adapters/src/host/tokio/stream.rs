@@ -83,6 +83,68 @@ impl AsyncClient {
 
 /// A server stream opened with [`AsyncClient::open_stream`]: the server's items in order,
 /// then, if the stream failed, one `Err`. Dropping it before the end cancels the stream.
+///
+/// It is a [`Stream`]: take items with `StreamExt::next` from `futures` or `tokio-stream`,
+/// or with `poll_next` as below. The async flavour serves no streams itself, so the server
+/// here is the blocking runtime's.
+///
+/// ```
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// use wirecall::{StreamItems, StreamMode, WireError};
+/// use wirecall_adapters::host::tokio::AsyncClient;
+/// use wirecall_adapters::host::{serve_tcp, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod ticks {
+///         /// `0..n`.
+///         0 => Upto: fn upto(n: u32) -> stream u32;
+///         /// Adds up what it is sent.
+///         1 => Total: fn total(stream u32) -> u64;
+///     }
+/// }
+/// struct Ticks;
+/// impl ticks::HostHandler for Ticks {
+///     fn upto(&self, out: &mut dyn StreamItems<(), u32>, n: u32) -> Result<(), WireError> {
+///         (0..n).try_for_each(|i| out.send(&i))
+///     }
+///     fn total(&self, items: &mut dyn StreamItems<u32, ()>) -> Result<u64, WireError> {
+///         let mut sum = 0;
+///         while let Some(i) = items.recv() {
+///             sum += u64::from(i?);
+///         }
+///         Ok(sum)
+///     }
+/// }
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, ticks::serve(Ticks), ServeOptions::default())?;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// runtime.block_on(async move {
+///     let client = AsyncClient::connect(move || tokio::net::TcpStream::connect(addr), wirecall::Config::default());
+///     // A server stream: encoded items, in order.
+///     let args = postcard::to_allocvec(&(5u32,))?;
+///     let mut upto = client.open_stream(0, &args, None).await?;
+///     let mut items = Vec::new();
+///     while let Some(item) = std::future::poll_fn(|cx| Pin::new(&mut upto).poll_next(cx)).await {
+///         items.push(postcard::from_bytes::<u32>(&item?)?);
+///     }
+///     assert_eq!(items, [0, 1, 2, 3, 4]);
+///     assert_eq!(upto.reply(), Some(&[][..])); // the end: a `()` answer
+///
+///     // A client stream: send, end, then the answer.
+///     let mut total = client.open_stream_as(None, 1, &[], StreamMode::ClientStream, None).await?;
+///     for i in [10u32, 20, 30] {
+///         total.send(&postcard::to_allocvec(&i)?).await?;
+///     }
+///     total.end_items().await?;
+///     assert_eq!(postcard::from_bytes::<u64>(&total.finish().await?)?, 60);
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a stream cancels it"]
 pub struct AsyncStream {
     shared: Arc<Shared>,

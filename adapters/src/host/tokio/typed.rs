@@ -58,7 +58,56 @@ impl AsyncCaller for AsyncClient {
 
 /// An [`AsyncStream`] of stream procedure `P`: the server's items decoded as `P::Item`
 /// (a [`Stream`]), the caller's sent as `P::InItem`, the answer decoded as `P::Output`.
-/// Dropping it before the end cancels the stream.
+/// Dropping it before the end cancels the stream. A generated `AsyncClient`'s stream
+/// methods return one.
+///
+/// ```
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// use wirecall::{StreamItems, WireError};
+/// use wirecall_adapters::host::tokio::AsyncClient;
+/// use wirecall_adapters::host::{serve_tcp, ServeOptions};
+///
+/// wirecall::service! {
+///     pub mod echo {
+///         /// Sends each line back reversed (both ways).
+///         0 => Reverse: fn reverse(stream String) -> stream String;
+///     }
+/// }
+/// struct Echo;
+/// impl echo::HostHandler for Echo {
+///     fn reverse(&self, lines: &mut dyn StreamItems<String, String>) -> Result<(), WireError> {
+///         while let Some(line) = lines.recv() {
+///             lines.send(&line?.chars().rev().collect())?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// // The next item of any stream (what `StreamExt::next` of futures does).
+/// async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+///     std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+/// }
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = serve_tcp(listener, echo::serve(Echo), ServeOptions::default())?;
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// runtime.block_on(async move {
+///     let raw = AsyncClient::connect(move || tokio::net::TcpStream::connect(addr), wirecall::Config::default());
+///     let client = echo::AsyncClient::new(raw);
+///     let mut lines = client.reverse().await?;
+///     for line in ["abc", "wirecall"] {
+///         lines.send(&line.to_string()).await?;
+///         let back: String = next(&mut lines).await.ok_or("ended")??;
+///         assert_eq!(back, line.chars().rev().collect::<String>());
+///     }
+///     lines.end_items().await?;
+///     lines.finish().await?;
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a stream cancels it"]
 pub struct TypedAsyncStream<P: StreamProcedure> {
     inner: AsyncStream,
@@ -98,6 +147,42 @@ impl<P: StreamProcedure> Stream for TypedAsyncStream<P> {
 /// What the async flavour's [`serve`](super::serve) serves: an [`AsyncHandler`], or a
 /// typed service from a `service!`'s `serve(handler)`, whose methods run on tokio's
 /// blocking threads (the async flavour serves plain calls; it refuses streams).
+///
+/// ```
+/// use wirecall::WireError;
+/// use wirecall_adapters::host::tokio::{serve, AsyncClient, IntoAsyncHandler};
+/// use wirecall_adapters::host::ServeOptions;
+///
+/// wirecall::service! {
+///     pub mod calc {
+///         0 => Add: fn add(a: i32, b: i32) -> i32;
+///     }
+/// }
+/// struct Calc;
+/// impl calc::HostHandler for Calc {
+///     fn add(&self, a: i32, b: i32) -> Result<i32, WireError> {
+///         a.checked_add(b).ok_or(WireError::BadArguments)
+///     }
+/// }
+///
+/// /// Serves `handler` on an in-memory stream and calls procedure 0 once.
+/// async fn call_once(handler: impl IntoAsyncHandler + Send + 'static, args: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+///     let (client_end, server_end) = tokio::io::duplex(4096);
+///     tokio::spawn(serve(server_end, handler, ServeOptions::default()));
+///     Ok(AsyncClient::over(client_end, wirecall::Config::default()).call(0, args, None).await?)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Any AsyncHandler (here a closure returning a future)...
+/// let upper = |_: u32, args: Vec<u8>| async move { Ok::<_, (WireError, String)>(args.to_ascii_uppercase()) };
+/// assert_eq!(call_once(upper, b"abc").await?, b"ABC");
+/// // ...or a typed service (its methods run on tokio's blocking threads).
+/// let args = postcard::to_allocvec(&(40, 2))?;
+/// assert_eq!(call_once(calc::serve(Calc), &args).await?, postcard::to_allocvec(&42)?);
+/// # Ok(())
+/// # }
+/// ```
 pub trait IntoAsyncHandler {
     /// The handler, and the settings it needs (a typed service adds its manifest).
     fn into_async_handler(self, config: &mut Config, capacity: &Capacity) -> Arc<dyn AsyncHandler>;
