@@ -65,6 +65,14 @@ pub trait Clock {
 #[derive(Debug)]
 pub struct UartError<E>(pub E);
 
+impl<E: core::fmt::Debug> core::fmt::Display for UartError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "the UART failed: {:?}", self.0)
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for UartError<E> {}
+
 /// An endpoint bound to a UART and a clock. See the module docs.
 ///
 /// The const parameters are the endpoint's (`Endpoint<FRAME, IN, OUT, TX>`), at the

@@ -80,6 +80,9 @@ macro_rules! display {
                 f.write_str(match self { $(Self::$v => $s),* })
             }
         }
+
+        // So that `?` carries it into `Box<dyn Error>` and error-reporting crates.
+        impl core::error::Error for $t {}
     };
 }
 

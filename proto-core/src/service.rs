@@ -140,6 +140,11 @@
 ///   (`serve_tcp(listener, calc::serve(MyHandler), options)`), sizing its result buffer
 ///   from the declaration and serving the manifest.
 ///
+/// The generated module sees the items of the module around it (`use super::*`), and its
+/// own items come first: a procedure's marker type named like one of your types (`Status`
+/// next to a `struct Status`) hides it inside the service. Name markers after what they do
+/// (`GetStatus`).
+///
 /// Every parameter, result and item type must implement [`Schema`](crate::Schema): the
 /// primitives, tuples, arrays, `Option` and the `heapless` containers do, and
 /// `#[derive(wirecall::Schema)]` (feature `derive`) does it for your structs and enums.
@@ -490,8 +495,16 @@ macro_rules! __service {
                 }
                 impl<C: $crate::AsyncCaller> AsyncClient<C> {
                     $(#[$pmeta])*
-                    pub async fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<$out, C::Error> {
-                        self.caller.call_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout).await
+                    // Not an `async fn`: a future that states `Send` can be spawned (the
+                    // compiler cannot prove it of a generic `async fn`'s, rust#100013).
+                    pub fn $method<$lt>(&$lt self, $($arg: $($owned)*),*)
+                        -> impl ::core::future::Future<Output = ::core::result::Result<$out, C::Error>> + ::core::marker::Send + $lt
+                    where
+                        C: ::core::marker::Sync,
+                    {
+                        async move {
+                            self.caller.call_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout).await
+                        }
                     }
                 }
             ]
@@ -592,8 +605,14 @@ macro_rules! __service {
                     ///
                     /// Opens the stream: its items, then its end, come through the value
                     /// returned (dropping it cancels the stream).
-                    pub async fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<C::Stream<$Marker>, C::Error> {
-                        self.caller.open_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout).await
+                    pub fn $method<$lt>(&$lt self, $($arg: $($owned)*),*)
+                        -> impl ::core::future::Future<Output = ::core::result::Result<C::Stream<$Marker>, C::Error>> + ::core::marker::Send + $lt
+                    where
+                        C: ::core::marker::Sync,
+                    {
+                        async move {
+                            self.caller.open_procedure::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout).await
+                        }
                     }
                 }
             ]

@@ -46,6 +46,8 @@ pub trait Procedure {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DecodeError;
 
+impl core::error::Error for DecodeError {}
+
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("payload does not decode as the expected type")

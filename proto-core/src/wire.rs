@@ -173,6 +173,8 @@ impl WireError {
     }
 }
 
+impl core::error::Error for WireError {}
+
 impl core::fmt::Display for WireError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())

@@ -235,6 +235,26 @@ async fn the_async_client_carries_every_shape_and_checks_the_schema() {
         })
     );
     assert_eq!(handler.hits.load(Ordering::SeqCst), before);
+    // The generated futures are `Send`: calls can be spawned as tasks of their own.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.add(i, i).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap(), Ok(2 * i as i32));
+    }
+    let spawned = client.clone();
+    let stream = tokio::spawn(async move {
+        let mut items = spawned.upto(3).await?;
+        let mut got = Vec::new();
+        while let Some(item) = next(&mut items).await {
+            got.push(item?);
+        }
+        Ok::<_, ClientError>(got)
+    });
+    assert_eq!(stream.await.unwrap(), Ok(vec![0, 1, 2]));
     drop((client, wrong, raw));
     tokio::task::spawn_blocking(move || server.stop())
         .await

@@ -164,6 +164,12 @@ impl AsyncStream {
         self.reply.as_deref()
     }
 
+    /// The server's next item (what the [`Stream`] yields, without a stream-extension
+    /// crate): `None` once the stream ended well, one `Err` if it failed.
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, ClientError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
     /// Sends one of the caller's items (a client or bidirectional stream), waiting for
     /// credit while the server has not consumed enough. `Err(StreamEnded)` once the
     /// stream is over.

@@ -115,6 +115,12 @@ pub struct TypedAsyncStream<P: StreamProcedure> {
 }
 
 impl<P: StreamProcedure> TypedAsyncStream<P> {
+    /// The server's next item, decoded (what the [`Stream`] yields): `None` once the stream
+    /// ended well, one `Err` if it failed.
+    pub async fn next(&mut self) -> Option<Result<P::Item, ClientError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
     /// Sends one of the caller's items, waiting for credit.
     pub async fn send(&mut self, item: &P::InItem) -> Result<(), ClientError> {
         let bytes = postcard::to_allocvec(item).map_err(|_| ClientError::TooLarge)?;
