@@ -144,10 +144,33 @@ fn a_reset_of_the_device_mid_call_ends_the_call_and_the_host_carries_on() {
 #[test]
 fn the_firmware_answers_through_a_pty_opened_with_serialport() {
     let qemu = Qemu::with_pty();
-    let link = Link::serial(qemu.serial.to_str().unwrap(), 115_200).unwrap();
-    let client = Client::over(link, options()).unwrap();
+    let port = qemu.serial.to_str().unwrap().to_string();
+    let first = Link::serial(&port, 115_200).unwrap();
+    // The device boots only after `resume`; on a loaded machine that can take longer than
+    // the host's idle limit for an unanswered handshake (3 s), after which the host reopens
+    // the port, as it would for a real board that is slow to come up.
+    let mut first = Some(first);
+    let client = Client::connect(
+        move || {
+            first
+                .take()
+                .map_or_else(|| Link::serial(&port, 115_200), Ok)
+        },
+        ClientOptions {
+            reconnect: true,
+            ..options()
+        },
+    )
+    .unwrap();
     qemu.resume(); // the host has the pty open: nothing the device sends is lost
-    assert_eq!(client.call_typed::<device::Add>(&(20, 22), t(5000)), Ok(42));
+    let answer = client.call_typed::<device::Add>(&(20, 22), t(10_000));
+    assert_eq!(
+        answer,
+        Ok(42),
+        "stats {:?}, handshake failure {:?}",
+        client.stats(),
+        client.handshake_failure()
+    );
     let data = heapless::Vec::<u8, 64>::from_slice(b"through a pty").unwrap();
     assert_eq!(
         client.call_typed::<device::Echo>(&(data.clone(),), t(5000)),
