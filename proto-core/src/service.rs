@@ -297,8 +297,15 @@ macro_rules! __service {
                     PROCEDURES
                 }
 
-                fn max_reply_len(&self) -> usize {
-                    MAX_REPLY_LEN
+                fn max_reply_len(&self, procedure: u32) -> usize {
+                    let mut rest = DESCRIPTION.procedures;
+                    while let [p, tail @ ..] = rest {
+                        if p.id == procedure {
+                            return $crate::__or_unbounded($crate::max_encoded_len_of(p.output));
+                        }
+                        rest = tail;
+                    }
+                    0
                 }
 
                 fn serve<X: $crate::StreamIo>(

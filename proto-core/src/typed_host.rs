@@ -142,9 +142,10 @@ pub trait Dispatch: Send + Sync + 'static {
     /// The service's procedures (for a runtime's detail texts: what a caller got wrong).
     fn procedures(&self) -> &'static [ProcedureInfo];
 
-    /// The longest encoded result of any procedure, from the declared types (`usize::MAX`
-    /// if a result type has no bound): the size of the buffer `serve` needs at most.
-    fn max_reply_len(&self) -> usize;
+    /// The longest encoded result of `procedure`, from its declared type (`usize::MAX` if
+    /// the type has no bound, 0 for an unknown procedure): the size of the buffer `serve`
+    /// needs at most.
+    fn max_reply_len(&self, procedure: u32) -> usize;
 
     /// Serves one request of `procedure`, opened as `mode`, whose arguments are `args`;
     /// a stream's items move through `io`. The result is encoded into `out`; its length

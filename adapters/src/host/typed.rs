@@ -187,8 +187,8 @@ impl<D: Dispatch> IntoHandlers for Served<D> {
 /// A typed service as a byte-level [`Handler`]: decodes, runs the typed handler, encodes.
 pub(crate) struct TypedHandler<D> {
     service: Arc<D>,
-    /// The result buffer: the longest result the declaration allows, at most a frame.
-    reply_len: usize,
+    /// The longest result buffer: a frame.
+    max_frame: usize,
 }
 
 impl<D: Dispatch> TypedHandler<D> {
@@ -196,7 +196,7 @@ impl<D: Dispatch> TypedHandler<D> {
     pub(crate) fn new(service: Arc<D>, config: &mut Config, capacity: &Capacity) -> Self {
         *config = config.with_manifest(service.manifest());
         TypedHandler {
-            reply_len: service.max_reply_len().min(capacity.max_frame),
+            max_frame: capacity.max_frame,
             service,
         }
     }
@@ -208,18 +208,21 @@ impl<D: Dispatch> TypedHandler<D> {
         args: &[u8],
         io: &mut impl StreamIo,
     ) -> Result<Vec<u8>, (WireError, String)> {
-        let mut out = vec![0u8; self.reply_len];
+        // The longest result the procedure's declared type allows (5 bytes for an `i32`),
+        // at most a frame.
+        let reply_len = self.service.max_reply_len(procedure).min(self.max_frame);
+        let mut out = vec![0u8; reply_len];
         match self.service.serve(procedure, mode, args, io, &mut out) {
             Ok(n) => {
                 out.truncate(n);
                 Ok(out)
             }
-            Err(e) => Err((e.code(), self.detail(e, procedure))),
+            Err(e) => Err((e.code(), self.detail(e, procedure, reply_len))),
         }
     }
 
     /// What the caller got wrong, in words (empty for the handler's own errors).
-    fn detail(&self, e: DispatchError, procedure: u32) -> String {
+    fn detail(&self, e: DispatchError, procedure: u32, reply_len: usize) -> String {
         let procedures = self.service.procedures();
         let Some(p) = procedures.iter().find(|p| p.id == procedure) else {
             let names: Vec<_> = procedures
@@ -241,7 +244,7 @@ impl<D: Dispatch> TypedHandler<D> {
             }
             DispatchError::Encode(WireError::TooLarge) => format!(
                 "the result of {} does not fit in {} bytes",
-                p.name, self.reply_len
+                p.name, reply_len
             ),
             _ => String::new(),
         }

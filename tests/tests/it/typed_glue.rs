@@ -78,6 +78,31 @@ fn the_generated_client_and_glue_carry_every_shape_over_tcp() {
 }
 
 #[test]
+fn the_result_buffer_is_sized_from_each_procedures_declared_type() {
+    use wirecall::{Dispatch, Procedure};
+    let glue = calc::Dispatcher(Calc::default());
+    assert_eq!(
+        glue.max_reply_len(calc::Add::ID),
+        5,
+        "an i32: a 5-byte varint at most"
+    );
+    assert_eq!(glue.max_reply_len(calc::Hits::ID), 10, "a u64");
+    assert_eq!(
+        glue.max_reply_len(calc::Upto::ID),
+        0,
+        "a server stream ends with ()"
+    );
+    assert_eq!(glue.max_reply_len(99), 0, "no such procedure");
+    assert_eq!(calc::MAX_REPLY_LEN, 10);
+    assert_eq!(calc::MAX_ITEM_LEN, 5);
+    assert_eq!(
+        calc::MAX_ARGS_LEN,
+        usize::MAX,
+        "`&str` and `&[u8]` have no bound"
+    );
+}
+
+#[test]
 fn state_is_shared_by_every_connection_of_a_server() {
     let (server, addr, handler) = tcp_server();
     let connect = || {
