@@ -392,3 +392,67 @@ fn over_a_serial_port_made_by_socat() {
     drop(client); // closes the session: the device's serve_link returns
     device.join().unwrap();
 }
+
+/// One end of a socat pty as a tokio stream: opened twice, as a reader and a writer that
+/// tokio's reactor drives (the way a tokio serial-port crate does), for the async flavour
+/// over a serial line. socat made the pty raw.
+fn async_pty(path: &str) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static {
+    use tokio::net::unix::pipe::OpenOptions;
+    // `unchecked`: a pty is a character device, not a FIFO; it polls the same way.
+    let reader = OpenOptions::new()
+        .unchecked(true)
+        .open_receiver(path)
+        .unwrap();
+    let writer = OpenOptions::new()
+        .unchecked(true)
+        .open_sender(path)
+        .unwrap();
+    tokio::io::join(reader, writer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_flavour_over_a_serial_port_made_by_socat() {
+    // An async typed client against the blocking glue on the other pty: every shape.
+    let ptys = PtyPair::start();
+    let port = ptys.a.clone();
+    let device = std::thread::spawn(move || {
+        host::serve_link(
+            Link::serial(&port, 115_200).unwrap(),
+            calc::serve(Calc::default()),
+            ServeOptions::default(),
+        );
+    });
+    let raw = AsyncClient::over(async_pty(&ptys.b), wirecall::Config::default());
+    every_shape_async(&calc::AsyncClient::new(raw.clone()).with_timeout(Duration::from_secs(10)))
+        .await;
+    raw.close(); // the device sees Close: its serve_link returns
+    drop(raw);
+    tokio::task::spawn_blocking(move || device.join().unwrap())
+        .await
+        .unwrap();
+
+    // The async server's glue on a pty, called by a blocking typed client.
+    let ptys = PtyPair::start();
+    let handler = Calc::default();
+    let served = tokio::spawn(wirecall_adapters::host::tokio::serve(
+        async_pty(&ptys.a),
+        calc::serve(handler.clone()),
+        ServeOptions::default(),
+    ));
+    let port = ptys.b.clone();
+    let answers = tokio::task::spawn_blocking(move || {
+        let raw = Client::over(
+            Link::serial(&port, 115_200).unwrap(),
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let client = calc::Client::new(raw).with_timeout(Duration::from_secs(10));
+        (client.add(2, 40), client.chars("pty"), client.hits())
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers, (Ok(42), Ok(3), Ok(2)));
+    assert_eq!(handler.hits.load(Ordering::SeqCst), 2);
+    served.abort();
+    drop(ptys); // socat stopped by its pid
+}
