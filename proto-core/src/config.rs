@@ -49,6 +49,18 @@ pub struct Config {
     pub protocol_error_budget: Budget,
     /// Cancels from the peer allowed before the link is reset. Default 64 per second.
     pub cancel_budget: Budget,
+    /// Frames that do no work, allowed before the link is reset: a reply or error for a
+    /// call this side never made (or one already settled), items for a call that has no
+    /// slot, a Ping while the Pong to the last one is still unsent, a frame of an optional
+    /// kind this side does not know. Each is cheap, but a peer that sends them without end
+    /// is broken or hostile. Default 64 per second.
+    pub stray_budget: Budget,
+    /// Requests the peer cancels while they are still being served (their work thrown
+    /// away), allowed before the link is reset: a peer that opens and cancels requests in
+    /// pairs (the rapid-reset pattern of HTTP/2) would otherwise keep handlers running
+    /// while staying under the cancel budget. Default 32 per 10 s, far above what deadlines
+    /// firing on a slow server cause.
+    pub abandon_budget: Budget,
     /// Restarts of the peer (initial `Hello`s on an established link) honoured in a window;
     /// one more is a protocol violation and is not honoured. Default 4 per 10 s.
     pub restart_budget: Budget,
@@ -104,6 +116,14 @@ impl Default for Config {
             cancel_budget: Budget {
                 max: 64,
                 window: Duration::from_secs(1),
+            },
+            stray_budget: Budget {
+                max: 64,
+                window: Duration::from_secs(1),
+            },
+            abandon_budget: Budget {
+                max: 32,
+                window: Duration::from_secs(10),
             },
             restart_budget: Budget {
                 max: 4,
@@ -194,6 +214,20 @@ impl Config {
         self.cancel_budget = b;
         self
     }
+    /// Sets [`Config::stray_budget`].
+    #[must_use]
+    pub const fn with_stray_budget(mut self, b: Budget) -> Self {
+        self.stray_budget = b;
+        self
+    }
+
+    /// Sets [`Config::abandon_budget`].
+    #[must_use]
+    pub const fn with_abandon_budget(mut self, b: Budget) -> Self {
+        self.abandon_budget = b;
+        self
+    }
+
     /// Sets [`Config::restart_budget`].
     #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_restart_budget(mut self, b: Budget) -> Self {

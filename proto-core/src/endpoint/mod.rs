@@ -104,6 +104,8 @@ pub struct Endpoint<
     next_hello: Instant,
     protocol_window: Window,
     cancel_window: Window,
+    stray_window: Window,
+    abandon_window: Window,
     restart_window: Window,
     /// Bytes ever handed out by `poll_transmit`, and the count at which the last queued
     /// pong will have been handed out: while below it, a pong is still waiting and further
@@ -351,6 +353,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             next_hello: now + config.keepalive,
             protocol_window: Window::starting(now),
             cancel_window: Window::starting(now),
+            stray_window: Window::starting(now),
+            abandon_window: Window::starting(now),
             restart_window: Window::starting(now),
             tx_popped: 0,
             pong_until: 0,

@@ -234,10 +234,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 if self.reply_lost_items(id) {
                     // The server's items end with its End; a Reply without it means the End
                     // was lost on the link, and items before it may have been too.
-                    if let Some(id) = self.finish_call(id, false) {
+                    if let Some(id) = self.finish_call(now, id, false) {
                         self.pending = Some(Pending::Lost { id });
                     }
-                } else if let Some(id) = self.finish_call(id, false) {
+                } else if let Some(id) = self.finish_call(now, id, false) {
                     self.pending = Some(Pending::Reply {
                         id,
                         at: payload,
@@ -246,7 +246,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 }
             }
             Frame::Error { id, code, detail } => {
-                if let Some(id) = self.finish_call(id, code == WireError::Cancelled) {
+                if let Some(id) = self.finish_call(now, id, code == WireError::Cancelled) {
                     self.pending = Some(Pending::Failed {
                         id,
                         code,
@@ -258,8 +258,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             Frame::Cancel { id, code } => self.on_cancel(now, id, code),
             Frame::Ping { pong: false } => {
                 bump(&mut self.stats.pings_received);
-                // One pong answers every ping that arrived before it left.
-                if self.is_connected() && self.pong_until.wrapping_sub(self.tx_popped) as i32 <= 0 {
+                // One pong answers every ping that arrived before it left; a ping while it
+                // is still unsent does no work, and a flood of them is stray.
+                if self.due.pong {
+                    self.stray(now);
+                } else if self.is_connected()
+                    && self.pong_until.wrapping_sub(self.tx_popped) as i32 <= 0
+                {
                     self.due.pong = true;
                 }
             }
@@ -302,7 +307,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     });
                 }
             }
-            Frame::Ignorable => bump(&mut self.stats.ignored_frames),
+            Frame::Ignorable => {
+                bump(&mut self.stats.ignored_frames);
+                self.stray(now);
+            }
         }
     }
 
@@ -469,14 +477,17 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
     /// answers every Cancel with `Error(Cancelled)` after anything else it sent for that
     /// id. So only that answer frees the slot; a reply or error that crossed the Cancel is
     /// counted as late and the id stays reserved, so it cannot reach a newer call.
-    fn finish_call(&mut self, id: u32, cancel_answer: bool) -> Option<CallId> {
+    fn finish_call(&mut self, now: Instant, id: u32, cancel_answer: bool) -> Option<CallId> {
         let index = Self::out_slot(id);
         let Some(Some(call)) = self.outbound.get_mut(index) else {
+            // No call has this id, not even one ended and waiting out its grace.
             bump(&mut self.stats.late_replies);
+            self.stray(now);
             return None;
         };
         if call.id != id || !call.live {
             bump(&mut self.stats.late_replies);
+            self.stray(now);
             return None;
         }
         let waiting = !call.ended;
@@ -511,6 +522,12 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             _ => RequestEnd::Cancelled,
         };
         if let Some(i) = self.find_active_in(id) {
+            // A request cancelled while it is served: its work is thrown away. Pairs of
+            // request and cancel (HTTP/2's rapid reset) stay under the cancel budget at a
+            // steady rate; this one is what stops them.
+            if !self.abandon_window.spend(self.config.abandon_budget, now) {
+                return self.reset_for_violation();
+            }
             if let Some(Some(call)) = self.inbound.get_mut(i) {
                 self.due.reports |= call.end(reason, None);
             }
@@ -545,6 +562,15 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let _ = self.queue_frame(&[head.get(..n + 1).unwrap_or(&[])]);
     }
 
+    /// A frame that did no work (see [`Config::stray_budget`]): past the budget, the link
+    /// is reset like for a protocol violation.
+    pub(super) fn stray(&mut self, now: Instant) {
+        if !self.stray_window.spend(self.config.stray_budget, now) {
+            bump(&mut self.stats.protocol_errors);
+            self.reset_for_violation();
+        }
+    }
+
     pub(super) fn protocol_error(&mut self, now: Instant) {
         bump(&mut self.stats.protocol_errors);
         if !self
@@ -562,6 +588,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         // restart budget carries over: resets are themselves restarts of the session.
         self.protocol_window = super::Window::starting(self.now);
         self.cancel_window = super::Window::starting(self.now);
+        self.stray_window = super::Window::starting(self.now);
+        self.abandon_window = super::Window::starting(self.now);
     }
 }
 

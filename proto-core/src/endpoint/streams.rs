@@ -303,9 +303,13 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             let index = Self::out_slot(id);
             let Some(Some(call)) = self.outbound.get_mut(index) else {
                 add(&mut self.stats.items_refused, count);
-                return;
+                return self.stray(now); // no call has this id, not even an ended one
             };
-            if call.id != id || call.ended {
+            if call.id != id {
+                add(&mut self.stats.items_refused, count);
+                return self.stray(now);
+            }
+            if call.ended {
                 add(&mut self.stats.items_refused, count); // after our cancel or deadline
                 return;
             }

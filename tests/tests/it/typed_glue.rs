@@ -413,16 +413,18 @@ fn async_pty(path: &str) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_flavour_over_a_serial_port_made_by_socat() {
     // An async typed client against the blocking glue on the other pty: every shape.
+    // Both ends are opened before either side speaks, as a serial line always is.
     let ptys = PtyPair::start();
-    let port = ptys.a.clone();
+    let device_link = Link::serial(&ptys.a, 115_200).unwrap();
+    let host_end = async_pty(&ptys.b);
     let device = std::thread::spawn(move || {
         host::serve_link(
-            Link::serial(&port, 115_200).unwrap(),
+            device_link,
             calc::serve(Calc::default()),
             ServeOptions::default(),
         );
     });
-    let raw = AsyncClient::over(async_pty(&ptys.b), wirecall::Config::default());
+    let raw = AsyncClient::over(host_end, wirecall::Config::default());
     every_shape_async(&calc::AsyncClient::new(raw.clone()).with_timeout(Duration::from_secs(10)))
         .await;
     raw.close(); // the device sees Close: its serve_link returns
@@ -434,18 +436,14 @@ async fn the_async_flavour_over_a_serial_port_made_by_socat() {
     // The async server's glue on a pty, called by a blocking typed client.
     let ptys = PtyPair::start();
     let handler = Calc::default();
+    let host_link = Link::serial(&ptys.b, 115_200).unwrap();
     let served = tokio::spawn(wirecall_adapters::host::tokio::serve(
         async_pty(&ptys.a),
         calc::serve(handler.clone()),
         ServeOptions::default(),
     ));
-    let port = ptys.b.clone();
     let answers = tokio::task::spawn_blocking(move || {
-        let raw = Client::over(
-            Link::serial(&port, 115_200).unwrap(),
-            ClientOptions::default(),
-        )
-        .unwrap();
+        let raw = Client::over(host_link, ClientOptions::default()).unwrap();
         let client = calc::Client::new(raw).with_timeout(Duration::from_secs(10));
         (client.add(2, 40), client.chars("pty"), client.hits())
     })
