@@ -201,6 +201,16 @@ fn no_session(
         return refused(&with, why, hello, expected);
     }
     let stats = client.stats().map(|(s, _)| s).unwrap_or_default();
+    if stats.handshakes > 0 && stats.protocol_errors > 0 {
+        // Sessions began and were reset: the peer broke the protocol (malformed frames, or
+        // a flood of frames that do no work, past this side's budgets).
+        let message = format!(
+            "no session with {with} lasted: {} began and each was reset because the device              broke the protocol ({} violations: malformed frames, or floods of frames that              do no work, such as pings or replies to calls never made)",
+            stats.handshakes, stats.protocol_errors,
+        );
+        let hint = "the device misbehaves; its firmware or the link needs a look".to_string();
+        return LinkError::new(message, Some(hint), Exit::Link);
+    }
     if stats.bytes_in > 0 {
         let hint = match url {
             LinkUrl::Serial { baud, .. } => format!(

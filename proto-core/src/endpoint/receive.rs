@@ -260,12 +260,14 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 bump(&mut self.stats.pings_received);
                 // One pong answers every ping that arrived before it left; a ping while it
                 // is still unsent does no work, and a flood of them is stray.
-                if self.due.pong {
-                    self.stray(now);
-                } else if self.is_connected()
-                    && self.pong_until.wrapping_sub(self.tx_popped) as i32 <= 0
-                {
-                    self.due.pong = true;
+                let pong_unsent =
+                    self.due.pong || self.pong_until.wrapping_sub(self.tx_popped) as i32 > 0;
+                if self.is_connected() {
+                    if pong_unsent {
+                        self.stray(now);
+                    } else {
+                        self.due.pong = true;
+                    }
                 }
             }
             Frame::Ping { pong: true } => {}

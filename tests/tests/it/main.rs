@@ -8,6 +8,7 @@
 )]
 
 mod batch;
+mod budgets;
 mod calls;
 mod common;
 mod dynamic;
