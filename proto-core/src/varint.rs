@@ -54,6 +54,15 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn non_minimal_forms_are_the_same_value_and_never_longer_than_five_bytes() {
+        // docs/PROTOCOL.md section 1: accepted (postcard's payloads accept them too).
+        assert_eq!(decode(&[0x80, 0x00]), Some((0, 2)));
+        assert_eq!(decode(&[0xff, 0x80, 0x80, 0x80, 0x00]), Some((127, 5)));
+        assert_eq!(decode(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), None);
+        assert_eq!(decode(&[0x80, 0x80, 0x80, 0x80, 0x10]), None);
+    }
+
+    #[test]
     fn known_encodings() {
         let mut buf = [0u8; 5];
         assert_eq!(encode(0, &mut buf), Some(1));
