@@ -125,6 +125,17 @@ echo "$eff"
 grep -qP '^64\t2000\t8\tone per item\t.*\t74\.01\t86\.5 %$' <<<"$eff" || { echo "stream efficiency changed"; exit 1; }
 grep -qP '^64\t2000\t8\tpacked\t.*\t69\.76\t91\.7 %$' <<<"$eff" || { echo "packed stream efficiency changed"; exit 1; }
 
+# The soak in virtual time, a short round of each kind (docs/RELIABILITY.md has the long
+# runs): no corrupted frame accepted, every call ended, no wrong result.
+for noise in "--ber 1e-5" "--ber 1e-3 --drop 1e-3"; do
+    # shellcheck disable=SC2086 # two words of options
+    soak=$(cargo run -q --release --locked -p wirecall-tests --example soak -- --frames 1000000 $noise)
+    echo "$soak"
+    grep -q "^corrupted frames accepted 0," <<<"$soak" || { echo "soak: corrupted frames accepted"; exit 1; }
+    grep -q "wrong results 0$" <<<"$soak" || { echo "soak: wrong results"; exit 1; }
+    grep -q "^SOAK OK$" <<<"$soak" || { echo "soak failed"; exit 1; }
+done
+
 step "fuzz: 60 s of the endpoint target, overflow checks on (nightly, cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 (cd fuzz && cargo +nightly fuzz run -a endpoint -- -max_total_time=60 -max_len=2048 -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|panicked|ERROR|SUMMARY" )

@@ -158,6 +158,8 @@ pub struct SimLine {
     stats: LineStats,
     /// Every byte read so far, when recording.
     tap: Option<Vec<u8>>,
+    /// Every byte written so far (before the faults), when recording.
+    tap_written: Option<Vec<u8>>,
 }
 
 impl SimLine {
@@ -178,6 +180,7 @@ impl SimLine {
             tx_free_at: Duration::ZERO,
             stats: LineStats::default(),
             tap: None,
+            tap_written: None,
         }
     }
 
@@ -198,6 +201,9 @@ impl SimLine {
 
     /// Writes `bytes` at `now`. They queue behind earlier bytes at the line's rate.
     pub fn write(&mut self, now: Duration, bytes: &[u8]) {
+        if let Some(tap) = &mut self.tap_written {
+            tap.extend_from_slice(bytes);
+        }
         for &byte in bytes {
             self.stats.written += 1;
             let start = self.tx_free_at.max(now);
@@ -250,6 +256,21 @@ impl SimLine {
     /// Takes the bytes recorded since the last call.
     pub fn take_recorded(&mut self) -> Vec<u8> {
         self.tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Starts recording every byte written, as the sender wrote it (before the faults):
+    /// compared with what was read, it tells a frame that arrived intact from one that
+    /// was damaged on the way.
+    pub fn record_written(&mut self) {
+        self.tap_written.get_or_insert_with(Vec::new);
+    }
+
+    /// Takes the bytes written since the last call, as the sender wrote them.
+    pub fn take_written(&mut self) -> Vec<u8> {
+        self.tap_written
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// When the next byte in flight arrives, if any.

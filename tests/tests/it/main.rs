@@ -15,6 +15,7 @@ mod dynamic;
 mod firmware;
 mod host_hostile;
 mod host_limits;
+mod host_memory;
 mod host_streams;
 mod hostile;
 mod limits;
