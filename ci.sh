@@ -136,6 +136,16 @@ for noise in "--ber 1e-5" "--ber 1e-3 --drop 1e-3"; do
     grep -q "^SOAK OK$" <<<"$soak" || { echo "soak failed"; exit 1; }
 done
 
+step "Miri: the core's unit tests under the interpreter (undefined behaviour, out-of-bounds, data races)"
+# The core has no unsafe code of its own; this covers what it calls (memchr's SIMD search,
+# core and heapless) on every path the unit tests reach. Proptests run 4 cases each here
+# (Miri is ~1000x slower); isolation is off for proptest's failure files, and leaks are
+# not checked because the only allocations are the test harness's and proptest's (the core
+# never allocates).
+rustup component add miri rust-src --toolchain nightly >/dev/null
+MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-ignore-leaks" PROPTEST_CASES=4 \
+    cargo +nightly miri test -p wirecall --lib --locked 2>&1 | grep -E "^test result|^error|FAILED"
+
 step "fuzz: 60 s of the endpoint target, overflow checks on (nightly, cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 (cd fuzz && cargo +nightly fuzz run -a endpoint -- -max_total_time=60 -max_len=2048 -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|panicked|ERROR|SUMMARY" )
