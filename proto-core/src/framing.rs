@@ -333,7 +333,7 @@ impl<const N: usize> Decoder<N> {
             if data.len() > room {
                 return Fed::Error(FrameError::TooLong);
             }
-            dst.copy_from_slice(data);
+            crate::bytes::copy_prefix(dst, data);
             self.len += data.len();
             if data.len() < n {
                 return Fed::Error(FrameError::Truncated);
@@ -358,7 +358,7 @@ impl<const N: usize> Decoder<N> {
         let run = if src.len() >= BULK {
             let run = memchr::memchr(DELIMITER, src).unwrap_or(src.len());
             if let (Some(d), Some(s)) = (dst.get_mut(..run), src.get(..run)) {
-                d.copy_from_slice(s);
+                crate::bytes::copy_prefix(d, s);
             }
             run
         } else {

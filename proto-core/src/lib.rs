@@ -147,6 +147,7 @@
 #[cfg(target_pointer_width = "32")]
 const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 1976);
 
+mod bytes;
 mod calls;
 mod config;
 mod endpoint;

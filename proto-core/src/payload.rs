@@ -22,7 +22,7 @@ pub trait Payload {
 impl Payload for &[u8] {
     fn write_to(&self, out: &mut [u8]) -> Result<usize, PayloadError> {
         let dst = out.get_mut(..self.len()).ok_or(PayloadError::TooLarge)?;
-        dst.copy_from_slice(self);
+        crate::bytes::copy_prefix(dst, self);
         Ok(self.len())
     }
 }

@@ -55,12 +55,12 @@ impl<const N: usize> ByteRing<N> {
         }
         // At most two pieces: up to the end of the buffer, then from its start.
         let first = bytes.len().min(N - at);
-        let (a, b) = bytes.split_at(first);
+        let (a, b) = bytes.split_at_checked(first).unwrap_or((bytes, &[]));
         if let Some(dst) = self.buf.get_mut(at..at + first) {
-            dst.copy_from_slice(a);
+            crate::bytes::copy_prefix(dst, a);
         }
         if let Some(dst) = self.buf.get_mut(..b.len()) {
-            dst.copy_from_slice(b);
+            crate::bytes::copy_prefix(dst, b);
         }
         self.len += bytes.len();
     }
@@ -91,7 +91,7 @@ impl<const N: usize> ByteRing<N> {
                 out.get_mut(done..done + take),
                 self.buf.get(self.head..self.head + take),
             ) {
-                dst.copy_from_slice(src);
+                crate::bytes::copy_prefix(dst, src);
             }
             done += take;
             self.len -= take;

@@ -230,7 +230,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             take -= 1; // never split a UTF-8 character (0 is always a boundary)
         }
         if let (Some(dst), Some(src)) = (room.get_mut(..take), detail.as_bytes().get(..take)) {
-            dst.copy_from_slice(src);
+            crate::bytes::copy_prefix(dst, src);
         }
         self.finish_request(slot, n + take)
     }

@@ -111,9 +111,8 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
             match self.scratch.get_mut(n..end) {
                 Some(dst) => {
-                    let (head, body) = dst.split_at_mut(l);
-                    head.copy_from_slice(len.get(..l).unwrap_or(&[]));
-                    body.copy_from_slice(item);
+                    let copied = crate::bytes::copy_prefix(dst, len.get(..l).unwrap_or(&[]));
+                    crate::bytes::copy_prefix(dst.get_mut(copied..).unwrap_or(&mut []), item);
                 }
                 None => break,
             }

@@ -92,9 +92,12 @@ enum Seen {
 
 /// One flooding connection: the socket to write, and what its reader thread reports.
 struct Conn {
+    addr: String,
     s: TcpStream,
     seen: mpsc::Receiver<Seen>,
     resets: u32,
+    /// Times the server ended this connection (a ping flood past the stray budget).
+    dropped: u32,
     next_id: u32,
 }
 
@@ -148,9 +151,11 @@ impl Conn {
             }
         });
         let mut c = Conn {
+            addr: addr.to_string(),
             s,
             seen,
             resets: 0,
+            dropped: 0,
             next_id: 0,
         };
         c.handshake();
@@ -193,6 +198,28 @@ impl Conn {
         }
     }
 
+    /// Pings while a pong is unsent are stray frames: past the budget (64 a second) the
+    /// server resets the session with `Close(ProtocolViolation)` and, being a server of
+    /// connections, ends this one. Four rounds: a chunk of 1024 pings, the server's end of
+    /// the connection awaited, a new connection.
+    fn ping_flood(&mut self) {
+        let chunk: Vec<u8> = (0..1024).flat_map(|_| raw::frame(&[0x06])).collect();
+        for _ in 0..4 {
+            let _ = self.s.write_all(&chunk); // the server may end it mid-write
+            loop {
+                match self.wait() {
+                    Seen::Close(code) => assert_eq!(code, WireError::ProtocolViolation as u8),
+                    Seen::Gone => break,
+                    Seen::Hello | Seen::Pong => {}
+                }
+            }
+            let (resets, dropped) = (self.resets, self.dropped + 1);
+            *self = Conn::open(&self.addr);
+            (self.resets, self.dropped) = (resets, dropped);
+        }
+        self.sync();
+    }
+
     fn id(&mut self) -> u32 {
         self.next_id += 1;
         self.next_id
@@ -200,6 +227,9 @@ impl Conn {
 
     /// Writes one flood of `kind`, at least `FLOOD_BYTES`, then syncs.
     fn flood(&mut self, kind: Flood) {
+        if let Flood::Pings = kind {
+            return self.ping_flood();
+        }
         let mut written = 0;
         while written < FLOOD_BYTES {
             let chunk: Vec<u8> = match kind {
@@ -278,6 +308,13 @@ fn a_connections_memory_stays_within_its_stated_bound_under_every_flood() {
         });
         let (now, peak) = (server.kib("VmRSS:"), server.kib("VmHWM:"));
         let resets: u32 = conns.iter().map(|c| c.resets).sum();
+        if let Flood::Pings = kind {
+            let dropped: u32 = conns.iter().map(|c| c.dropped).sum();
+            assert!(
+                dropped >= CONNECTIONS as u32,
+                "every flooded connection was ended"
+            );
+        }
         eprintln!(
             "after {kind:?}: {now} KiB now, {peak} KiB peak: {} B per connection at the peak ({resets} session resets so far)",
             per_conn(peak)
