@@ -18,6 +18,7 @@ mod host_limits;
 mod host_memory;
 mod host_streams;
 mod hostile;
+mod hostile_frames;
 mod limits;
 mod link;
 mod manifest;
