@@ -218,6 +218,9 @@ pub(crate) struct Decoder<const N: usize> {
     zero_after: bool,
 }
 
+// Decoding runs on what a peer sends: no arithmetic here may overflow or panic, whatever
+// the input (saturating where a bound holds by construction).
+#[deny(clippy::arithmetic_side_effects)]
 impl<const N: usize> Decoder<N> {
     pub(crate) const fn new(limit: usize) -> Self {
         Decoder {
@@ -258,7 +261,7 @@ impl<const N: usize> Decoder<N> {
         match self.buf.get_mut(self.len) {
             Some(slot) => {
                 *slot = byte;
-                self.len += 1;
+                self.len = self.len.saturating_add(1);
                 true
             }
             None => false,
@@ -277,15 +280,15 @@ impl<const N: usize> Decoder<N> {
                     State::Discard => {
                         // Everything up to the next delimiter goes.
                         let rest = input.get(i..).unwrap_or(&[]);
-                        i += memchr::memchr(DELIMITER, rest).unwrap_or(rest.len());
+                        i = i.saturating_add(memchr::memchr(DELIMITER, rest).unwrap_or(rest.len()));
                         continue;
                     }
-                    State::Idle if input.len() - i > MIN_FRAME + 1 => {
+                    State::Idle if input.len().saturating_sub(i) > MIN_FRAME.saturating_add(1) => {
                         // A frame starts here. If it also ends in `input`, decode it at once.
                         let rest = input.get(i..).unwrap_or(&[]);
                         if let Some(end) = memchr::memchr(DELIMITER, rest) {
                             let fed = self.decode_whole(rest.get(..end).unwrap_or(&[]));
-                            return (i + end + 1, fed);
+                            return (i.saturating_add(end).saturating_add(1), fed);
                         }
                     }
                     State::InFrame if self.remaining > 0 => {
@@ -294,18 +297,22 @@ impl<const N: usize> Decoder<N> {
                         let room = self.limit.min(N).saturating_sub(self.len);
                         if room == 0 {
                             self.discard();
-                            return (i + 1, Fed::Error(FrameError::TooLong));
+                            return (i.saturating_add(1), Fed::Error(FrameError::TooLong));
                         }
-                        let want = (self.remaining as usize).min(input.len() - i).min(room);
-                        let run = self.copy_run(input.get(i..i + want).unwrap_or(&[]));
-                        self.remaining -= run as u8; // run <= remaining <= 254
-                        i += run;
+                        let want = (self.remaining as usize)
+                            .min(input.len().saturating_sub(i))
+                            .min(room);
+                        let run =
+                            self.copy_run(input.get(i..i.saturating_add(want)).unwrap_or(&[]));
+                        // run <= remaining <= 254
+                        self.remaining = self.remaining.saturating_sub(run as u8);
+                        i = i.saturating_add(run);
                         continue;
                     }
                     _ => {}
                 }
             }
-            i += 1;
+            i = i.saturating_add(1);
             match self.feed(byte) {
                 Fed::Nothing => {}
                 other => return (i, other),
@@ -322,23 +329,27 @@ impl<const N: usize> Decoder<N> {
         self.len = 0;
         let mut p = 0;
         while let Some(&code) = enc.get(p) {
-            let n = usize::from(code) - 1; // no zeros in `enc`
-                                           // The bytes the code promises, as far as the frame goes: they are taken (and may
-                                           // overflow) before the delimiter shows that more were promised.
-            let data = enc.get(p + 1..(p + 1 + n).min(enc.len())).unwrap_or(&[]);
+            let n = usize::from(code).saturating_sub(1); // no zeros in `enc`
+                                                         // The bytes the code promises, as far as the frame goes: they are taken (and may
+                                                         // overflow) before the delimiter shows that more were promised.
+            let start = p.saturating_add(1);
+            let data = enc
+                .get(start..start.saturating_add(n).min(enc.len()))
+                .unwrap_or(&[]);
             let room = limit.saturating_sub(self.len);
-            let Some(dst) = self.buf.get_mut(self.len..self.len + data.len().min(room)) else {
+            let end = self.len.saturating_add(data.len().min(room));
+            let Some(dst) = self.buf.get_mut(self.len..end) else {
                 return Fed::Error(FrameError::TooLong);
             };
             if data.len() > room {
                 return Fed::Error(FrameError::TooLong);
             }
             crate::bytes::copy_prefix(dst, data);
-            self.len += data.len();
+            self.len = self.len.saturating_add(data.len());
             if data.len() < n {
                 return Fed::Error(FrameError::Truncated);
             }
-            p += 1 + n;
+            p = start.saturating_add(n);
             // The implied zero, unless the block is full or the frame's last.
             if code != 0xff && p < enc.len() && !self.push(0) {
                 return Fed::Error(FrameError::TooLong);
@@ -352,7 +363,10 @@ impl<const N: usize> Decoder<N> {
     /// does both in one pass.
     #[inline]
     fn copy_run(&mut self, src: &[u8]) -> usize {
-        let Some(dst) = self.buf.get_mut(self.len..self.len + src.len()) else {
+        let Some(dst) = self
+            .buf
+            .get_mut(self.len..self.len.saturating_add(src.len()))
+        else {
             return 0;
         };
         let run = if src.len() >= BULK {
@@ -362,17 +376,17 @@ impl<const N: usize> Decoder<N> {
             }
             run
         } else {
-            let mut run = 0;
+            let mut run: usize = 0;
             for (d, &s) in dst.iter_mut().zip(src) {
                 if s == DELIMITER {
                     break;
                 }
                 *d = s;
-                run += 1;
+                run = run.saturating_add(1);
             }
             run
         };
-        self.len += run;
+        self.len = self.len.saturating_add(run);
         run
     }
 
@@ -420,14 +434,14 @@ impl<const N: usize> Decoder<N> {
                     self.discard();
                     return Fed::Error(FrameError::TooLong);
                 }
-                self.remaining -= 1;
+                self.remaining = self.remaining.saturating_sub(1);
                 Fed::Nothing
             }
         }
     }
 
     fn code(&mut self, code: u8) {
-        self.remaining = code - 1; // code != 0: delimiters never reach here
+        self.remaining = code.saturating_sub(1); // code != 0: delimiters never reach here
         self.zero_after = code != 0xff;
     }
 

@@ -166,7 +166,9 @@ mod time;
 mod typed;
 mod typed_host;
 mod typed_stream;
+#[deny(clippy::arithmetic_side_effects)]
 mod varint;
+#[deny(clippy::arithmetic_side_effects)]
 mod wire;
 
 pub use config::{Budget, Config};

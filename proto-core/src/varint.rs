@@ -16,7 +16,7 @@ pub(crate) fn encode(mut value: u32, out: &mut [u8]) -> Option<usize> {
         let byte = (value & 0x7f) as u8;
         value >>= 7;
         let slot = out.get_mut(i)?;
-        i += 1;
+        i = i.saturating_add(1);
         if value == 0 {
             *slot = byte;
             return Some(i);
@@ -40,9 +40,10 @@ pub(crate) fn decode(input: &[u8]) -> Option<(u32, usize)> {
         if i == MAX_LEN - 1 && bits > 0x0f {
             return None; // would overflow 32 bits
         }
-        value |= bits << (7 * i);
+        // i < 5, so the shift is at most 28 and the value fits (checked above for i = 4).
+        value |= bits.checked_shl((i as u32).saturating_mul(7)).unwrap_or(0);
         if byte & 0x80 == 0 {
-            return Some((value, i + 1));
+            return Some((value, i.saturating_add(1)));
         }
     }
     None

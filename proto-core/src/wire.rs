@@ -306,12 +306,14 @@ impl<const N: usize> Writer<'_, N> {
     fn byte(&mut self, b: u8) {
         if let Some(slot) = self.out.get_mut(self.len) {
             *slot = b;
-            self.len += 1;
+            self.len = self.len.saturating_add(1);
         }
     }
     fn varint(&mut self, v: u32) {
         let rest = self.out.get_mut(self.len..).unwrap_or(&mut []);
-        self.len += varint::encode(v, rest).unwrap_or(0);
+        self.len = self
+            .len
+            .saturating_add(varint::encode(v, rest).unwrap_or(0));
     }
 }
 

@@ -31,7 +31,11 @@ fn pump(now: Instant, from: &mut Endpoint, to: &mut Endpoint, seen: &mut [u32; 8
             while let Some(event) = to.poll_event() {
                 match event {
                     Event::Connected(_) => seen[0] += 1,
-                    Event::Request { id, mode, .. } if mode == StreamMode::Call => {
+                    Event::Request {
+                        id,
+                        mode: StreamMode::Call,
+                        ..
+                    } => {
                         seen[1] += 1;
                         let _ = to.respond(id, b"ok");
                     }
@@ -62,8 +66,14 @@ fn the_core_allocates_nothing_on_any_path_this_test_drives() {
     let mut seen = [0u32; 8];
     assert_no_alloc(|| drive(&mut a, &mut b, &mut seen));
     assert!(seen[0] >= 2, "a session came up: {seen:?}");
-    assert!(seen[1] > 10 && seen[3] > 10, "calls were answered: {seen:?}");
-    assert!(seen[2] >= 1 && seen[4] >= 1, "a stream moved items: {seen:?}");
+    assert!(
+        seen[1] > 10 && seen[3] > 10,
+        "calls were answered: {seen:?}"
+    );
+    assert!(
+        seen[2] >= 1 && seen[4] >= 1,
+        "a stream moved items: {seen:?}"
+    );
 }
 
 /// Everything the test does to the two endpoints, with no allocation allowed.
