@@ -168,6 +168,11 @@ mod typed_stream;
 mod varint;
 mod wire;
 
+// Internals for the fuzz targets; not API (see the module's docs).
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 pub use config::{Budget, Config};
 pub use endpoint::Endpoint;
 pub use error::{CallError, CancelError, RespondError, StreamError};
