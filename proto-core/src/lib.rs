@@ -171,6 +171,11 @@ mod varint;
 #[deny(clippy::arithmetic_side_effects)]
 mod wire;
 
+// Internals for the fuzz targets; not API (see the module's docs).
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 pub use config::{Budget, Config};
 pub use endpoint::Endpoint;
 pub use error::{CallError, CancelError, RespondError, StreamError};

@@ -53,7 +53,7 @@ pub const MIN_MAX_FRAME: usize = 48;
 
 pub(crate) const MUST_UNDERSTAND: u8 = 0x80;
 pub(crate) const FLAG: u8 = 0x20;
-const KIND_MASK: u8 = 0x1f;
+pub(crate) const KIND_MASK: u8 = 0x1f;
 
 /// Frame kinds of protocol version 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! * [`raw`]: an independent, deliberately plain implementation of the framing (COBS and
 //!   CRC-32C) for hostile-peer tests and the byte-exact test vectors.
 //! * [`demo`]: the demo service both the tests and the command-line demo serve.
+//! * [`fuzz_harness`]: what each fuzz target runs on one input, and its oracles.
 //! * [`calc`]: a service served and called through `service!`'s generated glue and
 //!   clients (binary `calc-server` serves it on stdio).
 //! * [`peer`]: a misbehaving peer on a real socket (floods, never reads, falls silent).
@@ -18,6 +19,7 @@
 pub mod calc;
 pub mod demo;
 pub mod engine;
+pub mod fuzz_harness;
 pub mod pair;
 pub mod peer;
 pub mod pty;

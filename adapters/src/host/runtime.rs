@@ -65,6 +65,12 @@ impl Drop for RuntimeOwner {
         if let Some(t) = self.timer.take() {
             let _ = t.join();
         }
+        // A link still queued for a lent thread holds its `Conn`, which holds this runtime:
+        // a cycle that would leak both (the endpoint and the buffers of the connection; found
+        // by the `host` fuzz target). Only the timer thread queues links, and it has ended;
+        // the queue is emptied outside the lock, because dropping a `Conn` may take it.
+        let queued = std::mem::take(&mut self.runtime.lock().lend_queue);
+        drop(queued);
     }
 }
 
@@ -221,5 +227,42 @@ impl Runtime {
             }
         }
         inner.lent_threads -= 1;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::host::session::Session;
+    use crate::host::Capacity;
+
+    /// Regression (found by the `host` fuzz target under LeakSanitizer): a runtime stopped
+    /// while a link waited in its lend queue leaked that connection and itself, since the
+    /// queue holds the `Conn` and the `Conn` holds the runtime.
+    #[test]
+    fn a_link_queued_for_a_lent_thread_is_freed_with_its_runtime() {
+        let owner = Runtime::start("wirecall-test", 0).expect("a timer thread");
+        let session = Session::new(
+            wirecall::Instant::ZERO,
+            wirecall::Config::default(),
+            Capacity::default(),
+        );
+        let conn = Conn::new(session, None, owner.runtime.clone(), true);
+        let weak = Arc::downgrade(&conn);
+        // With no lent thread allowed, the link stays queued (what a runtime stopping while
+        // a lent thread starts sees).
+        owner.runtime.lend(conn);
+        assert_eq!(owner.runtime.lock().lend_queue.len(), 1);
+        let runtime = Arc::downgrade(&owner.runtime);
+        drop(owner);
+        assert!(
+            weak.upgrade().is_none(),
+            "the connection outlives its runtime"
+        );
+        assert!(
+            runtime.upgrade().is_none(),
+            "the runtime outlives its owner"
+        );
     }
 }

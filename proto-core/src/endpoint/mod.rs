@@ -5,6 +5,9 @@ mod receive;
 mod streams;
 mod timers;
 
+// For `crate::__fuzz`, which checks them against each other.
+pub(crate) use streams::{count_packed, packed_item};
+
 use crate::calls::{InCall, InState, OutCall};
 use crate::config::{Budget, Config};
 use crate::event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};

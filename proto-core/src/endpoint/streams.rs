@@ -583,7 +583,7 @@ fn grant(flow: &mut Flow) {
 
 /// The number of items packed in an Items frame's tail (each a length varint and its
 /// bytes, ending exactly at the frame's end), or `None` if it is malformed or empty.
-pub(super) fn count_packed(tail: Option<&[u8]>) -> Option<u16> {
+pub(crate) fn count_packed(tail: Option<&[u8]>) -> Option<u16> {
     let mut rest = tail?;
     let mut count: u16 = 0;
     while !rest.is_empty() {
@@ -596,7 +596,7 @@ pub(super) fn count_packed(tail: Option<&[u8]>) -> Option<u16> {
 
 /// The next item of an Items frame whose tail starts at `at` in `frame`: its byte range,
 /// and where the one after it starts.
-pub(super) fn packed_item(frame: &[u8], at: usize) -> (usize, usize) {
+pub(crate) fn packed_item(frame: &[u8], at: usize) -> (usize, usize) {
     let tail = frame.get(at..).unwrap_or(&[]);
     match crate::varint::decode(tail) {
         Some((n, used)) => {

@@ -13,6 +13,7 @@ mod calls;
 mod common;
 mod dynamic;
 mod firmware;
+mod fuzz_corpus;
 mod host_hostile;
 mod host_limits;
 mod host_memory;
