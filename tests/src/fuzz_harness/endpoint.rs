@@ -158,7 +158,7 @@ pub(super) fn counters_grow(before: &Stats, after: &Stats) {
     }
 }
 
-/// Input: a list of [`Op`]s. Starts connected (a `Hello` from a host) so that the fuzzer
+/// Input: a list of `Op`s. Starts connected (a `Hello` from a host) so that the fuzzer
 /// reaches calls at once.
 ///
 /// Oracles, after every step: no panic (overflow checks on); tables and the transmit queue

@@ -70,10 +70,10 @@ fn body(head: u8, id: u16, rest: &[&[u8]]) -> Vec<u8> {
 /// fuzzer's inputs are small, so anything near it is a hang.
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// Input: whether the peer's `Hello` offers streams, then a list of [`Op`]s. The peer
+/// Input: whether the peer's `Hello` offers streams, then a list of `Op`s. The peer
 /// writes them all, shuts its side down, and reads until the server closes the link.
 ///
-/// Oracles: no panic in the server; it ends within [`LIMIT`] once the peer has gone (no
+/// Oracles: no panic in the server; it ends within `LIMIT` once the peer has gone (no
 /// hang); everything it sends is a valid frame that the core's parser accepts; every Reply
 /// answers a request (Request or Open) the peer made with that id, and no id gets more
 /// replies than it was requested.

@@ -598,7 +598,7 @@ impl App {
     }
 }
 
-/// Input: a list of [`Op`]s, applied after an untroubled handshake; then the link runs
+/// Input: a list of `Op`s, applied after an untroubled handshake; then the link runs
 /// without faults until everything has ended.
 ///
 /// Oracles, after every step on both sides: those of the `endpoint` target (tables and

@@ -172,7 +172,7 @@ fn fuzzed_manifest(input: &[u8]) {
 }
 
 /// Input: the first byte picks the service (or a fuzzed manifest), the rest is the payload.
-/// See [`both`] and [`fuzzed_manifest`] for the oracles.
+/// See `both` and `fuzzed_manifest` for the oracles.
 pub fn typed(data: &[u8]) {
     let Some((&which, bytes)) = data.split_first() else {
         return;
