@@ -325,11 +325,9 @@ fn trailing_bytes_after_hello_cancel_ping_and_close_are_ignored() {
 }
 
 #[test]
-fn trailing_bytes_after_credit_end_and_manifest_request_are_ignored_today() {
-    // docs/PROTOCOL.md lists trailing bytes as ignored only after Hello, Cancel, Ping and
-    // Close (section 3.3) and calls malformed only missing fields and bad varints (3.2); for
-    // Credit, End and the Manifest request it says neither. The core ignores them: pinned
-    // here so that a change either way is a decision, not an accident.
+fn trailing_bytes_after_credit_end_and_manifest_request_are_ignored() {
+    // docs/PROTOCOL.md section 3.3: trailing bytes after a Credit's count, an End's sequence
+    // number and a Manifest request's offset are ignored (room for later fields).
     let mut v = streaming_victim();
     let id = peer_opens(&mut v, 1, 3); // bidirectional: both sides send items
     v.feed(&raw::frame(&with_id(0x0a, 1, &[4, 0xff, 0x80])));
