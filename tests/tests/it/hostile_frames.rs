@@ -585,3 +585,36 @@ fn a_hello_with_absurd_limits_does_not_lift_this_sides_caps() {
     assert!(!w.ep.is_connected());
     assert_eq!(drops(w.ep.stats()), one(PROTOCOL));
 }
+
+#[test]
+fn an_open_that_reuses_an_active_id_is_a_protocol_error_not_a_second_stream() {
+    let mut v = streaming_victim();
+    let first = peer_opens(&mut v, 5, 3); // bidirectional, still active
+    v.feed(&raw::frame(&with_id(
+        0x08,
+        5,
+        &[demo::Echo::ID as u8, 3, 0],
+    )));
+    assert!(v.events.is_empty(), "no second request: {:?}", v.events);
+    assert_eq!(v.ep.stats().protocol_errors, 1);
+    assert!(
+        v.frames().is_empty(),
+        "nothing answered: the first stream's id is not ended"
+    );
+    // The first stream is untouched: it still sends.
+    assert_eq!(v.ep.send_item(first, &b"x"[..]), Ok(()));
+    assert_eq!(v.frames().len(), 1);
+}
+
+#[test]
+fn a_hello_with_a_keepalive_of_zero_does_not_make_this_side_ping_without_end() {
+    // keepalive 0 from the peer: this side's own keepalive (1 s) still sets its pace.
+    let mut v = Victim::fresh();
+    v.handshake(&stream_hello(256, 4, 0, 8));
+    let before = v.ep.stats().pings_sent;
+    for _ in 0..10 {
+        v.advance(100);
+    }
+    let pings = v.ep.stats().pings_sent - before;
+    assert!(pings <= 1, "{pings} pings in one second of silence");
+}

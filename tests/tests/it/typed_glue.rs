@@ -454,3 +454,31 @@ async fn the_async_flavour_over_a_serial_port_made_by_socat() {
     served.abort();
     drop(ptys); // socat stopped by its pid
 }
+
+#[test]
+fn a_reply_that_is_not_the_declared_type_is_a_decode_error_for_the_typed_client() {
+    // A server that announces calc's schema but answers `add` with bytes that are no i32
+    // (and `hits` with one byte too many): the typed client says so, it invents nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let liar = |procedure: u32, _: &[u8]| -> Result<Vec<u8>, (WireError, String)> {
+        match procedure {
+            0 => Ok(vec![0xff; 6]), // a varint longer than an i32's
+            3 => Ok(vec![7, 0]),    // a u64 and a stray byte
+            _ => Ok(vec![]),
+        }
+    };
+    let server = host::serve_tcp(
+        listener,
+        move || Box::new(liar),
+        wirecall::Config::default().with_manifest(&calc::MANIFEST),
+    )
+    .unwrap();
+    let raw = Client::connect(move || Link::tcp(addr), ClientOptions::default()).unwrap();
+    let client = calc::Client::new(raw);
+    assert_eq!(client.add(1, 2), Err(ClientError::Decode));
+    assert_eq!(client.hits(), Err(ClientError::Decode));
+    assert_eq!(client.reset(), Ok(()), "an empty reply is a `()`");
+    drop(client);
+    server.stop();
+}
