@@ -82,6 +82,14 @@ impl Duration {
     }
 }
 
+impl Instant {
+    /// `self + d`, saturating (the `+` below), as a method: what the decode paths use, where
+    /// `clippy::arithmetic_side_effects` flags every operator.
+    pub(crate) const fn after(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.0))
+    }
+}
+
 impl core::ops::Add<Duration> for Instant {
     type Output = Instant;
     /// Saturating addition: an instant never wraps around.

@@ -1,6 +1,7 @@
 //! The protocol state machine.
 
 mod commands;
+#[deny(clippy::arithmetic_side_effects)]
 mod receive;
 mod streams;
 mod timers;

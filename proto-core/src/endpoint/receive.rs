@@ -91,7 +91,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             }
             // At most one frame per step, so the reserve for its answer is there.
             let (n, fed) = self.decoder.feed_slice(rest);
-            used += n;
+            used = used.saturating_add(n);
             if self.on_fed(now, fed) && used < bytes.len() && self.input_blocked() {
                 break;
             }
@@ -106,7 +106,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         match fed {
             Fed::Nothing => false,
             Fed::Started => {
-                self.frame_deadline = now + self.config.frame_timeout;
+                self.frame_deadline = now.after(self.config.frame_timeout);
                 false
             }
             Fed::Error(e) => {
@@ -168,7 +168,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         bump(&mut self.stats.frames_in);
         self.last_rx = now;
         let frame = match Frame::parse(self.decoder.frame(len)) {
-            Ok(f) => f.map(|tail: &[u8]| len - tail.len()),
+            Ok(f) => f.map(|tail: &[u8]| len.saturating_sub(tail.len())),
             Err(ParseError::Malformed | ParseError::MustUnderstand) => {
                 return self.protocol_error(now);
             }
@@ -404,7 +404,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             self.send_error(id, WireError::Busy);
             return;
         }
-        let home = id as usize % IN;
+        let home = (id as usize).checked_rem(IN).unwrap_or(0);
         let index = match self.inbound.get(home) {
             Some(None) => home,
             _ => {
@@ -415,7 +415,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     self.send_error(id, WireError::Busy);
                     return;
                 };
-                self.counts.in_displaced += 1;
+                self.counts.in_displaced = self.counts.in_displaced.saturating_add(1);
                 free
             }
         };
@@ -425,15 +425,14 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let deadline = match (how.timeout_ms, peer.call_timeout) {
             (None, _) if how.open && stream => NEVER,
             (Some(ms), _) => {
-                now + Duration::from_millis(u64::from(ms)).min(self.config.max_request_timeout)
+                now.after(Duration::from_millis(u64::from(ms)).min(self.config.max_request_timeout))
             }
-            (None, Some(default)) => now + default.min(self.config.max_request_timeout),
-            (None, None) => {
-                now + self
-                    .config
+            (None, Some(default)) => now.after(default.min(self.config.max_request_timeout)),
+            (None, None) => now.after(
+                self.config
                     .call_timeout
-                    .min(self.config.max_request_timeout)
-            }
+                    .min(self.config.max_request_timeout),
+            ),
         };
         let flow = if stream {
             let credit = if how.mode.server_sends() {
@@ -459,7 +458,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 flow,
             });
         }
-        self.counts.in_used += 1;
+        self.counts.in_used = self.counts.in_used.saturating_add(1);
         bump(&mut self.stats.requests_received);
         self.pending = Some(Pending::Request {
             id: RequestId {
@@ -561,7 +560,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         if let Some(slot) = head.get_mut(n) {
             *slot = code as u8;
         }
-        let _ = self.queue_frame(&[head.get(..n + 1).unwrap_or(&[])]);
+        let _ = self.queue_frame(&[head.get(..n.saturating_add(1)).unwrap_or(&[])]);
     }
 
     /// A frame that did no work (see [`Config::stray_budget`]): past the budget, the link
@@ -618,5 +617,7 @@ pub(super) fn encode_head(out: &mut [u8], header: u8, id: u32) -> usize {
         return 0;
     };
     *first = header;
-    1 + crate::varint::encode(id, rest).unwrap_or(0)
+    crate::varint::encode(id, rest)
+        .unwrap_or(0)
+        .saturating_add(1)
 }
