@@ -219,7 +219,8 @@ pub(crate) struct Decoder<const N: usize> {
 }
 
 // Decoding runs on what a peer sends: no arithmetic here may overflow or panic, whatever
-// the input (saturating where a bound holds by construction).
+// the input. Saturating where it is cheap; on the per-byte path wrapping (as fast as `+`),
+// each with the check above it that keeps it from wrapping.
 #[deny(clippy::arithmetic_side_effects)]
 impl<const N: usize> Decoder<N> {
     pub(crate) const fn new(limit: usize) -> Self {
@@ -261,7 +262,7 @@ impl<const N: usize> Decoder<N> {
         match self.buf.get_mut(self.len) {
             Some(slot) => {
                 *slot = byte;
-                self.len = self.len.saturating_add(1);
+                self.len = self.len.wrapping_add(1); // < limit <= N: cannot wrap
                 true
             }
             None => false,
@@ -312,7 +313,7 @@ impl<const N: usize> Decoder<N> {
                     _ => {}
                 }
             }
-            i = i.saturating_add(1);
+            i = i.wrapping_add(1); // < input.len(): cannot wrap
             match self.feed(byte) {
                 Fed::Nothing => {}
                 other => return (i, other),
@@ -382,7 +383,7 @@ impl<const N: usize> Decoder<N> {
                     break;
                 }
                 *d = s;
-                run = run.saturating_add(1);
+                run = run.wrapping_add(1); // <= src.len(): cannot wrap
             }
             run
         };
@@ -434,14 +435,14 @@ impl<const N: usize> Decoder<N> {
                     self.discard();
                     return Fed::Error(FrameError::TooLong);
                 }
-                self.remaining = self.remaining.saturating_sub(1);
+                self.remaining = self.remaining.wrapping_sub(1); // > 0 in this arm
                 Fed::Nothing
             }
         }
     }
 
     fn code(&mut self, code: u8) {
-        self.remaining = code.saturating_sub(1); // code != 0: delimiters never reach here
+        self.remaining = code.wrapping_sub(1); // code != 0: delimiters never reach here
         self.zero_after = code != 0xff;
     }
 
