@@ -47,6 +47,12 @@ const READ_BUF: usize = 16 * 1024;
 /// transmit queue and not yet written).
 const WRITE_BUF: usize = 16 * 1024;
 
+/// How long a request a stream's handler read and left for another thread waits for one
+/// when the runtime has none to lend, before it is answered `Busy` (see
+/// [`Conn::refuse_deferred`]). Long next to a quick handler, so that a busy pool serves
+/// it late rather than refuse it; short next to a stream that waits for its peer.
+pub(crate) const DEFERRED_PATIENCE: Duration = Duration::from_millis(100);
+
 /// After a call, the client's I/O thread leaves the reading to callers this long, so that
 /// back-to-back calls each read their own reply instead of being handed it.
 pub(crate) const LINGER: Duration = Duration::from_millis(20);
@@ -147,6 +153,9 @@ impl WriteBuf {
 
 /// A request to be served by another thread than the one that read it.
 struct Deferred {
+    /// When it was read (it is refused with `Busy` once it has waited and no thread can
+    /// take it; see [`Conn::refuse_deferred`]).
+    at: StdInstant,
     ticket: Ticket,
     procedure: u32,
     args: Vec<u8>,
@@ -807,6 +816,7 @@ impl Conn {
                 // it is taken (see `can_read`).
                 got.request = None;
                 st.deferred = Some(Deferred {
+                    at: StdInstant::now(),
                     ticket,
                     procedure,
                     args: std::mem::take(&mut got.args),
@@ -1121,6 +1131,12 @@ impl Conn {
         if pending {
             next = Some(StdInstant::now() + super::link::TICK);
         }
+        if let Some(d) = &st.deferred {
+            // Served by then, or refused if no thread can take it (`refuse_deferred`); the
+            // runtime lends a thread at once if it has one.
+            let by = (d.at + DEFERRED_PATIENCE).max(StdInstant::now() + promote_after);
+            next = Some(next.map_or(by, |n| n.min(by)));
+        }
         if self.end_on_disconnect && !st.session.has_connected() {
             next = Some(next.map_or(handshake_by, |n| n.min(handshake_by)));
         }
@@ -1149,6 +1165,35 @@ impl Conn {
         drop(self.flush(st, None));
         self.changed.notify_all(); // reading may go on
         true
+    }
+
+    /// Answers the deferred request with `Busy` if it has waited [`DEFERRED_PATIENCE`]
+    /// while the connection's own thread was busy, and the runtime has no thread to lend:
+    /// every thread that could serve it is running a handler, maybe one waiting for this
+    /// very peer's stream items or credit, which nobody reads while the request waits.
+    /// Refusing it lets reading go on (a handler waiting on its stream takes the role
+    /// again), so the peer's items, pings and further requests are heard.
+    pub(crate) fn refuse_deferred(&self) {
+        let mut st = self.lock();
+        if st.home_waiting || st.closed || st.link.is_none() {
+            return; // the connection's own thread takes it
+        }
+        let Some(d) = st.deferred.take_if(|d| d.at.elapsed() >= DEFERRED_PATIENCE) else {
+            return;
+        };
+        let busy = Err((
+            WireError::Busy,
+            "every thread of the server is serving another request".to_owned(),
+        ));
+        if st.session.answer(&d.ticket, &busy) == Answered::NoRoom {
+            st.deferred = Some(d); // the transmit queue is full: the next round tries again
+            return;
+        }
+        if !st.reading {
+            Self::promote_next(&mut st);
+        }
+        drop(self.flush(st, Some(StdInstant::now() + super::link::TICK)));
+        self.changed.notify_all();
     }
 
     /// Reads for the connection while its own thread is busy (a lent thread).

@@ -150,8 +150,10 @@ impl Runtime {
                 if let Some(due) = due {
                     next = next.min(due);
                 }
-                if lend {
-                    self.lend(conn);
+                if lend && !self.lend(conn.clone()) {
+                    // No thread for it: a request the link's handlers left waiting is
+                    // answered `Busy` rather than held with nobody reading the link.
+                    conn.refuse_deferred();
                 }
             }
             let mut inner = self.lock();
@@ -179,18 +181,21 @@ impl Runtime {
     }
 
     /// Lends a thread to read `conn`: an idle lent thread, or a new one within the bound.
-    fn lend(self: &Arc<Self>, conn: Arc<Conn>) {
+    /// False if there is none (every lent thread is serving): the link stays queued for the
+    /// next one that frees.
+    fn lend(self: &Arc<Self>, conn: Arc<Conn>) -> bool {
         let mut inner = self.lock();
+        let available = inner.lent_idle > 0 || inner.lent_threads < self.max_lent;
         if inner.lend_queue.iter().any(|c| Arc::ptr_eq(c, &conn)) {
-            return;
+            return available;
         }
         inner.lend_queue.push_back(conn);
         if inner.lent_idle > 0 {
             self.lent_cv.notify_one();
-            return;
+            return true;
         }
         if inner.lent_threads >= self.max_lent {
-            return; // every lent thread is serving; the link waits for one
+            return false; // every lent thread is serving; the link waits for one
         }
         inner.lent_threads += 1;
         drop(inner);
@@ -200,7 +205,9 @@ impl Runtime {
             .spawn(move || rt.run_lent());
         if spawned.is_err() {
             self.lock().lent_threads -= 1;
+            return false;
         }
+        true
     }
 
     fn run_lent(self: Arc<Self>) {

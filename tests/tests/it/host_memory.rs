@@ -1,11 +1,9 @@
 //! The host runtime's memory per connection stays within the bound its docs state
 //! (adapters/src/host/mod.rs, "Memory": the endpoint, a 16 KiB read and a 16 KiB write
 //! buffer, a few hundred bytes of bookkeeping, one thread) under every flood a peer can
-//! send: Pings, bytes without a delimiter, oversized frames, manifest requests, and
-//! requests at line rate. (Requests past the in-flight limit cannot be kept in flight on
-//! this runtime: a request that waits for a thread stops the connection's reading, so the
-//! flood meets backpressure first; the core's `Busy` past the limit is tested in
-//! `hostile.rs`.)
+//! send: Pings, bytes without a delimiter, oversized frames, manifest requests, requests
+//! at line rate, streams held open past every thread the server has (each excess is
+//! answered `Busy`), and stream items sent without credit.
 //!
 //! The server is a separate process (`calc-server tcp`, the blocking runtime at its default
 //! capacity), so its resident memory (`/proc/PID/status`) is the runtime's alone. Sixteen
@@ -20,7 +18,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use wirecall::WireError;
@@ -96,6 +95,8 @@ struct Conn {
     s: TcpStream,
     seen: mpsc::Receiver<Seen>,
     resets: u32,
+    /// `Error(Busy)` frames the server sent on this connection (its reader counts them).
+    busy: Arc<AtomicU32>,
     /// Times the server ended this connection (a ping flood past the stray budget).
     dropped: u32,
     next_id: u32,
@@ -118,6 +119,8 @@ impl Conn {
         let s = TcpStream::connect(addr).unwrap();
         let mut r = s.try_clone().unwrap();
         let (tx, seen) = mpsc::channel();
+        let busy = Arc::new(AtomicU32::new(0));
+        let counter = busy.clone();
         // Reads everything the server says (so its writer never stalls) and reports the
         // frames the flooder waits for.
         std::thread::spawn(move || {
@@ -144,6 +147,15 @@ impl Conn {
                         0x21 | 0x01 => Seen::Hello,
                         0x26 => Seen::Pong,
                         0x07 => Seen::Close(body.get(1).copied().unwrap_or(0)),
+                        0x04 => {
+                            // Error(id, code): the id is a varint, the code follows it.
+                            let at = body.iter().skip(1).position(|b| b & 0x80 == 0);
+                            let code = at.and_then(|i| body.get(i + 2));
+                            if code == Some(&(WireError::Busy as u8)) {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                            }
+                            continue;
+                        }
                         _ => continue,
                     };
                     let _ = tx.send(seen);
@@ -155,6 +167,7 @@ impl Conn {
             s,
             seen,
             resets: 0,
+            busy,
             dropped: 0,
             next_id: 0,
         };
@@ -213,9 +226,49 @@ impl Conn {
                     Seen::Hello | Seen::Pong => {}
                 }
             }
-            let (resets, dropped) = (self.resets, self.dropped + 1);
-            *self = Conn::open(&self.addr);
-            (self.resets, self.dropped) = (resets, dropped);
+            self.reopen();
+        }
+        self.sync();
+    }
+
+    /// A new connection in place of one the server ended (its counts carry over).
+    fn reopen(&mut self) {
+        let (resets, dropped) = (self.resets, self.dropped + 1);
+        let busy = self.busy.load(Ordering::SeqCst);
+        *self = Conn::open(&self.addr);
+        (self.resets, self.dropped) = (resets, dropped);
+        // The new connection's reader counts on from there.
+        self.busy.fetch_add(busy, Ordering::SeqCst);
+    }
+
+    /// Rounds of one client stream and 64 KiB of its items: the ninth is past the credit
+    /// (the stream ends with `FlowControl`, a protocol error), the rest are dropped. Past
+    /// the protocol-error budget the server resets the session and ends the connection:
+    /// a new one goes on. Each round waits until the server read it (a Pong, or the end).
+    fn items_without_credit(&mut self) {
+        let mut written = 0;
+        while written < FLOOD_BYTES {
+            let id = self.id();
+            let mut chunk = raw::frame(&open_total(id));
+            let mut seq = 0u8;
+            while chunk.len() < 64 * 1024 {
+                chunk.extend(raw::frame(&item(id, seq, &[seq & 0x7f])));
+                seq = seq.wrapping_add(1);
+            }
+            chunk.extend(raw::frame(&[0x06]));
+            let _ = self.s.write_all(&chunk); // the server may end it mid-write
+            written += chunk.len();
+            loop {
+                match self.wait() {
+                    Seen::Pong => break,
+                    Seen::Close(code) => assert_eq!(code, WireError::ProtocolViolation as u8),
+                    Seen::Gone => {
+                        self.reopen();
+                        break;
+                    }
+                    Seen::Hello => {}
+                }
+            }
         }
         self.sync();
     }
@@ -225,10 +278,41 @@ impl Conn {
         self.next_id
     }
 
+    /// Client streams on `total` (procedure 5) held open past every thread the server has:
+    /// sixteen Opens at once, four items each (within the window of 8), then each one's End.
+    /// The server has one thread per connection and four lent ones for all sixteen, so
+    /// most Opens find no thread and are answered `Busy` (counted); the rest are summed.
+    /// Four rounds (each refusal waits for a thread a tenth of a second first).
+    fn held_streams(&mut self) {
+        for _ in 0..4 {
+            let ids: Vec<u32> = (0..16).map(|_| self.id()).collect();
+            let mut chunk = Vec::new();
+            for &id in &ids {
+                chunk.extend(raw::frame(&open_total(id)));
+            }
+            for &id in &ids {
+                for seq in 0..4u8 {
+                    chunk.extend(raw::frame(&item(id, seq, &[seq])));
+                }
+            }
+            for &id in &ids {
+                let mut end = vec![0x0b];
+                end.extend(raw::varint(id));
+                end.push(4);
+                chunk.extend(raw::frame(&end));
+            }
+            self.s.write_all(&chunk).unwrap();
+            self.sync();
+        }
+    }
+
     /// Writes one flood of `kind`, at least `FLOOD_BYTES`, then syncs.
     fn flood(&mut self, kind: Flood) {
-        if let Flood::Pings = kind {
-            return self.ping_flood();
+        match kind {
+            Flood::Pings => return self.ping_flood(),
+            Flood::HeldStreams => return self.held_streams(),
+            Flood::ItemsWithoutCredit => return self.items_without_credit(),
+            _ => {}
         }
         let mut written = 0;
         while written < FLOOD_BYTES {
@@ -240,6 +324,7 @@ impl Conn {
                 Flood::Requests => (0..256)
                     .flat_map(|_| raw::frame(&raw::request(self.id(), 0, &[2, 4])))
                     .collect(),
+                Flood::HeldStreams | Flood::ItemsWithoutCredit => unreachable!("flooded above"),
             };
             self.s.write_all(&chunk).unwrap();
             written += chunk.len();
@@ -260,11 +345,23 @@ impl Conn {
     }
 }
 
-// Not here: stream items without credit. A client stream waiting for items holds a
-// thread; once a connection's own thread and the lent threads all wait so, the next
-// request is deferred and nobody reads the connection, so the server's idle limit drops
-// it although the peer keeps sending (reported on issue 11). Items past the credit are
-// tested against the core in `streams.rs` and `hostile.rs`.
+/// `Open(id, total, client stream, depth 0)`, no arguments.
+fn open_total(id: u32) -> Vec<u8> {
+    let mut b = vec![0x08];
+    b.extend(raw::varint(id));
+    b.extend([5, 1, 0]);
+    b
+}
+
+/// `Item(id, seq)` from the caller.
+fn item(id: u32, seq: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x09];
+    b.extend(raw::varint(id));
+    b.push(seq);
+    b.extend_from_slice(bytes);
+    b
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Flood {
     Pings,
@@ -272,6 +369,8 @@ enum Flood {
     Oversized,
     Manifest,
     Requests,
+    HeldStreams,
+    ItemsWithoutCredit,
 }
 
 #[test]
@@ -293,6 +392,8 @@ fn a_connections_memory_stays_within_its_stated_bound_under_every_flood() {
         Flood::Oversized,
         Flood::Manifest,
         Flood::Requests,
+        Flood::HeldStreams,
+        Flood::ItemsWithoutCredit,
     ] {
         conns = std::thread::scope(|scope| {
             let handles: Vec<_> = conns
@@ -314,6 +415,15 @@ fn a_connections_memory_stays_within_its_stated_bound_under_every_flood() {
                 dropped >= CONNECTIONS as u32,
                 "every flooded connection was ended"
             );
+        }
+        if let Flood::ItemsWithoutCredit = kind {
+            let dropped: u32 = conns.iter().map(|c| c.dropped).sum();
+            eprintln!("items without credit: {dropped} connections ended so far");
+        }
+        if let Flood::HeldStreams = kind {
+            let busy: u32 = conns.iter().map(|c| c.busy.load(Ordering::SeqCst)).sum();
+            eprintln!("held streams: {busy} answered Busy");
+            assert!(busy > 0, "streams past every thread were answered Busy");
         }
         eprintln!(
             "after {kind:?}: {now} KiB now, {peak} KiB peak: {} B per connection at the peak ({resets} session resets so far)",

@@ -640,3 +640,93 @@ fn a_request_a_stream_handler_leaves_is_served_even_with_every_lent_thread_busy(
     drop(client);
     server.stop();
 }
+
+/// `Streams` and an echo (procedure 5), counting the requests whose handler started.
+struct Counted(Arc<AtomicU32>);
+
+impl Handler for Counted {
+    fn handle(&self, _: u32, _: &[u8]) -> Answer {
+        Err((WireError::UnknownProcedure, String::new()))
+    }
+    fn serve(&self, r: &mut Request<'_>) -> Answer {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        match (r.procedure(), r.mode()) {
+            (5, StreamMode::Call) => Ok(r.args().to_vec()),
+            _ => Streams.serve(r),
+        }
+    }
+}
+
+#[test]
+fn requests_no_thread_can_serve_get_busy_while_stream_handlers_wait_for_their_peer() {
+    // Three client streams whose caller sends nothing hold every thread the server has:
+    // the connection's own and both lent ones, each handler waiting for items. A request
+    // read meanwhile has no thread to run on; it is answered `Busy` (it once waited with
+    // nobody reading the link, until the server's idle limit ended the connection), and
+    // the link stays read: the streams' items and the next calls are served.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut options = host::ServeOptions::from(server_config());
+    options.max_lent_threads = 2;
+    let started = Arc::new(AtomicU32::new(0));
+    let s = started.clone();
+    let server = host::serve_tcp(
+        listener,
+        move || Box::new(Counted(s.clone())) as Box<dyn Handler>,
+        options,
+    )
+    .unwrap();
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
+    let mut sums: Vec<_> = (0..3)
+        .map(|_| {
+            client
+                .open_stream(7, &[], StreamMode::ClientStream, None)
+                .unwrap()
+        })
+        .collect();
+    for s in &mut sums {
+        s.flush(); // the Open goes out now
+    }
+    wait_for(|| started.load(Ordering::SeqCst) == 3);
+
+    // No thread left: a fourth stream and a plain call are refused, explicitly.
+    let fourth = client
+        .open_stream(7, &[], StreamMode::ClientStream, None)
+        .unwrap();
+    assert!(
+        matches!(
+            fourth.finish(),
+            Err(ClientError::Remote(WireError::Busy, _))
+        ),
+        "a stream no thread can serve is refused"
+    );
+    let arg = postcard::to_allocvec(&(2i32, 3i32)).unwrap();
+    assert!(matches!(
+        client.call(5, &arg, Some(Duration::from_secs(30))),
+        Err(ClientError::Remote(WireError::Busy, _))
+    ));
+    assert_eq!(started.load(Ordering::SeqCst), 3, "no handler ran for them");
+
+    // The link is still read: each stream gets its items and answers, and once a thread
+    // is free a plain call is served again, in the same session.
+    let before = client.stats().unwrap().0;
+    assert_eq!(before.handshakes, 1);
+    for (k, mut s) in sums.into_iter().enumerate() {
+        let k = k as u32;
+        for i in 0..100u32 {
+            s.send(&postcard::to_allocvec(&(i + k)).unwrap()).unwrap();
+        }
+        s.end_items().unwrap();
+        let total: u64 = postcard::from_bytes(&s.finish().unwrap()).unwrap();
+        assert_eq!(total, (0..100u64).map(|i| i + u64::from(k)).sum::<u64>());
+    }
+    assert_eq!(client.call(5, &arg, Some(Duration::from_secs(30))), Ok(arg));
+    let after = client.stats().unwrap().0;
+    assert_eq!(
+        (after.handshakes, after.link_losses),
+        (1, 0),
+        "one session throughout"
+    );
+    drop(client);
+    server.stop();
+}

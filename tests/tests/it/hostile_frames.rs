@@ -618,3 +618,128 @@ fn a_hello_with_a_keepalive_of_zero_does_not_make_this_side_ping_without_end() {
     let pings = v.ep.stats().pings_sent - before;
     assert!(pings <= 1, "{pings} pings in one second of silence");
 }
+
+/// The device opens a stream of `mode` on `echo`; its Open is taken off the line.
+fn this_side_opens(v: &mut Victim, mode: StreamMode) -> wirecall::CallId {
+    let call =
+        v.ep.open(v.now, demo::Echo::ID, &[][..], Open::stream(mode))
+            .unwrap();
+    v.frames();
+    call
+}
+
+#[test]
+fn answers_items_and_ends_after_a_stream_ended_are_late_and_silent() {
+    // A server stream this side opened ends properly (item, End, Reply); then the peer
+    // repeats every frame of it and adds an Error. None reaches the application, none is
+    // answered, and none is a protocol error: a Reply or Error counts as late (the stray
+    // budget bounds a flood of them), an Item as refused, an End not at all.
+    let mut v = streaming_victim();
+    let call = this_side_opens(&mut v, StreamMode::ServerStream);
+    let item = raw::frame(&with_id(0x29, call.wire(), &[0, 7]));
+    let end = raw::frame(&with_id(0x2b, call.wire(), &[1]));
+    let reply = raw::frame(&with_id(0x03, call.wire(), &[]));
+    v.feed(&[item.clone(), end.clone(), reply.clone()].concat());
+    assert_eq!(
+        v.events,
+        [
+            Owned::Item {
+                stream: StreamId::Call(call),
+                item: vec![7]
+            },
+            Owned::Reply {
+                id: call,
+                payload: vec![]
+            }
+        ]
+    );
+    v.events.clear();
+    v.frames(); // the credit for the item, if any
+    let error = raw::frame(&with_id(0x04, call.wire(), &[WireError::Internal as u8]));
+    v.feed(&[item, end, reply, error].concat());
+    assert!(v.events.is_empty(), "{:?}", v.events);
+    assert!(v.frames().is_empty(), "nothing answers a late frame");
+    let s = v.ep.stats();
+    assert_eq!(
+        drops(s),
+        [0, 0, 0, 0, 0, 2],
+        "the Reply and the Error are late"
+    );
+    assert_eq!(s.items_refused, 1);
+}
+
+#[test]
+fn a_stream_this_side_cancelled_ignores_the_peers_late_items_end_and_reply() {
+    // This side gives up on a bidirectional stream (one Cancel goes out); the peer had
+    // already sent an item, its End and its Reply. The stream ended once, at the cancel.
+    let mut v = streaming_victim();
+    let call = this_side_opens(&mut v, StreamMode::Bidi);
+    v.ep.cancel(call).unwrap();
+    let sent = v.frames();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0][0], 0x05, "a Cancel: {sent:?}");
+    v.events.clear();
+    v.feed(
+        &[
+            raw::frame(&with_id(0x29, call.wire(), &[0, 7])),
+            raw::frame(&with_id(0x2b, call.wire(), &[1])),
+            raw::frame(&with_id(0x03, call.wire(), &[])),
+        ]
+        .concat(),
+    );
+    assert!(v.events.is_empty(), "{:?}", v.events);
+    assert!(v.frames().is_empty());
+    let s = v.ep.stats();
+    assert_eq!(s.protocol_errors, 0);
+    assert_eq!(s.items_refused, 1);
+}
+
+#[test]
+fn open_and_cancel_pairs_under_the_cancel_budget_still_end_the_link() {
+    // The rapid-reset pattern with streams: each Open is admitted (and its handler may
+    // start), then cancelled at once. 32 pairs within 10 s are tolerated, each stream ending
+    // exactly once; the 33rd resets the link, as for plain requests (`budgets.rs`).
+    for mode in [1u8, 2, 3] {
+        let mut v = streaming_victim();
+        for id in 0..32u32 {
+            v.feed(&raw::frame(&with_id(
+                0x08,
+                id,
+                &[demo::Echo::ID as u8, mode, 0],
+            )));
+            v.feed(&raw::frame(&with_id(0x05, id, &[])));
+            v.advance(30);
+        }
+        let count = |f: fn(&Owned) -> bool| v.events.iter().filter(|e| f(e)).count();
+        assert_eq!(
+            count(|e| matches!(e, Owned::Request { .. })),
+            32,
+            "mode {mode}: every Open was admitted: {:?}",
+            v.events
+        );
+        assert_eq!(
+            count(|e| matches!(e, Owned::RequestEnded { .. })),
+            32,
+            "mode {mode}: every stream ended once: {:?}",
+            v.events
+        );
+        assert!(
+            !v.events
+                .contains(&Owned::Disconnected(Disconnect::ProtocolViolation)),
+            "mode {mode}"
+        );
+        v.events.clear();
+        v.feed(&raw::frame(&with_id(
+            0x08,
+            32,
+            &[demo::Echo::ID as u8, mode, 0],
+        )));
+        v.feed(&raw::frame(&with_id(0x05, 32, &[])));
+        assert!(
+            v.events
+                .contains(&Owned::Disconnected(Disconnect::ProtocolViolation)),
+            "mode {mode}: {:?}",
+            v.events
+        );
+    }
+}
