@@ -9,6 +9,8 @@
 //! * [`host`] (feature `std`): links over TCP, Unix sockets, child processes, stdio and
 //!   serial ports; a `Clone + Send` client that reconnects; servers for one link or a
 //!   listener.
+//! * [`morse`] (`no_std`; audio, a noisy channel and a simulated line with `std`): the
+//!   Morse-code link, bytes as dits and dahs, keyed and decoded sans-I/O.
 //! * [`sim`] (feature `std`): a simulated serial line with a baud rate, latency and
 //!   seeded fault injection, on a virtual clock. The test harness and `wirecall demo` use
 //!   it; use it to test your own service without hardware.
@@ -25,6 +27,7 @@ mod readme {}
 
 #[cfg(feature = "std")]
 pub mod host;
+pub mod morse;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod uart;

@@ -178,15 +178,51 @@ impl Config {
         self.keepalive = d;
         self
     }
-    /// Scales [`Config::frame_timeout`] to a serial link of `baud` bits per second carrying
-    /// frames of up to `max_frame` decoded bytes: twice the time the largest encoded frame
-    /// takes on the wire (10 bit times per byte), plus 20 ms for scheduling jitter.
+    /// Scales the timers to a serial link of `baud` bits per second (10 bit times per byte:
+    /// 8N1) carrying frames of up to `max_frame` decoded bytes: see
+    /// [`for_byte_time`](Config::for_byte_time). At 9600 baud and above only
+    /// [`frame_timeout`](Config::frame_timeout) changes (the defaults of the others are
+    /// longer than what the link needs).
     #[must_use = "a builder returns the changed Config; the original is unchanged"]
-    pub const fn for_link(mut self, baud: u32, max_frame: usize) -> Self {
-        let bytes = crate::framing::max_encoded_len(max_frame) as u64;
+    pub const fn for_link(self, baud: u32, max_frame: usize) -> Self {
         let baud = if baud == 0 { 1 } else { baud as u64 };
-        let micros = bytes.saturating_mul(10_000_000).saturating_mul(2) / baud;
-        self.frame_timeout = Duration::from_micros(micros.saturating_add(20_000));
+        // Rounded up: a timer a microsecond long per byte is safe, a short one is not.
+        let byte_micros = 10_000_000_u64.div_ceil(baud);
+        self.for_byte_time(Duration::from_micros(byte_micros), max_frame)
+    }
+
+    /// Scales the timers to a link on which one byte takes up to `byte_time` and frames
+    /// hold up to `max_frame` decoded bytes, so that no frame, call, keepalive or stream
+    /// times out only because the link is slow. With `F` the time the largest encoded frame
+    /// takes on the link:
+    ///
+    /// * [`frame_timeout`](Config::frame_timeout) = 2`F` + 20 ms (scheduling jitter);
+    /// * [`keepalive`](Config::keepalive) at least `F`: while the peer sends one frame
+    ///   nothing valid arrives, so the idle limit (three keepalives) is at least 3`F`;
+    /// * [`call_timeout`](Config::call_timeout) at least 4`F`: the request and its answer at
+    ///   full size, and one full frame queued ahead of each;
+    /// * [`late_reply_grace`](Config::late_reply_grace) at least 2`F`,
+    ///   [`stream_idle_timeout`](Config::stream_idle_timeout) at least 4`F` (an item one
+    ///   way, its credit the other, with a frame ahead of each);
+    /// * [`max_idle_limit`](Config::max_idle_limit) and
+    ///   [`max_request_timeout`](Config::max_request_timeout) never below what the above
+    ///   need.
+    ///
+    /// Each is only ever raised from its current value, never lowered. A link of a few bytes
+    /// per second (the Morse link of `wirecall-adapters`) gets minutes; a UART at 9600 baud or
+    /// faster keeps every default but `frame_timeout`.
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
+    pub const fn for_byte_time(mut self, byte_time: Duration, max_frame: usize) -> Self {
+        let bytes = crate::framing::max_encoded_len(max_frame) as u64;
+        let frame = byte_time.saturating_mul(bytes);
+        self.frame_timeout =
+            Duration::from_micros(frame.saturating_mul(2).as_micros().saturating_add(20_000));
+        self.keepalive = longer(self.keepalive, frame);
+        self.call_timeout = longer(self.call_timeout, frame.saturating_mul(4));
+        self.late_reply_grace = longer(self.late_reply_grace, frame.saturating_mul(2));
+        self.stream_idle_timeout = longer(self.stream_idle_timeout, frame.saturating_mul(4));
+        self.max_idle_limit = longer(self.max_idle_limit, self.keepalive.saturating_mul(3));
+        self.max_request_timeout = longer(self.max_request_timeout, self.call_timeout);
         self
     }
 
@@ -284,6 +320,15 @@ impl Config {
     }
 }
 
+/// The longer of two spans (`const`, unlike `Ord::max`).
+const fn longer(a: Duration, b: Duration) -> Duration {
+    if a.as_micros() >= b.as_micros() {
+        a
+    } else {
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +341,33 @@ mod tests {
         let slow = Config::default().for_link(9600, 256).frame_timeout;
         assert_eq!(slow.as_millis(), 561);
         assert!(Config::default().for_link(0, 256).frame_timeout >= slow);
+    }
+
+    #[test]
+    fn a_fast_link_keeps_every_default_but_the_frame_timeout() {
+        for baud in [9600, 115_200] {
+            let scaled = Config::default().for_link(baud, 256);
+            let expected = Config::default().with_frame_timeout(scaled.frame_timeout);
+            assert_eq!(scaled, expected, "{baud} baud");
+        }
+    }
+
+    #[test]
+    fn a_slow_link_raises_every_timer_past_a_frames_time() {
+        // Two bytes a second, 64-byte frames (67 encoded): a frame takes 33.5 s.
+        let c = Config::default().for_byte_time(Duration::from_millis(500), 64);
+        let frame = Duration::from_millis(33_500);
+        assert_eq!(c.frame_timeout.as_millis(), 67_020);
+        assert_eq!(c.keepalive, frame);
+        assert_eq!(c.call_timeout, frame.saturating_mul(4));
+        assert_eq!(c.late_reply_grace, frame.saturating_mul(2));
+        assert_eq!(c.stream_idle_timeout, frame.saturating_mul(4));
+        assert_eq!(c.max_idle_limit, frame.saturating_mul(3));
+        assert_eq!(c.max_request_timeout, c.call_timeout);
+        // Never lowered: a longer setting made before stays.
+        let long = Config::default()
+            .with_call_timeout(Duration::from_secs(3600))
+            .for_byte_time(Duration::from_millis(500), 64);
+        assert_eq!(long.call_timeout, Duration::from_secs(3600));
     }
 }

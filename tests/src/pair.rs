@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use wirecall::{Dispatched, Instant, RequestId};
+use wirecall_adapters::morse::line::MorseLine;
 use wirecall_adapters::sim::SimLine;
 
 use crate::demo::{demo, DemoDevice};
@@ -191,16 +192,51 @@ impl Side {
     }
 }
 
+/// What carries bytes one way between the sides, in virtual time: a [`SimLine`] (a serial
+/// line) or a [`MorseLine`] (the Morse link).
+pub trait Line {
+    /// Writes `bytes` at `now`; they arrive later, at the line's pace.
+    fn write(&mut self, now: Duration, bytes: &[u8]);
+    /// Moves what has arrived by `now` into `out`, returning how many bytes.
+    fn read(&mut self, now: Duration, out: &mut Vec<u8>) -> usize;
+    /// When the line next has something to do, if it will.
+    fn next_arrival(&self) -> Option<Duration>;
+}
+
+impl Line for SimLine {
+    fn write(&mut self, now: Duration, bytes: &[u8]) {
+        SimLine::write(self, now, bytes);
+    }
+    fn read(&mut self, now: Duration, out: &mut Vec<u8>) -> usize {
+        SimLine::read(self, now, out)
+    }
+    fn next_arrival(&self) -> Option<Duration> {
+        SimLine::next_arrival(self)
+    }
+}
+
+impl Line for MorseLine {
+    fn write(&mut self, now: Duration, bytes: &[u8]) {
+        MorseLine::write(self, now, bytes);
+    }
+    fn read(&mut self, now: Duration, out: &mut Vec<u8>) -> usize {
+        MorseLine::read(self, now, out)
+    }
+    fn next_arrival(&self) -> Option<Duration> {
+        MorseLine::next_arrival(self)
+    }
+}
+
 /// Two sides joined by two lines.
-pub struct Pair {
+pub struct Pair<L: Line = SimLine> {
     /// Side A (usually the host).
     pub a: Side,
     /// Side B (usually the device).
     pub b: Side,
     /// The line from A to B.
-    pub ab: SimLine,
+    pub ab: L,
     /// The line from B to A.
-    pub ba: SimLine,
+    pub ba: L,
     /// Virtual time since the start.
     pub now: Duration,
 }
@@ -223,6 +259,19 @@ impl Pair {
             b,
             ab: SimLine::new(baud, latency, seed),
             ba: SimLine::new(baud, latency, seed ^ 0x5eed),
+            now: Duration::ZERO,
+        }
+    }
+}
+
+impl<L: Line> Pair<L> {
+    /// A pair over the lines `ab` (from A to B) and `ba`.
+    pub fn with_lines(a: Side, b: Side, ab: L, ba: L) -> Pair<L> {
+        Pair {
+            a,
+            b,
+            ab,
+            ba,
             now: Duration::ZERO,
         }
     }
@@ -250,7 +299,7 @@ impl Pair {
         panic!("the pair never settled at {now:?}: an endpoint is wedged");
     }
 
-    fn transmit(side: &mut Side, line: &mut SimLine, now: Duration) -> bool {
+    fn transmit(side: &mut Side, line: &mut L, now: Duration) -> bool {
         let mut moved = false;
         if !side.backlog_tx.is_empty() {
             line.write(now, &std::mem::take(&mut side.backlog_tx));
@@ -267,7 +316,7 @@ impl Pair {
         }
     }
 
-    fn receive(side: &mut Side, line: &mut SimLine, now: Duration) -> bool {
+    fn receive(side: &mut Side, line: &mut L, now: Duration) -> bool {
         line.read(now, &mut side.backlog);
         if side.backlog.is_empty() {
             side.drain_events();
@@ -290,7 +339,11 @@ impl Pair {
 
     /// Runs until `done` holds, for at most `limit` of virtual time; returns whether it held.
     /// `done` is checked after every instant at which something happened.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Pair<L>) -> bool,
+    ) -> bool {
         let end = self.now + limit;
         self.pump();
         loop {

@@ -25,6 +25,8 @@ mod link;
 mod manifest;
 mod manifest_edges;
 mod memory;
+mod morse;
+mod morse_link;
 mod properties;
 mod stream_vectors;
 mod streams;
