@@ -21,8 +21,10 @@ mod demo;
 mod device;
 mod duration;
 mod failure;
+mod frames;
 mod links;
 mod list;
+mod morse;
 mod serve;
 mod stream;
 
@@ -39,12 +41,30 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a demo device and host over a simulated 115200-baud serial line.
+    /// Run a demo device and host over a simulated 115200-baud serial line, or with
+    /// `--link morse` over a Morse-code link (dits and dahs printed as they go).
     Demo {
-        /// Seed of the simulated line's noise.
+        /// Seed of the simulated link's noise.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The simulated link: `serial` (115200 baud) or `morse`.
+        #[arg(long, default_value = "serial", value_parser = ["serial", "morse"])]
+        link: String,
+        /// Morse speed in words per minute (a dit is 1200 ms / N): 120 is a machine's pace,
+        /// 20 a practised operator's.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(5..=2000))]
+        wpm: u32,
+        /// Write the Morse session as stereo audio: host to device on the left, device to
+        /// host on the right.
+        #[arg(long, value_name = "FILE.wav")]
+        wav: Option<std::path::PathBuf>,
+        /// A rough Morse channel: edges moved by up to 30 % of a dit, and marks lost.
+        #[arg(long)]
+        noisy: bool,
     },
+    /// The Morse-code link's tools.
+    #[command(subcommand)]
+    Morse(MorseCommand),
     /// Serve the demo service (add, echo, fail, huge, sleep, and the stream count).
     #[command(after_help = failure::SERVE_EXIT_CODES)]
     Serve {
@@ -96,6 +116,24 @@ enum Command {
         /// The arguments, as for `call` (`-` is not allowed when items come from stdin).
         #[arg(default_value = "[]")]
         args: String,
+    },
+}
+
+/// `wirecall morse ...`.
+#[derive(Subcommand, Debug)]
+enum MorseCommand {
+    /// Print the frames heard in a recording of a Morse link (a WAV file, such as `wirecall
+    /// demo --link morse --wav FILE` writes): each channel's tone and speed, and every frame
+    /// in hex with what it is.
+    Decode {
+        /// The recording.
+        file: std::path::PathBuf,
+        /// The tone's pitch in hertz (default: found in the recording).
+        #[arg(long)]
+        pitch: Option<f64>,
+        /// The speed in words per minute (default: found in the recording).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(5..=2000))]
+        wpm: Option<u32>,
     },
 }
 
@@ -212,9 +250,30 @@ struct CallLink {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Demo { seed } => {
-            demo::run(seed);
-            0
+        Command::Demo {
+            seed,
+            link,
+            wpm,
+            wav,
+            noisy,
+        } => {
+            if link == "morse" {
+                morse::demo(&morse::DemoOptions {
+                    wpm,
+                    wav,
+                    noisy,
+                    seed,
+                })
+            } else if wav.is_some() || noisy {
+                eprintln!("wirecall: --wav and --noisy are for --link morse");
+                2
+            } else {
+                demo::run(seed);
+                0
+            }
+        }
+        Command::Morse(MorseCommand::Decode { file, pitch, wpm }) => {
+            morse::decode(&file, pitch, wpm)
         }
         Command::Serve {
             link,
