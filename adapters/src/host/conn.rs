@@ -50,8 +50,10 @@ const WRITE_BUF: usize = 16 * 1024;
 /// How long a request a stream's handler read and left for another thread waits for one
 /// when the runtime has none to lend, before it is answered `Busy` (see
 /// [`Conn::refuse_deferred`]). Long next to a quick handler, so that a busy pool serves
-/// it late rather than refuse it; short next to a stream that waits for its peer.
-pub(crate) const DEFERRED_PATIENCE: Duration = Duration::from_millis(100);
+/// it late rather than refuse it, and next to a server's read tick (250 ms), so that a lent
+/// thread reading a quiet link can move over; short next to a stream that waits for its
+/// peer. Three times as long while a lent thread is only reading (it may be on its way).
+pub(crate) const DEFERRED_PATIENCE: Duration = Duration::from_millis(300);
 
 /// After a call, the client's I/O thread leaves the reading to callers this long, so that
 /// back-to-back calls each read their own reply instead of being handed it.
@@ -177,7 +179,8 @@ pub(crate) enum Until<'a> {
     Idle(StdInstant),
     /// A server connection's own thread: never (until the link goes).
     LinkDown,
-    /// A thread lent by the watchdog: when the connection's own thread wants the role back.
+    /// A thread lent by the watchdog: when the connection's own thread wants the role back,
+    /// or another link needs the thread more.
     Lent,
     /// A thread that waits on a stream: when it is ready (an item or its end; with a credit
     /// count, new credit or the end), or at `StdInstant`. With `defer` (a handler, which
@@ -842,7 +845,7 @@ impl Conn {
                 // Read on if nobody took over (the answer then leaves with the next batch,
                 // or at once if nothing more is buffered); the connection's own thread
                 // waits for the role otherwise, any other thread leaves.
-                let stay = !Self::should_stop(&st, &until) && self.can_read(&st);
+                let stay = !self.should_stop(&st, &until) && self.can_read(&st);
                 let buffered = st
                     .link
                     .as_ref()
@@ -851,7 +854,7 @@ impl Conn {
                 if !(stay && buffered) {
                     st = self.flush(st, None);
                 }
-                if Self::should_stop(&st, &until) {
+                if self.should_stop(&st, &until) {
                     return;
                 }
                 loop {
@@ -895,7 +898,7 @@ impl Conn {
             // Outcomes are handed over before deciding whether to stop: one of them may be
             // this thread's own.
             got.deliver();
-            if Self::should_stop(&st, &until) {
+            if self.should_stop(&st, &until) {
                 self.release_read_role(&mut st, role);
                 return;
             }
@@ -913,12 +916,15 @@ impl Conn {
             || (st.last_call.elapsed() < LINGER && st.starting == 0)
     }
 
-    fn should_stop(st: &State, until: &Until<'_>) -> bool {
+    fn should_stop(&self, st: &State, until: &Until<'_>) -> bool {
         match until {
             Until::Outcome(w, deadline) => w.is_answered() || StdInstant::now() >= *deadline,
             Until::Idle(at) => Self::callers_read(st) || StdInstant::now() >= *at,
             Until::LinkDown => false,
-            Until::Lent => st.home_waiting,
+            // A lent thread gives the link back to its own thread, and moves on when another
+            // link waits for a thread while this one has a stream's thread that can read it
+            // (otherwise it would sit on a quiet link while requests elsewhere get `Busy`).
+            Until::Lent => st.home_waiting || (st.streaming > 0 && self.runtime.links_waiting()),
             Until::Stream {
                 slot,
                 credits,
@@ -1134,7 +1140,14 @@ impl Conn {
         if let Some(d) = &st.deferred {
             // Served by then, or refused if no thread can take it (`refuse_deferred`); the
             // runtime lends a thread at once if it has one.
-            let by = (d.at + DEFERRED_PATIENCE).max(StdInstant::now() + promote_after);
+            let waited = d.at.elapsed();
+            let by = if waited < DEFERRED_PATIENCE {
+                d.at + DEFERRED_PATIENCE
+            } else if waited < DEFERRED_PATIENCE * 3 {
+                d.at + DEFERRED_PATIENCE * 3
+            } else {
+                StdInstant::now() + super::link::TICK // the transmit queue was full
+            };
             next = Some(next.map_or(by, |n| n.min(by)));
         }
         if self.end_on_disconnect && !st.session.has_connected() {
@@ -1173,12 +1186,20 @@ impl Conn {
     /// very peer's stream items or credit, which nobody reads while the request waits.
     /// Refusing it lets reading go on (a handler waiting on its stream takes the role
     /// again), so the peer's items, pings and further requests are heard.
-    pub(crate) fn refuse_deferred(&self) {
+    ///
+    /// With `lent_reading` (a lent thread is only reading some link, and moves over when
+    /// that link has a stream's thread to read it), it waits three times as long.
+    pub(crate) fn refuse_deferred(&self, lent_reading: bool) {
         let mut st = self.lock();
         if st.home_waiting || st.closed || st.link.is_none() {
             return; // the connection's own thread takes it
         }
-        let Some(d) = st.deferred.take_if(|d| d.at.elapsed() >= DEFERRED_PATIENCE) else {
+        let patience = if lent_reading {
+            DEFERRED_PATIENCE * 3
+        } else {
+            DEFERRED_PATIENCE
+        };
+        let Some(d) = st.deferred.take_if(|d| d.at.elapsed() >= patience) else {
             return;
         };
         let busy = Err((
@@ -1206,7 +1227,9 @@ impl Conn {
         let role = Self::take_read_role(&mut st);
         drop(st);
         if let Some(role) = role {
+            self.runtime.reading(true);
             self.lead(role, Until::Lent);
+            self.runtime.reading(false);
         }
     }
 

@@ -9,7 +9,7 @@
 //! demand up to a bound, and end after idling for [`LENT_IDLE`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
@@ -39,6 +39,11 @@ pub(crate) struct Runtime {
     last_inline: AtomicU64,
     /// The timer thread sleeps without ticking for the watchdog.
     sleeping_long: AtomicBool,
+    /// Links in the lend queue (read without the lock by lent threads deciding to move on).
+    queued: AtomicUsize,
+    /// Lent threads reading a link rather than serving a request (a request no thread can
+    /// take waits longer while there are any: one may move over).
+    lent_reading: AtomicUsize,
     max_lent: usize,
 }
 
@@ -89,6 +94,8 @@ impl Runtime {
             lent_cv: Condvar::new(),
             last_inline: AtomicU64::new(0),
             sleeping_long: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            lent_reading: AtomicUsize::new(0),
             max_lent,
         });
         let rt = runtime.clone();
@@ -153,7 +160,7 @@ impl Runtime {
                 if lend && !self.lend(conn.clone()) {
                     // No thread for it: a request the link's handlers left waiting is
                     // answered `Busy` rather than held with nobody reading the link.
-                    conn.refuse_deferred();
+                    conn.refuse_deferred(self.lent_reading.load(Ordering::SeqCst) > 0);
                 }
             }
             let mut inner = self.lock();
@@ -185,14 +192,19 @@ impl Runtime {
     /// next one that frees.
     fn lend(self: &Arc<Self>, conn: Arc<Conn>) -> bool {
         let mut inner = self.lock();
-        let available = inner.lent_idle > 0 || inner.lent_threads < self.max_lent;
-        if inner.lend_queue.iter().any(|c| Arc::ptr_eq(c, &conn)) {
-            return available;
+        if !inner.lend_queue.iter().any(|c| Arc::ptr_eq(c, &conn)) {
+            inner.lend_queue.push_back(conn);
+            self.queued.store(inner.lend_queue.len(), Ordering::SeqCst);
         }
-        inner.lend_queue.push_back(conn);
-        if inner.lent_idle > 0 {
-            self.lent_cv.notify_one();
+        // Each idle thread takes one queued link: with fewer idle threads than links
+        // queued, some link gets none unless a thread is started for it (counting the idle
+        // ones alone would promise the same thread to two links).
+        if inner.lent_idle >= inner.lend_queue.len() {
+            self.lent_cv.notify_all();
             return true;
+        }
+        if inner.lent_idle > 0 {
+            self.lent_cv.notify_all();
         }
         if inner.lent_threads >= self.max_lent {
             return false; // every lent thread is serving; the link waits for one
@@ -210,6 +222,21 @@ impl Runtime {
         true
     }
 
+    /// A lent thread starts (`true`) or stops reading a link.
+    pub(crate) fn reading(&self, started: bool) {
+        if started {
+            self.lent_reading.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.lent_reading.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// True while links wait in the lend queue: a lent thread reading a link that does not
+    /// need it any more moves on (see `Conn::lead`).
+    pub(crate) fn links_waiting(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) > 0
+    }
+
     fn run_lent(self: Arc<Self>) {
         let mut inner = self.lock();
         loop {
@@ -217,6 +244,7 @@ impl Runtime {
                 break;
             }
             if let Some(conn) = inner.lend_queue.pop_front() {
+                self.queued.store(inner.lend_queue.len(), Ordering::SeqCst);
                 drop(inner);
                 conn.lend_reader();
                 inner = self.lock();
@@ -271,5 +299,38 @@ mod tests {
             runtime.upgrade().is_none(),
             "the runtime outlives its owner"
         );
+    }
+
+    /// Regression (found in review): two links queued in one round with one idle lent thread
+    /// were both told a thread was coming; the one the idle thread did not take waited with
+    /// nobody reading it and was never refused either. The second link now gets a thread
+    /// of its own.
+    #[test]
+    fn two_links_queued_with_one_idle_thread_get_two_threads() {
+        let owner = Runtime::start("wirecall-test", 2).expect("a timer thread");
+        let rt = owner.runtime.clone();
+        let conn = || {
+            let session = Session::new(
+                wirecall::Instant::ZERO,
+                wirecall::Config::default(),
+                Capacity::default(),
+            );
+            Conn::new(session, None, rt.clone(), true)
+        };
+        // A first link without a link to read: its lent thread has nothing to do and idles.
+        assert!(rt.lend(conn()));
+        let deadline = StdInstant::now() + Duration::from_secs(30);
+        while rt.lock().lent_idle == 0 {
+            assert!(StdInstant::now() < deadline, "the lent thread never idled");
+            std::thread::yield_now();
+        }
+        let (a, b) = (conn(), conn());
+        // Held, so that the thread that takes `a` stays with it.
+        let (_ga, _gb) = (a.lock(), b.lock());
+        assert!(rt.lend(a.clone()));
+        assert!(rt.lend(b.clone()));
+        assert_eq!(rt.lock().lent_threads, 2, "the second link got no thread");
+        drop((_ga, _gb));
+        drop(owner);
     }
 }

@@ -65,7 +65,7 @@ pub struct ServeOptions {
     /// connection's own, or a lent one), and a request it reads meanwhile is served by
     /// another, so a connection serving streams needs lent threads to serve anything else.
     /// A request read while a stream's handler waits, for which no thread is free within
-    /// 100 ms, is answered `Busy` (the busy threads may all be waiting for this peer's
+    /// 300 ms, is answered `Busy` (the busy threads may all be waiting for this peer's
     /// items, which nobody would read while the request waited).
     pub max_lent_threads: usize,
 }

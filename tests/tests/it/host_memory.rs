@@ -282,9 +282,9 @@ impl Conn {
     /// sixteen Opens at once, four items each (within the window of 8), then each one's End.
     /// The server has one thread per connection and four lent ones for all sixteen, so
     /// most Opens find no thread and are answered `Busy` (counted); the rest are summed.
-    /// Four rounds (each refusal waits for a thread a tenth of a second first).
+    /// Two rounds (each refusal waits for a thread for 0.3 s first).
     fn held_streams(&mut self) {
-        for _ in 0..4 {
+        for _ in 0..2 {
             let ids: Vec<u32> = (0..16).map(|_| self.id()).collect();
             let mut chunk = Vec::new();
             for &id in &ids {
@@ -386,6 +386,7 @@ fn a_connections_memory_stays_within_its_stated_bound_under_every_flood() {
         per_conn(idle)
     );
     let mut report = Vec::new();
+    let mut ping_drops = 0;
     for kind in [
         Flood::Pings,
         Flood::NoDelimiter,
@@ -411,14 +412,18 @@ fn a_connections_memory_stays_within_its_stated_bound_under_every_flood() {
         let resets: u32 = conns.iter().map(|c| c.resets).sum();
         if let Flood::Pings = kind {
             let dropped: u32 = conns.iter().map(|c| c.dropped).sum();
+            ping_drops = dropped;
             assert!(
                 dropped >= CONNECTIONS as u32,
                 "every flooded connection was ended"
             );
         }
         if let Flood::ItemsWithoutCredit = kind {
-            let dropped: u32 = conns.iter().map(|c| c.dropped).sum();
-            eprintln!("items without credit: {dropped} connections ended so far");
+            // Each round breaks a stream (FlowControl, a protocol error); past the budget the
+            // server ends the connection: at least once per connection here.
+            let dropped: u32 = conns.iter().map(|c| c.dropped).sum::<u32>() - ping_drops;
+            eprintln!("items without credit: {dropped} connections ended");
+            assert!(dropped >= CONNECTIONS as u32, "{dropped} connections ended");
         }
         if let Flood::HeldStreams = kind {
             let busy: u32 = conns.iter().map(|c| c.busy.load(Ordering::SeqCst)).sum();
