@@ -164,14 +164,29 @@ pub fn detect(
 ) -> Detected {
     let rate = f64::from(sample_rate.max(1));
     let pitch = pitch.unwrap_or_else(|| estimate_pitch(samples, rate));
-    let first = envelope_edges(
-        samples,
-        rate,
-        pitch,
-        unit.unwrap_or(Duration::from_millis(9)),
-    );
-    let unit = unit.unwrap_or_else(|| estimate_unit(&first));
-    let edges = envelope_edges(samples, rate, pitch, unit);
+    let unit = unit.unwrap_or_else(|| {
+        // Unknown speed: read the signal through averages of 2 to 64 ms, estimate the dit
+        // from each reading, and keep the estimate from the reading whose average best
+        // matches half of it (too short an average lets noise split the marks, too long
+        // a one merges them) and whose marks fit dits and dahs best.
+        let mut best: Option<(f64, Duration)> = None;
+        for ms in [2u64, 4, 8, 16, 32, 64] {
+            let edges = envelope_edges(samples, rate, pitch, Duration::from_millis(ms));
+            let Some((u, fit)) = estimate_unit(&edges) else {
+                continue;
+            };
+            let mismatch = ((u.as_micros() as f64 / 2.0) / (ms as f64 * 1000.0))
+                .ln()
+                .abs();
+            let score = fit + 0.05 * mismatch;
+            if best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, u));
+            }
+        }
+        best.map_or(Duration::from_millis(60), |(_, u)| u)
+    });
+    let window = Duration::from_micros(unit.as_micros() / 2);
+    let edges = envelope_edges(samples, rate, pitch, window);
     Detected { edges, pitch, unit }
 }
 
@@ -224,11 +239,10 @@ fn estimate_pitch(samples: &[f32], rate: f64) -> f64 {
     best(coarse - 10.0, coarse + 10.0, 1.0)
 }
 
-/// Mixes `samples` down at `pitch`, averages over a third of `unit`, and thresholds the
-/// envelope (see [`detect`]).
-fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, unit: Duration) -> Vec<Edge> {
-    let unit_s = unit.as_micros() as f64 / 1e6;
-    let window = ((unit_s / 3.0 * rate) as usize).clamp(4, (rate * 0.03) as usize + 4);
+/// Mixes `samples` down at `pitch`, averages over `window`, and thresholds the envelope
+/// (see [`detect`]).
+fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, window: Duration) -> Vec<Edge> {
+    let window = ((window.as_micros() as f64 / 1e6 * rate) as usize).max(4);
     // One envelope value per hop (about a tenth of the window).
     let hop = (window / 8).max(1);
     let w = 2.0 * PI * pitch / rate;
@@ -263,23 +277,19 @@ fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, unit: Duration) -> Vec
     let mut sorted = env.clone();
     sorted.sort_by(f64::total_cmp);
     let noise = sorted.get(sorted.len() / 10).copied().unwrap_or(0.0);
-    // Lowest and highest within about two seconds either way.
-    let reach = ((2.0 * rate) as usize / hop).max(1);
-    let highs = sliding(&env, reach, |a, b| a >= b);
-    let lows = sliding(&env, reach, |a, b| a <= b);
+    let levels = local_levels(&env, ((rate / hop as f64) as usize).max(1));
     let hop_s = hop as f64 / rate;
     // The average's delay: half the window.
     let delay = window as f64 / 2.0 / rate;
     let mut edges = Vec::new();
     let mut down = false;
     for (k, &e) in env.iter().enumerate() {
-        let (hi, lo) = (
-            highs.get(k).copied().unwrap_or(e),
-            lows.get(k).copied().unwrap_or(e),
-        );
-        let mid = lo + (hi - lo) / 2.0;
-        let band = (hi - lo) * 0.1;
-        let floor = noise * 8.0;
+        let (on, off) = levels.get(k).copied().unwrap_or((f64::MAX, 0.0));
+        // Halfway between the two levels, with a hysteresis of a sixth of their distance;
+        // a block whose levels are too close holds no signal (`local_levels`).
+        let mid = off + (on - off) / 2.0;
+        let band = (on - off) / 6.0;
+        let floor = noise * 6.0;
         let now_down = if down {
             e > (mid - band).max(floor * 0.8)
         } else {
@@ -304,34 +314,56 @@ fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, unit: Duration) -> Vec
     edges
 }
 
-/// For each index, the extreme (by `keep(a, b)`: a replaces b) of `v` within `reach`
-/// either side (a monotonic deque: linear time).
-fn sliding(v: &[f64], reach: usize, keep: impl Fn(f64, f64) -> bool) -> Vec<f64> {
-    let mut out = Vec::with_capacity(v.len());
-    let mut dq: VecDeque<usize> = VecDeque::new();
-    let mut next = 0;
-    for i in 0..v.len() {
-        let right = (i + reach).min(v.len() - 1);
-        while next <= right {
-            while dq.back().is_some_and(|&j| keep(v[next], v[j])) {
-                dq.pop_back();
+/// The tone's level and the noise's around each envelope value: the envelope is cut into
+/// blocks of `block` values (about a second); for each, the values within two blocks
+/// either way are split in two groups, key down and key up (two-means: the threshold moves
+/// to halfway between the groups' means until it settles), whose means are the levels.
+/// Following them block by block follows a signal that fades or grows. Where the groups'
+/// means are less than three times apart, there is no tone (noise alone splits about 2.3
+/// to 1): the levels are then `(f64::MAX, 0)`, and nothing there is taken as a mark.
+fn local_levels(env: &[f64], block: usize) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(env.len());
+    for start in (0..env.len()).step_by(block) {
+        let from = start.saturating_sub(2 * block);
+        let to = (start + 3 * block).min(env.len());
+        let values = env.get(from..to).unwrap_or(&[]);
+        let mut t = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        let (mut on, mut off) = (t, t);
+        for _ in 0..12 {
+            let (mut s_on, mut n_on, mut s_off, mut n_off) = (0.0, 0usize, 0.0, 0usize);
+            for &v in values {
+                if v > t {
+                    (s_on, n_on) = (s_on + v, n_on + 1);
+                } else {
+                    (s_off, n_off) = (s_off + v, n_off + 1);
+                }
             }
-            dq.push_back(next);
-            next += 1;
+            on = if n_on > 0 { s_on / n_on as f64 } else { t };
+            off = if n_off > 0 { s_off / n_off as f64 } else { t };
+            let next = (on + off) / 2.0;
+            if (next - t).abs() <= 1e-12 * on.max(1e-30) {
+                break;
+            }
+            t = next;
         }
-        while dq.front().is_some_and(|&j| j + reach < i) {
-            dq.pop_front();
-        }
-        out.push(dq.front().map_or(0.0, |&j| v[j]));
+        let levels = if on >= 2.8 * off {
+            (on, off)
+        } else {
+            (f64::MAX, 0.0)
+        };
+        let len = block.min(env.len() - start);
+        out.extend(std::iter::repeat_n(levels, len));
     }
     out
 }
 
-/// The dit length of a keyed signal: the unit from 5 ms to 1 s (in 1 % steps) that fits the
+/// The dit length of a keyed signal, and how well its marks fit it (the mean squared log
+/// error, 0 for a perfect fit): the unit from 5 ms to 1 s (in 1 % steps) that fits the
 /// marks best as dits (1 unit) and dahs (3), by squared log error (capped, so clicks and
 /// merged marks weigh little). Fitting only dits at a third of their length would make them
-/// "dahs": of units that fit about equally well, the longest wins.
-fn estimate_unit(edges: &[Edge]) -> Duration {
+/// "dahs": of units that fit about equally well, the longest wins. `None` with fewer than
+/// ten marks.
+fn estimate_unit(edges: &[Edge]) -> Option<(Duration, f64)> {
     let marks: Vec<f64> = edges
         .chunks(2)
         .filter_map(|p| match p {
@@ -340,8 +372,8 @@ fn estimate_unit(edges: &[Edge]) -> Duration {
         })
         .filter(|&d| d > 0.0)
         .collect();
-    if marks.is_empty() {
-        return Duration::from_millis(60);
+    if marks.len() < 10 {
+        return None;
     }
     let score = |u: f64| {
         marks
@@ -351,6 +383,7 @@ fn estimate_unit(edges: &[Edge]) -> Duration {
                 e * e
             })
             .sum::<f64>()
+            / marks.len() as f64
     };
     let mut candidates = Vec::new();
     let mut u = 5_000.0;
@@ -361,8 +394,28 @@ fn estimate_unit(edges: &[Edge]) -> Duration {
     let best = candidates.iter().map(|c| c.1).fold(f64::MAX, f64::min);
     let unit = candidates
         .iter()
-        .filter(|c| c.1 <= best * 1.05 + 1e-9)
+        .filter(|c| c.1 <= best * 1.05 + 1e-6)
         .map(|c| c.0)
         .fold(0.0, f64::max);
-    Duration::from_micros(unit as u64)
+    // A threshold above half the tone's level shortens every mark and lengthens every gap
+    // by the same time: the mean of a dit and a gap inside a character is still one unit.
+    let gaps: Vec<f64> = edges
+        .windows(2)
+        .filter_map(|p| match p {
+            [a, b] if !a.down && b.down => Some(b.at.saturating_since(a.at).as_micros() as f64),
+            _ => None,
+        })
+        .collect();
+    let median = |v: Vec<f64>| {
+        let mut v = v;
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let short =
+        |v: &[f64]| -> Vec<f64> { v.iter().copied().filter(|&d| d < 1.85 * unit).collect() };
+    let unit = match (median(short(&marks)), median(short(&gaps))) {
+        (Some(dit), Some(gap)) => (dit + gap) / 2.0,
+        _ => unit,
+    };
+    Some((Duration::from_micros(unit as u64), best))
 }

@@ -152,3 +152,45 @@ fn calls_at_20_wpm_through_jitter_and_dropped_elements_end_right_or_with_a_clear
         "no call met a dropped element: the test tests nothing"
     );
 }
+
+#[test]
+fn stretched_elements_and_noise_bursts_never_produce_a_wrong_result() {
+    // A sloppier channel: marks stretched by one to two units (a dit read as a dah), noise
+    // bursts in the gaps, every mark and gap 20 % off. Bytes are misread, not only lost,
+    // so frames arrive damaged: the CRC refuses them, and the calls they carried end with
+    // a deadline instead of a wrong value.
+    let rough = Impairments {
+        spread: 0.2,
+        stretch: 0.002,
+        burst: 0.002,
+        ..Impairments::NONE
+    };
+    let (mut ok, mut failed) = (0, 0);
+    let mut p = morse_pair(20, Impairments::NONE, 9);
+    p.ab.set_impairments(rough);
+    p.ba.set_impairments(rough);
+    for i in 0..16 {
+        match call(&mut p, i, -3 * i) {
+            (Ok(v), _) => {
+                assert_eq!(v, -2 * i, "a wrong result");
+                ok += 1;
+            }
+            (Err(reason), _) => {
+                assert!(
+                    matches!(
+                        reason,
+                        CallFailure::DeadlineExceeded | CallFailure::ConnectionLost
+                    ),
+                    "{reason:?}"
+                );
+                failed += 1;
+            }
+        }
+    }
+    let c = p.ab.channel_stats();
+    let crc = p.a.ep.stats().crc_errors + p.b.ep.stats().crc_errors;
+    eprintln!("{ok} ok, {failed} failed; {c:?}; {crc} CRC errors");
+    assert!(c.stretched > 0 && c.bursts > 0, "{c:?}");
+    assert!(crc > 0, "no frame arrived damaged: the test tests nothing");
+    assert!(ok >= 6, "{ok} of 16 calls succeeded");
+}
