@@ -61,6 +61,15 @@ enum Command {
         /// A rough Morse channel: edges moved by up to 30 % of a dit, and marks lost.
         #[arg(long)]
         noisy: bool,
+        /// Add white noise to the --wav audio: the tone's power over the noise's, in dB over
+        /// the whole band (0 is as loud as the tone).
+        #[arg(
+            long,
+            value_name = "DB",
+            requires = "wav",
+            allow_negative_numbers = true
+        )]
+        snr: Option<f64>,
     },
     /// The Morse-code link's tools.
     #[command(subcommand)]
@@ -256,12 +265,14 @@ fn main() {
             wpm,
             wav,
             noisy,
+            snr,
         } => {
             if link == "morse" {
                 morse::demo(&morse::DemoOptions {
                     wpm,
                     wav,
                     noisy,
+                    snr,
                     seed,
                 })
             } else if wav.is_some() || noisy {

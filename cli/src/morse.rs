@@ -32,6 +32,7 @@ pub(crate) struct DemoOptions {
     pub(crate) wpm: u32,
     pub(crate) wav: Option<std::path::PathBuf>,
     pub(crate) noisy: bool,
+    pub(crate) snr: Option<f64>,
     pub(crate) seed: u64,
 }
 
@@ -237,7 +238,11 @@ pub(crate) fn demo(opts: &DemoOptions) -> i32 {
                     pitch,
                     ..Tone::default()
                 };
-                audio::render(line.edges().1, &tone, unit, end)
+                let mut track = audio::render(line.edges().1, &tone, unit, end);
+                if let Some(snr) = opts.snr {
+                    audio::add_noise(&mut track, tone.level, snr, opts.seed ^ pitch as u64);
+                }
+                track
             })
             .collect();
         if let Err(e) = audio::write_wav(path, &tracks, Tone::default().sample_rate) {
@@ -245,11 +250,14 @@ pub(crate) fn demo(opts: &DemoOptions) -> i32 {
             return 1;
         }
         println!(
-            "wrote {}: {:.1} s of stereo audio, host -> device on the left ({} Hz), device -> host on the right ({} Hz)",
+            "wrote {}: {:.1} s of stereo audio, host -> device on the left ({} Hz), device -> host on the right ({} Hz){}",
             path.display(),
             p.now.as_secs_f64(),
             PITCHES[0],
-            PITCHES[1]
+            PITCHES[1],
+            opts.snr
+                .map(|s| format!(", with white noise at a signal-to-noise ratio of {s} dB"))
+                .unwrap_or_default()
         );
     }
     if failures > 0 && !opts.noisy {

@@ -1,6 +1,7 @@
 //! `wirecall demo --link morse` and `wirecall morse decode`: the demo's output is checked
-//! (its calls' results, the Morse of every frame), and the WAV it writes is decoded back
-//! into exactly the frames the demo keyed, each direction on its own channel.
+//! (its calls' results, the Morse of every frame), and the WAV it writes, with white noise
+//! at a signal-to-noise ratio of 6 dB, is decoded back into exactly the frames the demo
+//! keyed, each direction on its own channel.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -33,7 +34,7 @@ fn the_morse_demo_shows_its_calls_and_its_recording_decodes_to_the_same_frames()
     let dir = TempDir::new("morse-demo");
     let wav = dir.file("session.wav");
     let o = Command::new(BIN)
-        .args(["demo", "--link", "morse", "--wav", &wav])
+        .args(["demo", "--link", "morse", "--wav", &wav, "--snr", "6"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
