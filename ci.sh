@@ -157,11 +157,11 @@ MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-ignore-leaks" PROPTEST_CASES=4 \
 
 step "fuzz: every target built, then 20 s each, overflow checks on (nightly, cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-# Six targets x 20 s: 2 minutes of fuzzing. The committed corpus is their seed (and
+# Seven targets x 20 s: 2 minutes 20 s of fuzzing. The committed corpus is their seed (and
 # `cargo test` replays it below); what a run adds goes to a scratch directory, so that
 # ci never changes the checkout. A crash stops ci with the input in fuzz/artifacts/.
 (cd fuzz && cargo +nightly fuzz build -a)
-for target in framing messages endpoint pair typed host; do
+for target in framing messages endpoint pair typed host host_client; do
     scratch=$(mktemp -d)
     (cd fuzz && cargo +nightly fuzz run -a "$target" "$scratch" "corpus/$target" -- \
         -max_total_time=20 -max_len=2048 -timeout=20 -print_final_stats=1 2>&1 \

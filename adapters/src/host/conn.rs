@@ -777,6 +777,7 @@ impl Conn {
                 return;
             }
             let now = super::now();
+            let was_connected = st.session.is_connected();
             let taken = st.session.input(
                 now,
                 role.buf
@@ -792,8 +793,12 @@ impl Conn {
                 st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
                 self.mark_down(&mut st);
             }
-            if !got.done.is_empty() && st.starting > 0 {
-                self.changed.notify_all(); // slots freed
+            // Slots freed, or a session came up: calls waiting to start may start now. A
+            // peer that answers this side's Hello with a reply alone (one that kept its
+            // session) leaves nothing to write, so no write would wake them either.
+            let connected = !was_connected && st.session.is_connected();
+            if (!got.done.is_empty() || connected) && st.starting > 0 {
+                self.changed.notify_all();
             }
             // What the input produced (pongs, Busy, answers) goes out now, unless more
             // input waits in the buffer: then it goes out with the answers to that, in one

@@ -741,8 +741,9 @@ where
     let ended = loop {
         // 1. Input left over (the endpoint stopped taking it until its queue emptied).
         let mut got = Collected::default();
-        let (closing, next, connected, session_over) = {
+        let (closing, next, connected, session_over, came_up) = {
             let mut st = shared.lock();
+            let was_connected = st.session.is_connected();
             if start < end {
                 let n =
                     st.session
@@ -763,10 +764,14 @@ where
                 st.session.next_timeout(),
                 st.session.has_connected(),
                 over,
+                !was_connected && st.session.is_connected(),
             )
         };
-        if got.completed {
-            shared.room.notify_waiters(); // slots freed
+        // Slots freed, or a session came up: calls waiting to start may start now. A peer
+        // that answers this side's Hello with a reply alone (one that kept its session)
+        // leaves nothing to write, so no write would wake them either.
+        if got.completed || came_up {
+            shared.room.notify_waiters();
         }
         for (ticket, procedure, args) in got.requests.drain(..) {
             if got.streams.contains(&ticket) {

@@ -15,10 +15,12 @@
 //! | `pair` | [`pair`] | two live endpoints, an arbitrary list of operations and link faults |
 //! | `typed` | [`typed`] | `decode_exact` of the demo and calc types, `wirecall-schema` |
 //! | `host` | [`host`] | `serve_link` over a socket pair, fed by an arbitrary peer |
+//! | `host_client` | [`host_client`] | the blocking host `Client`'s calls and streams, answered by an arbitrary server peer |
 
 mod endpoint;
 mod framing;
 mod host;
+mod host_client;
 mod messages;
 mod pair;
 mod typed;
@@ -26,6 +28,7 @@ mod typed;
 pub use endpoint::endpoint;
 pub use framing::framing;
 pub use host::host;
+pub use host_client::host_client;
 pub use messages::messages;
 pub use pair::pair;
 pub use typed::typed;
@@ -41,4 +44,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("pair", pair),
     ("typed", typed),
     ("host", host),
+    ("host_client", host_client),
 ];

@@ -398,3 +398,83 @@ fn a_deadline_noticed_by_the_device_is_a_timeout_for_the_caller() {
     );
     device.join().unwrap();
 }
+
+/// Reads from `peer` until a frame whose kind is `kind` has come; returns its body.
+fn frame_of_kind(peer: &mut std::os::unix::net::UnixStream, kind: u8) -> Vec<u8> {
+    use std::io::Read;
+    let (mut seen, mut buf) = (Vec::new(), [0u8; 256]);
+    loop {
+        if let Some(f) = raw::unframe(&seen)
+            .into_iter()
+            .flatten()
+            .find(|f| f[0] & 0x1f == kind)
+        {
+            return f;
+        }
+        let n = peer
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("no frame of kind {kind} came: {e}"));
+        assert!(n > 0, "the client hung up first");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A Hello reply alone, from a peer that kept its session: no initial Hello of its own.
+fn hello_reply() -> Vec<u8> {
+    raw::frame(&raw::hello(true, 1, 1, 4096, 4, 4, 1000, 0))
+}
+
+/// The client's keepalive: longer than the calls' deadline, so that no Ping (whose write
+/// would wake a waiting call) comes before it.
+const LONG_KEEPALIVE: wirecall::Duration = wirecall::Duration::from_secs(10);
+
+#[test]
+fn a_call_waiting_for_the_handshake_starts_when_a_hello_reply_alone_completes_it() {
+    // Found by the `host_client` fuzz target: a session that came up with nothing for
+    // the client to write (the peer answered its Hello with a reply alone, as a device
+    // that kept its session does) woke no waiting call, which then waited for the next
+    // write (a keepalive Ping) or its deadline.
+    let (mut peer, here) = std::os::unix::net::UnixStream::pair().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let options = ClientOptions {
+        config: wirecall::Config::default().with_keepalive(LONG_KEEPALIVE),
+        ..ClientOptions::default()
+    };
+    let client = Client::over(Link::from_unix(here).unwrap(), options).unwrap();
+    let c = client.clone();
+    let caller = std::thread::spawn(move || c.call(0, b"x", Some(Duration::from_secs(5))));
+    assert_eq!(frame_of_kind(&mut peer, 1)[0], 0x01, "the client's Hello");
+    std::thread::sleep(Duration::from_millis(100)); // the call waits for a session by now
+    peer.write_all(&hello_reply()).unwrap();
+    let request = frame_of_kind(&mut peer, 2);
+    peer.write_all(&raw::frame(&[0x03, request[1], b'y']))
+        .unwrap();
+    assert_eq!(caller.join().unwrap(), Ok(b"y".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_call_waiting_for_the_handshake_starts_when_a_hello_reply_alone_completes_it() {
+    // The same in the async flavour (see the test above).
+    use host::tokio::AsyncClient;
+    let (peer, here) = std::os::unix::net::UnixStream::pair().unwrap();
+    here.set_nonblocking(true).unwrap();
+    let here = tokio::net::UnixStream::from_std(here).unwrap();
+    let config = wirecall::Config::default().with_keepalive(LONG_KEEPALIVE);
+    let client = AsyncClient::over(here, config);
+    let c = client.clone();
+    let caller = tokio::spawn(async move { c.call(0, b"x", Some(Duration::from_secs(5))).await });
+    let device = tokio::task::spawn_blocking(move || {
+        let mut peer = peer;
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(frame_of_kind(&mut peer, 1)[0], 0x01, "the client's Hello");
+        std::thread::sleep(Duration::from_millis(100)); // the call waits by now
+        peer.write_all(&hello_reply()).unwrap();
+        let request = frame_of_kind(&mut peer, 2);
+        peer.write_all(&raw::frame(&[0x03, request[1], b'y']))
+            .unwrap();
+        peer
+    });
+    assert_eq!(caller.await.unwrap(), Ok(b"y".to_vec()));
+    drop(device.await.unwrap());
+    drop(client);
+}
