@@ -52,7 +52,7 @@ enum Command {
         link: String,
         /// Morse speed in words per minute (a dit is 1200 ms / N): 120 is a machine's pace,
         /// 20 a practised operator's.
-        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(5..=2000))]
+        #[arg(long, default_value_t = DEFAULT_WPM, value_parser = clap::value_parser!(u32).range(5..=2000))]
         wpm: u32,
         /// Write the Morse session as stereo audio: host to device on the left, device to
         /// host on the right.
@@ -128,6 +128,17 @@ enum Command {
     },
 }
 
+/// The Morse demo's default speed: a machine's pace.
+const DEFAULT_WPM: u32 = 120;
+
+/// A pitch for `morse decode --pitch`: 100 to 4000 Hz.
+fn pitch_hz(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(hz) if (100.0..=4000.0).contains(&hz) => Ok(hz),
+        _ => Err(format!("{s:?} is not a pitch from 100 to 4000 Hz")),
+    }
+}
+
 /// `wirecall morse ...`.
 #[derive(Subcommand, Debug)]
 enum MorseCommand {
@@ -137,8 +148,8 @@ enum MorseCommand {
     Decode {
         /// The recording.
         file: std::path::PathBuf,
-        /// The tone's pitch in hertz (default: found in the recording).
-        #[arg(long)]
+        /// The tone's pitch in hertz, 100 to 4000 (default: found in the recording).
+        #[arg(long, value_parser = pitch_hz)]
         pitch: Option<f64>,
         /// The speed in words per minute (default: found in the recording).
         #[arg(long, value_parser = clap::value_parser!(u32).range(5..=2000))]
@@ -275,8 +286,8 @@ fn main() {
                     snr,
                     seed,
                 })
-            } else if wav.is_some() || noisy {
-                eprintln!("wirecall: --wav and --noisy are for --link morse");
+            } else if wav.is_some() || noisy || wpm != DEFAULT_WPM {
+                eprintln!("wirecall: --wpm, --wav, --snr and --noisy are for --link morse");
                 2
             } else {
                 demo::run(seed);

@@ -11,7 +11,7 @@ use wirecall_adapters::morse::audio::{self, Tone};
 use wirecall_adapters::morse::channel::Impairments;
 use wirecall_adapters::morse::code::{byte_codes, dots};
 use wirecall_adapters::morse::line::MorseLine;
-use wirecall_adapters::morse::{byte_time, unit_at_wpm, Decoder, Edge};
+use wirecall_adapters::morse::{byte_time, unit_at_wpm, Decoder};
 use wirecall_tests::demo::demo;
 use wirecall_tests::engine::Owned;
 use wirecall_tests::pair::{Pair, Serve, Side};
@@ -23,6 +23,10 @@ type Host = wirecall::Endpoint<1024, 16, 16, 2100>;
 
 /// Frames of up to 64 bytes on the Morse link: the largest then takes 67 bytes on the wire.
 const MAX_FRAME: usize = 64;
+
+/// The fastest speed `--wav` renders (a 5 ms dit: three cycles of the lower tone; also the
+/// fastest `morse decode` finds by itself).
+const MAX_AUDIO_WPM: u32 = 240;
 
 /// The tones of the two directions in a WAV: host to device (left), device to host (right).
 const PITCHES: [f64; 2] = [600.0, 800.0];
@@ -120,6 +124,24 @@ fn print_frame(dir: usize, start: Instant, body: &[u8], unit: wirecall::Duration
 
 /// Runs the Morse demo.
 pub(crate) fn demo(opts: &DemoOptions) -> i32 {
+    if opts.wav.is_some() && opts.wpm > MAX_AUDIO_WPM {
+        eprintln!(
+            "wirecall: --wav renders audio up to {MAX_AUDIO_WPM} wpm (at {} wpm a dit is shorter than a few cycles of the tone, and `morse decode` finds speeds up to {MAX_AUDIO_WPM} wpm)",
+            opts.wpm
+        );
+        return 2;
+    }
+    if opts.snr.is_some_and(|s| !s.is_finite()) {
+        eprintln!("wirecall: --snr takes a number of dB");
+        return 2;
+    }
+    // Fail before a long session if the recording cannot be written.
+    if let Some(path) = &opts.wav {
+        if let Err(e) = std::fs::File::create(path) {
+            eprintln!("wirecall: cannot write {}: {e}", path.display());
+            return 1;
+        }
+    }
     let unit = unit_at_wpm(opts.wpm);
     let imp = if opts.noisy {
         Impairments {
@@ -220,13 +242,16 @@ pub(crate) fn demo(opts: &DemoOptions) -> i32 {
     printer.show(&p);
     let (a, b) = (p.ab.decoder_stats(), p.ba.decoder_stats());
     println!(
-        "\n{:.1} s of Morse; decoded {} and {} bytes, {} and {} words unreadable (host -> device, device -> host); CRC errors seen: {}",
+        "\n{:.1} s of Morse; decoded {} and {} bytes, {} and {} words unreadable (host -> device, device -> host); damaged frames refused (framing or CRC): {}",
         p.now.as_secs_f64(),
         a.bytes,
         b.bytes,
         a.bad_words,
         b.bad_words,
-        p.a.ep.stats().crc_errors + p.b.ep.stats().crc_errors
+        [p.a.ep.stats(), p.b.ep.stats()]
+            .iter()
+            .map(|s| s.crc_errors + s.framing_errors)
+            .sum::<u32>()
     );
     if let Some(path) = &opts.wav {
         let end = Instant::from_micros(p.now.as_micros() as u64);
@@ -310,7 +335,8 @@ fn call(
 }
 
 /// `wirecall morse decode FILE.wav`: prints, for each channel, the tone and speed found,
-/// and every frame heard (hex and what it is).
+/// and every frame heard (hex and what it is), stamped with when its first byte was read.
+/// Exits 1 if no channel holds a valid frame.
 pub(crate) fn decode(path: &Path, pitch: Option<f64>, wpm: Option<u32>) -> i32 {
     let (rate, channels) = match audio::read_wav(path) {
         Ok(r) => r,
@@ -323,32 +349,36 @@ pub(crate) fn decode(path: &Path, pitch: Option<f64>, wpm: Option<u32>) -> i32 {
         }
     };
     let names = ["left", "right"];
+    let mut frames_heard = 0;
     for (k, samples) in channels.iter().enumerate() {
-        let found = audio::detect(samples, rate, pitch, wpm.map(unit_at_wpm));
+        let name = names.get(k).copied().unwrap_or("channel");
+        let Some(found) = audio::detect(samples, rate, pitch, wpm.map(unit_at_wpm)) else {
+            println!("channel {} ({name}): no keyed tone found\n", k + 1);
+            continue;
+        };
         let unit_ms = found.unit.as_micros() as f64 / 1000.0;
         let mut decoder = Decoder::tracking(found.unit);
+        // Each byte with when it was read: at the edge or the silence that ended it.
         let mut bytes: Vec<(Instant, u8)> = Vec::new();
-        let feed = |decoder: &mut Decoder, e: Option<Edge>, bytes: &mut Vec<(Instant, u8)>| {
-            if let Some(e) = e {
-                if let Some(t) = decoder.poll_timeout().filter(|&t| t < e.at) {
-                    decoder.handle_timeout(t);
-                }
-                decoder.edge(e);
-            } else if let Some(t) = decoder.poll_timeout() {
-                decoder.handle_timeout(t);
-            }
-            let at = e.map_or(Instant::ZERO, |e| e.at);
+        let drain = |decoder: &mut Decoder, at: Instant, bytes: &mut Vec<(Instant, u8)>| {
             bytes.extend(std::iter::from_fn(|| decoder.poll_byte()).map(|b| (at, b)));
         };
         for &e in &found.edges {
-            feed(&mut decoder, Some(e), &mut bytes);
+            if let Some(t) = decoder.poll_timeout().filter(|&t| t < e.at) {
+                decoder.handle_timeout(t);
+                drain(&mut decoder, t, &mut bytes);
+            }
+            decoder.edge(e);
+            drain(&mut decoder, e.at, &mut bytes);
         }
-        feed(&mut decoder, None, &mut bytes);
+        if let Some(t) = decoder.poll_timeout() {
+            decoder.handle_timeout(t);
+            drain(&mut decoder, t, &mut bytes);
+        }
         let stats = decoder.stats();
         println!(
-            "channel {} ({}): tone {:.0} Hz, {:.0} wpm (a dit is {unit_ms:.1} ms); {} bytes heard, {} words unreadable",
+            "channel {} ({name}): tone {:.0} Hz, {:.0} wpm (a dit is {unit_ms:.1} ms); {} bytes heard, {} words unreadable",
             k + 1,
-            names.get(k).copied().unwrap_or("channel"),
             found.pitch,
             1200.0 / unit_ms.max(0.001),
             stats.bytes,
@@ -371,6 +401,11 @@ pub(crate) fn decode(path: &Path, pitch: Option<f64>, wpm: Option<u32>) -> i32 {
             );
         }
         println!("{ok} frames, {broken} broken\n");
+        frames_heard += ok;
+    }
+    if frames_heard == 0 {
+        eprintln!("wirecall: no wirecall frame heard in {}", path.display());
+        return 1;
     }
     0
 }

@@ -101,3 +101,37 @@ fn decoding_what_is_not_a_wav_file_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_recording_without_a_keyed_tone_says_so_and_fails() {
+    let dir = TempDir::new("morse-silence");
+    let path = dir.file("silence.wav");
+    // Two seconds of 8 kHz mono silence, written by hand (a 44-byte header, then samples).
+    let samples = 16_000u32;
+    let mut wav = Vec::new();
+    wav.extend(b"RIFF");
+    wav.extend((36 + samples * 2).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes()); // PCM
+    wav.extend(1u16.to_le_bytes()); // mono
+    wav.extend(8000u32.to_le_bytes());
+    wav.extend(16_000u32.to_le_bytes()); // bytes per second
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend((samples * 2).to_le_bytes());
+    wav.resize(wav.len() + samples as usize * 2, 0);
+    std::fs::write(&path, wav).unwrap();
+    let o = Command::new(BIN)
+        .args(["morse", "decode", &path])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("no keyed tone found"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no wirecall frame heard"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -180,9 +180,9 @@ impl Config {
     }
     /// Scales the timers to a serial link of `baud` bits per second (10 bit times per byte:
     /// 8N1) carrying frames of up to `max_frame` decoded bytes: see
-    /// [`for_byte_time`](Config::for_byte_time). At 9600 baud and above only
-    /// [`frame_timeout`](Config::frame_timeout) changes (the defaults of the others are
-    /// longer than what the link needs).
+    /// [`for_byte_time`](Config::for_byte_time). At 9600 baud and above, with frames of up
+    /// to about 900 bytes, only [`frame_timeout`](Config::frame_timeout) changes (the
+    /// defaults of the others are longer than what the link needs).
     #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn for_link(self, baud: u32, max_frame: usize) -> Self {
         let baud = if baud == 0 { 1 } else { baud as u64 };
@@ -196,11 +196,15 @@ impl Config {
     /// times out only because the link is slow. With `F` the time the largest encoded frame
     /// takes on the link:
     ///
-    /// * [`frame_timeout`](Config::frame_timeout) = 2`F` + 20 ms (scheduling jitter);
+    /// * [`frame_timeout`](Config::frame_timeout) = 2`F` + 20 ms (scheduling jitter), set
+    ///   whatever it was (on a fast link this lowers it);
     /// * [`keepalive`](Config::keepalive) at least `F`: while the peer sends one frame
     ///   nothing valid arrives, so the idle limit (three keepalives) is at least 3`F`;
     /// * [`call_timeout`](Config::call_timeout) at least 4`F`: the request and its answer at
-    ///   full size, and one full frame queued ahead of each;
+    ///   full size, and one full frame queued ahead of each. Calls made while others are in
+    ///   flight queue behind them: with `n` at once, give each a timeout of about
+    ///   (2 + 2`n`)`F` (a call's own timeout, or [`with_call_timeout`](Config::with_call_timeout)
+    ///   after this);
     /// * [`late_reply_grace`](Config::late_reply_grace) at least 2`F`,
     ///   [`stream_idle_timeout`](Config::stream_idle_timeout) at least 4`F` (an item one
     ///   way, its credit the other, with a frame ahead of each);
@@ -208,9 +212,8 @@ impl Config {
     ///   [`max_request_timeout`](Config::max_request_timeout) never below what the above
     ///   need.
     ///
-    /// Each is only ever raised from its current value, never lowered. A link of a few bytes
-    /// per second (the Morse link of `wirecall-adapters`) gets minutes; a UART at 9600 baud or
-    /// faster keeps every default but `frame_timeout`.
+    /// All but `frame_timeout` are only ever raised from their current value. A link of a
+    /// few bytes per second (the Morse link of `wirecall-adapters`) gets minutes.
     #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn for_byte_time(mut self, byte_time: Duration, max_frame: usize) -> Self {
         let bytes = crate::framing::max_encoded_len(max_frame) as u64;

@@ -82,7 +82,11 @@ fn main() {
                 }
             }
             audio::add_noise(&mut samples, tone.level, snr, seed + 100);
-            let found = audio::detect(&samples, tone.sample_rate, None, None);
+            let Some(found) = audio::detect(&samples, tone.sample_rate, None, None) else {
+                bad += bytes.len();
+                total += bytes.len();
+                continue;
+            };
             found_pitch += found.pitch / seeds as f64;
             found_unit += found.unit.as_micros() as f64 / 1000.0 / seeds as f64;
             let mut decoder = if std::env::args().any(|a| a == "--fixed") {
@@ -103,7 +107,7 @@ fn main() {
             bad += distance(&bytes, &heard);
             total += bytes.len();
         }
-        // The detector averages over a third of a dit: a filter about 2.5 / dit wide; the
+        // The detector averages over half a dit: a filter about 2 / dit wide; the
         // ratio in 50 Hz is what a 50 Hz wide ear or filter would hear.
         let in_50hz = snr + 10.0 * (4000.0f64 / 50.0).log10();
         println!(

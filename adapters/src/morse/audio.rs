@@ -146,22 +146,26 @@ pub struct Detected {
     pub unit: Duration,
 }
 
-/// Finds the tone in `samples` and turns it into key edges. `pitch` and `unit` are
-/// estimated from the signal unless given.
+/// Finds the tone in `samples` and turns it into key edges; `None` if no keyed tone is
+/// there (fewer than ten marks: silence, noise, a steady carrier). `pitch` and `unit` are
+/// estimated from the signal unless given; a unit is found from 5 ms to 1 s (240 down to
+/// 1.2 words per minute).
 ///
 /// How: the pitch is the strongest frequency from 200 Hz to 2 kHz in the loudest parts of
-/// the signal; the signal is mixed down at that pitch and averaged over a third of a unit
-/// (a filter about 2.5 / unit wide, which keeps the edges and drops most of the noise);
-/// the key is down while that envelope is above halfway between its lowest and highest
-/// values within a couple of seconds around (so a fading or growing signal is followed),
-/// with hysteresis, and never below eight times the envelope's tenth percentile (the noise,
-/// while the key is up).
+/// the signal; the signal is mixed down at that pitch and averaged over half a unit (a
+/// filter about 2 / unit wide, which keeps the edges and drops most of the noise); the key
+/// is down while that envelope is above halfway between the tone's level and the noise's,
+/// found second by second (two-means over about five seconds around, so a fading or
+/// growing signal is followed), with hysteresis; never where the two levels are less than
+/// 2.8 times apart (noise alone splits about 2.3 to 1) or the tone is below -60 dB of full
+/// scale, nor below six times the envelope's tenth percentile (the noise, while the key is
+/// up).
 pub fn detect(
     samples: &[f32],
     sample_rate: u32,
     pitch: Option<f64>,
     unit: Option<Duration>,
-) -> Detected {
+) -> Option<Detected> {
     let rate = f64::from(sample_rate.max(1));
     let pitch = pitch.unwrap_or_else(|| estimate_pitch(samples, rate));
     let unit = unit.unwrap_or_else(|| {
@@ -187,7 +191,8 @@ pub fn detect(
     });
     let window = Duration::from_micros(unit.as_micros() / 2);
     let edges = envelope_edges(samples, rate, pitch, window);
-    Detected { edges, pitch, unit }
+    let marks = edges.iter().filter(|e| e.down).count();
+    (marks >= 10).then_some(Detected { edges, pitch, unit })
 }
 
 /// The power of `x` at `freq` (Goertzel).
@@ -243,7 +248,7 @@ fn estimate_pitch(samples: &[f32], rate: f64) -> f64 {
 /// (see [`detect`]).
 fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, window: Duration) -> Vec<Edge> {
     let window = ((window.as_micros() as f64 / 1e6 * rate) as usize).max(4);
-    // One envelope value per hop (about a tenth of the window).
+    // One envelope value per hop (an eighth of the window).
     let hop = (window / 8).max(1);
     let w = 2.0 * PI * pitch / rate;
     let (mut si, mut sq) = (0.0f64, 0.0f64);
@@ -272,8 +277,9 @@ fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, window: Duration) -> V
     }
     // The noise: the tenth percentile of the envelope (the key is up at least that often:
     // hex digits keep it down up to 62 % of a byte, so a median could be the tone). For
-    // noise alone (a Rayleigh envelope) eight times that is 3.7 standard deviations: noise
-    // crosses it 0.1 % of the time.
+    // noise alone (a Rayleigh envelope) six times that is 2.8 standard deviations: noise
+    // crosses it 2 % of the time, and hysteresis and the decoder's glitch filter take the
+    // rest.
     let mut sorted = env.clone();
     sorted.sort_by(f64::total_cmp);
     let noise = sorted.get(sorted.len() / 10).copied().unwrap_or(0.0);
@@ -319,7 +325,8 @@ fn envelope_edges(samples: &[f32], rate: f64, pitch: f64, window: Duration) -> V
 /// either way are split in two groups, key down and key up (two-means: the threshold moves
 /// to halfway between the groups' means until it settles), whose means are the levels.
 /// Following them block by block follows a signal that fades or grows. Where the groups'
-/// means are less than three times apart, there is no tone (noise alone splits about 2.3
+/// means are less than 2.8 times apart (or the tone is under -60 dB of full scale), there
+/// is no tone (noise alone splits about 2.3
 /// to 1): the levels are then `(f64::MAX, 0)`, and nothing there is taken as a mark.
 fn local_levels(env: &[f64], block: usize) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(env.len());
@@ -346,7 +353,8 @@ fn local_levels(env: &[f64], block: usize) -> Vec<(f64, f64)> {
             }
             t = next;
         }
-        let levels = if on >= 2.8 * off {
+        // -60 dB of full scale: digital silence with a little dither is not a tone.
+        let levels = if on >= 2.8 * off && on >= 1e-3 {
             (on, off)
         } else {
             (f64::MAX, 0.0)

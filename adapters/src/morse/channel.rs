@@ -48,8 +48,8 @@ pub struct ChannelStats {
 }
 
 /// Passes the edges of a keyer through [`Impairments`]. Feed it each edge in order; it
-/// emits edges in time order, later than they went in by at most what `spread` and
-/// `stretch` added.
+/// emits edges in time order (never before time zero), moved earlier or later by jitter
+/// and spread and later by stretches.
 #[derive(Debug)]
 pub struct Channel {
     unit: f64,

@@ -22,7 +22,7 @@ pub struct Code {
 impl Code {
     /// Element `i` (0 = first) is a dah.
     pub const fn is_dah(self, i: u8) -> bool {
-        i < self.len && (self.dahs >> (self.len - 1 - i)) & 1 == 1
+        i < self.len && self.len <= 8 && (self.dahs >> (self.len - 1 - i)) & 1 == 1
     }
 
     /// Units the character keys for: its marks (1 per dit, 3 per dah) and the one-unit gaps
@@ -34,7 +34,7 @@ impl Code {
             units += if self.is_dah(i) { 3 } else { 1 };
             i += 1;
         }
-        units + self.len as u32 - 1
+        (units + self.len as u32).saturating_sub(1)
     }
 }
 

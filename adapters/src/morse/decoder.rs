@@ -84,6 +84,9 @@ pub struct Decoder {
     count: u8,
     /// The word cannot be a byte any more (a bad character, too many, a long mark).
     spoiled: bool,
+    /// What the last mark changed (character, unit, spoiled), until the gap after it proves
+    /// longer than a glitch.
+    undo: Option<(Code, u64, bool)>,
     out: Deque<u8, 4>,
     stats: DecoderStats,
 }
@@ -118,6 +121,7 @@ impl Decoder {
             digits: [0; 2],
             count: 0,
             spoiled: false,
+            undo: None,
             out: Deque::new(),
             stats: DecoderStats {
                 bytes: 0,
@@ -154,14 +158,20 @@ impl Decoder {
         if edge.down {
             // A gap ended.
             if hundredths < GLITCH {
-                // A dropout inside a mark: the mark goes on.
+                // A dropout inside a mark: the mark goes on, and what its first part did
+                // (an element, a speed estimate) is undone: it is taken once, whole, at
+                // its real end.
                 self.stats.glitches = self.stats.glitches.saturating_add(1);
+                if let Some((code, unit, spoiled)) = self.undo.take() {
+                    (self.code, self.unit, self.spoiled) = (code, unit, spoiled);
+                }
                 self.last = Some(Edge {
                     at: self.mark_start,
                     down: true,
                 });
                 return;
             }
+            self.undo = None;
             if hundredths >= WORD {
                 self.end_word();
             } else if hundredths >= DAH {
@@ -180,6 +190,7 @@ impl Decoder {
                 return;
             }
             let dah = hundredths >= DAH;
+            self.undo = Some((self.code, self.unit, self.spoiled));
             if hundredths > LONG_MARK {
                 self.spoiled = true;
             } else if self.tracking {
@@ -215,7 +226,8 @@ impl Decoder {
         }
     }
 
-    /// The next byte decoded, if any.
+    /// The next byte decoded, if any. Drain it after every edge and timeout: it holds four
+    /// bytes, and a fifth pushes out the oldest.
     pub fn poll_byte(&mut self) -> Option<u8> {
         self.out.pop_front()
     }

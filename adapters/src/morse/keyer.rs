@@ -70,6 +70,14 @@ impl<const N: usize> Keyer<N> {
     /// Queues `byte` at `now`; an idle keyer starts it at `now` (or once the last byte's word
     /// gap is over). Gives the byte back if `N` bytes already wait.
     pub fn push(&mut self, now: Instant, byte: u8) -> Result<(), u8> {
+        // A word gap that ended by `now` keys no edge, so a caller may not have handled it:
+        // the keyer is idle then, and this byte starts now, not back when the gap ended.
+        if let Some(end) = self.next.filter(|&t| self.pos >= self.count && t <= now) {
+            if self.queue.is_empty() {
+                self.free_at = end;
+                self.next = None;
+            }
+        }
         if self.next.is_none() {
             self.load(byte);
             self.next = Some(if now > self.free_at {

@@ -81,7 +81,7 @@ fn calls_at_20_wpm_on_a_clean_link_all_succeed_and_nothing_times_out() {
     for i in 0..5 {
         let (got, took) = call(&mut p, i, 1000);
         assert_eq!(got, Ok(i + 1000));
-        // About 22 bytes each way at two seconds a byte.
+        // 22 bytes in all (request and reply) at about two seconds a byte.
         assert!(
             took > Duration::from_secs(30) && took < Duration::from_secs(120),
             "{took:?}"
