@@ -117,4 +117,7 @@ def chatty(n: u8) -> u8:
 
 
 if __name__ == "__main__":
-    wirecall.serve_stdio(service)
+    import sys
+
+    # No argument: stdio (as `wirecall call --exec` runs it); else a link URL to serve on.
+    wirecall.serve(sys.argv[1] if len(sys.argv) > 1 else "stdio:", service)

@@ -247,6 +247,10 @@ class Peer:
         """Sends the first Hello and starts the reader and timer threads."""
         if self.service is not None:
             self._executor = ThreadPoolExecutor(self.options.max_calls, thread_name_prefix=f"{self.name}-handler")
+        with self._lock:
+            # The first retry is one keepalive after the start (section 5.2): a second
+            # initial Hello right behind the first would read as a restart.
+            self._next_hello = time.monotonic() + self.options.keepalive
         self._send_hello(reply=False)
         self._timers.start()
         self._reader.start()
