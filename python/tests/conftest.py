@@ -61,8 +61,10 @@ def read_line(process: subprocess.Popen, limit: float = 30.0) -> str:
 
 
 def start_server(args: List[str], marker: str = "serving") -> Running:
-    """Starts a server and waits for its "serving ... on ADDR" line; returns it and ADDR."""
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """Starts a server (in the tests' directory, where the test services are) and waits for
+    its "serving ... on ADDR" line; returns it and ADDR."""
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=TESTS)
     try:
         line = read_line(process)
         if marker not in line:
