@@ -93,7 +93,7 @@ fi
 cargo build -q -p wirecall-cli --locked
 python3 -m venv --clear target/python-venv
 target/python-venv/bin/pip install -q --disable-pip-version-check ./python[test]
-python_log=$(cd python && WIRECALL_BIN="$PWD/../target/debug/wirecall" ../target/python-venv/bin/python -m pytest -q \
+python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" ../target/python-venv/bin/python -m pytest -q \
     -p no:cacheprovider tests 2>&1) || { echo "$python_log"; echo "python tests failed"; exit 1; }
 echo "$python_log" | tail -n 3
 python_passed=$(grep -oE '[0-9]+ passed' <<<"$python_log" | tail -n 1 | awk '{print $1}')

@@ -51,13 +51,14 @@ def stop(process: subprocess.Popen) -> None:
             pipe.close()
 
 
-def read_line(process: subprocess.Popen, limit: float = 30.0) -> str:
-    """The next line of a child's stderr, waiting at most ``limit`` seconds for it."""
-    assert process.stderr is not None
-    ready, _, _ = select.select([process.stderr], [], [], limit)
+def read_line(process: subprocess.Popen, limit: float = 30.0, stdout: bool = False) -> str:
+    """The next line of a child's stderr (or stdout), waiting at most ``limit`` seconds for it."""
+    pipe = process.stdout if stdout else process.stderr
+    assert pipe is not None
+    ready, _, _ = select.select([pipe], [], [], limit)
     if not ready:
         raise TimeoutError(f"no line from pid {process.pid} in {limit} s")
-    return process.stderr.readline().decode()
+    return pipe.readline().decode()
 
 
 def start_server(args: List[str], marker: str = "serving") -> Running:

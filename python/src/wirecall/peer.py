@@ -325,7 +325,7 @@ class Peer:
         while True:
             try:
                 data = self.transport.read(65536)
-            except (OSError, ValueError) as e:
+            except Exception as e:  # whatever the transport raises, the link has ended
                 reason = f"the link failed: {e}"
                 data = b""
             if not data:

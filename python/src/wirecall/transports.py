@@ -174,10 +174,16 @@ class SerialTransport:
         self.port = serial.Serial(path, baud, timeout=None)
 
     def read(self, n: int) -> bytes:
-        data = self.port.read(1)  # blocks until a byte comes
-        waiting = self.port.in_waiting
-        if data and waiting:
-            data += self.port.read(min(waiting, n - 1))
+        try:
+            data = self.port.read(1)  # blocks until a byte comes
+            waiting = self.port.in_waiting
+            if data and waiting:
+                data += self.port.read(min(waiting, n - 1))
+        except (TypeError, AttributeError):
+            # pyserial fails this way when the port is closed under a blocked read: the end.
+            if not self.port.is_open:
+                return b""
+            raise
         return bytes(data)
 
     def write(self, data: bytes) -> None:
