@@ -2,11 +2,15 @@
 """Python client calls per second against the Rust server (`wirecall serve`), over loopback TCP.
 
     python3 python/bench/calls_per_second.py [--server target/release/wirecall] [--seconds 3] [--rounds 3]
+        [--rust-bench target/release/wirecall-bench]
 
 Starts the Rust demo server itself (stopped by pid at the end), or uses ``--url``. Calls
 ``add(1000 + i % 1000, 5678)`` (the Rust benchmarks' arguments) with 1 call in flight (one
-thread), then 32 in flight three ways: 32 threads sharing one connection, and asyncio with
-32 tasks. Prints one line per case with the median of the rounds; asserts nothing.
+thread), then 32 in flight two ways: 32 threads sharing one connection, and asyncio with
+32 tasks. With ``--rust-bench`` the Rust clients run in the same rounds (``wirecall-bench``:
+the blocking client at 1 in flight, the tokio one at 32, each against its own Rust server),
+for ratios on a noisy machine. Prints one line per case with the median of the rounds and
+each round; asserts nothing.
 """
 
 import argparse
@@ -17,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, List
+from typing import Callable, Dict, List
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python" / "src"))  # runs from a checkout without installing
@@ -89,9 +93,12 @@ def asyncio_in_flight(url: str, seconds: float, tasks: int) -> float:
     return asyncio.run(main())
 
 
-def median_of(rounds: int, measure: Callable[[], float]) -> "tuple[float, List[float]]":
-    results = [measure() for _ in range(rounds)]
-    return statistics.median(results), results
+def rust_case(bench: str, case: str, inflight: int, seconds: float) -> float:
+    """One run of a `wirecall-bench` case: its calls per second."""
+    out = subprocess.run([bench, case, "--runs", "1", "--seconds", str(seconds), "--warmup", "0.3", "--inflight",
+                          str(inflight)], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT"))
+    return float(line.split("\t")[6])
 
 
 def main() -> None:
@@ -100,6 +107,7 @@ def main() -> None:
     parser.add_argument("--url", help="use a running server instead of starting one")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rust-bench", help="also run these Rust cases of wirecall-bench in the same rounds")
     args = parser.parse_args()
     process = None
     url = args.url
@@ -108,16 +116,26 @@ def main() -> None:
     try:
         dev = wirecall.connect(url)
         dev.add(1, 2)  # warm up: the session and the first call
-        cases = [
-            ("sync, 1 in flight", lambda: one_in_flight(dev, args.seconds)),
-            ("sync, 32 threads on one connection", lambda: threads_in_flight(dev, args.seconds, 32)),
-            ("asyncio, 32 tasks on one connection", lambda: asyncio_in_flight(url, args.seconds, 32)),
+        cases: List["tuple[str, Callable[[], float]]"] = [
+            ("python sync, 1 in flight", lambda: one_in_flight(dev, args.seconds)),
+            ("python sync, 32 threads on one connection", lambda: threads_in_flight(dev, args.seconds, 32)),
+            ("python asyncio, 32 tasks on one connection", lambda: asyncio_in_flight(url, args.seconds, 32)),
         ]
+        if args.rust_bench:
+            cases += [
+                ("rust blocking Client, 1 in flight", lambda: rust_case(args.rust_bench, "wirecall-tcp-add", 1,
+                                                                        args.seconds)),
+                ("rust tokio AsyncClient, 32 in flight", lambda: rust_case(args.rust_bench, "wirecall-tokio-tcp-add",
+                                                                           32, args.seconds)),
+            ]
         print(f"python {sys.version.split()[0]}, server {url}, {args.rounds} rounds of {args.seconds:g} s")
-        for name, measure in cases:
-            median, results = median_of(args.rounds, measure)
-            rounds = ", ".join(f"{r:,.0f}" for r in results)
-            print(f"RESULT\t{name}\t{median:,.0f} calls/s\t(rounds: {rounds})")
+        results: Dict[str, List[float]] = {name: [] for name, _ in cases}
+        for _ in range(args.rounds):  # rounds interleave the cases, so that noise hits all alike
+            for name, measure in cases:
+                results[name].append(measure())
+        for name, rates in results.items():
+            rounds = ", ".join(f"{r:,.0f}" for r in rates)
+            print(f"RESULT\t{name}\t{statistics.median(rates):,.0f} calls/s\t(rounds: {rounds})")
         dev.close()
     finally:
         if process is not None:
