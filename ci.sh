@@ -92,7 +92,9 @@ if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
 fi
 cargo build -q -p wirecall-cli --locked
 python3 -m venv --clear target/python-venv
-target/python-venv/bin/pip install -q --disable-pip-version-check ./python[test]
+target/python-venv/bin/pip install -q --disable-pip-version-check "./python[test,lint]"
+target/python-venv/bin/python -m pyflakes python/src python/tests python/bench
+target/python-venv/bin/python -m mypy --config-file python/pyproject.toml python/src/wirecall
 python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" ../target/python-venv/bin/python -m pytest -q \
     -p no:cacheprovider tests 2>&1) || { echo "$python_log"; echo "python tests failed"; exit 1; }
 echo "$python_log" | tail -n 3

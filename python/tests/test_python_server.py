@@ -2,7 +2,6 @@
 `--tcp`, `--unix`), by the Python client, and by a raw peer that sends frames by hand to
 check the bounds and the explicit wire errors."""
 
-import json
 import os
 import socket
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 import wirecall
 from calc_service import service as calc
-from conftest import TESTS, python_service_command, run_cli, start_server, stop, wait_until
+from conftest import python_service_command, run_cli, start_server, stop, wait_until
 from wirecall import wire
 from wirecall.errors import ErrorCode
 from wirecall.framing import FrameDecoder, encode_frame

@@ -21,7 +21,7 @@ from .errors import Cancelled, DecodeError, EncodeError, Error, ProtocolError, T
 from .manifest import Manifest, Procedure, schema_hash
 from .peer import PENDING, OutCall, Peer
 from .transports import LinkUrl
-from .wire import MODE_CALL, MODE_CLIENT_STREAM, MODE_SERVER_STREAM
+from .wire import MODE_CALL, MODE_CLIENT_STREAM
 
 
 class _Signal:

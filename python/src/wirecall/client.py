@@ -19,9 +19,9 @@ import inspect
 import keyword
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from .errors import ConnectionLost, DecodeError, EncodeError, Error, ProtocolError
+from .errors import Cancelled, ConnectionLost, DecodeError, EncodeError, Error, ProtocolError
 from .manifest import Manifest, Procedure, schema_hash
 from .peer import OutCall, Options, Peer
 from .transports import LinkUrl, open_link
@@ -296,8 +296,6 @@ class ItemStream:
 
     def cancel(self) -> None:
         """Cancels the call on the server (a no-op once it ended)."""
-        from .errors import Cancelled
-
         self._peer.abandon(self._call, Cancelled(f"{self.procedure.name} was cancelled"))
 
     close = cancel

@@ -36,7 +36,7 @@ i128 = Annotated[int, schema.I128_T]
 f32 = Annotated[float, schema.F32_T]
 f64 = Annotated[float, schema.F64_T]
 char = Annotated[str, schema.CHAR_T]
-unit = Annotated[type(None), schema.UNIT_T]
+unit = Annotated[None, schema.UNIT_T]
 
 
 def string(max: int = 0) -> Any:

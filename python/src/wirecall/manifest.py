@@ -9,10 +9,10 @@ hash a Hello carries.
 
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import schema
+from . import schema, varint
 from .crc import crc32c
-from .errors import DecodeError
-from .postcard import encode_varint
+from .errors import DecodeError, EncodeError
+from .postcard import Reader, encode_varint
 from .schema import (ARRAY, ENUM, LEAVES, MAP, MAX_DEPTH, NEWTYPE_STRUCT, OPTION, SEQ, STRING, STRUCT, TUPLE,
                      TUPLE_STRUCT, UNIT_STRUCT, Type)
 from .wire import MODE_BIDI, MODE_CALL, MODE_CLIENT_STREAM, MODE_SERVER_STREAM
@@ -88,14 +88,12 @@ class Procedure:
         for p, v in zip(self.params, values):
             try:
                 p.type.encode(v, out)
-            except schema.EncodeError as e:
-                raise schema.EncodeError(f"{self.name}: {p.name}: {e}") from None
+            except EncodeError as e:
+                raise EncodeError(f"{self.name}: {p.name}: {e}") from None
         return bytes(out)
 
     def decode_args(self, data: bytes) -> List[object]:
         """The parameters' values from arguments, exactly (trailing bytes are an error)."""
-        from .postcard import Reader
-
         r = Reader(data)
         values = []
         for p in self.params:
@@ -210,15 +208,13 @@ class _Parser:
         return b
 
     def varint(self, what: str) -> int:
-        from . import varint
-
         try:
             value, self.pos = varint.decode(self.data, self.pos)
         except varint.VarintError as e:
             raise self.fail(f"{what}: {e}") from None
         return value
 
-    def str(self, what: str) -> str:
+    def text(self, what: str) -> str:
         at = self.pos
         n = self.varint(what)
         end = self.pos + n
@@ -242,7 +238,7 @@ class _Parser:
         fmt = self.byte("the format byte")
         if fmt != FORMAT:
             raise self.fail(f"unknown format {fmt}", 0)
-        service = self.str("the service name")
+        service = self.text("the service name")
         procedures = []
         names, ids = set(), set()
         for _ in range(self.count("procedures", _MIN_PROCEDURE)):
@@ -261,7 +257,7 @@ class _Parser:
 
     def procedure(self) -> Procedure:
         id_ = self.varint("a procedure id")
-        name = self.str("a procedure name")
+        name = self.text("a procedure name")
         mode_at = self.pos
         mode = self.byte("a procedure mode")
         if mode > MODE_BIDI:
@@ -277,7 +273,7 @@ class _Parser:
         seen = set()
         for _ in range(self.count(what, _MIN_NAMED)):
             at = self.pos
-            name = self.str(f"a {slot}")
+            name = self.text(f"a {slot}")
             if name in seen:
                 raise self.fail(f"duplicate {slot} {name}", at)
             seen.add(name)
@@ -313,18 +309,18 @@ class _Parser:
             n = self.varint("an array's length")
             return schema.Array(n, self.type(inner))
         if tag == STRUCT:
-            name = self.str("a struct name")
+            name = self.text("a struct name")
             return schema.Struct(name, self.fields("struct fields", "field name", inner))
         if tag == TUPLE_STRUCT:
-            name = self.str("a tuple struct name")
+            name = self.text("a tuple struct name")
             return schema.TupleStruct(name, self.types("tuple struct fields", inner))
         if tag == UNIT_STRUCT:
-            return schema.UnitStruct(self.str("a unit struct name"))
+            return schema.UnitStruct(self.text("a unit struct name"))
         if tag == NEWTYPE_STRUCT:
-            name = self.str("a newtype struct name")
+            name = self.text("a newtype struct name")
             return schema.Newtype(name, self.type(inner))
         if tag == ENUM:
-            name = self.str("an enum name")
+            name = self.text("an enum name")
             return schema.Enum(name, self.variants(inner))
         raise self.fail(f"unknown type tag {tag}", at)
 
@@ -333,7 +329,7 @@ class _Parser:
         seen = set()
         for _ in range(self.count("enum variants", _MIN_NAMED)):
             at = self.pos
-            name = self.str("a variant name")
+            name = self.text("a variant name")
             if name in seen:
                 raise self.fail(f"duplicate variant name {name}", at)
             seen.add(name)

@@ -352,36 +352,36 @@ class Peer:
             log.debug("wirecall: malformed frame %s: %s", body[:16].hex(), e)
             self._violation(now)
             return
-        t = type(f)
-        if t is wire.Reply:
+        if isinstance(f, wire.Reply):
             self._on_answer(f.id, f.result, None, now)
-        elif t is wire.ErrorFrame:
+        elif isinstance(f, wire.ErrorFrame):
             self._on_answer(f.id, f.detail, f.code, now)
-        elif t is wire.Request:
+        elif isinstance(f, wire.Request):
             self._on_request(f.id, f.procedure, MODE_CALL, 0, f.timeout_ms, f.args, now)
-        elif t is wire.Open:
+        elif isinstance(f, wire.Open):
             self._on_request(f.id, f.procedure, f.mode, f.depth, f.timeout_ms, f.args, now)
-        elif t is wire.Item:
+        elif isinstance(f, wire.Item):
             self._on_items(f.id, f.from_server, f.seq, [f.item], now)
-        elif t is wire.Items:
+        elif isinstance(f, wire.Items):
             self._on_items(f.id, f.from_server, f.seq, f.items, now)
-        elif t is wire.Credit:
+        elif isinstance(f, wire.Credit):
             self._on_credit(f, now)
-        elif t is wire.End:
+        elif isinstance(f, wire.End):
             self._on_end(f, now)
-        elif t is wire.Hello:
+        elif isinstance(f, wire.Hello):
             self._on_hello(f, now)
-        elif t is wire.Cancel:
+        elif isinstance(f, wire.Cancel):
             self._on_cancel(f.id, now)
-        elif t is wire.Ping:
+        elif isinstance(f, wire.Ping):
             self._on_ping(f.pong, now)
-        elif t is wire.Close:
+        elif isinstance(f, wire.Close):
             self._on_close(f.code, now)
-        elif t is wire.ManifestRequest:
+        elif isinstance(f, wire.ManifestRequest):
             self._on_manifest_request(f.offset)
-        elif t is wire.ManifestPiece:
+        elif isinstance(f, wire.ManifestPiece):
             self._on_manifest_piece(f)
         else:  # an unknown kind
+            assert isinstance(f, wire.Unknown)
             if f.must_understand:
                 self._violation(now)
             else:
@@ -981,7 +981,7 @@ class Peer:
             try:
                 self._executor.submit(self.service.run, self, served, entry, args)
             except RuntimeError:  # the executor shut down: the peer is closing
-                self._handler_done(served)
+                self.handler_done(served)
 
     def _served_deadline(self, timeout_ms: Optional[int], mode: int, peer: wire.Hello) -> Optional[float]:
         """How long a served call may take (section 6.2): the timeout sent, else the caller's
@@ -1084,14 +1084,12 @@ class Peer:
         """The most payload bytes an answer frame may carry for a 5-byte id."""
         return self.frame_limit() - _ERROR_OVERHEAD
 
-    def _handler_done(self, served: InCall) -> None:
+    def handler_done(self, served: InCall) -> None:
         """A handler returned: its slot is free (a call that ended otherwise held it until now)."""
         with self._lock:
             self._handlers -= 1
             if self._inbound.get(served.id) is served:
                 del self._inbound[served.id]
-
-    handler_done = _handler_done
 
     def send_served_item(self, served: InCall, item: bytes, idle_timeout: float) -> bool:
         """Sends one item of a served stream, waiting for the caller's credit; False once the

@@ -19,7 +19,7 @@ import enum
 import keyword
 import struct
 from collections.abc import Mapping
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import DecodeError, EncodeError
 from .postcard import Reader, encode_varint, unzigzag, zigzag
@@ -548,20 +548,16 @@ def _describe_fields(fields: Fields, out: bytearray) -> None:
 
 def _encode_fields(fields: Fields, value: Any, what: str, out: bytearray) -> None:
     """Encodes a struct's fields from a mapping (exactly its keys) or an object's attributes."""
-    if isinstance(value, Mapping):
+    mapping = isinstance(value, Mapping)
+    if mapping:
         extra = set(value) - {name for name, _ in fields}
         if extra:
             raise EncodeError(f"{what} has no field {sorted(map(str, extra))[0]}")
-        get = value.__getitem__
-        has = value.__contains__
-    else:
-        get = lambda name: getattr(value, name)  # noqa: E731 - one line, read once
-        has = lambda name: hasattr(value, name)  # noqa: E731
     for name, t in fields:
-        if not has(name):
+        if not (name in value if mapping else hasattr(value, name)):
             raise EncodeError(f"{what}: missing field {name}")
         try:
-            t.encode(get(name), out)
+            t.encode(value[name] if mapping else getattr(value, name), out)
         except EncodeError as e:
             raise EncodeError(f"{name}: {e}") from None
 
@@ -718,7 +714,8 @@ class Newtype(Type):
 
 # Variant kinds of an enum.
 VARIANT_UNIT, VARIANT_NEWTYPE, VARIANT_TUPLE, VARIANT_STRUCT = 0, 1, 2, 3
-VariantBody = Union[None, Type, Tuple[Type, ...], Fields]
+#: A variant's body: None (unit), a Type (newtype), a tuple of types (tuple), or fields (struct).
+VariantBody = Any
 
 
 class Variant:
@@ -729,46 +726,46 @@ class Variant:
     def __init__(self, name: str, kind: int = VARIANT_UNIT, body: VariantBody = None) -> None:
         self.name = name
         self.kind = kind
-        self.body = tuple(body) if isinstance(body, (list, tuple)) else body
+        self.body: Any = tuple(body) if isinstance(body, (list, tuple)) else body
 
     def _key(self) -> Tuple[Any, ...]:
         return (self.name, self.kind, self.body)
 
     def encode_body(self, value: Any, out: bytearray) -> None:
         if self.kind == VARIANT_NEWTYPE:
-            self.body.encode(value, out)  # type: ignore[union-attr]
+            self.body.encode(value, out)
         elif self.kind == VARIANT_TUPLE:
-            _encode_tuple(self.body, value, self.name, out)  # type: ignore[arg-type]
+            _encode_tuple(self.body, value, self.name, out)
         elif self.kind == VARIANT_STRUCT:
-            _encode_fields(self.body, value, self.name, out)  # type: ignore[arg-type]
+            _encode_fields(self.body, value, self.name, out)
 
     def decode_body(self, r: Reader) -> Any:
         if self.kind == VARIANT_NEWTYPE:
-            return self.body.decode(r)  # type: ignore[union-attr]
+            return self.body.decode(r)
         if self.kind == VARIANT_TUPLE:
-            return tuple(t.decode(r) for t in self.body)  # type: ignore[union-attr]
-        return {name: t.decode(r) for name, t in self.body}  # type: ignore[union-attr]
+            return tuple(t.decode(r) for t in self.body)
+        return {name: t.decode(r) for name, t in self.body}
 
     def min_size(self) -> int:
         if self.kind == VARIANT_UNIT:
             return 0
         if self.kind == VARIANT_NEWTYPE:
-            return self.body.min_size()  # type: ignore[union-attr]
+            return self.body.min_size()
         if self.kind == VARIANT_TUPLE:
-            return sum(t.min_size() for t in self.body)  # type: ignore[union-attr]
-        return sum(t.min_size() for _, t in self.body)  # type: ignore[union-attr]
+            return sum(t.min_size() for t in self.body)
+        return sum(t.min_size() for _, t in self.body)
 
     def describe(self, out: bytearray) -> None:
         _write_str(self.name, out)
         out.append(self.kind)
         if self.kind == VARIANT_NEWTYPE:
-            self.body.describe(out)  # type: ignore[union-attr]
+            self.body.describe(out)
         elif self.kind == VARIANT_TUPLE:
-            encode_varint(len(self.body), out)  # type: ignore[arg-type]
-            for t in self.body:  # type: ignore[union-attr]
+            encode_varint(len(self.body), out)
+            for t in self.body:
                 t.describe(out)
         elif self.kind == VARIANT_STRUCT:
-            _describe_fields(self.body, out)  # type: ignore[arg-type]
+            _describe_fields(self.body, out)
 
     def notation(self) -> str:
         if self.kind == VARIANT_UNIT:
@@ -776,8 +773,8 @@ class Variant:
         if self.kind == VARIANT_NEWTYPE:
             return f"{self.name}({self.body})"
         if self.kind == VARIANT_TUPLE:
-            return f"{self.name}({_list(self.body)})"  # type: ignore[arg-type]
-        return f"{self.name} {{ {', '.join(f'{n}: {t}' for n, t in self.body)} }}"  # type: ignore[union-attr]
+            return f"{self.name}({_list(self.body)})"
+        return f"{self.name} {{ {', '.join(f'{n}: {t}' for n, t in self.body)} }}"
 
 
 class Enum(Type):
@@ -787,7 +784,7 @@ class Enum(Type):
     tag = ENUM
     __slots__ = ("name", "variants", "pyclass", "_by_name")
 
-    def __init__(self, name: str, variants: Iterable[Variant], pyclass: Optional[type] = None) -> None:
+    def __init__(self, name: str, variants: Iterable[Variant], pyclass: Any = None) -> None:
         self.name = name
         self.variants = tuple(variants)
         self.pyclass = pyclass
@@ -879,11 +876,11 @@ def named_types(types: Iterable[Type]) -> List[Type]:
         elif isinstance(t, Enum):
             for v in t.variants:
                 if v.kind == VARIANT_NEWTYPE:
-                    inner.append(v.body)  # type: ignore[arg-type]
+                    inner.append(v.body)
                 elif v.kind == VARIANT_TUPLE:
-                    inner.extend(v.body)  # type: ignore[arg-type]
+                    inner.extend(v.body)
                 elif v.kind == VARIANT_STRUCT:
-                    inner.extend(ft for _, ft in v.body)  # type: ignore[union-attr]
+                    inner.extend(ft for _, ft in v.body)
         for i in inner:
             visit(i)
         if isinstance(t, (Struct, TupleStruct, UnitStruct, Newtype, Enum)) and t not in seen:

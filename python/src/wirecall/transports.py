@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Union
 
 from .errors import ConnectionLost
 
@@ -248,5 +248,6 @@ def _attempt(link: LinkUrl) -> str:
 
 
 def _cause(e: OSError) -> str:
-    text: Optional[str] = e.strerror or str(e)
-    return (text or "failed").lower() if text and text[:1].isupper() and not text[1:2].isupper() else str(text)
+    """The OS error in a few lowercase words: "connection refused", "no such file or directory"."""
+    text = e.strerror or str(e) or type(e).__name__
+    return text[:1].lower() + text[1:]
