@@ -363,3 +363,32 @@ def test_the_connection_cap_answers_busy():
                 wirecall.connect(server.url, timeout=2)
     finally:
         server.stop()
+
+
+def test_a_silent_peer_is_pinged_then_given_up_on():
+    # Keepalive 0.1 s: a Ping after 0.1 s of silence, the session over after 0.3 s.
+    server = wirecall.tcp_server(service=calc, options=wirecall.Options(keepalive=0.1)).start()
+    peer = RawPeer(server.address)
+    try:
+        peer.send(wire.Hello(False, 1, 1, 3, 4096, 32, 32, 100, 0, 5000, 8))
+        hello = peer.recv_kind(wire.Hello)  # the server's own initial Hello, then its reply to ours
+        if not hello.reply:
+            assert peer.recv_kind(wire.Hello).reply
+        assert peer.recv_kind(wire.Ping, timeout=2) == wire.Ping(False)
+        # Still silent: the server ends the session and starts a new handshake.
+        assert peer.recv_kind(wire.Hello, timeout=2).reply is False
+        assert server._peers[0].all_stats()["link_losses"] == 1
+    finally:
+        peer.close()
+        server.stop()
+
+
+def test_python_calls_a_child_process_by_exec_url(wirecall_bin):
+    # The Rust demo server, and the Python test service, each as a child on its stdio.
+    with wirecall.connect(f"exec:{wirecall_bin} serve --stdio") as rust:
+        assert rust.add(2, 3) == 5
+        child = rust.peer.transport.process
+    assert wait_until(lambda: child.poll() is not None), "the child outlived its link"
+    with wirecall.connect(f"exec:{python_service_command()}") as python:
+        assert python.greet("exec") == "hello, exec"
+        assert list(python.count(3)) == [0, 1, 2]
