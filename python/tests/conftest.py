@@ -52,13 +52,24 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def read_line(process: subprocess.Popen, limit: float = 30.0, stdout: bool = False) -> str:
-    """The next line of a child's stderr (or stdout), waiting at most ``limit`` seconds for it."""
+    """The next line of a child's stderr (or stdout), waiting at most ``limit`` seconds for it.
+
+    Read a byte at a time from the descriptor: a buffered reader would take several lines
+    at once, and ``select`` would then wait for bytes already read."""
     pipe = process.stdout if stdout else process.stderr
     assert pipe is not None
-    ready, _, _ = select.select([pipe], [], [], limit)
-    if not ready:
-        raise TimeoutError(f"no line from pid {process.pid} in {limit} s")
-    return pipe.readline().decode()
+    fd = pipe.fileno()
+    end = time.monotonic() + limit
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            raise TimeoutError(f"no line from pid {process.pid} in {limit} s (so far: {bytes(line)!r})")
+        byte = os.read(fd, 1)
+        if not byte:
+            break  # the end of the stream
+        line += byte
+    return line.decode(errors="replace")
 
 
 def start_server(args: List[str], marker: str = "serving") -> Running:

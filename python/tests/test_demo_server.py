@@ -203,3 +203,13 @@ def test_asyncio_calls_streams_and_timeouts(demo):
             await stream.aclose()
             assert await dev.add(40, 2) == 42
     asyncio.run(main())
+
+
+def test_a_stream_dropped_unfinished_is_cancelled(dev):
+    items = dev.count(100000)
+    assert next(items) == 0
+    call = items._call
+    del items  # no close: the finalizer cancels it, within a keepalive
+    assert _wait(lambda: call.outcome is not None and call.id not in dev.peer._calls, 5)
+    assert isinstance(call.outcome, wirecall.Cancelled)
+    assert dev.add(1, 2) == 3

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import tty
 from typing import Iterator, List
 
 import pytest
@@ -30,13 +31,15 @@ def _require() -> None:
         pytest.skip(message)
 
 
-def boot(serial: str) -> subprocess.Popen:
-    """QEMU with the firmware and UART0 on ``serial`` (a QEMU character device)."""
+def boot(serial: str, paused: bool = False) -> subprocess.Popen:
+    """QEMU with the firmware and UART0 on ``serial`` (a QEMU character device); ``paused``
+    starts it stopped, with its monitor on stdin and stdout (write ``cont`` to run it)."""
     _require()
+    monitor = ["-S", "-monitor", "stdio"] if paused else ["-monitor", "none"]
     return subprocess.Popen(
-        ["qemu-system-arm", "-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none", "-monitor", "none",
+        ["qemu-system-arm", "-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none", *monitor,
          "-semihosting-config", "enable=on,target=native", "-serial", serial, "-kernel", str(ELF)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdin=subprocess.PIPE if paused else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 @pytest.fixture
@@ -56,15 +59,28 @@ def uart_socket() -> Iterator[str]:
 
 @pytest.fixture
 def uart_pty() -> Iterator[str]:
-    """The firmware's UART on a pty, as a serial port."""
+    """The firmware's UART on a pty, as a serial port. QEMU starts paused: a new pty echoes
+    what it receives until someone makes it raw, which would send the device's first frames
+    back to it; so the pty is made raw first, then the device runs."""
     pytest.importorskip("serial")
-    qemu = boot("pty")
+    qemu = boot("pty", paused=True)
+    raw = -1
     try:
         # QEMU names the pty on stdout: "char device redirected to /dev/pts/N (label serial0)".
         line = read_line(qemu, stdout=True)
-        assert "redirected to /dev/" in line, line
-        yield f"serial://{line.split('redirected to ')[1].split()[0]}?baud=115200"
+        while "redirected to /dev/" not in line:
+            assert line, "QEMU ended without naming its pty"
+            line = read_line(qemu, stdout=True)
+        pty = line.split("redirected to ")[1].split()[0]
+        raw = os.open(pty, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(raw)
+        assert qemu.stdin is not None
+        qemu.stdin.write(b"cont\n")
+        qemu.stdin.flush()
+        yield f"serial://{pty}?baud=115200"
     finally:
+        if raw >= 0:
+            os.close(raw)
         stop(qemu)
 
 

@@ -261,6 +261,13 @@ class AsyncItemStream:
         if self._call is not None:
             self._peer.abandon(self._call, Cancelled(f"{self.procedure.name} was cancelled"))
 
+    def __del__(self) -> None:
+        # As for the blocking stream: dropped before its end, it is cancelled.
+        call = getattr(self, "_call", None)
+        if call is not None and call.outcome is None:
+            peer, name = self._peer, self.procedure.name
+            peer.defer(lambda: peer.abandon(call, Cancelled(f"{name} was dropped before its end")))
+
     async def __aenter__(self) -> "AsyncItemStream":
         return self
 

@@ -307,12 +307,12 @@ class ItemStream:
         self.cancel()
 
     def __del__(self) -> None:
-        # A stream dropped before its end is cancelled, as a generator is closed.
-        try:
-            if self._call.outcome is None:
-                self.cancel()
-        except Exception:
-            pass
+        # A stream dropped before its end is cancelled, as a generator is closed; on the
+        # timer thread, since the collector may run this where the peer's lock is held.
+        call = getattr(self, "_call", None)
+        if call is not None and call.outcome is None:
+            peer, name = self._peer, self.procedure.name
+            peer.defer(lambda: peer.abandon(call, Cancelled(f"{name} was dropped before its end")))
 
 
 def connect(url: Union[str, LinkUrl], *, timeout: float = 5.0, call_timeout: Optional[float] = None,

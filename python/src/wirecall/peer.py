@@ -240,6 +240,8 @@ class Peer:
         self.stats: Dict[str, int] = collections.defaultdict(int)
         self._timers = Timers(self._tick, f"{name}-timers")
         self._reader = threading.Thread(target=self._read_loop, name=f"{name}-reader", daemon=True)
+        # Work handed over without taking a lock (see defer), run by the timer thread.
+        self._deferred: Deque[Callable[[], None]] = collections.deque()
         self._closed_event = threading.Event()
 
     # ------------------------------------------------------------------ life cycle
@@ -539,8 +541,21 @@ class Peer:
         peer_ka = self.peer_hello.keepalive_ms / 1000.0 if self.peer_hello is not None else o.keepalive
         return min(3 * max(o.keepalive, peer_ka), max(o.max_idle_limit, 3 * o.keepalive))
 
+    def defer(self, fn: Callable[[], None]) -> None:
+        """Runs ``fn`` on the timer thread within a keepalive interval, taking no lock here:
+        for finalizers (``__del__``), which the garbage collector may run in a thread that
+        holds the peer's lock."""
+        self._deferred.append(fn)  # deque.append is atomic
+
     def _tick(self, now: float) -> Optional[float]:
-        """Keepalive, idle limit and Hello retries; returns when to be called again."""
+        """Deferred work, keepalive, idle limit and Hello retries; returns when to be called
+        again."""
+        while self._deferred:
+            fn = self._deferred.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("wirecall: deferred work failed")
         o = self.options
         with self._lock:
             state, last_rx, last_ping, next_hello = self.state, self._last_rx, self._last_ping, self._next_hello
