@@ -3,7 +3,9 @@
 check the bounds and the explicit wire errors."""
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -14,10 +16,11 @@ import pytest
 
 import wirecall
 from calc_service import service as calc
-from conftest import python_service_command, run_cli, start_server, stop, wait_until
+from conftest import python_service_command, read_line, run_cli, start_server, stop, wait_until
 from wirecall import wire
 from wirecall.errors import ErrorCode
 from wirecall.framing import FrameDecoder, encode_frame
+from wirecall.transports import SerialTransport
 
 
 # -- called by the Rust command over a child process's stdio ----------------------------------
@@ -392,3 +395,39 @@ def test_python_calls_a_child_process_by_exec_url(wirecall_bin):
     with wirecall.connect(f"exec:{python_service_command()}") as python:
         assert python.greet("exec") == "hello, exec"
         assert list(python.count(3)) == [0, 1, 2]
+
+
+@pytest.fixture
+def pty_pair():
+    """Two linked pseudo-terminals from socat (a serial cable on one machine), stopped by pid."""
+    pytest.importorskip("serial")
+    if shutil.which("socat") is None:
+        pytest.skip("socat is missing (./ci.sh installs it)")
+    socat = subprocess.Popen(["socat", "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        ptys = []
+        # "... N PTY is /dev/pts/3" for each end, then "starting data transfer loop": ready.
+        line = read_line(socat)
+        while "starting data transfer loop" not in line:
+            assert line, "socat ended before it was ready"
+            if "PTY is " in line:
+                ptys.append(line.split("PTY is ")[1].strip())
+            line = read_line(socat)
+        yield ptys
+    finally:
+        stop(socat)
+
+
+def test_python_serves_a_serial_port(wirecall_bin, pty_pair):
+    device_end, host_end = pty_pair
+    peer = wirecall.serve_link(SerialTransport(device_end, 115200), calc, name="serial-device")
+    try:
+        result = run_cli(wirecall_bin, "call", "--serial", host_end, "--baud", "115200", "add", "[2, 3]")
+        assert (result.returncode, out(result)) == (0, "5"), result.stderr
+        # The same line, from Python: a serial:// link on the other end.
+        with wirecall.connect(f"serial://{host_end}?baud=115200") as dev:
+            assert dev.greet("serial") == "hello, serial"
+            assert list(dev.count(50)) == list(range(50))
+    finally:
+        peer.close()
