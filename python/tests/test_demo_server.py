@@ -213,3 +213,8 @@ def test_a_stream_dropped_unfinished_is_cancelled(dev):
     assert _wait(lambda: call.outcome is not None and call.id not in dev.peer._calls, 5)
     assert isinstance(call.outcome, wirecall.Cancelled)
     assert dev.add(1, 2) == 3
+
+
+def test_the_rust_manifest_in_pieces_through_small_frames(demo):
+    with wirecall.connect(demo, options=wirecall.Options(max_frame=48)) as dev:
+        assert dev.schema == 0x61D497C5 and dev.add(2, 2) == 4

@@ -431,3 +431,14 @@ def test_python_serves_a_serial_port(wirecall_bin, pty_pair):
             assert list(dev.count(50)) == list(range(50))
     finally:
         peer.close()
+
+
+def test_the_manifest_travels_in_pieces_through_small_frames(wirecall_bin, calc_server):
+    # 64-byte frames: the Rust command fetches the Python manifest piece by piece...
+    listing = run_cli(wirecall_bin, "list", "--no-cache", "--max-frame", "64", "--tcp", calc_server.address)
+    assert listing.returncode == 0, listing.stderr
+    assert "13  tally(words: Vec<String>) -> Map<String, u32>" in out(listing)
+    # ...and so does the Python client.
+    with wirecall.connect(calc_server.url, options=wirecall.Options(max_frame=64)) as dev:
+        assert dev.manifest.to_bytes() == calc.manifest_bytes
+        assert dev.add(1, 2) == 3
