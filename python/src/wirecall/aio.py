@@ -25,30 +25,49 @@ from .wire import MODE_CALL, MODE_CLIENT_STREAM
 
 
 class _Signal:
-    """An asyncio event set from any thread (the peer calls :meth:`wake` under its lock)."""
+    """A wake-up for one waiting coroutine, settable from any thread (the peer calls
+    :meth:`wake` under its lock). Lighter than ``asyncio.wait_for`` on an ``Event``, which
+    makes a task per wait: one future and one timer handle."""
+
+    __slots__ = ("loop", "woken", "future")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.event = asyncio.Event()
+        self.woken = False
+        self.future: "Optional[asyncio.Future[None]]" = None
 
     def wake(self) -> None:
-        self.loop.call_soon_threadsafe(self.event.set)
+        self.loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        self.woken = True
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
 
     async def wait(self, until: Optional[float]) -> None:
-        """Waits for a wake or until the monotonic time ``until``; then re-arms."""
-        left = None if until is None else until - time.monotonic()
-        if left is not None and left <= 0:
-            return
-        try:
-            await asyncio.wait_for(self.event.wait(), left)
-        except asyncio.TimeoutError:
-            pass
-        self.event.clear()
+        """Waits for a wake (one that came since the last wait counts) or until the
+        monotonic time ``until``."""
+        if not self.woken:
+            left = None if until is None else until - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            self.future = self.loop.create_future()
+            timer = None if left is None else self.loop.call_later(left, self._set)
+            try:
+                await self.future
+            finally:
+                self.future = None
+                if timer is not None:
+                    timer.cancel()
+        self.woken = False
 
 
 async def _start(peer: Peer, proc_id: int, mode: int, args: bytes, timeout: Optional[float], start_by: float,
                  signal: _Signal) -> OutCall:
     """Sends the Request or Open once a session and a call slot are free."""
+    call = peer.try_start_call(proc_id, mode, args, timeout, None, signal.wake)
+    if call is not None:
+        return call
     changes = _Signal(signal.loop)
     peer.add_change_waker(changes.wake)
     try:

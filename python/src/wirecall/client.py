@@ -76,6 +76,8 @@ class Binding:
     def bind(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[List[Any], Any, Optional[float]]:
         """The parameter values, the items (client streams) and the timeout of one call;
         ``TypeError`` as for any Python function called wrongly."""
+        if not kwargs and len(args) == len(self.names) and self.items_name is None:
+            return list(args), None, None  # the common case, without inspect's binding
         bound = self.signature.bind(*args, **kwargs)
         values = [bound.arguments[n] for n in self.names]
         items = bound.arguments[self.items_name] if self.items_name else None
