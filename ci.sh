@@ -84,6 +84,22 @@ demo_out=$(cargo run -q -p wirecall-cli --locked -- demo)
 echo "$demo_out" | tail -n 20
 grep -q "add(2, 40) = 42 .* 22 bytes on the wire" <<<"$demo_out"
 
+step "python: the wirecall package in a fresh virtual environment; its tests against the Rust command, demo server and firmware"
+# The venv module is a separate package on Debian and Ubuntu.
+if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
+cargo build -q -p wirecall-cli --locked
+python3 -m venv --clear target/python-venv
+target/python-venv/bin/pip install -q --disable-pip-version-check "./python[test,lint]"
+target/python-venv/bin/python -m pyflakes python/src python/tests python/bench
+target/python-venv/bin/python -m mypy --config-file python/pyproject.toml python/src/wirecall
+python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" ../target/python-venv/bin/python -m pytest -q \
+    -p no:cacheprovider tests 2>&1) || { echo "$python_log"; echo "python tests failed"; exit 1; }
+echo "$python_log" | tail -n 3
+python_passed=$(grep -oE '[0-9]+ passed' <<<"$python_log" | tail -n 1 | awk '{print $1}')
+
 step "examples: build, run the stand-alone ones, the no_std service for a Cortex-M0 and a Cortex-M4F"
 cargo build -q -p wirecall-examples --examples --locked
 for example in host_client shared_state_server tokio_flavour; do
@@ -178,4 +194,4 @@ failed=$(grep -oE '[0-9]+ failed;' "$test_log" | awk '{s+=$1} END {print s+0}')
 
 echo
 echo "ci.sh: all checks passed"
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed (Rust); $python_passed passed (Python)"

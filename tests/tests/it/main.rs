@@ -28,6 +28,7 @@ mod memory;
 mod morse;
 mod morse_link;
 mod properties;
+mod python;
 mod stream_vectors;
 mod streams;
 mod tokio_flavour;
