@@ -173,7 +173,8 @@ pub(crate) fn run(seed: u64) {
     println!("\nsimulated time elapsed: {}", ms(p.now));
 }
 
-type Outcome = Result<Vec<u8>, String>;
+/// A call's reply, or why it failed in words.
+pub(crate) type Outcome = Result<Vec<u8>, String>;
 
 fn call(p: &mut Pair, procedure: u32, args: &[u8]) -> (Outcome, Duration) {
     call_with(p, procedure, args, None)
@@ -201,24 +202,7 @@ fn call_with(
     let mut outcome = None;
     p.run_until(Duration::from_secs(10), |p| {
         for ev in p.a.take_events() {
-            match ev {
-                Owned::Reply { id: got, payload } if got == id => outcome = Some(Ok(payload)),
-                Owned::CallFailed {
-                    id: got,
-                    reason,
-                    detail,
-                } if got == id => {
-                    outcome = Some(Err(match reason {
-                        CallFailure::Remote(e) if !detail.is_empty() => {
-                            format!("{e}: {}", String::from_utf8_lossy(&detail))
-                        }
-                        CallFailure::Remote(e) => format!("remote error: {e}"),
-                        CallFailure::DeadlineExceeded => "deadline exceeded".to_string(),
-                        other => format!("{other:?}"),
-                    }))
-                }
-                _ => {}
-            }
+            outcome = outcome.take().or_else(|| outcome_of(ev, id));
         }
         outcome.is_some()
     });
@@ -226,6 +210,27 @@ fn call_with(
         outcome.unwrap_or_else(|| Err("no outcome".into())),
         p.now - start,
     )
+}
+
+/// What event `ev` says of call `id`, if it is that call's end: its reply, or why it failed
+/// in words (the Morse demo shows calls the same way).
+pub(crate) fn outcome_of(ev: Owned, id: wirecall::CallId) -> Option<Outcome> {
+    match ev {
+        Owned::Reply { id: got, payload } if got == id => Some(Ok(payload)),
+        Owned::CallFailed {
+            id: got,
+            reason,
+            detail,
+        } if got == id => Some(Err(match reason {
+            CallFailure::Remote(e) if !detail.is_empty() => {
+                format!("{e}: {}", String::from_utf8_lossy(&detail))
+            }
+            CallFailure::Remote(e) => format!("remote error: {e}"),
+            CallFailure::DeadlineExceeded => "deadline exceeded".to_string(),
+            other => format!("{other:?}"),
+        })),
+        _ => None,
+    }
 }
 
 fn replies(p: &Pair) -> usize {

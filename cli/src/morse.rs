@@ -6,16 +6,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use wirecall::{CallFailure, Config, Instant, Procedure};
+use wirecall::{Config, Instant, Procedure};
 use wirecall_adapters::morse::audio::{self, Tone};
 use wirecall_adapters::morse::channel::Impairments;
 use wirecall_adapters::morse::code::{byte_codes, dots};
 use wirecall_adapters::morse::line::MorseLine;
 use wirecall_adapters::morse::{byte_time, unit_at_wpm, Decoder};
 use wirecall_tests::demo::demo;
-use wirecall_tests::engine::Owned;
 use wirecall_tests::pair::{Pair, Serve, Side};
 
+use crate::demo::outcome_of;
 use crate::frames::{describe_wire, hex};
 
 type Device = wirecall::Endpoint<256, 4, 4, 576>;
@@ -310,24 +310,7 @@ fn call(
     p.run_until(Duration::from_secs(24 * 3600), |p| {
         printer.show(p);
         for ev in p.a.take_events() {
-            match ev {
-                Owned::Reply { id: got, payload } if got == id => outcome = Some(Ok(payload)),
-                Owned::CallFailed {
-                    id: got,
-                    reason,
-                    detail,
-                } if got == id => {
-                    outcome = Some(Err(match reason {
-                        CallFailure::Remote(e) if !detail.is_empty() => {
-                            format!("{e}: {}", String::from_utf8_lossy(&detail))
-                        }
-                        CallFailure::Remote(e) => format!("remote error: {e}"),
-                        CallFailure::DeadlineExceeded => "deadline exceeded".to_string(),
-                        other => format!("{other:?}"),
-                    }))
-                }
-                _ => {}
-            }
+            outcome = outcome.take().or_else(|| outcome_of(ev, id));
         }
         outcome.is_some()
     });

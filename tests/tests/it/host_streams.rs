@@ -662,17 +662,13 @@ impl Handler for Counted {
     }
 }
 
-#[test]
-fn requests_no_thread_can_serve_get_busy_while_stream_handlers_wait_for_their_peer() {
-    // Three client streams whose caller sends nothing hold every thread the server has:
-    // the connection's own and both lent ones, each handler waiting for items. A request
-    // read meanwhile has no thread to run on; it is answered `Busy` (it once waited with
-    // nobody reading the link, until the server's idle limit ended the connection), and
-    // the link stays read: the streams' items and the next calls are served.
+/// A TCP server of `Counted` with `lent` lent threads: its handle, address, and the count
+/// of handlers started.
+fn counted_server(lent: usize) -> (host::ServerHandle, std::net::SocketAddr, Arc<AtomicU32>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut options = host::ServeOptions::from(server_config());
-    options.max_lent_threads = 2;
+    options.max_lent_threads = lent;
     let started = Arc::new(AtomicU32::new(0));
     let s = started.clone();
     let server = host::serve_tcp(
@@ -681,6 +677,17 @@ fn requests_no_thread_can_serve_get_busy_while_stream_handlers_wait_for_their_pe
         options,
     )
     .unwrap();
+    (server, addr, started)
+}
+
+#[test]
+fn requests_no_thread_can_serve_get_busy_while_stream_handlers_wait_for_their_peer() {
+    // Three client streams whose caller sends nothing hold every thread the server has:
+    // the connection's own and both lent ones, each handler waiting for items. A request
+    // read meanwhile has no thread to run on; it is answered `Busy` (it once waited with
+    // nobody reading the link, until the server's idle limit ended the connection), and
+    // the link stays read: the streams' items and the next calls are served.
+    let (server, addr, started) = counted_server(2);
     let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
     let mut sums: Vec<_> = (0..3)
         .map(|_| {
@@ -742,18 +749,7 @@ fn a_lent_thread_reading_a_quiet_link_moves_to_a_link_that_needs_it() {
     // a client stream and makes a call: the lent thread serves it, then reads X's link.
     // Client Y does the same: its call must be served by that lent thread, which leaves X
     // (X's stream handler reads X meanwhile), not refused while the thread sits on X.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut options = host::ServeOptions::from(server_config());
-    options.max_lent_threads = 1;
-    let started = Arc::new(AtomicU32::new(0));
-    let s = started.clone();
-    let server = host::serve_tcp(
-        listener,
-        move || Box::new(Counted(s.clone())) as Box<dyn Handler>,
-        options,
-    )
-    .unwrap();
+    let (server, addr, started) = counted_server(1);
     let arg = postcard::to_allocvec(&(2i32, 3i32)).unwrap();
     let mut held = Vec::new();
     for (k, name) in ["X", "Y"].into_iter().enumerate() {
