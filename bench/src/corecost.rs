@@ -23,8 +23,14 @@ type Host = wirecall_adapters::host::HostEndpoint;
 /// The measured function: one `handle_input` call. Not inlined, so callgrind can toggle
 /// collection on it alone.
 #[inline(never)]
-fn measured_handle_input<const F: usize, const I: usize, const O: usize, const T: usize>(
-    ep: &mut Endpoint<F, I, O, T>,
+fn measured_handle_input<
+    const F: usize,
+    const I: usize,
+    const O: usize,
+    const T: usize,
+    const H: usize,
+>(
+    ep: &mut Endpoint<F, I, O, T, H>,
     now: Instant,
     bytes: &[u8],
 ) -> usize {
@@ -114,7 +120,9 @@ trait Fed {
     fn handle_timeout(&mut self, now: Instant);
 }
 
-impl<const F: usize, const I: usize, const O: usize, const T: usize> Fed for Endpoint<F, I, O, T> {
+impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize> Fed
+    for Endpoint<F, I, O, T, H>
+{
     fn feed(&mut self, now: Instant, bytes: &[u8]) -> usize {
         measured_handle_input(self, now, bytes)
     }

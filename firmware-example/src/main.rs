@@ -262,15 +262,17 @@ fn main() -> ! {
                     procedure,
                     args,
                     mode,
+                    export,
                 } => {
                     log!("call {=u32}", procedure);
-                    let answer =
-                        device::dispatch_request(&mut dev, id, mode, procedure, args, &mut out);
+                    let answer = device::dispatch_request(
+                        &mut dev, id, mode, procedure, args, export, &mut out,
+                    );
                     let ep = driver.endpoint();
                     // The transmit queue was emptied by `poll`, so these fit.
                     let _ = match answer {
                         Ok(Dispatched::Reply(n)) => ep.respond(id, out.get(..n).unwrap_or(&[])),
-                        Ok(Dispatched::Stream) => Ok(()),
+                        Ok(Dispatched::Stream | Dispatched::Export { .. }) => Ok(()),
                         Err(e) => ep.respond_error(id, e, ""),
                     };
                     if let Some((stream, hz, count)) = dev.accepted.take() {

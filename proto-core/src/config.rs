@@ -97,6 +97,14 @@ pub struct Config {
     /// than this many levels deep is answered `TooDeep`, and this side makes none deeper.
     /// Default 4.
     pub max_call_depth: u8,
+    /// Speak remote handles (feature bit 3 of the `Hello`): take method calls on the
+    /// handles this side exports and releases of them, send revokes, and hold the peer's
+    /// handles. Off by default, so that an endpoint that uses none sends the same `Hello`
+    /// as before handles existed; [`with_handles`](Config::with_handles) turns it on.
+    pub handles: bool,
+    /// Slots of the export table this side advertises and uses, at most the endpoint's
+    /// `HANDLES`. Default: `HANDLES`.
+    pub max_handles: u32,
 }
 
 impl Default for Config {
@@ -137,6 +145,8 @@ impl Default for Config {
             stream_window: 8,
             stream_idle_timeout: Duration::from_secs(30),
             max_call_depth: 4,
+            handles: false,
+            max_handles: u32::MAX,
         }
     }
 }
@@ -319,6 +329,20 @@ impl Config {
     #[must_use = "a builder returns the changed Config; the original is unchanged"]
     pub const fn with_max_call_depth(mut self, depth: u8) -> Self {
         self.max_call_depth = depth;
+        self
+    }
+    /// Turns on remote handles ([`Config::handles`]).
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
+    pub const fn with_handles(mut self) -> Self {
+        self.handles = true;
+        self
+    }
+    /// Sets [`Config::max_handles`] (clamped to the endpoint's `HANDLES` when it is used)
+    /// and turns handles on.
+    #[must_use = "a builder returns the changed Config; the original is unchanged"]
+    pub const fn with_max_handles(mut self, handles: u32) -> Self {
+        self.max_handles = handles;
+        self.handles = true;
         self
     }
 }

@@ -72,6 +72,10 @@ pub struct PeerInfo {
     /// Items the peer accepts on each stream before it grants more, if it speaks streams
     /// (feature [`Hello::FEATURE_STREAMS`](crate::Hello::FEATURE_STREAMS)).
     pub stream_window: Option<u32>,
+    /// The slots of the peer's export table, if it speaks remote handles (feature
+    /// [`Hello::FEATURE_HANDLES`](crate::Hello::FEATURE_HANDLES)); `Some(0)`: it holds
+    /// handles but exports none.
+    pub handles: Option<u32>,
 }
 
 /// Why a call this endpoint made ended without a reply.
@@ -162,6 +166,44 @@ pub enum Event<'a> {
         /// opened (give it to the `dispatch_request` that [`service!`](crate::service)
         /// generates, which checks it against the declaration).
         mode: crate::stream::StreamMode,
+        /// The handle this request's answer gets if it exports an object
+        /// ([`Endpoint::respond_export`](crate::Endpoint::respond_export), called before the
+        /// next event is polled): the lowest free slot of the export table at its next
+        /// generation. `None` if the table is full or handles are off.
+        export: Option<crate::handle::Handle>,
+    },
+    /// The peer calls `method` on an object this side exported; answer with `respond`,
+    /// `respond_error` or `respond_export`, as a request.
+    Invoke {
+        /// Pass this to `respond`.
+        id: RequestId,
+        /// The object, or the request whose result it will be (pipelining).
+        on: crate::handle::Resolved,
+        /// The method number, within the object's interface.
+        method: u32,
+        /// Encoded arguments.
+        args: &'a [u8],
+        /// As for [`Event::Request`]: the handle an exported result would get.
+        export: Option<crate::handle::Handle>,
+    },
+    /// An object this side exported is gone: the peer released it, cancelled the call that
+    /// returned it, or the session ended. Drop your object; the slot is reused only after
+    /// this event.
+    Released {
+        /// The handle it had (its slot indexes your objects).
+        handle: crate::handle::Handle,
+        /// The interface it was exported as.
+        interface: u8,
+    },
+    /// The peer withdrew a handle this side holds: calls on it now fail with
+    /// `StaleHandle`.
+    Revoked {
+        /// The handle.
+        handle: crate::handle::Handle,
+        /// Why, as the peer said.
+        code: WireError,
+        /// The peer's UTF-8 reason text (may be empty).
+        reason: &'a [u8],
     },
     /// A call this endpoint made succeeded.
     Reply {

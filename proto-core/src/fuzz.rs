@@ -153,7 +153,9 @@ impl<'a> FrameView<'a> {
             Frame::Credit { .. } => 10,
             Frame::End { .. } => 11,
             Frame::Item { packed: true, .. } => 12,
+            Frame::Release { .. } | Frame::Revoke { .. } => 13,
             Frame::ManifestRequest { .. } | Frame::ManifestPiece { .. } => 14,
+            Frame::Invoke { .. } => 16,
             Frame::Ignorable => 0,
         }
     }
@@ -168,7 +170,8 @@ impl<'a> FrameView<'a> {
             | Frame::Open { id, .. }
             | Frame::Item { id, .. }
             | Frame::Credit { id, .. }
-            | Frame::End { id, .. } => Some(id),
+            | Frame::End { id, .. }
+            | Frame::Invoke { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -183,6 +186,8 @@ impl<'a> FrameView<'a> {
             | Frame::Error { detail: t, .. }
             | Frame::Open { args: t, .. }
             | Frame::Item { item: t, .. }
+            | Frame::Invoke { args: t, .. }
+            | Frame::Revoke { reason: t, .. }
             | Frame::ManifestPiece { bytes: t, .. } => Some(t),
             _ => None,
         }

@@ -89,11 +89,12 @@
 //!
 //! An endpoint owns every byte it uses; [`Endpoint::WORST_CASE_RAM`] is its size. At the
 //! microcontroller defaults (`Endpoint<256, 4, 4, 576>`: 256-byte frames, 4 calls each way,
-//! a 576-byte transmit queue) that is 1,976 bytes on 32-bit targets such as Cortex-M
-//! (checked at compile time by every 32-bit build) and 2,016 bytes on 64-bit hosts (checked
-//! by a test). 1,088 of them are the three buffers: receive (`FRAME`), frame assembly
-//! (`FRAME`) and transmit (`TX`); the rest is the call tables (each slot with its stream
-//! state: credit both ways, sequence numbers, idle time), timers, settings and [`Stats`].
+//! a 576-byte transmit queue, 4 export slots) that is 2,064 bytes on 32-bit targets such
+//! as Cortex-M (checked at compile time by every 32-bit build) and 2,112 bytes on 64-bit
+//! hosts (checked by a test). 1,088 of them are the three buffers: receive (`FRAME`), frame
+//! assembly (`FRAME`) and transmit (`TX`); the rest is the call tables (each slot with its
+//! stream state: credit both ways, sequence numbers, idle time), the export table of remote
+//! handles (12 bytes a slot), timers, settings and [`Stats`].
 //! Streams add no buffer: an item is an event like a request, taken from the receive buffer,
 //! and the peer may send no more than the stream window before the application consumes.
 //! The worst case is the same whatever the peer sends, streams or not.
@@ -145,7 +146,7 @@
 
 // The documented figure for microcontrollers, enforced wherever the crate is built for one.
 #[cfg(target_pointer_width = "32")]
-const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 1976);
+const _: () = assert!(Endpoint::<256, 4, 4, 576>::WORST_CASE_RAM <= 2064);
 
 mod bytes;
 mod calls;
@@ -154,6 +155,8 @@ mod endpoint;
 mod error;
 mod event;
 mod framing;
+mod handle;
+mod interface;
 mod manifest;
 mod max_len;
 mod payload;
@@ -181,10 +184,14 @@ pub use endpoint::Endpoint;
 pub use error::{CallError, CancelError, RespondError, StreamError};
 pub use event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
 pub use framing::max_encoded_len;
+pub use handle::{Handle, HandleError, Resolved, Target};
+#[doc(hidden)]
+pub use interface::__interface_index;
 #[doc(hidden)]
 pub use manifest::check_unique as __check_unique;
 pub use manifest::{
-    manifest, manifest_hash, manifest_len, ProcedureSchema, ServiceSchema, MANIFEST_FORMAT,
+    manifest, manifest_hash, manifest_len, InterfaceSchema, ProcedureSchema, ServiceSchema,
+    MANIFEST_FORMAT, MANIFEST_FORMAT_INTERFACES,
 };
 #[doc(hidden)]
 pub use max_len::__or_unbounded;
@@ -202,7 +209,10 @@ pub use typed::{
     decode_borrowed, decode_exact, schema_hash, DecodeError, Dispatched, Procedure, ProcedureInfo,
     StreamProcedure,
 };
-pub use typed_host::{AsyncCaller, Caller, Dispatch, DispatchError, Served, StreamIo, StreamItems};
+pub use typed_host::{
+    Answer, AsyncCaller, Caller, Dispatch, DispatchError, RemoteObject, Served, StreamIo,
+    StreamItems,
+};
 pub use typed_stream::{CallerStream, ServedStream};
 pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 /// `#[derive(Schema)]`: describes a struct or enum for the manifest (feature `derive`).

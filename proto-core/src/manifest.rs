@@ -11,11 +11,16 @@
 //! The byte format (varints are LEB128, `str` is a length varint and UTF-8):
 //!
 //! ```text
-//! manifest  = format u8 (1) · service: str · count: varint · procedure{count}
+//! manifest  = format u8 (1, or 2 with interfaces) · service: str · count: varint · procedure{count}
+//!             · [if format 2: ninterfaces: varint · interface{ninterfaces}]
 //! procedure = id: varint · name: str · mode: u8 · nparams: varint · (name: str · type){nparams}
 //!             · output: type · [item: type if mode is 2 or 3] · [in_item: type if mode is 1 or 3]
+//! interface = name: str · count: varint · procedure{count}   (its methods, numbered apart)
 //! type      = tag u8 · body   (see `Type`; the tags are listed in docs/PROTOCOL.md)
 //! ```
+//!
+//! A service without interfaces keeps format 1, so its manifest and its hash are the same
+//! as before handles existed.
 //!
 //! Everything here is `const fn`: it runs in the compiler, not on the device (so an index
 //! out of bounds here is a compile error, never a panic at run time).
@@ -24,8 +29,12 @@
 use crate::schema::{Field, Type, Variant, VariantShape};
 use crate::stream::StreamMode;
 
-/// The first byte of a manifest: the version of this format.
+/// The first byte of a manifest: the version of this format (that of a service without
+/// interfaces; one with interfaces is [`MANIFEST_FORMAT_INTERFACES`]).
 pub const MANIFEST_FORMAT: u8 = 1;
+
+/// The first byte of the manifest of a service that declares interfaces (handle types).
+pub const MANIFEST_FORMAT_INTERFACES: u8 = 2;
 
 /// One procedure, described for the manifest.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +62,18 @@ pub struct ServiceSchema {
     pub name: &'static str,
     /// Its procedures.
     pub procedures: &'static [ProcedureSchema],
+    /// Its interfaces: the types of the objects its handles name.
+    pub interfaces: &'static [InterfaceSchema],
+}
+
+/// An interface of a service: the methods callable on a handle of it (numbered apart from
+/// the service's procedures), described for the manifest.
+#[derive(Clone, Copy, Debug)]
+pub struct InterfaceSchema {
+    /// The interface's name (its handles' type is `handle` and this name).
+    pub name: &'static str,
+    /// Its methods.
+    pub methods: &'static [ProcedureSchema],
 }
 
 /// The length of `service`'s manifest, for the array [`manifest`] fills.
@@ -109,7 +130,7 @@ pub const fn check_unique(service: &ServiceSchema) {
     }
 }
 
-const fn same(a: &str, b: &str) -> bool {
+pub(crate) const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -167,12 +188,30 @@ impl Writer<'_> {
     }
 
     const fn service(&mut self, s: &ServiceSchema) {
-        self.byte(MANIFEST_FORMAT);
+        let with_interfaces = !s.interfaces.is_empty();
+        self.byte(if with_interfaces {
+            MANIFEST_FORMAT_INTERFACES
+        } else {
+            MANIFEST_FORMAT
+        });
         self.str(s.name);
-        self.count(s.procedures.len());
+        self.procedures(s.procedures);
+        if with_interfaces {
+            self.count(s.interfaces.len());
+            let mut i = 0;
+            while i < s.interfaces.len() {
+                self.str(s.interfaces[i].name);
+                self.procedures(s.interfaces[i].methods);
+                i += 1;
+            }
+        }
+    }
+
+    const fn procedures(&mut self, procedures: &[ProcedureSchema]) {
+        self.count(procedures.len());
         let mut i = 0;
-        while i < s.procedures.len() {
-            self.procedure(&s.procedures[i]);
+        while i < procedures.len() {
+            self.procedure(&procedures[i]);
             i += 1;
         }
     }
@@ -303,6 +342,10 @@ impl Writer<'_> {
                 self.str(name);
                 self.variants(variants);
             }
+            Type::Handle(interface) => {
+                self.byte(26);
+                self.str(interface);
+            }
         }
     }
 }
@@ -342,6 +385,7 @@ mod tests {
     const CALC: ServiceSchema = ServiceSchema {
         name: "calc",
         procedures: &[ADD, UPTO],
+        interfaces: &[],
     };
     const LEN: usize = manifest_len(&CALC);
     const BYTES: [u8; LEN] = manifest::<LEN>(&CALC);
@@ -370,6 +414,7 @@ mod tests {
                 check_unique(&ServiceSchema {
                     name: "x",
                     procedures: Box::leak(Box::new([a, b])),
+                    interfaces: &[],
                 })
             })
             .is_err()

@@ -43,6 +43,7 @@ pub const fn max_encoded_len_of(ty: &Type) -> Option<usize> {
         Type::Tuple(items) | Type::TupleStruct { fields: items, .. } => sum_types(items),
         Type::Struct { fields, .. } => sum_fields(fields),
         Type::Newtype { inner, .. } => max_encoded_len_of(inner),
+        Type::Handle(_) => Some(10),
         Type::Enum { variants, .. } => {
             let mut longest = 0;
             let mut rest = variants;

@@ -111,6 +111,9 @@ pub enum Type {
         /// The variants in declaration order.
         variants: &'static [Variant],
     },
+    /// A handle to an object of the named interface of the service (empty: any): its slot
+    /// and generation, two varints.
+    Handle(&'static str),
 }
 
 /// A named field of a struct or struct variant, or a procedure's parameter.

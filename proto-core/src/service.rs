@@ -157,8 +157,8 @@ macro_rules! service {
         }
     ) => {
         $crate::__service! {
-            @munch [handler args out mode id io 'a] [$(#[$meta])* $vis $service]
-            [] [] [] [] [] [] [] []
+            @munch [handler args out mode id io export 'a] [$(#[$meta])* $vis $service]
+            [] [] [] [] [] [] [] [] []
             $($body)*
         }
     };
@@ -175,8 +175,8 @@ macro_rules! service {
 macro_rules! __service {
     // The end: write the module.
     (
-        @munch [$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] [$(#[$meta:meta])* $vis:vis $service:ident]
-        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        @munch [$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $ex:ident $lt:lifetime] [$(#[$meta:meta])* $vis:vis $service:ident]
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($iface:ident)*]
     ) => {
         $(#[$meta])*
         $vis mod $service {
@@ -194,7 +194,11 @@ macro_rules! __service {
             /// The server side on a device: one method per procedure. An `Err` is sent to
             /// the caller. A stream's method accepts (`Ok`) or refuses the stream; its items
             /// then move through the endpoint, and the application responds when it is over.
-            pub trait Handler {
+            ///
+            /// A service with interfaces also implements each interface's `Handler` (the
+            /// methods on its objects); a procedure that returns a handle gets the handle
+            /// its object will have (`this`): keep the object at `this.slot()`.
+            pub trait Handler where Self: $($iface::Handler +)* {
                 $($methods)*
             }
 
@@ -203,8 +207,52 @@ macro_rules! __service {
             /// the caller. A stream's method gets the stream's items first: it sends and
             /// receives them (waiting for credit) until it returns, which ends the stream.
             /// Serve it with [`serve`].
+            ///
+            /// For each interface, the type of its objects (`type Channel = MyChannel;`),
+            /// which implements the interface's `HostMethods`: a procedure that returns a
+            /// handle returns the object, and the runtime keeps it until the caller releases
+            /// the handle or the session ends.
             pub trait HostHandler: ::core::marker::Send + ::core::marker::Sync {
+                $(
+                    /// The objects of this interface.
+                    type $iface: $iface::HostMethods;
+                )*
                 $($hmethods)*
+            }
+
+            /// The names of the service's interfaces, in order: an interface's number
+            /// (`INTERFACE`, kept by the exporter's table, never sent) is its position here.
+            pub const INTERFACE_NAMES: &[&str] = &[$(stringify!($iface)),*];
+
+            /// An object this service exports, of any of its interfaces, as a host runtime
+            /// keeps it.
+            pub enum Object<H: HostHandler> {
+                $(
+                    /// An object of this interface.
+                    $iface(H::$iface),
+                )*
+                #[doc(hidden)]
+                __None(::core::marker::PhantomData<H>, ::core::convert::Infallible),
+            }
+
+            /// Calls `method` of the interface numbered `interface` on the device object
+            /// whose handle is `this` (an `Event::Invoke` resolved to an object): decodes
+            /// the arguments, calls the handler, and encodes the result into `out`.
+            pub fn dispatch_invoke<H: Handler + ?Sized>(
+                handler: &mut H,
+                this: $crate::Handle,
+                interface: u8,
+                method: u32,
+                args: &[u8],
+                out: &mut [u8],
+            ) -> ::core::result::Result<usize, $crate::WireError> {
+                let _ = (&handler, &this, &method, &args, &out);
+                $(
+                    if interface == $iface::INTERFACE {
+                        return $iface::dispatch(handler, this, method, args, out);
+                    }
+                )*
+                Err($crate::WireError::StaleHandle)
             }
 
             /// The service described: every procedure with its parameters' names and the
@@ -212,6 +260,7 @@ macro_rules! __service {
             pub const DESCRIPTION: $crate::ServiceSchema = $crate::ServiceSchema {
                 name: stringify!($service),
                 procedures: &[$($schema)*],
+                interfaces: &[$($iface::SCHEMA),*],
             };
 
             // No two procedures share a number or a name: a compile error otherwise.
@@ -263,15 +312,20 @@ macro_rules! __service {
             /// `request_mode`): a plain call is answered into `out` as [`dispatch`] does; a
             /// stream is handed to its handler method. A mode other than the declared one
             /// is `BadArguments`.
+            ///
+            /// `export` is the request event's: the handle that a procedure returning a
+            /// handle gives its new object (`TooManyHandles` if `None`); answer
+            /// `Dispatched::Export` with `Endpoint::respond_export`.
             pub fn dispatch_request<H: Handler + ?Sized>(
                 $h: &mut H,
                 $i: $crate::RequestId,
                 $md: $crate::StreamMode,
                 procedure: u32,
                 $a: &[u8],
+                $ex: ::core::option::Option<$crate::Handle>,
                 $o: &mut [u8],
             ) -> ::core::result::Result<$crate::Dispatched, $crate::WireError> {
-                let _ = &$i;
+                let _ = (&$i, &$ex);
                 #[allow(unused_parens)]
                 #[deny(unreachable_patterns)]
                 match procedure {
@@ -285,6 +339,8 @@ macro_rules! __service {
             pub struct Dispatcher<H>(pub H);
 
             impl<H: HostHandler + 'static> $crate::Dispatch for Dispatcher<H> {
+                type Object = Object<H>;
+
                 fn manifest(&self) -> &'static [u8] {
                     &MANIFEST
                 }
@@ -315,7 +371,7 @@ macro_rules! __service {
                     $a: &[u8],
                     $x: &mut X,
                     $o: &mut [u8],
-                ) -> ::core::result::Result<usize, $crate::DispatchError> {
+                ) -> ::core::result::Result<$crate::Answer<Object<H>>, $crate::DispatchError> {
                     let $h = &self.0;
                     let _ = &$x;
                     #[allow(unused_parens)]
@@ -323,6 +379,24 @@ macro_rules! __service {
                         $($hcalls)*
                         _ => Err($crate::DispatchError::UnknownProcedure),
                     }
+                }
+
+                fn invoke(
+                    &self,
+                    object: &Object<H>,
+                    method: u32,
+                    args: &[u8],
+                    out: &mut [u8],
+                ) -> ::core::result::Result<usize, $crate::DispatchError> {
+                    let _ = (&method, &args, &out);
+                    match object {
+                        $(Object::$iface(o) => $iface::serve(o, method, args, out),)*
+                        Object::__None(_, never) => match *never {},
+                    }
+                }
+
+                fn interface_name(&self, interface: u8) -> &'static str {
+                    INTERFACE_NAMES.get(usize::from(interface)).copied().unwrap_or("")
                 }
             }
 
@@ -342,12 +416,24 @@ macro_rules! __service {
             pub struct Client<C> {
                 caller: C,
                 timeout: ::core::option::Option<::core::time::Duration>,
+                pipelined: bool,
             }
 
             impl<C> Client<C> {
                 /// Calls the service through `caller`, with its default deadline.
                 pub fn new(caller: C) -> Self {
-                    Client { caller, timeout: None }
+                    Client { caller, timeout: None, pipelined: false }
+                }
+
+                /// Procedures that return a handle return it at once, before their answer:
+                /// calls made on it go out at once too, naming "the handle that call
+                /// returns" (pipelining), which saves a round trip per call on a slow
+                /// link. A failure of the procedure shows as the failure of the first call
+                /// made on its handle (`StaleHandle`), or of `resolve` on it.
+                #[must_use]
+                pub fn pipelined(mut self) -> Self {
+                    self.pipelined = true;
+                    self
                 }
 
                 /// Every call made through the client returned lasts at most `timeout`
@@ -393,16 +479,47 @@ macro_rules! __service {
         }
     };
 
+    // An interface: the methods callable on a handle of it, in a module of its name.
+    (
+        @munch $names:tt $head:tt
+        [$($items:tt)*] $methods:tt [$($hmethods:tt)*] $schema:tt $infos:tt $calls:tt $requests:tt $hcalls:tt [$($ifaces:tt)*]
+        $(#[$imeta:meta])*
+        interface $iface:ident { $($ibody:tt)* }
+        $($rest:tt)*
+    ) => {
+        $crate::__service! {
+            @munch $names $head
+            [$($items)* $crate::__interface! { [$(#[$imeta])*] $iface $($ibody)* }]
+            $methods [$($hmethods)*] $schema $infos $calls $requests $hcalls [$($ifaces)* $iface]
+            $($rest)*
+        }
+    };
+
+    // A procedure that returns a handle to a new object: `-> handle Interface`.
+    (
+        @munch $names:tt $head:tt
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
+        $(#[$pmeta:meta])*
+        $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> handle $iface:ident ;
+        $($rest:tt)*
+    ) => {
+        $crate::__service! {
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*] [$($ifaces)*]
+                [$(#[$pmeta])*] $id $Marker $method [handle $iface] [$($rest)*]]
+            [] $($params)*
+        }
+    };
+
     // A server or bidirectional stream: `-> stream T`.
     (
         @munch $names:tt $head:tt
-        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
         $(#[$pmeta:meta])*
         $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> stream $item:ty ;
         $($rest:tt)*
     ) => {
         $crate::__service! {
-            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*]
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*] [$($ifaces)*]
                 [$(#[$pmeta])*] $id $Marker $method [stream $item] [$($rest)*]]
             [] $($params)*
         }
@@ -412,7 +529,7 @@ macro_rules! __service {
     // keeps it after the receive buffer is reused).
     (
         @munch $names:tt $head:tt
-        $items:tt $methods:tt $hmethods:tt $schema:tt $infos:tt $calls:tt $requests:tt $hcalls:tt
+        $items:tt $methods:tt $hmethods:tt $schema:tt $infos:tt $calls:tt $requests:tt $hcalls:tt $ifaces:tt
         $(#[$pmeta:meta])*
         $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> & $($out:tt)*
     ) => {
@@ -425,13 +542,13 @@ macro_rules! __service {
     // A plain call or a client stream: `-> T`.
     (
         @munch $names:tt $head:tt
-        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
         $(#[$pmeta:meta])*
         $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) -> $out:ty ;
         $($rest:tt)*
     ) => {
         $crate::__service! {
-            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*]
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*] [$($ifaces)*]
                 [$(#[$pmeta])*] $id $Marker $method [value $out] [$($rest)*]]
             [] $($params)*
         }
@@ -440,13 +557,13 @@ macro_rules! __service {
     // A plain call whose result is `()`, written without `-> ()`.
     (
         @munch $names:tt $head:tt
-        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
         $(#[$pmeta:meta])*
         $id:literal => $Marker:ident : fn $method:ident ( $($params:tt)* ) ;
         $($rest:tt)*
     ) => {
         $crate::__service! {
-            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*]
+            @params $names [$names $head [$($items)*] [$($methods)*] [$($hmethods)*] [$($schema)*] [$($infos)*] [$($calls)*] [$($requests)*] [$($hcalls)*] [$($ifaces)*]
                 [$(#[$pmeta])*] $id $Marker $method [value ()] [$($rest)*]]
             [] $($params)*
         }
@@ -476,14 +593,105 @@ macro_rules! __service {
         $crate::__service! { @emit $ctx [$($args)*] [] }
     };
 
+    // A procedure returning a handle.
+    (
+        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $ex:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
+            [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [handle $iface:ident] [$($rest:tt)*]]
+        [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*] [$text:expr]))*] []
+    ) => {
+        $crate::__service! {
+            @munch [$h $a $o $md $i $x $ex $lt] $head
+            [$($items)*
+                $(#[$pmeta])*
+                #[derive(Clone, Copy, Debug)]
+                pub struct $Marker;
+                impl $crate::Procedure for $Marker {
+                    const ID: u32 = $id;
+                    const NAME: &'static str = stringify!($method);
+                    type Args<$lt> = ($($($owned)*,)*);
+                    type Output = $crate::Handle;
+                }
+                impl<C: $crate::Caller> Client<C> {
+                    $(#[$pmeta])*
+                    ///
+                    /// Returns a handle to the new object: calls on it are calls on the
+                    /// object; dropping it releases the object.
+                    pub fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<$iface::Remote<C::Remote>, C::Error> {
+                        self.caller
+                            .call_export::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout, self.pipelined)
+                            .map(|remote| $iface::Remote::new(remote, self.timeout))
+                    }
+                }
+            ]
+            [$($methods)*
+                $(#[$pmeta])*
+                ///
+                /// Makes the object whose handle will be `this`: keep it at `this.slot()`.
+                fn $method(&mut self, this: $crate::Handle, $($arg: $($argty)*),*) -> ::core::result::Result<(), $crate::WireError>;
+            ]
+            [$($hmethods)*
+                $(#[$pmeta])*
+                ///
+                /// Returns the new object; the caller gets a handle to it.
+                fn $method(&self, $($arg: $($argty)*),*) -> ::core::result::Result<Self::$iface, $crate::WireError>;
+            ]
+            [$($schema)* $crate::ProcedureSchema {
+                id: $id,
+                name: stringify!($method),
+                mode: $crate::StreamMode::Call,
+                params: &[$($crate::Field { name: stringify!($arg), ty: <$($argty)* as $crate::Schema>::TYPE },)*],
+                output: &$crate::Type::Handle(stringify!($iface)),
+                item: &$crate::Type::Unit,
+                in_item: &$crate::Type::Unit,
+            },]
+            [$($infos)* $crate::ProcedureInfo {
+                id: $id,
+                name: stringify!($method),
+                params: $crate::__service!(@join $([stringify!($arg), ": ", $text])*),
+                output: concat!("handle ", stringify!($iface)),
+                mode: $crate::StreamMode::Call,
+                item: "",
+                in_item: "",
+            },]
+            [$($calls)*]
+            [$($requests)*
+                $id => {
+                    if $md != $crate::StreamMode::Call {
+                        return Err($crate::WireError::BadArguments);
+                    }
+                    let ::core::option::Option::Some(this) = $ex else {
+                        return Err($crate::WireError::TooManyHandles);
+                    };
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::WireError::BadArguments)?;
+                    $h.$method(this, $($arg),*)?;
+                    Ok($crate::Dispatched::Export { interface: $iface::INTERFACE, handle: this })
+                }
+            ]
+            [$($hcalls)*
+                $id => {
+                    if $md != $crate::StreamMode::Call {
+                        return Err($crate::DispatchError::WrongMode { declared: $crate::StreamMode::Call });
+                    }
+                    let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
+                        .map_err(|_| $crate::DispatchError::BadArguments)?;
+                    let object = $h.$method($($arg),*).map_err($crate::DispatchError::Handler)?;
+                    Ok($crate::Answer::Export { interface: $iface::INTERFACE, object: Object::$iface(object) })
+                }
+            ]
+            [$($ifaces)*]
+            $($rest)*
+        }
+    };
+
     // A plain call.
     (
-        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $ex:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
             [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [value $out:ty] [$($rest:tt)*]]
         [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*] [$text:expr]))*] []
     ) => {
         $crate::__service! {
-            @munch [$h $a $o $md $i $x $lt] $head
+            @munch [$h $a $o $md $i $x $ex $lt] $head
             [$($items)*
                 $(#[$pmeta])*
                 #[derive(Clone, Copy, Debug)]
@@ -568,21 +776,22 @@ macro_rules! __service {
                     let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
                         .map_err(|_| $crate::DispatchError::BadArguments)?;
                     let result = $h.$method($($arg),*).map_err($crate::DispatchError::Handler)?;
-                    $crate::__encode_result(&result, $o).map_err($crate::DispatchError::Encode)
+                    $crate::__encode_result(&result, $o).map_err($crate::DispatchError::Encode).map($crate::Answer::Reply)
                 }
             ]
+            [$($ifaces)*]
             $($rest)*
         }
     };
 
     // Any stream: `$out` is `stream T` or `value T`, `$in` the caller's item type or none.
     (
-        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*]
+        @emit [[$h:ident $a:ident $o:ident $md:ident $i:ident $x:ident $ex:ident $lt:lifetime] $head:tt [$($items:tt)*] [$($methods:tt)*] [$($hmethods:tt)*] [$($schema:tt)*] [$($infos:tt)*] [$($calls:tt)*] [$($requests:tt)*] [$($hcalls:tt)*] [$($ifaces:tt)*]
             [$(#[$pmeta:meta])*] $id:literal $Marker:ident $method:ident [$shape:ident $out:ty] [$($rest:tt)*]]
         [$(($arg:ident [$($argty:tt)*] [$($owned:tt)*] [$text:expr]))*] [$($in:ty)?]
     ) => {
         $crate::__service! {
-            @munch [$h $a $o $md $i $x $lt] $head
+            @munch [$h $a $o $md $i $x $ex $lt] $head
             [$($items)*
                 $(#[$pmeta])*
                 #[derive(Clone, Copy, Debug)]
@@ -674,9 +883,10 @@ macro_rules! __service {
                     let ($($arg,)*) = <$Marker as $crate::Procedure>::decode_args($a)
                         .map_err(|_| $crate::DispatchError::BadArguments)?;
                     let result = $h.$method(&mut *$x, $($arg),*).map_err($crate::DispatchError::Handler)?;
-                    $crate::__encode_result(&result, $o).map_err($crate::DispatchError::Encode)
+                    $crate::__encode_result(&result, $o).map_err($crate::DispatchError::Encode).map($crate::Answer::Reply)
                 }
             ]
+            [$($ifaces)*]
             $($rest)*
         }
     };

@@ -62,6 +62,13 @@ pub struct Stats {
     /// Stream items that arrived beyond the credit granted (each ends its stream with
     /// `FlowControl`), or for a stream already over (counted and dropped).
     pub items_refused: u32,
+    /// Objects exported (handles sent in answers).
+    pub handles_exported: u32,
+    /// Exported objects freed by the peer's release.
+    pub handles_released: u32,
+    /// Method calls and releases naming no live object (each call answered
+    /// `StaleHandle`).
+    pub stale_handles: u32,
 }
 
 pub(crate) fn bump(counter: &mut u32) {

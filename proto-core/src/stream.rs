@@ -109,6 +109,9 @@ pub struct Open {
     /// The request being served when this call is made: the call is one level deeper, and
     /// the peer refuses it past its [`Config::max_call_depth`](crate::Config::max_call_depth).
     pub parent: Option<RequestId>,
+    /// The handle the call is made on: the call is a method call (an Invoke) on an object
+    /// of the peer. Only plain calls at depth 0 are made on handles.
+    pub target: Option<crate::handle::Target>,
 }
 
 impl Open {
@@ -118,6 +121,7 @@ impl Open {
             mode: StreamMode::Call,
             timeout: None,
             parent: None,
+            target: None,
         }
     }
 
@@ -127,6 +131,7 @@ impl Open {
             mode,
             timeout: None,
             parent: None,
+            target: None,
         }
     }
 
@@ -139,6 +144,14 @@ impl Open {
     /// Made while serving request `parent` (one level deeper than it).
     pub const fn nested_in(mut self, parent: RequestId) -> Open {
         self.parent = Some(parent);
+        self
+    }
+
+    /// Made on `target`: a method call on a handle the peer gave this side, or on the
+    /// handle a call still in flight will return (see
+    /// [`Endpoint::invoke`](crate::Endpoint::invoke)).
+    pub const fn on(mut self, target: crate::handle::Target) -> Open {
+        self.target = Some(target);
         self
     }
 }

@@ -131,6 +131,15 @@ pub enum Dispatched {
     /// A stream was accepted by the handler: it now sends and receives items, and
     /// responds when it is over.
     Stream,
+    /// A procedure returning a handle made its object, kept at `handle.slot()`: answer
+    /// with [`Endpoint::respond_export`](crate::Endpoint::respond_export)`(id, interface)`,
+    /// which gives the object that handle.
+    Export {
+        /// The interface of the object (its module's `INTERFACE`).
+        interface: u8,
+        /// The handle announced in the request's event.
+        handle: crate::Handle,
+    },
 }
 
 /// The schema hash of a service description: CRC-32C of its text, never 0 (0 means "no

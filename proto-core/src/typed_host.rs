@@ -24,6 +24,20 @@ pub trait Caller {
     type Error;
     /// An open stream of procedure `P`: its items, then its result.
     type Stream<P: StreamProcedure>;
+    /// A handle to an object of the peer, as this runtime holds it (released on drop).
+    type Remote: RemoteObject<Error = Self::Error>;
+
+    /// Calls `P`, a procedure that returns a handle, on a peer that serves schema
+    /// `schema`, and returns the handle. `pipelined`: return at once, before the answer,
+    /// so that calls on the handle leave at once too (see the generated client's
+    /// `pipelined`).
+    fn call_export<P: Procedure<Output = crate::Handle>>(
+        &self,
+        schema: u32,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+        pipelined: bool,
+    ) -> Result<Self::Remote, Self::Error>;
 
     /// Calls `P` on a peer that serves schema `schema`, waiting at most `timeout` (none:
     /// the implementation's default).
@@ -42,6 +56,21 @@ pub trait Caller {
         args: &P::Args<'_>,
         timeout: Option<Duration>,
     ) -> Result<Self::Stream<P>, Self::Error>;
+}
+
+/// A handle to an object the peer exported, as a host runtime holds it: what an
+/// interface's generated `Remote` calls through.
+pub trait RemoteObject {
+    /// Why a call failed.
+    type Error;
+
+    /// Calls method `P` on the object, waiting at most `timeout` (none: the runtime's
+    /// default).
+    fn invoke<P: Procedure>(
+        &self,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<P::Output, Self::Error>;
 }
 
 /// [`Caller`], asynchronous: what a service's generated `AsyncClient` calls through.
@@ -133,6 +162,9 @@ impl<X: StreamIo, In: DeserializeOwned, Out: Serialize> StreamItems<In, Out> for
 /// the handler, and encodes its result. [`service!`](crate::service) implements it for its
 /// generated `Dispatcher<H>` around your `HostHandler`.
 pub trait Dispatch: Send + Sync + 'static {
+    /// An object the service exports (of any of its interfaces).
+    type Object: Send + Sync + 'static;
+
     /// The service's manifest (serve it so that any host can call the service by name).
     fn manifest(&self) -> &'static [u8];
 
@@ -148,8 +180,8 @@ pub trait Dispatch: Send + Sync + 'static {
     fn max_reply_len(&self, procedure: u32) -> usize;
 
     /// Serves one request of `procedure`, opened as `mode`, whose arguments are `args`;
-    /// a stream's items move through `io`. The result is encoded into `out`; its length
-    /// is returned.
+    /// a stream's items move through `io`. The result is encoded into `out` (its length
+    /// is returned), or is a new object to export.
     fn serve<X: StreamIo>(
         &self,
         procedure: u32,
@@ -157,7 +189,35 @@ pub trait Dispatch: Send + Sync + 'static {
         args: &[u8],
         io: &mut X,
         out: &mut [u8],
+    ) -> Result<Answer<Self::Object>, DispatchError>;
+
+    /// Serves a call of `method` on `object`, whose arguments are `args`; the result is
+    /// encoded into `out` and its length returned.
+    fn invoke(
+        &self,
+        object: &Self::Object,
+        method: u32,
+        args: &[u8],
+        out: &mut [u8],
     ) -> Result<usize, DispatchError>;
+
+    /// The name of interface number `interface` ("" if there is none).
+    fn interface_name(&self, interface: u8) -> &'static str;
+}
+
+/// What [`Dispatch::serve`] answered.
+#[derive(Debug)]
+pub enum Answer<O> {
+    /// A result of this many bytes, at the start of `out`.
+    Reply(usize),
+    /// A new object, of interface number `interface`, to export: the caller gets its
+    /// handle.
+    Export {
+        /// The interface's number (its module's `INTERFACE`).
+        interface: u8,
+        /// The object.
+        object: O,
+    },
 }
 
 /// Why [`Dispatch::serve`] produced no result: the caller's mistake, the result's size, or

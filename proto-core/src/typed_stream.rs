@@ -42,8 +42,8 @@ pub struct CallerStream<P> {
 impl<P: StreamProcedure> CallerStream<P> {
     /// Opens the stream with its arguments; `timeout` is its deadline (none: it lasts until
     /// it ends, is cancelled, or idles).
-    pub fn open<const F: usize, const I: usize, const O: usize, const T: usize>(
-        ep: &mut Endpoint<F, I, O, T>,
+    pub fn open<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize>(
+        ep: &mut Endpoint<F, I, O, T, H>,
         now: Instant,
         args: &P::Args<'_>,
         timeout: Option<Duration>,
@@ -64,18 +64,18 @@ impl<P: StreamProcedure> CallerStream<P> {
 
     /// Sends one of the caller's items (one credit; `NoCredit` until the server grants
     /// more, announced by [`Event::Credit`]).
-    pub fn send<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn send<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize>(
         &self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
         item: &P::InItem,
     ) -> Result<(), StreamError> {
         ep.send_item(self.id, Postcard(item))
     }
 
     /// Ends the caller's items; the server then answers.
-    pub fn end<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn end<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize>(
         &self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
     ) -> Result<(), StreamError> {
         ep.end_items(self.id)
     }
@@ -104,18 +104,30 @@ impl<P: StreamProcedure> CallerStream<P> {
     }
 
     /// Reports `items` of the server's items consumed: the server may send as many more.
-    pub fn consumed<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn consumed<
+        const F: usize,
+        const I: usize,
+        const O: usize,
+        const T: usize,
+        const H: usize,
+    >(
         &self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
         items: u32,
     ) -> Result<(), StreamError> {
         ep.consume(self.id, items)
     }
 
     /// Cancels the stream (the server is told).
-    pub fn cancel<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn cancel<
+        const F: usize,
+        const I: usize,
+        const O: usize,
+        const T: usize,
+        const H: usize,
+    >(
         self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
     ) -> Result<(), CancelError> {
         ep.cancel(self.id)
     }
@@ -146,17 +158,23 @@ impl<P: StreamProcedure> ServedStream<P> {
     }
 
     /// Items this side may send now (0 once the stream is over).
-    pub fn credit<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn credit<
+        const F: usize,
+        const I: usize,
+        const O: usize,
+        const T: usize,
+        const H: usize,
+    >(
         &self,
-        ep: &Endpoint<F, I, O, T>,
+        ep: &Endpoint<F, I, O, T, H>,
     ) -> u32 {
         ep.credit(self.id)
     }
 
     /// Sends one item (one credit; `NoCredit` until the caller grants more).
-    pub fn send<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn send<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize>(
         &self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
         item: &P::Item,
     ) -> Result<(), StreamError> {
         ep.send_item(self.id, Postcard(item))
@@ -173,27 +191,39 @@ impl<P: StreamProcedure> ServedStream<P> {
     }
 
     /// Reports `items` of the caller's items consumed.
-    pub fn consumed<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn consumed<
+        const F: usize,
+        const I: usize,
+        const O: usize,
+        const T: usize,
+        const H: usize,
+    >(
         &self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
         items: u32,
     ) -> Result<(), StreamError> {
         ep.consume(self.id, items)
     }
 
     /// Ends the stream with its output (after this side's last item).
-    pub fn finish<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn finish<
+        const F: usize,
+        const I: usize,
+        const O: usize,
+        const T: usize,
+        const H: usize,
+    >(
         self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
         output: &P::Output,
     ) -> Result<(), (Self, RespondError)> {
         ep.respond(self.id, Postcard(output)).map_err(|e| (self, e))
     }
 
     /// Ends the stream with an error.
-    pub fn fail<const F: usize, const I: usize, const O: usize, const T: usize>(
+    pub fn fail<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize>(
         self,
-        ep: &mut Endpoint<F, I, O, T>,
+        ep: &mut Endpoint<F, I, O, T, H>,
         error: WireError,
     ) -> Result<(), (Self, RespondError)> {
         ep.respond_error(self.id, error, "").map_err(|e| (self, e))

@@ -33,12 +33,15 @@
 //! | Credit | 10 | call id varint, items varint (FLAG: on a call the receiver made) |
 //! | End | 11 | call id varint, sequence u8 of the next item (FLAG: on a call the receiver made) |
 //! | Items | 12 | call id varint, sequence u8 of the first item, then each item as a length varint and its bytes (FLAG as for Item) |
+//! | Handle | 13 | Release (from the holder): slot varint, generation varint; FLAG set, Revoke (from the exporter): slot varint, generation varint, code u8, reason |
 //! | Manifest | 14 | request: offset varint; FLAG set, a piece: total length varint, offset varint, the manifest's bytes from offset |
+//! | Invoke | 16 | call id varint, method varint, slot varint, generation varint (0: the handle that call `slot` returns), \[timeout_ms varint if FLAG\], arguments |
 //!
 //! Kinds 8..=12 (streams and nested calls) are sent only to a peer whose `Hello` set
 //! [`Hello::FEATURE_STREAMS`]; a Manifest request only to one that set
-//! [`Hello::FEATURE_MANIFEST`]. Kinds 13 and 15 are reserved for remote handles and
-//! authentication; 16..=31 for later extensions.
+//! [`Hello::FEATURE_MANIFEST`]; kinds 13 and 16 only to one that set
+//! [`Hello::FEATURE_HANDLES`]. Kind 15 is reserved for authentication; 17..=31 for later
+//! extensions.
 
 use crate::varint;
 
@@ -71,7 +74,9 @@ pub(crate) enum Kind {
     Credit = 10,
     End = 11,
     Items = 12,
+    Handle = 13,
     Manifest = 14,
+    Invoke = 16,
 }
 
 impl Kind {
@@ -123,6 +128,13 @@ pub enum WireError {
     TooDeep = 15,
     /// A stream item was lost on the link: an item or the end arrived out of sequence.
     ItemLost = 16,
+    /// The handle a method was called on names no live object: it was released or
+    /// revoked, belongs to an ended session, or the call it was promised by returned none.
+    StaleHandle = 17,
+    /// The exporter's handle table is full: release a handle and try again.
+    TooManyHandles = 18,
+    /// The exporter withdrew the handle (a revoke's usual reason).
+    Revoked = 19,
 }
 
 impl WireError {
@@ -145,6 +157,9 @@ impl WireError {
             14 => WireError::FlowControl,
             15 => WireError::TooDeep,
             16 => WireError::ItemLost,
+            17 => WireError::StaleHandle,
+            18 => WireError::TooManyHandles,
+            19 => WireError::Revoked,
             _ => WireError::Unknown,
         }
     }
@@ -169,6 +184,9 @@ impl WireError {
             WireError::FlowControl => "flow control violated",
             WireError::TooDeep => "calls nested too deep",
             WireError::ItemLost => "a stream item was lost",
+            WireError::StaleHandle => "stale handle",
+            WireError::TooManyHandles => "too many handles",
+            WireError::Revoked => "revoked",
         }
     }
 }
@@ -207,10 +225,13 @@ pub struct Hello {
     /// With [`Hello::FEATURE_STREAMS`]: the items the sender accepts on each stream before
     /// it grants more (the initial credit of the peer's sending side), at least 1.
     pub stream_window: u32,
+    /// With [`Hello::FEATURE_HANDLES`]: the slots of the sender's export table (how many
+    /// handles it can have out at once; 0: it exports none).
+    pub max_handles: u32,
 }
 
 /// Largest encoded `Hello` body.
-pub(crate) const HELLO_MAX: usize = 2 + 7 * varint::MAX_LEN + 4;
+pub(crate) const HELLO_MAX: usize = 2 + 8 * varint::MAX_LEN + 4;
 
 impl Hello {
     /// Feature bit 0, "call timeout": the `Hello` carries `call_timeout_ms`, a request from
@@ -230,6 +251,11 @@ impl Hello {
     /// discovery"), and its `schema` is the manifest's hash. Nobody sends a Manifest
     /// request to a peer without it.
     pub const FEATURE_MANIFEST: u32 = 4;
+
+    /// Feature bit 3, "handles": the `Hello` carries `max_handles`, and its sender
+    /// understands the kinds Handle (release and revoke) and Invoke (a method call on a
+    /// handle). Neither side sends them to a peer without it.
+    pub const FEATURE_HANDLES: u32 = 8;
 
     /// Writes the body (header excluded) into `out`, returning its length.
     pub(crate) fn encode(&self, out: &mut [u8; HELLO_MAX]) -> usize {
@@ -253,6 +279,9 @@ impl Hello {
         }
         if self.features & Hello::FEATURE_STREAMS != 0 {
             w.varint(self.stream_window);
+        }
+        if self.features & Hello::FEATURE_HANDLES != 0 {
+            w.varint(self.max_handles);
         }
         w.len
     }
@@ -282,6 +311,11 @@ impl Hello {
         } else {
             0
         };
+        let max_handles = if features & Hello::FEATURE_HANDLES != 0 {
+            r.varint()?
+        } else {
+            0
+        };
         Some(Hello {
             version,
             min_version,
@@ -293,6 +327,7 @@ impl Hello {
             schema,
             call_timeout_ms,
             stream_window,
+            max_handles,
         })
     }
 }
@@ -416,6 +451,28 @@ pub(crate) enum Frame<T> {
         offset: u32,
         bytes: T,
     },
+    /// A method call on a handle: `slot` and `generation` name it (generation 0: the
+    /// handle that the sender's call `slot` returns).
+    Invoke {
+        id: u32,
+        method: u32,
+        slot: u32,
+        generation: u32,
+        timeout_ms: Option<u32>,
+        args: T,
+    },
+    /// The holder gives a handle back.
+    Release {
+        slot: u32,
+        generation: u32,
+    },
+    /// The exporter withdrew a handle, for `code`; `reason` is UTF-8 text.
+    Revoke {
+        slot: u32,
+        generation: u32,
+        code: WireError,
+        reason: T,
+    },
     /// An unknown kind without the must-understand bit: ignore it.
     Ignorable,
 }
@@ -490,6 +547,33 @@ impl<T> Frame<T> {
                 total,
                 offset,
                 bytes: f(bytes),
+            },
+            Frame::Invoke {
+                id,
+                method,
+                slot,
+                generation,
+                timeout_ms,
+                args,
+            } => Frame::Invoke {
+                id,
+                method,
+                slot,
+                generation,
+                timeout_ms,
+                args: f(args),
+            },
+            Frame::Release { slot, generation } => Frame::Release { slot, generation },
+            Frame::Revoke {
+                slot,
+                generation,
+                code,
+                reason,
+            } => Frame::Revoke {
+                slot,
+                generation,
+                code,
+                reason: f(reason),
             },
             Frame::Ignorable => Frame::Ignorable,
         }
@@ -602,6 +686,39 @@ impl<'a> Frame<&'a [u8]> {
             14 => Frame::ManifestRequest {
                 offset: r.varint().ok_or(m)?,
             },
+            13 => {
+                let slot = r.varint().ok_or(m)?;
+                let generation = r.varint().ok_or(m)?;
+                if flag {
+                    Frame::Revoke {
+                        slot,
+                        generation,
+                        code: WireError::from_u8(r.byte().ok_or(m)?),
+                        reason: r.rest(),
+                    }
+                } else {
+                    Frame::Release { slot, generation }
+                }
+            }
+            16 => {
+                let id = r.varint().ok_or(m)?;
+                let method = r.varint().ok_or(m)?;
+                let slot = r.varint().ok_or(m)?;
+                let generation = r.varint().ok_or(m)?;
+                let timeout_ms = if flag {
+                    Some(r.varint().ok_or(m)?)
+                } else {
+                    None
+                };
+                Frame::Invoke {
+                    id,
+                    method,
+                    slot,
+                    generation,
+                    timeout_ms,
+                    args: r.rest(),
+                }
+            }
             _ if header & MUST_UNDERSTAND != 0 => return Err(ParseError::MustUnderstand),
             _ => Frame::Ignorable,
         })
@@ -625,6 +742,60 @@ mod tests {
         assert_eq!(WireError::Closed as u8, 13);
         assert_eq!(WireError::TooDeep as u8, 15);
         assert_eq!(WireError::ItemLost as u8, 16);
+        assert_eq!(WireError::StaleHandle as u8, 17);
+        assert_eq!(WireError::Revoked as u8, 19);
+    }
+
+    #[test]
+    fn handle_kinds() {
+        assert_eq!(
+            Frame::parse(&[0x30, 4, 1, 2, 9, 0xe8, 0x07, 5]).unwrap(),
+            Frame::Invoke {
+                id: 4,
+                method: 1,
+                slot: 2,
+                generation: 9,
+                timeout_ms: Some(1000),
+                args: &[5][..],
+            }
+        );
+        assert_eq!(
+            Frame::parse(&[0x0d, 2, 9, 0xff]).unwrap(),
+            Frame::<&[u8]>::Release {
+                slot: 2,
+                generation: 9
+            }
+        );
+        assert_eq!(
+            Frame::parse(&[0x2d, 2, 9, 19, b'x']).unwrap(),
+            Frame::Revoke {
+                slot: 2,
+                generation: 9,
+                code: WireError::Revoked,
+                reason: &b"x"[..]
+            }
+        );
+        assert_eq!(Frame::parse(&[0x2d, 2, 9]), Err(ParseError::Malformed));
+        assert_eq!(Frame::parse(&[0x10, 4, 1, 2]), Err(ParseError::Malformed));
+        // The handles field follows the stream window.
+        let h = Hello {
+            version: 1,
+            min_version: 1,
+            features: Hello::FEATURE_STREAMS | Hello::FEATURE_HANDLES,
+            max_frame: 256,
+            max_inbound: 4,
+            max_outbound: 4,
+            keepalive_ms: 1000,
+            schema: 0,
+            call_timeout_ms: 0,
+            stream_window: 8,
+            max_handles: 4,
+        };
+        let mut buf = [0u8; HELLO_MAX];
+        let n = h.encode(&mut buf);
+        assert_eq!(&buf[n - 2..n], &[8, 4]);
+        assert_eq!(Hello::parse(&buf[..n]), Some(h));
+        assert_eq!(Hello::parse(&buf[..n - 1]), None);
     }
 
     #[test]
@@ -640,6 +811,7 @@ mod tests {
             schema: 0xdead_beef,
             call_timeout_ms: 0,
             stream_window: 0,
+            max_handles: 0,
         };
         let mut buf = [0u8; HELLO_MAX];
         let n = h.encode(&mut buf);

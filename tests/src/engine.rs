@@ -138,8 +138,8 @@ pub trait Engine {
     fn slots_in_use(&self) -> (usize, usize);
 }
 
-impl<const F: usize, const I: usize, const O: usize, const T: usize> Engine
-    for Endpoint<F, I, O, T>
+impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize> Engine
+    for Endpoint<F, I, O, T, H>
 {
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         Endpoint::handle_input(self, now, bytes)

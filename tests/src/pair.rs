@@ -99,8 +99,15 @@ impl Side {
             {
                 let mut out = [0u8; 1024];
                 let mode = self.ep.request_mode(*id).unwrap_or_default();
-                let result =
-                    demo::dispatch_request(&mut self.device, *id, mode, *procedure, args, &mut out);
+                let result = demo::dispatch_request(
+                    &mut self.device,
+                    *id,
+                    mode,
+                    *procedure,
+                    args,
+                    None,
+                    &mut out,
+                );
                 let (id, n) = match result {
                     Ok(Dispatched::Stream) => {
                         let (stream, n) = self.device.counts.pop().expect("a count stream");
@@ -109,9 +116,12 @@ impl Side {
                         continue;
                     }
                     Ok(Dispatched::Reply(n)) => (*id, n),
-                    Err(_) => (*id, 0),
+                    Ok(Dispatched::Export { .. }) | Err(_) => (*id, 0),
                 };
                 let answer = |ep: &mut dyn Engine| match result {
+                    Ok(Dispatched::Export { .. }) => {
+                        ep.respond_error(id, wirecall::WireError::TooManyHandles, "")
+                    }
                     Ok(_) => match ep.respond(id, &out[..n]) {
                         Err(wirecall::RespondError::TooLarge) => {
                             ep.respond_error(id, wirecall::WireError::TooLarge, "")

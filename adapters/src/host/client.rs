@@ -13,6 +13,7 @@ use wirecall::{Config, Disconnect, Procedure, Stats, WireError};
 use super::conn::{Conn, Started};
 use super::engine::Capacity;
 use super::link::Link;
+use super::remote::RemoteHandle;
 use super::runtime::{Runtime, RuntimeOwner};
 use super::session::{CallOutcome, ClientError, Handler, Session};
 
@@ -338,6 +339,73 @@ impl Client {
     }
 
     /// The link's runner, for the stream types.
+    /// Calls `procedure`, which returns a handle (`-> handle I`), and returns the handle
+    /// (see [`RemoteHandle`]). Sent only in a session whose peer serves `schema`, if
+    /// given. `pipelined`: return at once, before the answer: calls on the handle leave at
+    /// once too, naming "the handle this call returns", and a failure of the call shows
+    /// in them.
+    pub fn call_export(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+        pipelined: bool,
+    ) -> Result<RemoteHandle, ClientError> {
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        let started = self.conn.start(schema, procedure, args, timeout, true)?;
+        let (generation, call) = (started.generation, started.id.id.wire());
+        if pipelined {
+            let pending = PendingCall {
+                conn: self.conn.clone(),
+                started: Some(started),
+                _owner: self._owner.clone(),
+            };
+            return Ok(RemoteHandle::promised(self, generation, call, pending));
+        }
+        let bytes = self.conn.finish(&started)?;
+        RemoteHandle::from_reply(self, generation, &bytes)
+    }
+
+    /// Starts method call `method` on `target`, a handle of session `generation`.
+    pub(crate) fn start_on(
+        &self,
+        target: wirecall::Target,
+        generation: u64,
+        method: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<PendingCall, ClientError> {
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        let started = self
+            .conn
+            .start_on(target, generation, method, args, timeout, true)?;
+        Ok(PendingCall {
+            conn: self.conn.clone(),
+            started: Some(started),
+            _owner: self._owner.clone(),
+        })
+    }
+
+    /// Registers `handle`, received now, for revocations; and where its release goes.
+    pub(crate) fn hold(
+        &self,
+        handle: wirecall::Handle,
+    ) -> (Arc<super::objects::HeldState>, super::objects::ReleaseQueue) {
+        self.conn.hold(handle)
+    }
+
+    /// Where dropped handles queue their release.
+    pub(crate) fn releases(&self) -> super::objects::ReleaseQueue {
+        self.conn.releases()
+    }
+
+    /// Writes what is queued (releases) if the connection is free now; otherwise its
+    /// next write takes them along.
+    pub(crate) fn poke(&self) {
+        self.conn.poke();
+    }
+
     pub(crate) fn conn(&self) -> &Arc<Conn> {
         &self.conn
     }
@@ -471,6 +539,16 @@ impl PendingCall {
             Some(started) => self.conn.finish(&started),
             None => Err(ClientError::ConnectionLost),
         }
+    }
+
+    /// Cancels the call if it is still waiting (`None`); its outcome if it is in.
+    pub(crate) fn cancel_or_take(mut self) -> Option<CallOutcome> {
+        let started = self.started.take()?;
+        if self.conn.abandon(&started) {
+            return None;
+        }
+        // Ended already: its outcome is in, or on its way to the waiter.
+        Some(self.conn.finish(&started))
     }
 
     /// True once the outcome is in: [`wait`](Self::wait) returns it without blocking.

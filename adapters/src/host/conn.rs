@@ -197,6 +197,8 @@ pub(crate) enum Until<'a> {
 /// A call that was started and whose outcome is still to be collected.
 pub(crate) struct Started {
     pub(crate) id: super::session::CallTicket,
+    /// The session the call was started in.
+    pub(crate) generation: u64,
     waiter: Arc<Waiter>,
     deadline: StdInstant,
 }
@@ -250,12 +252,13 @@ impl Collected {
 
 impl Conn {
     pub(crate) fn new(
-        session: Session<Arc<Waiter>>,
+        mut session: Session<Arc<Waiter>>,
         handler: Option<Arc<dyn Handler>>,
         runtime: Arc<Runtime>,
         end_on_disconnect: bool,
     ) -> Arc<Conn> {
         let now = StdInstant::now();
+        session.set_serves_handles(handler.as_ref().is_some_and(|h| h.exports()));
         Arc::new(Conn {
             st: Mutex::new(State {
                 session,
@@ -482,6 +485,32 @@ impl Conn {
             deadline,
             Some(deadline),
             send,
+            None,
+        )
+    }
+
+    /// Starts a method call on `target`, a handle of session `generation`: it fails with
+    /// `StaleHandle` (without being sent) once that session is over.
+    pub(crate) fn start_on(
+        &self,
+        target: wirecall::Target,
+        generation: u64,
+        method: u32,
+        args: &[u8],
+        timeout: Duration,
+        send: bool,
+    ) -> Result<Started, ClientError> {
+        let deadline = StdInstant::now() + super::capped(timeout);
+        self.start_open(
+            None,
+            method,
+            args,
+            Open::call().on(target),
+            None,
+            deadline,
+            Some(deadline),
+            send,
+            Some(generation),
         )
     }
 
@@ -501,6 +530,7 @@ impl Conn {
         start_by: StdInstant,
         deadline: Option<StdInstant>,
         send: bool,
+        on_generation: Option<u64>,
     ) -> Result<Started, ClientError> {
         let waiter = Arc::new(Waiter::default());
         let mut st = self.lock();
@@ -508,6 +538,12 @@ impl Conn {
         let id = loop {
             if st.closed {
                 return Err(ClientError::ConnectionLost);
+            }
+            if on_generation.is_some_and(|g| g != st.session.generation()) {
+                return Err(ClientError::Remote(
+                    WireError::StaleHandle,
+                    "the handle belongs to a session that has ended".into(),
+                ));
             }
             let left = start_by.saturating_duration_since(StdInstant::now());
             // A link known to be down is about to be replaced with a fresh session: a call
@@ -573,6 +609,7 @@ impl Conn {
             }
         };
         st.last_call = StdInstant::now();
+        let generation = st.session.generation();
         if send {
             drop(self.flush(
                 st,
@@ -581,6 +618,7 @@ impl Conn {
         }
         Ok(Started {
             id,
+            generation,
             waiter,
             // A stream without a deadline waits for its end however long it takes (the
             // core's idle timeout bounds a silent one).
@@ -604,11 +642,39 @@ impl Conn {
     }
 
     /// Gives up on a started call without waiting for it: the peer is told to stop.
-    pub(crate) fn abandon(&self, started: &Started) {
+    /// Returns false if the call had already ended.
+    pub(crate) fn abandon(&self, started: &Started) -> bool {
         let mut st = self.lock();
         if st.session.cancel_call(started.id) {
             drop(self.flush(st, Some(StdInstant::now() + super::link::TICK)));
+            return true;
         }
+        false
+    }
+
+    /// Registers `handle`, received now, for revocations; and where its release goes.
+    pub(crate) fn hold(
+        &self,
+        handle: wirecall::Handle,
+    ) -> (Arc<super::objects::HeldState>, super::objects::ReleaseQueue) {
+        let mut st = self.lock();
+        (st.session.hold(handle), st.session.releases())
+    }
+
+    /// Where dropped handles queue their release.
+    pub(crate) fn releases(&self) -> super::objects::ReleaseQueue {
+        self.lock().session.releases()
+    }
+
+    /// Writes what the session has queued if nobody holds the connection now (a dropped
+    /// handle's release); otherwise whoever holds it writes it along with its own.
+    pub(crate) fn poke(&self) {
+        let st = match self.st.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        drop(self.flush(st, Some(StdInstant::now() + super::link::TICK)));
     }
 
     /// Waits for a started call's outcome, reading the link itself while nobody else does.
@@ -948,16 +1014,43 @@ impl Conn {
         args: &[u8],
         stream: Option<(StreamMode, Arc<StreamSlot>)>,
     ) -> Guard<'_> {
+        // A method call made on the handle that another request returns waits for that
+        // request's answer (which settles it), within the call's deadline.
+        let target = match self.invocation(ticket) {
+            Ok(t) => t,
+            Err(answer) => {
+                let mut st = self.lock();
+                let _ = st.session.answer(ticket, &answer);
+                st = self.flush(st, Some(StdInstant::now() + super::link::TICK));
+                return st;
+            }
+        };
+        let (mut exported, mut revoke) = (None, None);
+        let on = target.as_ref().map(|(_, _, h)| *h);
         let answer = match &self.handler {
             Some(h) => {
-                let mut request = super::Request::new(self, *ticket, procedure, args, stream);
-                h.serve(&mut request)
+                let target = target.map(|(o, i, _)| (o, i));
+                let mut request =
+                    super::Request::new(self, *ticket, procedure, args, stream).on(target);
+                let answer = h.serve(&mut request);
+                exported = request.exported.take();
+                revoke = request.revoke.take();
+                answer
             }
             None => Err((WireError::UnknownProcedure, String::new())),
         };
         let mut st = self.lock();
         loop {
-            match st.session.answer(ticket, &answer) {
+            let answered = match (&exported, &answer) {
+                (Some((object, interface)), Ok(_)) => {
+                    st.session.answer_export(ticket, object, *interface)
+                }
+                _ => st.session.answer(ticket, &answer),
+            };
+            if st.session.take_settled() {
+                self.changed.notify_all(); // method calls waiting for this answer's handle
+            }
+            match answered {
                 Answered::NoRoom if !st.closed && st.link.is_some() => {
                     st = self.flush(st, Some(StdInstant::now() + WRITE_STALL));
                     if st.writing {
@@ -967,7 +1060,46 @@ impl Conn {
                 _ => break,
             }
         }
+        if let (Some(handle), Some((code, reason))) = (on, revoke) {
+            // After the answer: the caller gets it, then the revocation.
+            st.session.revoke_after_answer(handle, code, reason);
+        }
         st
+    }
+
+    /// What the method call of `ticket` is made on, once it is known: `None` for a plain
+    /// request; `Err` is the answer for a call on nothing live.
+    #[allow(clippy::type_complexity)]
+    fn invocation(
+        &self,
+        ticket: &Ticket,
+    ) -> Result<
+        Option<(super::objects::Object, u8, wirecall::Handle)>,
+        Result<Vec<u8>, (WireError, String)>,
+    > {
+        use super::objects::Invocation;
+        let mut st = self.lock();
+        loop {
+            if st.session.current_request(ticket).is_none() {
+                // Over (cancelled, expired, the session ended): nothing is answered.
+                return Err(Err((WireError::Cancelled, String::new())));
+            }
+            match st.session.invocation(ticket) {
+                None => return Ok(None),
+                Some(Invocation::Object(o, i, h)) => return Ok(Some((o, i, h))),
+                Some(Invocation::Stale) => {
+                    return Err(Err((
+                        WireError::StaleHandle,
+                        "the call it was made on returned no handle".into(),
+                    )))
+                }
+                // The request's answer notifies; the tick bounds a missed wake-up, and the
+                // core's deadline ends the call (the ticket then goes stale).
+                Some(Invocation::Waiting(_)) => {
+                    st = self.wait(st, Some(StdInstant::now() + super::link::TICK));
+                }
+            }
+        }
     }
 
     /// True if the core ended the session in a way that ends the link: a peer that

@@ -8,9 +8,13 @@
 //! the peer is told and held to the request, not to the size class.
 
 use wirecall::{
-    CallError, CallId, Config, Endpoint, Event, Instant, Open, RequestId, RespondError, Stats,
-    StreamError, StreamId, WireError,
+    CallError, CallId, Config, Endpoint, Event, Handle, HandleError, Instant, Open, RequestId,
+    Resolved, RespondError, Stats, StreamError, StreamId, WireError,
 };
+
+/// Slots of a host endpoint's export table: the objects one connection can have out as
+/// remote handles at once (12 bytes each).
+pub const HOST_HANDLES: usize = 64;
 
 /// What a host endpoint can carry: the largest frame and the calls in flight each way.
 /// The defaults (4 KiB frames, 32 calls) suit most links; the largest are 64 KiB frames
@@ -72,12 +76,12 @@ impl Capacity {
     pub fn endpoint_bytes(&self) -> usize {
         let (frame, calls) = self.class();
         match (frame, calls) {
-            (4096, 32) => size_of::<Endpoint<4096, 32, 32, { tx(4096) }>>(),
-            (4096, _) => size_of::<Endpoint<4096, 256, 256, { tx(4096) }>>(),
-            (16384, 32) => size_of::<Endpoint<16384, 32, 32, { tx(16384) }>>(),
-            (16384, _) => size_of::<Endpoint<16384, 256, 256, { tx(16384) }>>(),
-            (_, 32) => size_of::<Endpoint<65536, 32, 32, { tx(65536) }>>(),
-            _ => size_of::<Endpoint<65536, 256, 256, { tx(65536) }>>(),
+            (4096, 32) => size_of::<Endpoint<4096, 32, 32, { tx(4096) }, HOST_HANDLES>>(),
+            (4096, _) => size_of::<Endpoint<4096, 256, 256, { tx(4096) }, HOST_HANDLES>>(),
+            (16384, 32) => size_of::<Endpoint<16384, 32, 32, { tx(16384) }, HOST_HANDLES>>(),
+            (16384, _) => size_of::<Endpoint<16384, 256, 256, { tx(16384) }, HOST_HANDLES>>(),
+            (_, 32) => size_of::<Endpoint<65536, 32, 32, { tx(65536) }, HOST_HANDLES>>(),
+            _ => size_of::<Endpoint<65536, 256, 256, { tx(65536) }, HOST_HANDLES>>(),
         }
     }
 
@@ -119,17 +123,31 @@ impl Capacity {
             .max_frame
             .clamp(wirecall::MIN_MAX_FRAME, Self::MAX_FRAME);
         let calls = self.max_calls.clamp(1, Self::MAX_CALLS);
+        // The blocking runtime speaks handles (the tokio flavour refuses method calls).
         let config = config
+            .with_handles()
             .with_max_frame(frame as u32)
             .with_max_inbound(calls as u32)
             .with_max_outbound(calls as u32);
         match self.class() {
-            (4096, 32) => Box::new(Endpoint::<4096, 32, 32, { tx(4096) }>::new(now, config)),
-            (4096, _) => Box::new(Endpoint::<4096, 256, 256, { tx(4096) }>::new(now, config)),
-            (16384, 32) => Box::new(Endpoint::<16384, 32, 32, { tx(16384) }>::new(now, config)),
-            (16384, _) => Box::new(Endpoint::<16384, 256, 256, { tx(16384) }>::new(now, config)),
-            (_, 32) => Box::new(Endpoint::<65536, 32, 32, { tx(65536) }>::new(now, config)),
-            _ => Box::new(Endpoint::<65536, 256, 256, { tx(65536) }>::new(now, config)),
+            (4096, 32) => Box::new(Endpoint::<4096, 32, 32, { tx(4096) }, HOST_HANDLES>::new(
+                now, config,
+            )),
+            (4096, _) => Box::new(Endpoint::<4096, 256, 256, { tx(4096) }, HOST_HANDLES>::new(
+                now, config,
+            )),
+            (16384, 32) => Box::new(Endpoint::<16384, 32, 32, { tx(16384) }, HOST_HANDLES>::new(
+                now, config,
+            )),
+            (16384, _) => {
+                Box::new(Endpoint::<16384, 256, 256, { tx(16384) }, HOST_HANDLES>::new(now, config))
+            }
+            (_, 32) => Box::new(Endpoint::<65536, 32, 32, { tx(65536) }, HOST_HANDLES>::new(
+                now, config,
+            )),
+            _ => {
+                Box::new(Endpoint::<65536, 256, 256, { tx(65536) }, HOST_HANDLES>::new(now, config))
+            }
         }
     }
 }
@@ -153,7 +171,7 @@ const fn tx(frame: usize) -> usize {
 /// assert!(!endpoint.is_connected()); // its handshake has only begun
 /// assert_eq!(size_of::<HostEndpoint>(), Capacity::default().endpoint_bytes());
 /// ```
-pub type HostEndpoint = Endpoint<4096, 32, 32, { tx(4096) }>;
+pub type HostEndpoint = Endpoint<4096, 32, 32, { tx(4096) }, HOST_HANDLES>;
 
 /// The endpoint operations the host runtime uses, for any capacity.
 pub(crate) trait HostEngine: Send {
@@ -186,11 +204,32 @@ pub(crate) trait HostEngine: Send {
     fn is_connected(&self) -> bool;
     /// Slots of the call tables (outbound, inbound), for sizing per-call state.
     fn table_sizes(&self) -> (usize, usize);
+    fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError>;
+    fn resolve_promise(&self, request: u32) -> Result<Resolved, HandleError>;
+    fn release(&mut self, handle: Handle) -> Result<(), HandleError>;
+    fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError>;
+    /// Slots of the export table.
+    fn export_slots(&self) -> usize;
 }
 
-impl<const F: usize, const I: usize, const O: usize, const T: usize> HostEngine
-    for Endpoint<F, I, O, T>
+impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize> HostEngine
+    for Endpoint<F, I, O, T, H>
 {
+    fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError> {
+        Endpoint::respond_export(self, id, interface)
+    }
+    fn resolve_promise(&self, request: u32) -> Result<Resolved, HandleError> {
+        Endpoint::resolve_promise(self, request)
+    }
+    fn release(&mut self, handle: Handle) -> Result<(), HandleError> {
+        Endpoint::release(self, handle)
+    }
+    fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError> {
+        Endpoint::revoke(self, handle, code, reason)
+    }
+    fn export_slots(&self) -> usize {
+        H
+    }
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         Endpoint::handle_input(self, now, bytes)
     }

@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
-use wirecall::RequestId;
 use wirecall::{CallError, CallFailure, CallId, Config, Disconnect, Event, Instant, PeerInfo};
+use wirecall::{Handle, HandleError, RequestId, Resolved};
 use wirecall::{Open, Stats, StreamError, StreamId, StreamMode, WireError};
 
 use super::engine::{Capacity, HostEngine};
+use super::objects::{Exported, Held, HeldState, Invocation, Object, ReleaseQueue};
 use super::slot::StreamSlot;
 
 /// Why a call from a host did not produce a result. It prints as a sentence for a user
@@ -220,6 +221,12 @@ pub trait Handler: Send + Sync {
     /// [`handle`](Self::handle) and refuses streams with `UnknownProcedure`; a handler
     /// that serves streams or calls back overrides it.
     fn serve(&self, request: &mut super::Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
+        if request.target().is_some() {
+            return Err((
+                WireError::StaleHandle,
+                "this side exports no objects".into(),
+            ));
+        }
         if request.mode() == StreamMode::Call {
             self.handle(request.procedure(), request.args())
         } else {
@@ -228,6 +235,13 @@ pub trait Handler: Send + Sync {
                 "this side serves no streams".into(),
             ))
         }
+    }
+
+    /// True if this handler exports objects ([`Request::export`](super::Request::export))
+    /// and serves method calls on them ([`Request::target`](super::Request::target)). A
+    /// handler that does not is never handed a method call.
+    fn exports(&self) -> bool {
+        false
     }
 }
 
@@ -328,6 +342,15 @@ pub(crate) struct Session<W> {
     /// offset: as `total` and `offset` (u32 little-endian), then the bytes. Only the piece
     /// asked for is taken, once, so the slot holds at most one whatever the peer sends.
     manifest: Option<(Arc<StreamSlot>, u32)>,
+    /// The objects this side exported, and what the method calls it serves are made on.
+    exported: Exported,
+    /// The peer's handles this side holds.
+    held: Held,
+    /// The handler exports objects (takes method calls); otherwise a method call waiting
+    /// for a request's handle is refused at once.
+    serves_handles: bool,
+    /// A method call waiting for a request's handle was settled: its thread should look.
+    settled: bool,
 }
 
 impl<W> Session<W> {
@@ -335,6 +358,7 @@ impl<W> Session<W> {
     pub(crate) fn new(now: Instant, config: Config, capacity: Capacity) -> Session<W> {
         let engine = capacity.endpoint(now, config);
         let (outbound, inbound) = engine.table_sizes();
+        let slots = engine.export_slots();
         Session {
             engine,
             config,
@@ -349,6 +373,10 @@ impl<W> Session<W> {
             disconnect: None,
             peer: None,
             manifest: None,
+            exported: Exported::new(slots, inbound),
+            held: Held::default(),
+            serves_handles: false,
+            settled: false,
         }
     }
 
@@ -366,6 +394,8 @@ impl<W> Session<W> {
         if let Some((slot, _)) = self.manifest.take() {
             slot.end();
         }
+        self.exported.clear();
+        self.held.end_session();
     }
 
     /// Ends every call in flight with `error` (the link is gone).
@@ -487,6 +517,8 @@ impl<W> Session<W> {
 
     /// Moves bytes to send into `buf`; returns how many.
     pub(crate) fn transmit(&mut self, buf: &mut [u8]) -> usize {
+        self.held
+            .flush_releases(self.generation, self.engine.as_mut());
         self.engine.poll_transmit(buf)
     }
 
@@ -514,14 +546,101 @@ impl<W> Session<W> {
         match sent {
             Err(wirecall::RespondError::WouldBlock) => Answered::NoRoom,
             Ok(()) => {
-                if let Some(s) = self.requests.get_mut(index) {
-                    *s = 0;
-                }
-                end_one(&mut self.request_streams, index);
+                self.answered(ticket);
                 Answered::Sent
             }
             Err(_) => Answered::Stale,
         }
+    }
+
+    /// The request of `ticket` was answered: its bookkeeping goes, and method calls
+    /// waiting for its handle are settled.
+    fn answered(&mut self, ticket: &Ticket) {
+        let index = ticket.id.index();
+        if let Some(s) = self.requests.get_mut(index) {
+            *s = 0;
+        }
+        end_one(&mut self.request_streams, index);
+        self.exported.ended(index);
+        self.settled |= self.exported.settle(ticket.id.wire(), self.engine.as_ref());
+    }
+
+    /// Answers a request handed out earlier with a new object: the caller gets a handle
+    /// to it. A full export table answers `TooManyHandles`.
+    pub(crate) fn answer_export(
+        &mut self,
+        ticket: &Ticket,
+        object: &Object,
+        interface: u8,
+    ) -> Answered {
+        if !self.is_current(ticket) {
+            return Answered::Stale;
+        }
+        match self.engine.respond_export(ticket.id, interface) {
+            Ok(handle) => {
+                self.exported.exported(handle, object.clone());
+                self.answered(ticket);
+                Answered::Sent
+            }
+            Err(HandleError::WouldBlock) => Answered::NoRoom,
+            Err(HandleError::TableFull) => {
+                let detail = format!(
+                    "every one of the {} slots of this side's handle table is taken",
+                    self.engine
+                        .export_slots()
+                        .min(self.config.max_handles as usize)
+                );
+                self.answer(ticket, &Err((WireError::TooManyHandles, detail)))
+            }
+            Err(_) => self.answer(
+                ticket,
+                &Err((WireError::Internal, "this side exports no objects".into())),
+            ),
+        }
+    }
+
+    /// What the method call of `ticket` is made on (`None`: a plain request, or one no
+    /// longer served).
+    pub(crate) fn invocation(&self, ticket: &Ticket) -> Option<Invocation> {
+        self.is_current(ticket)
+            .then(|| self.exported.invocation(ticket.id.index()))
+            .flatten()
+    }
+
+    /// Whether a method call waiting for a request's handle was settled since the last
+    /// look (its thread should look again).
+    pub(crate) fn take_settled(&mut self) -> bool {
+        std::mem::take(&mut self.settled)
+    }
+
+    /// The handler exports objects: method calls waiting for a request's handle wait.
+    pub(crate) fn set_serves_handles(&mut self, serves: bool) {
+        self.serves_handles = serves;
+    }
+
+    /// Withdraws exported object `handle` (the holder is told), right after the answer of
+    /// the call made on it. An object already gone leaves nothing to do; with no room for
+    /// the frame the revoke is not made (the object lives on until released or the
+    /// session ends).
+    pub(crate) fn revoke_after_answer(&mut self, handle: Handle, code: WireError, reason: String) {
+        if self.engine.revoke(handle, code, &reason).is_ok() {
+            self.exported.released(handle);
+        }
+    }
+
+    /// Counts sessions: a handle of another generation belongs to an ended session.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A handle received in the current session: its shared state.
+    pub(crate) fn hold(&mut self, handle: Handle) -> Arc<HeldState> {
+        self.held.register(handle)
+    }
+
+    /// Where dropped handles queue their release.
+    pub(crate) fn releases(&self) -> ReleaseQueue {
+        self.held.releases()
     }
 
     /// Sends one item on a stream this side made.
@@ -684,6 +803,8 @@ impl<W> Session<W> {
         while let Some(ev) = self.engine.poll_event() {
             count += 1;
             let (mut requested, mut stop) = (None, false);
+            // A request that ended or a method call refused, acted on once `ev` is done.
+            let (mut settle, mut refuse) = (None, None);
             match ev {
                 Event::Connected(peer) => {
                     self.connected_once = true;
@@ -713,6 +834,39 @@ impl<W> Session<W> {
                     self.generation += 1;
                     self.requests.fill(0);
                     end_all(&mut self.request_streams);
+                    // Handles held died with the session (the core frees this side's
+                    // exports and reports each).
+                    self.held.end_session();
+                }
+                Event::Released { handle, .. } => self.exported.released(handle),
+                Event::Revoked {
+                    handle,
+                    code,
+                    reason,
+                } => self.held.revoke(handle, code, reason),
+                Event::Invoke {
+                    id,
+                    on,
+                    method,
+                    args,
+                    ..
+                } => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    if let Some(s) = self.requests.get_mut(id.index()) {
+                        *s = seq;
+                    }
+                    let ticket = Ticket {
+                        generation: self.generation,
+                        seq,
+                        id,
+                    };
+                    if matches!(on, Resolved::Pending(_)) && !self.serves_handles {
+                        refuse = Some(ticket);
+                    } else {
+                        self.exported.invoked(id.index(), on);
+                        stop = sink.request(ticket, method, args);
+                    }
                 }
                 Event::Reply { id, payload } => {
                     end_one(&mut self.call_streams, id.index());
@@ -748,6 +902,7 @@ impl<W> Session<W> {
                     procedure,
                     args,
                     mode,
+                    ..
                 } => {
                     let seq = self.next_seq;
                     self.next_seq += 1;
@@ -769,6 +924,8 @@ impl<W> Session<W> {
                         *s = 0;
                     }
                     end_one(&mut self.request_streams, id.index());
+                    self.exported.ended(id.index());
+                    settle = Some(id.wire());
                 }
                 Event::Item { stream, item } => {
                     if let Some(slot) = slot_of(&self.call_streams, &self.request_streams, stream) {
@@ -787,6 +944,18 @@ impl<W> Session<W> {
                     }
                 }
                 _ => {}
+            }
+            if let Some(request) = settle {
+                self.settled |= self.exported.settle(request, self.engine.as_ref());
+            }
+            if let Some(ticket) = refuse {
+                let detail = "this side exports no objects";
+                let _ = self
+                    .engine
+                    .respond_error(ticket.id, WireError::StaleHandle, detail);
+                if let Some(s) = self.requests.get_mut(ticket.id.index()) {
+                    *s = 0;
+                }
             }
             // A stream request's slot, now that its arguments are no longer borrowed.
             if let Some((ticket, mode)) = requested {

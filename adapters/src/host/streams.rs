@@ -5,14 +5,16 @@
 //!
 //! [`Handler`]: super::Handler
 
+use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wirecall::{Open, Procedure, StreamMode, StreamProcedure};
+use wirecall::{Open, Procedure, StreamMode, StreamProcedure, WireError};
 
 use super::client::Client;
 use super::conn::{Conn, Started, Target};
+use super::objects::Object;
 use super::session::{CallOutcome, ClientError, Ticket};
 use super::slot::{Popped, StreamSlot};
 
@@ -450,6 +452,12 @@ pub struct Request<'a> {
     stream: Option<(StreamMode, Arc<StreamSlot>)>,
     /// `recv` returned its last.
     recv_over: bool,
+    /// The object a method call is made on, and its interface.
+    target: Option<(Object, u8)>,
+    /// The object to export as the answer, and its interface.
+    pub(crate) exported: Option<(Object, u8)>,
+    /// Withdraw the target after the answer, for this code and reason.
+    pub(crate) revoke: Option<(WireError, String)>,
 }
 
 impl<'a> Request<'a> {
@@ -467,6 +475,39 @@ impl<'a> Request<'a> {
             args,
             stream,
             recv_over: false,
+            target: None,
+            exported: None,
+            revoke: None,
+        }
+    }
+
+    /// A method call on `object` of `interface`.
+    pub(crate) fn on(mut self, target: Option<(Object, u8)>) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// For a method call on an object this side exported: the object and the interface
+    /// it was exported as (`procedure` is then the method's number in that interface).
+    /// `None` for a call of a procedure.
+    pub fn target(&self) -> Option<(&(dyn Any + Send + Sync), u8)> {
+        self.target.as_ref().map(|(o, i)| (&**o, *i))
+    }
+
+    /// Answers with a new object instead of a result: the caller gets a handle to it, and
+    /// its method calls come back with it as [`target`](Self::target) until the caller
+    /// releases it or the session ends. Return `Ok` with any bytes (they are not sent).
+    /// The handler must say it [`exports`](super::Handler::exports).
+    pub fn export(&mut self, object: Arc<dyn Any + Send + Sync>, interface: u8) {
+        self.exported = Some((object, interface));
+    }
+
+    /// For a method call: withdraws the object it is made on, once the call is answered.
+    /// The holder is told at once (with `code`, `Revoked` for instance, and `reason`), and
+    /// later calls on the handle fail with `StaleHandle`.
+    pub fn revoke_target(&mut self, code: WireError, reason: &str) {
+        if self.target.is_some() {
+            self.revoke = Some((code, reason.to_string()));
         }
     }
 

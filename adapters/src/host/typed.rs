@@ -2,15 +2,19 @@
 //! through ([`Client`] is a [`Caller`]), and what its generated `serve` hands to a server
 //! ([`Served`] is an [`IntoHandler`] and an [`IntoHandlers`]).
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use wirecall::{Caller, Config, Dispatch, DispatchError, Procedure, Served, StreamIo, StreamMode};
+use wirecall::{
+    Answer, Caller, Config, Dispatch, DispatchError, Procedure, Served, StreamIo, StreamMode,
+};
 use wirecall::{StreamProcedure, WireError};
 
 use super::engine::Capacity;
+use super::remote::RemoteHandle;
 use super::session::{ClientError, Handler};
 use super::streams::{Request, TypedStream};
 use super::Client;
@@ -18,6 +22,18 @@ use super::Client;
 impl Caller for Client {
     type Error = ClientError;
     type Stream<P: StreamProcedure> = TypedStream<P>;
+    type Remote = RemoteHandle;
+
+    fn call_export<P: Procedure<Output = wirecall::Handle>>(
+        &self,
+        schema: u32,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+        pipelined: bool,
+    ) -> Result<RemoteHandle, ClientError> {
+        let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge)?;
+        Client::call_export(self, Some(schema), P::ID, &bytes, timeout, pipelined)
+    }
 
     fn call_procedure<P: Procedure>(
         &self,
@@ -201,23 +217,65 @@ impl<D: Dispatch> TypedHandler<D> {
         }
     }
 
+    /// Serves a request; a new object to export goes to `export`.
     fn answer(
         &self,
         procedure: u32,
         mode: StreamMode,
         args: &[u8],
         io: &mut impl StreamIo,
+        export: &mut Option<(Arc<dyn Any + Send + Sync>, u8)>,
     ) -> Result<Vec<u8>, (WireError, String)> {
         // The longest result the procedure's declared type allows (5 bytes for an `i32`),
         // at most a frame.
         let reply_len = self.service.max_reply_len(procedure).min(self.max_frame);
         let mut out = vec![0u8; reply_len];
         match self.service.serve(procedure, mode, args, io, &mut out) {
+            Ok(Answer::Reply(n)) => {
+                out.truncate(n);
+                Ok(out)
+            }
+            Ok(Answer::Export { interface, object }) => {
+                *export = Some((Arc::new(object), interface));
+                Ok(Vec::new())
+            }
+            Err(e) => Err((e.code(), self.detail(e, procedure, reply_len))),
+        }
+    }
+
+    /// Serves a call of `method` on `object`, an object this service exported.
+    fn invoke(
+        &self,
+        object: &(dyn Any + Send + Sync),
+        interface: u8,
+        method: u32,
+        args: &[u8],
+    ) -> Result<Vec<u8>, (WireError, String)> {
+        let Some(object) = object.downcast_ref::<D::Object>() else {
+            return Err((
+                WireError::StaleHandle,
+                "not an object of this service".into(),
+            ));
+        };
+        let mut out = vec![0u8; self.max_frame];
+        match self.service.invoke(object, method, args, &mut out) {
             Ok(n) => {
                 out.truncate(n);
                 Ok(out)
             }
-            Err(e) => Err((e.code(), self.detail(e, procedure, reply_len))),
+            Err(e) => {
+                let name = self.service.interface_name(interface);
+                let detail = match e {
+                    DispatchError::UnknownProcedure => {
+                        format!("interface {name} has no method {method}")
+                    }
+                    DispatchError::BadArguments => {
+                        format!("the arguments do not fit method {method} of {name}")
+                    }
+                    _ => String::new(),
+                };
+                Err((e.code(), detail))
+            }
         }
     }
 
@@ -253,12 +311,24 @@ impl<D: Dispatch> TypedHandler<D> {
 
 impl<D: Dispatch> Handler for TypedHandler<D> {
     fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
-        self.answer(procedure, StreamMode::Call, args, &mut NoStream)
+        self.answer(procedure, StreamMode::Call, args, &mut NoStream, &mut None)
     }
 
     fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
         let (procedure, mode, args) = (request.procedure(), request.mode(), request.args_ref());
-        self.answer(procedure, mode, args, request)
+        if let Some((object, interface)) = request.target() {
+            return self.invoke(object, interface, procedure, args);
+        }
+        let mut export = None;
+        let answer = self.answer(procedure, mode, args, request, &mut export);
+        if let Some((object, interface)) = export {
+            request.export(object, interface);
+        }
+        answer
+    }
+
+    fn exports(&self) -> bool {
+        true
     }
 }
 
@@ -269,6 +339,10 @@ impl<H: Handler + ?Sized> Handler for Arc<H> {
 
     fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {
         (**self).serve(request)
+    }
+
+    fn exports(&self) -> bool {
+        (**self).exports()
     }
 }
 

@@ -167,18 +167,21 @@ where
                 procedure,
                 args,
                 mode,
+                export,
             } = event
             else {
                 continue;
             };
             // Decodes the arguments (borrowed from the receive buffer), calls the
             // handler's method, encodes its result into `out`.
-            let answer = thermostat::dispatch_request(device, id, mode, procedure, args, &mut out);
+            let answer =
+                thermostat::dispatch_request(device, id, mode, procedure, args, export, &mut out);
             // The transmit queue has room (see the assertion above): these succeed.
             let _ = match answer {
                 Ok(Dispatched::Reply(n)) => endpoint.respond(id, out.get(..n).unwrap_or(&[])),
-                // This service has no streams; a device with one would start it here.
-                Ok(Dispatched::Stream) => Ok(()),
+                // This service has no streams or handles; a device with one would start
+                // the stream here, or answer with `respond_export`.
+                Ok(Dispatched::Stream | Dispatched::Export { .. }) => Ok(()),
                 Err(e) => endpoint.respond_error(id, e, ""),
             };
         }

@@ -13,8 +13,13 @@ use crate::time::{Duration, Instant};
 use crate::varint;
 use crate::wire::{Kind, WireError};
 
-impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
-    Endpoint<FRAME, IN, OUT, TX>
+impl<
+        const FRAME: usize,
+        const IN: usize,
+        const OUT: usize,
+        const TX: usize,
+        const HANDLES: usize,
+    > Endpoint<FRAME, IN, OUT, TX, HANDLES>
 {
     /// Calls `procedure` with encoded `args`, with the default deadline
     /// ([`Config::call_timeout`](crate::Config::call_timeout)). The outcome arrives as
@@ -62,13 +67,16 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.start_call(now, procedure, how, &args)
     }
 
-    fn start_call(
+    /// Starts a call: a Request, an Open, or (with a target) an Invoke of method
+    /// `procedure` on a handle.
+    pub(super) fn start_call(
         &mut self,
         now: Instant,
         procedure: u32,
         how: Open,
         args: &dyn Payload,
     ) -> Result<CallId, CallError> {
+        let target = how.target;
         let now = self.advance(now);
         let peer = match self.link {
             Link::Established => self.peer,
@@ -88,6 +96,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         let stream = how.mode != StreamMode::Call;
         let peer_window = peer.stream_window;
         if stream && peer_window.is_none() {
+            return Err(CallError::Unsupported);
+        }
+        if target.is_some()
+            && (stream || depth > 0 || !self.config.handles || peer.handles.is_none())
+        {
             return Err(CallError::Unsupported);
         }
         // A Request says everything a plain call at depth 0 needs, in the fewest bytes.
@@ -120,9 +133,18 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             (true, t) => t.map(ceil_millis),
             (false, _) => how.timeout.and_then(|t| self.wire_timeout(t, &peer)),
         };
-        let kind = if open { Kind::Open } else { Kind::Request };
+        let kind = match (open, target) {
+            (_, Some(_)) => Kind::Invoke,
+            (true, None) => Kind::Open,
+            (false, None) => Kind::Request,
+        };
         let mut n = encode_head(&mut self.scratch, kind.header(wire_timeout.is_some()), id);
         n += encode_varint(&mut self.scratch, n, procedure);
+        if let Some(target) = target {
+            let (slot, generation) = target.wire();
+            n += encode_varint(&mut self.scratch, n, slot);
+            n += encode_varint(&mut self.scratch, n, generation);
+        }
         if open {
             if let Some(b) = self.scratch.get_mut(n) {
                 *b = how.mode.to_wire();
@@ -235,14 +257,14 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         self.finish_request(slot, n + take)
     }
 
-    fn active_request(&self, id: RequestId) -> Result<usize, RespondError> {
+    pub(super) fn active_request(&self, id: RequestId) -> Result<usize, RespondError> {
         match self.inbound.get(id.index()) {
             Some(Some(c)) if c.id == id.wire && c.is_active() => Ok(id.index()),
             _ => Err(RespondError::NotPending),
         }
     }
 
-    fn finish_request(&mut self, slot: usize, len: usize) -> Result<(), RespondError> {
+    pub(super) fn finish_request(&mut self, slot: usize, len: usize) -> Result<(), RespondError> {
         if !self.queue_scratch(len) {
             return Err(RespondError::WouldBlock);
         }
@@ -328,6 +350,6 @@ pub(super) fn ceil_millis(d: Duration) -> u32 {
     u32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u32::MAX)
 }
 
-fn encode_varint(buf: &mut [u8], at: usize, v: u32) -> usize {
+pub(super) fn encode_varint(buf: &mut [u8], at: usize, v: u32) -> usize {
     varint::encode(v, buf.get_mut(at..).unwrap_or(&mut [])).unwrap_or(0)
 }

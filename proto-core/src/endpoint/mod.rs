@@ -1,6 +1,7 @@
 //! The protocol state machine.
 
 mod commands;
+mod handles;
 #[deny(clippy::arithmetic_side_effects)]
 mod receive;
 mod streams;
@@ -13,6 +14,7 @@ use crate::calls::{InCall, InState, OutCall};
 use crate::config::{Budget, Config};
 use crate::event::{CallFailure, CallId, Disconnect, Event, PeerInfo, RequestEnd, RequestId};
 use crate::framing::{self, Decoder};
+use crate::handle::{Exports, Handle, Resolved};
 use crate::ring::{ByteRing, Fifo};
 use crate::stats::Stats;
 use crate::stream::StreamId;
@@ -39,6 +41,9 @@ const CONTROL_RESERVE: usize = framing::max_encoded_len(1 + 5 + 1 + framing::CRC
 /// * `OUT`: calls to the peer in flight at once. Default 4.
 /// * `TX`: bytes of the transmit queue; at least one largest encoded frame plus room for a
 ///   control frame (checked at compile time). Default 576.
+/// * `HANDLES`: slots of the export table, the objects this side can have out as remote
+///   handles at once (12 bytes each; used only with
+///   [`Config::with_handles`](crate::Config::with_handles)). Default 4.
 ///
 /// # The contract
 ///
@@ -75,6 +80,7 @@ pub struct Endpoint<
     const IN: usize = 4,
     const OUT: usize = 4,
     const TX: usize = 576,
+    const HANDLES: usize = 4,
 > {
     config: Config,
     /// The run-time limits this side advertises: `config`'s, clamped to the capacities.
@@ -98,6 +104,8 @@ pub struct Endpoint<
     epochs: [u8; OUT],
     /// Calls the peer made, each at slot `id % IN` unless that was taken ("displaced").
     inbound: [Option<InCall>; IN],
+    /// Objects this side exported (remote handles).
+    exports: Exports<HANDLES>,
     counts: Counts,
     /// A payload event whose bytes are in the decoder's buffer.
     pending: Option<Pending>,
@@ -132,6 +140,8 @@ struct Limits {
     outbound: u16,
     /// Items the peer may send on each stream before this side grants more.
     stream_window: u16,
+    /// Slots of the export table in use (0 with handles off).
+    handles: u16,
 }
 
 /// Table occupancy, kept as the tables change so that no hot path counts.
@@ -167,6 +177,19 @@ enum Pending {
     Request {
         id: RequestId,
         procedure: u32,
+        at: usize,
+        len: usize,
+    },
+    Invoke {
+        id: RequestId,
+        on: Resolved,
+        method: u32,
+        at: usize,
+        len: usize,
+    },
+    Revoked {
+        handle: Handle,
+        code: WireError,
         at: usize,
         len: usize,
     },
@@ -278,8 +301,13 @@ impl Window {
     }
 }
 
-impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
-    Endpoint<FRAME, IN, OUT, TX>
+impl<
+        const FRAME: usize,
+        const IN: usize,
+        const OUT: usize,
+        const TX: usize,
+        const HANDLES: usize,
+    > Endpoint<FRAME, IN, OUT, TX, HANDLES>
 {
     /// Worst-case memory of this endpoint type in bytes: it owns all its buffers, so this is
     /// all the RAM it will ever use (the tests assert the default's figure).
@@ -310,6 +338,10 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 "IN and OUT must be at most 65535"
             );
             assert!(
+                HANDLES <= u16::MAX as usize,
+                "HANDLES must be at most 65535"
+            );
+            assert!(
                 TX >= framing::max_encoded_len(FRAME) + CONTROL_RESERVE,
                 "TX must hold one largest encoded frame plus a control frame"
             );
@@ -320,6 +352,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             inbound: clamp(config.max_inbound, IN, 1) as u16,
             outbound: clamp(config.max_outbound, OUT, 1) as u16,
             stream_window: config.stream_window.clamp(1, 65535) as u16,
+            handles: if config.handles {
+                (config.max_handles as usize).min(HANDLES) as u16
+            } else {
+                0
+            },
         };
         Endpoint {
             config,
@@ -336,6 +373,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 manifest: false,
                 call_timeout: None,
                 stream_window: None,
+                handles: None,
             },
             decoder: Decoder::new(limits.frame as usize),
             frame_deadline: now,
@@ -345,6 +383,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             // The first call in each slot uses epoch 0.
             epochs: [(Self::EPOCHS - 1) as u8; OUT],
             inbound: [None; IN],
+            exports: Exports::new(),
             counts: Counts::default(),
             pending: None,
             link_events: Fifo::new(),
@@ -470,6 +509,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 LinkEvent::Disconnected(why) => Event::Disconnected(why),
             });
         }
+        if let Some((handle, interface)) = self.exports.take_dropped() {
+            return Some(Event::Released { handle, interface });
+        }
         if !self.due.reports {
             return None;
         }
@@ -527,6 +569,30 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 procedure,
                 args: tail(at, len),
                 mode: self.request_mode(id).unwrap_or_default(),
+                export: self.next_export(),
+            },
+            Pending::Invoke {
+                id,
+                on,
+                method,
+                at,
+                len,
+            } => Event::Invoke {
+                id,
+                on,
+                method,
+                args: tail(at, len),
+                export: self.next_export(),
+            },
+            Pending::Revoked {
+                handle,
+                code,
+                at,
+                len,
+            } => Event::Revoked {
+                handle,
+                code,
+                reason: tail(at, len),
             },
             Pending::Reply { id, at, len } => Event::Reply {
                 id,
@@ -700,8 +766,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             call.cancel_due = false;
         }
         self.due.cancels = 0;
+        // Every object exported in the session is freed (and reported), so a handle never
+        // outlives its session.
+        self.exports.end_session();
         // A request the application has not seen yet is simply forgotten.
-        if let Some(Pending::Request { id, .. }) = self.pending {
+        if let Some(Pending::Request { id, .. } | Pending::Invoke { id, .. }) = self.pending {
             self.pending = None;
             if let Some(slot) = self.inbound.get_mut(id.index()) {
                 *slot = None;

@@ -4,13 +4,19 @@ use super::{Endpoint, HelloKind, Link, LinkEvent, Pending, CONTROL_RESERVE, NEVE
 use crate::calls::InCall;
 use crate::event::{CallId, Disconnect, PeerInfo, RequestEnd, RequestId};
 use crate::framing::{Fed, FrameError};
+use crate::handle::{Handle, Resolved};
 use crate::stats::bump;
 use crate::stream::{Flow, StreamMode};
 use crate::time::{Duration, Instant};
 use crate::wire::{self, Frame, Hello, Kind, ParseError, WireError};
 
-impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
-    Endpoint<FRAME, IN, OUT, TX>
+impl<
+        const FRAME: usize,
+        const IN: usize,
+        const OUT: usize,
+        const TX: usize,
+        const HANDLES: usize,
+    > Endpoint<FRAME, IN, OUT, TX, HANDLES>
 {
     /// Feeds bytes received from the link; returns how many were taken.
     ///
@@ -192,8 +198,47 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     depth: 0,
                     timeout_ms,
                     open: false,
+                    target: None,
                 };
                 self.on_request(now, id, procedure, how, args, len)
+            }
+            Frame::Invoke {
+                id,
+                method,
+                slot,
+                generation,
+                timeout_ms,
+                args,
+            } => {
+                let how = Incoming {
+                    mode: StreamMode::Call,
+                    depth: 0,
+                    timeout_ms,
+                    open: false,
+                    target: Some((slot, generation)),
+                };
+                self.on_request(now, id, method, how, args, len)
+            }
+            Frame::Release { slot, generation } => {
+                self.on_release(now, Handle::new(slot, generation));
+            }
+            Frame::Revoke {
+                slot,
+                generation,
+                code,
+                reason,
+            } => {
+                // Only a side that speaks handles can hold one; to any other it is stray.
+                if self.is_connected() && self.config.handles {
+                    self.pending = Some(Pending::Revoked {
+                        handle: Handle::new(slot, generation),
+                        code,
+                        at: reason,
+                        len,
+                    });
+                } else {
+                    self.stray(now);
+                }
             }
             Frame::Open {
                 id,
@@ -208,6 +253,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     depth,
                     timeout_ms,
                     open: true,
+                    target: None,
                 };
                 self.on_request(now, id, procedure, how, args, len)
             }
@@ -365,6 +411,7 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             manifest: hello.features & Hello::FEATURE_MANIFEST != 0,
             call_timeout,
             stream_window,
+            handles: (hello.features & Hello::FEATURE_HANDLES != 0).then_some(hello.max_handles),
         };
         if self.link == Link::Handshaking {
             bump(&mut self.stats.handshakes);
@@ -398,6 +445,18 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 self.send_error(id, WireError::TooDeep);
                 return;
             }
+        };
+        // A method call names a live object, or a request whose answer will be one.
+        let on = match how.target {
+            None => None,
+            Some(target) => match self.resolve_target(target) {
+                Some(on) => Some(on),
+                None => {
+                    bump(&mut self.stats.stale_handles);
+                    self.send_error(id, WireError::StaleHandle);
+                    return;
+                }
+            },
         };
         if self.counts.in_used >= self.limits.inbound {
             bump(&mut self.stats.busy_sent);
@@ -460,15 +519,61 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
         }
         self.counts.in_used = self.counts.in_used.saturating_add(1);
         bump(&mut self.stats.requests_received);
-        self.pending = Some(Pending::Request {
-            id: RequestId {
-                wire: id,
-                index: index as u32,
+        // The id is reused: a promise on it now means this request's answer.
+        self.exports.forget_origin(id);
+        let id = RequestId {
+            wire: id,
+            index: index as u32,
+        };
+        self.pending = Some(match on {
+            None => Pending::Request {
+                id,
+                procedure,
+                at: args,
+                len,
             },
-            procedure,
-            at: args,
-            len,
+            Some(on) => Pending::Invoke {
+                id,
+                on,
+                method: procedure,
+                at: args,
+                len,
+            },
         });
+    }
+
+    /// What an Invoke's `slot` and `generation` name: a live object, or (generation 0) the
+    /// answer of the peer's request `slot`, still being served or already given. `None`:
+    /// nothing live (stale).
+    fn resolve_target(&self, (slot, generation): (u32, u32)) -> Option<Resolved> {
+        if generation != 0 {
+            let handle = Handle::new(slot, generation);
+            return self
+                .exports
+                .lookup(handle)
+                .map(|interface| Resolved::Object { handle, interface });
+        }
+        if self.find_active_in(slot).is_some() {
+            return Some(Resolved::Pending(slot));
+        }
+        self.exports
+            .promised(slot)
+            .map(|(handle, interface)| Resolved::Object { handle, interface })
+    }
+
+    /// The peer gave back a handle: its object is freed (and reported), or, if it names
+    /// none, the release did no work.
+    fn on_release(&mut self, now: Instant, handle: Handle) {
+        if !self.is_connected() {
+            return;
+        }
+        if self.exports.drop_handle(handle) {
+            bump(&mut self.stats.handles_released);
+        } else {
+            // A release that crossed a revoke, or a peer that releases what it never had.
+            bump(&mut self.stats.stale_handles);
+            self.stray(now);
+        }
     }
 
     /// The peer's final frame for call `id` arrived. Returns the call if the application is
@@ -533,6 +638,9 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                 self.due.reports |= call.end(reason, None);
             }
         }
+        // A cancel that crossed the answer: the caller ignores the answer, so it never
+        // learns of the objects it exported, and they are freed now.
+        self.exports.drop_origin(id);
         // An error still waiting for transmit room (a deadline) would otherwise follow the
         // answer below and arrive after the caller freed the id: the answer replaces it.
         if self.due.errors != 0 {
@@ -601,6 +709,8 @@ struct Incoming {
     depth: u32,
     timeout_ms: Option<u32>,
     open: bool,
+    /// An Invoke's slot and generation.
+    target: Option<(u32, u32)>,
 }
 
 /// Version or schema mismatch: retrying with the same peer cannot help.

@@ -17,8 +17,13 @@ use crate::stream::{Flow, StreamId, StreamMode};
 use crate::time::Instant;
 use crate::wire::{Kind, WireError};
 
-impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
-    Endpoint<FRAME, IN, OUT, TX>
+impl<
+        const FRAME: usize,
+        const IN: usize,
+        const OUT: usize,
+        const TX: usize,
+        const HANDLES: usize,
+    > Endpoint<FRAME, IN, OUT, TX, HANDLES>
 {
     /// Sends one item on a stream this side sends on: a client or bidirectional stream it
     /// opened, or a server or bidirectional stream it serves. It spends one credit; with

@@ -9,8 +9,13 @@ use crate::time::{earliest, Instant};
 use crate::varint;
 use crate::wire::{self, Hello, Kind, WireError, HELLO_MAX};
 
-impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
-    Endpoint<FRAME, IN, OUT, TX>
+impl<
+        const FRAME: usize,
+        const IN: usize,
+        const OUT: usize,
+        const TX: usize,
+        const HANDLES: usize,
+    > Endpoint<FRAME, IN, OUT, TX, HANDLES>
 {
     /// Processes every deadline that has come by `now`: call deadlines, keepalive pings,
     /// idle-link detection, handshake retries, partial-frame age. Cheap to call early.
@@ -230,6 +235,11 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
                     0
                 } else {
                     Hello::FEATURE_MANIFEST
+                }
+                | if self.config.handles {
+                    Hello::FEATURE_HANDLES
+                } else {
+                    0
                 },
             max_frame: self.limits.frame,
             max_inbound: u32::from(self.limits.inbound),
@@ -238,12 +248,18 @@ impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
             schema: self.config.schema,
             call_timeout_ms: super::commands::ceil_millis(self.config.call_timeout),
             stream_window: u32::from(self.limits.stream_window),
+            max_handles: u32::from(self.limits.handles),
         }
     }
 }
 
-impl<const FRAME: usize, const IN: usize, const OUT: usize, const TX: usize>
-    Endpoint<FRAME, IN, OUT, TX>
+impl<
+        const FRAME: usize,
+        const IN: usize,
+        const OUT: usize,
+        const TX: usize,
+        const HANDLES: usize,
+    > Endpoint<FRAME, IN, OUT, TX, HANDLES>
 {
     /// Queues the piece of this side's manifest that starts at `offset`: as many bytes as
     /// the frame limit allows (none past the end; `total` 0 if this side has no manifest).

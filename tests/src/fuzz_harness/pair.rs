@@ -191,6 +191,7 @@ impl World {
                     procedure,
                     args,
                     mode,
+                    ..
                 } => {
                     let asked = peer
                         .app

@@ -12,10 +12,11 @@ fn worst_case_ram_at_the_microcontroller_defaults() {
         "the defaults are the MCU defaults"
     );
     // Buffers: 256 receive + 256 assembly + 576 transmit = 1088; tables (with each call's
-    // stream state), timers, counters and settings take the rest of the documented 2,016
-    // bytes (64-bit; 32-bit builds check their own 1,976 at compile time).
+    // stream state), the export table (4 slots of 12 bytes), timers, counters and settings
+    // take the rest of the documented 2,112 bytes (64-bit; 32-bit builds check their own
+    // 2,064 at compile time).
     assert!(ram >= 1088, "{ram}");
-    assert!(ram <= 2016, "{ram} bytes: over the documented 2,016");
+    assert!(ram <= 2112, "{ram} bytes: over the documented 2,112");
 }
 
 #[test]

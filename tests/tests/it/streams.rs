@@ -551,10 +551,19 @@ fn typed_stream_handles_carry_typed_items_without_an_allocator() {
                 procedure,
                 args,
                 mode,
+                export,
             } = ev
             {
                 let mut out = [0u8; 16];
-                let r = demo::dispatch_request(&mut device, id, mode, procedure, args, &mut out);
+                let r = demo::dispatch_request(
+                    &mut device,
+                    id,
+                    mode,
+                    procedure,
+                    args,
+                    export,
+                    &mut out,
+                );
                 assert_eq!(r, Ok(Dispatched::Stream));
                 let (stream, n) = device.counts.pop().unwrap();
                 served = Some((ServedStream::new(stream), n));

@@ -69,6 +69,7 @@ impl Conn {
             deadline.map_or(now + start_within, |d| d.min(now + start_within)),
             deadline,
             true,
+            None,
         )?;
         Ok((started, slot))
     }
@@ -226,6 +227,7 @@ impl Conn {
             deadline,
             Some(deadline),
             true,
+            None,
         )?;
         self.finish(&started)
     }
