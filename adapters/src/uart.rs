@@ -158,10 +158,10 @@ impl<E: core::fmt::Debug> core::error::Error for UartError<E> {}
 ///     let mut out = [0u8; calc::MAX_REPLY_LEN];
 ///     let ep = device.endpoint();
 ///     while let Some(event) = ep.poll_event() {
-///         if let Event::Request { id, mode, procedure, args } = event {
-///             let _ = match calc::dispatch_request(&mut Device, id, mode, procedure, args, &mut out) {
+///         if let Event::Request { id, mode, procedure, args, export } = event {
+///             let _ = match calc::dispatch_request(&mut Device, id, mode, procedure, args, export, &mut out) {
 ///                 Ok(Dispatched::Reply(n)) => ep.respond(id, &out[..n]),
-///                 Ok(Dispatched::Stream) => Ok(()), // none in this service
+///                 Ok(_) => Ok(()), // no streams or handles in this service
 ///                 Err(e) => ep.respond_error(id, e, ""),
 ///             };
 ///         }

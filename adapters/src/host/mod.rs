@@ -31,7 +31,7 @@
 //! # Memory
 //!
 //! Nothing between a socket and the endpoint grows with what the peer sends: a connection
-//! holds its endpoint (19,680 bytes at the default capacity, see
+//! holds its endpoint (20,496 bytes at the default capacity, see
 //! [`Capacity::endpoint_bytes`]), a 16 KiB read buffer and a 16 KiB write buffer, a few
 //! hundred bytes of bookkeeping, and one thread that reads it (its stack is the system
 //! default; it touches a few pages). When the endpoint stops taking input, the reader

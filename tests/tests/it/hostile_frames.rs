@@ -339,7 +339,14 @@ fn trailing_bytes_after_credit_end_and_manifest_request_are_ignored() {
     v.feed(&raw::frame(&[0x0e, 0, 0xff, 0x80]));
     let sent = v.frames();
     assert_eq!(sent.len(), 1);
-    assert_eq!(&sent[0][..3], [0x2e, demo::MANIFEST.len() as u8, 0]);
+    let mut head = vec![0x2e];
+    let mut total = demo::MANIFEST.len();
+    while total >= 0x80 {
+        head.push((total as u8 & 0x7f) | 0x80);
+        total >>= 7;
+    }
+    head.extend([total as u8, 0]);
+    assert_eq!(&sent[0][..head.len()], head);
     assert_eq!(drops(v.ep.stats()), [0; 6]);
 }
 
