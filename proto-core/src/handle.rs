@@ -177,6 +177,11 @@ impl<const H: usize> Exports<H> {
         usize::from(self.live)
     }
 
+    /// Some freed slot is not reported yet.
+    pub(crate) fn has_dropped(&self) -> bool {
+        self.dropped != 0
+    }
+
     /// The handle the next export gets within `limit` slots: the lowest free slot, at its
     /// next generation.
     pub(crate) fn next(&self, limit: usize) -> Option<Handle> {

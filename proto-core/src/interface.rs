@@ -1,4 +1,7 @@
 //! `interface` blocks of [`service!`](crate::service): the methods callable on a handle.
+// `const fn`s run by the compiler: an index out of bounds or a panic here is a compile
+// error, never a panic at run time.
+#![allow(clippy::indexing_slicing, clippy::panic)]
 
 /// The number of interface `name` among `names` (its position), for the `INTERFACE`
 /// constant of an interface's module; a compile error if it is missing or past 255.

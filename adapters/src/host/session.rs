@@ -442,6 +442,10 @@ impl<W> Session<W> {
         waiter: W,
         slot: Option<Arc<StreamSlot>>,
     ) -> Start<W> {
+        // Releases queued by dropped handles go ahead of the call: a call that needs the
+        // slot a release frees (an open on a full table) finds it freed.
+        self.held
+            .flush_releases(self.generation, self.engine.as_mut());
         match self.engine.open(now, procedure, args, how) {
             Ok(id) => {
                 let ticket = CallTicket {

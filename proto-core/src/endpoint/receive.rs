@@ -136,11 +136,18 @@ impl<
     }
 
     /// True while input must wait: an event is unread (its bytes are in the receive buffer,
-    /// or a request reusing an ended call's id must not overtake its end), or the transmit
+    /// a request reusing an ended call's id must not overtake its end, or a freed export's
+    /// slot must be reported before a request may be given it), or the transmit
     /// queue lacks room for the answer a frame may need (backpressure).
     #[inline]
     fn input_blocked(&mut self) -> bool {
-        if self.pending.is_some() || !self.link_events.is_empty() || self.due.reports {
+        // An export freed and not yet reported holds input too: the application drops its
+        // object before the next request can be given its slot.
+        if self.pending.is_some()
+            || !self.link_events.is_empty()
+            || self.due.reports
+            || self.exports.has_dropped()
+        {
             return true;
         }
         if self.tx_free() < CONTROL_RESERVE {
