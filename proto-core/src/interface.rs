@@ -193,6 +193,42 @@ macro_rules! __interface {
                 }
             }
 
+            /// [`Remote`], asynchronous: a handle as an async client holds it, one `async`
+            /// method per method of the interface. Dropping it releases the object.
+            #[derive(Debug)]
+            pub struct AsyncRemote<R> {
+                remote: R,
+                timeout: ::core::option::Option<::core::time::Duration>,
+            }
+
+            impl<R> AsyncRemote<R> {
+                /// Wraps a runtime's handle; calls on it last at most `timeout`.
+                pub fn new(remote: R, timeout: ::core::option::Option<::core::time::Duration>) -> Self {
+                    AsyncRemote { remote, timeout }
+                }
+
+                /// The runtime's handle underneath.
+                pub fn remote(&self) -> &R {
+                    &self.remote
+                }
+
+                /// The runtime's handle, unwrapped.
+                pub fn into_remote(self) -> R {
+                    self.remote
+                }
+            }
+
+            impl<R: $crate::AsyncRemoteObject + ::core::marker::Sync> AsyncRemote<R> {
+                $(
+                    $(#[$m])*
+                    pub fn $method(&self, $($arg: $argty),*)
+                        -> impl ::core::future::Future<Output = ::core::result::Result<$crate::__interface!(@out $($out)?), R::Error>> + ::core::marker::Send + '_
+                    {
+                        async move { self.remote.invoke::<$Marker>(&($($arg,)*), self.timeout).await }
+                    }
+                )*
+            }
+
             impl<R: $crate::RemoteObject> Remote<R> {
                 $(
                     $(#[$m])*

@@ -210,8 +210,8 @@ pub use typed::{
     StreamProcedure,
 };
 pub use typed_host::{
-    Answer, AsyncCaller, Caller, Dispatch, DispatchError, RemoteObject, Served, StreamIo,
-    StreamItems,
+    Answer, AsyncCaller, AsyncRemoteObject, Caller, Dispatch, DispatchError, RemoteObject, Served,
+    StreamIo, StreamItems,
 };
 pub use typed_stream::{CallerStream, ServedStream};
 pub use wire::{Hello, WireError, MIN_MAX_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};

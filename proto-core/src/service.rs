@@ -622,6 +622,23 @@ macro_rules! __service {
                             .map(|remote| $iface::Remote::new(remote, self.timeout))
                     }
                 }
+                impl<C: $crate::AsyncCaller> AsyncClient<C> {
+                    $(#[$pmeta])*
+                    ///
+                    /// Returns a handle to the new object (dropping it releases the object).
+                    pub fn $method<$lt>(&$lt self, $($arg: $($owned)*),*)
+                        -> impl ::core::future::Future<Output = ::core::result::Result<$iface::AsyncRemote<C::Remote>, C::Error>> + ::core::marker::Send + $lt
+                    where
+                        C: ::core::marker::Sync,
+                    {
+                        async move {
+                            self.caller
+                                .call_export::<$Marker>(SCHEMA_HASH, &($($arg,)*), self.timeout)
+                                .await
+                                .map(|remote| $iface::AsyncRemote::new(remote, self.timeout))
+                        }
+                    }
+                }
             ]
             [$($methods)*
                 $(#[$pmeta])*

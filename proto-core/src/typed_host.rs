@@ -73,12 +73,37 @@ pub trait RemoteObject {
     ) -> Result<P::Output, Self::Error>;
 }
 
+/// [`RemoteObject`], asynchronous: what an interface's generated `AsyncRemote` calls
+/// through.
+pub trait AsyncRemoteObject {
+    /// Why a call failed.
+    type Error;
+
+    /// Calls method `P` on the object (see [`RemoteObject::invoke`]).
+    fn invoke<P: Procedure>(
+        &self,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<P::Output, Self::Error>> + Send;
+}
+
 /// [`Caller`], asynchronous: what a service's generated `AsyncClient` calls through.
 pub trait AsyncCaller {
     /// Why a call failed.
     type Error;
     /// An open stream of procedure `P`.
     type Stream<P: StreamProcedure>;
+    /// A handle to an object of the peer, as this runtime holds it (released on drop).
+    type Remote: AsyncRemoteObject<Error = Self::Error>;
+
+    /// Calls `P`, a procedure that returns a handle, and returns the handle (see
+    /// [`Caller::call_export`]; no pipelining here).
+    fn call_export<P: Procedure<Output = crate::Handle>>(
+        &self,
+        schema: u32,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Self::Remote, Self::Error>> + Send;
 
     /// Calls `P` on a peer that serves schema `schema` (see [`Caller::call_procedure`]).
     fn call_procedure<P: Procedure>(

@@ -38,9 +38,11 @@ use super::session::{Answered, CallOutcome, ClientError, Handler, Session, Sink,
 use super::slot::StreamSlot;
 
 mod manifest;
+mod remote;
 mod stream;
 mod typed;
 
+pub use remote::AsyncRemoteHandle;
 pub use stream::AsyncStream;
 pub use typed::{IntoAsyncHandler, TypedAsyncStream};
 
@@ -539,6 +541,16 @@ impl AsyncClient {
                 session.start_call(super::now(), procedure, args, super::to_core(left), tx)
             })
             .await?;
+        self.finish(rx, id, deadline).await
+    }
+
+    /// Waits for a started call's outcome until `deadline`, then ends it.
+    async fn finish(
+        &self,
+        rx: oneshot::Receiver<CallOutcome>,
+        id: super::session::CallTicket,
+        deadline: TokioInstant,
+    ) -> CallOutcome {
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(ClientError::ConnectionLost),

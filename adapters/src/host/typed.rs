@@ -311,7 +311,24 @@ impl<D: Dispatch> TypedHandler<D> {
 
 impl<D: Dispatch> Handler for TypedHandler<D> {
     fn handle(&self, procedure: u32, args: &[u8]) -> Result<Vec<u8>, (WireError, String)> {
-        self.answer(procedure, StreamMode::Call, args, &mut NoStream, &mut None)
+        let mut export = None;
+        let answer = self.answer(
+            procedure,
+            StreamMode::Call,
+            args,
+            &mut NoStream,
+            &mut export,
+        );
+        if export.is_some() {
+            // Without a `Request` (the tokio flavour's server) there is nowhere to keep the
+            // object: say so rather than answer without the handle.
+            return Err((
+                WireError::Internal,
+                "this server does not export objects: serve handles with the blocking runtime"
+                    .into(),
+            ));
+        }
+        answer
     }
 
     fn serve(&self, request: &mut Request<'_>) -> Result<Vec<u8>, (WireError, String)> {

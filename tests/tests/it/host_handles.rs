@@ -321,3 +321,33 @@ fn handles_over_a_serial_port_made_by_socat() {
     drop((ch, piped, client)); // closes the session: the device's serve_link returns
     device.join().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_client_holds_handles_too() {
+    use wirecall_adapters::host::tokio::AsyncClient;
+    let (server, addr) = tcp_server();
+    let raw = AsyncClient::connect(
+        move || tokio::net::TcpStream::connect(addr),
+        client_options().config,
+    );
+    let client = demo::AsyncClient::new(raw.clone()).with_timeout(Duration::from_secs(10));
+    let ch = client.open(name("async")).await.unwrap();
+    assert_eq!(ch.configure(4).await, Ok(1));
+    assert_eq!(ch.read().await, Ok(4));
+    assert_eq!(ch.name().await.unwrap().as_str(), "async");
+    // Fill the table; a dropped handle's release reaches the server ahead of the next open.
+    let mut held = Vec::new();
+    for i in 1..HOST_HANDLES {
+        held.push(client.open(name(&format!("a{i}"))).await.unwrap());
+    }
+    let full = client.open(name("full")).await.unwrap_err();
+    assert!(is_remote(&full, WireError::TooManyHandles), "{full:?}");
+    drop(ch);
+    let again = client.open(name("again")).await.unwrap();
+    assert_eq!(again.read().await, Ok(1));
+    assert_eq!(again.remote().revoked(), None);
+    drop((held, again, client, raw));
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+}

@@ -20,6 +20,17 @@ use crate::host::typed::TypedHandler;
 impl AsyncCaller for AsyncClient {
     type Error = ClientError;
     type Stream<P: StreamProcedure> = TypedAsyncStream<P>;
+    type Remote = super::AsyncRemoteHandle;
+
+    fn call_export<P: Procedure<Output = wirecall::Handle>>(
+        &self,
+        schema: u32,
+        args: &P::Args<'_>,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<super::AsyncRemoteHandle, ClientError>> + Send {
+        let bytes = postcard::to_allocvec(args).map_err(|_| ClientError::TooLarge);
+        async move { AsyncClient::call_export(self, Some(schema), P::ID, &bytes?, timeout).await }
+    }
 
     fn call_procedure<P: Procedure>(
         &self,
