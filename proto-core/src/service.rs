@@ -364,6 +364,13 @@ macro_rules! __service {
                     0
                 }
 
+                fn returns_handle(&self, procedure: u32) -> bool {
+                    DESCRIPTION
+                        .procedures
+                        .iter()
+                        .any(|p| p.id == procedure && matches!(p.output, $crate::Type::Handle(_)))
+                }
+
                 fn serve<X: $crate::StreamIo>(
                     &self,
                     procedure: u32,

@@ -204,6 +204,10 @@ pub trait Dispatch: Send + Sync + 'static {
     /// needs at most.
     fn max_reply_len(&self, procedure: u32) -> usize;
 
+    /// True if `procedure` returns a handle (it makes an object to export): a runtime
+    /// with a full export table answers `TooManyHandles` without making it.
+    fn returns_handle(&self, procedure: u32) -> bool;
+
     /// Serves one request of `procedure`, opened as `mode`, whose arguments are `args`;
     /// a stream's items move through `io`. The result is encoded into `out` (its length
     /// is returned), or is a new object to export.

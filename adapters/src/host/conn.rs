@@ -661,6 +661,16 @@ impl Conn {
         (st.session.hold(handle), st.session.releases())
     }
 
+    /// `Err` with the answer to give if the export table is full now.
+    pub(crate) fn export_room(&self) -> Result<(), (WireError, String)> {
+        let st = self.lock();
+        if st.session.can_export() {
+            Ok(())
+        } else {
+            Err((WireError::TooManyHandles, st.session.table_full_detail()))
+        }
+    }
+
     /// Where dropped handles queue their release.
     pub(crate) fn releases(&self) -> super::objects::ReleaseQueue {
         self.lock().session.releases()

@@ -210,6 +210,8 @@ pub(crate) trait HostEngine: Send {
     fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError>;
     /// Slots of the export table.
     fn export_slots(&self) -> usize;
+    /// A slot of the export table is free.
+    fn can_export(&self) -> bool;
 }
 
 impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize> HostEngine
@@ -229,6 +231,9 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: us
     }
     fn export_slots(&self) -> usize {
         H
+    }
+    fn can_export(&self) -> bool {
+        Endpoint::next_export(self).is_some()
     }
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         Endpoint::handle_input(self, now, bytes)

@@ -632,6 +632,21 @@ impl<W> Session<W> {
         }
     }
 
+    /// A slot of the export table is free now.
+    pub(crate) fn can_export(&self) -> bool {
+        self.engine.can_export()
+    }
+
+    /// Why an export cannot be answered now: every slot taken.
+    pub(crate) fn table_full_detail(&self) -> String {
+        format!(
+            "every one of the {} slots of this side's handle table is taken",
+            self.engine
+                .export_slots()
+                .min(self.config.max_handles as usize)
+        )
+    }
+
     /// Counts sessions: a handle of another generation belongs to an ended session.
     pub(crate) fn generation(&self) -> u64 {
         self.generation

@@ -502,6 +502,12 @@ impl<'a> Request<'a> {
         self.exported = Some((object, interface));
     }
 
+    /// `Err` with the answer to give if the export table is full now (a procedure that
+    /// would export an object answers it without making the object).
+    pub fn export_room(&self) -> Result<(), (WireError, String)> {
+        self.conn.export_room()
+    }
+
     /// For a method call: withdraws the object it is made on, once the call is answered.
     /// The holder is told at once (with `code`, `Revoked` for instance, and `reason`), and
     /// later calls on the handle fail with `StaleHandle`.

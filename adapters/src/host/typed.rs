@@ -336,6 +336,9 @@ impl<D: Dispatch> Handler for TypedHandler<D> {
         if let Some((object, interface)) = request.target() {
             return self.invoke(object, interface, procedure, args);
         }
+        if self.service.returns_handle(procedure) {
+            request.export_room()?;
+        }
         let mut export = None;
         let answer = self.answer(procedure, mode, args, request, &mut export);
         if let Some((object, interface)) = export {
