@@ -7,7 +7,7 @@ use wirecall::{Handle, Procedure, RemoteObject, Target, WireError};
 
 use super::client::{Client, PendingCall};
 use super::objects::{queue_release, HeldState, ReleaseQueue};
-use super::session::{CallOutcome, ClientError};
+use super::session::{CallOutcome, ClientError, PROMISE_SETTLED};
 
 /// A handle to an object the peer exported (what a procedure declared `-> handle I`
 /// returns), with the methods of its interface callable on it: [`call`](Self::call) by
@@ -159,6 +159,24 @@ impl RemoteHandle {
     /// Starts a method call and returns without waiting for it (see [`Client::start`]):
     /// several calls on a handle still awaited all leave at once.
     pub fn start(
+        &self,
+        method: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<PendingCall, ClientError> {
+        match self.start_once(method, args, timeout) {
+            // The promise settled meanwhile: its answer carries the handle; call on that.
+            Err(ClientError::Remote(WireError::StaleHandle, detail))
+                if detail == PROMISE_SETTLED =>
+            {
+                self.handle()?;
+                self.start_once(method, args, timeout)
+            }
+            other => other,
+        }
+    }
+
+    fn start_once(
         &self,
         method: u32,
         args: &[u8],

@@ -263,6 +263,10 @@ pub(crate) struct Ticket {
     id: RequestId,
 }
 
+/// The detail of a call refused because the promise it names has settled (its call was
+/// answered): the holder then calls on the handle the answer carries.
+pub(crate) const PROMISE_SETTLED: &str = "the call that returns the handle has ended";
+
 /// What runners do with what a session produces.
 pub(crate) trait Sink<W> {
     /// The call `waiter` waits for ended.
@@ -446,6 +450,22 @@ impl<W> Session<W> {
         // slot a release frees (an open on a full table) finds it freed.
         self.held
             .flush_releases(self.generation, self.engine.as_mut());
+        // A promise names its call by id, so it may only be sent while that call is in
+        // flight: once answered, its id may be reused, and the peer would take the promise
+        // for the newer call's answer. (The handle is then known: call on it instead.)
+        if let Some(wirecall::Target::Promise(call)) = how.target {
+            let in_flight = self
+                .calls
+                .iter()
+                .flatten()
+                .any(|(t, _)| t.id.wire() == call);
+            if !in_flight {
+                return Start::Failed(
+                    waiter,
+                    ClientError::Remote(WireError::StaleHandle, PROMISE_SETTLED.into()),
+                );
+            }
+        }
         match self.engine.open(now, procedure, args, how) {
             Ok(id) => {
                 let ticket = CallTicket {

@@ -446,6 +446,9 @@ impl<
         if self.find_active_in(id).is_some() {
             return self.protocol_error(now); // the peer reused an id it is still waiting on
         }
+        // The id is reused, admitted or not: a promise on it now means this call's answer,
+        // never an older call's object.
+        self.exports.forget_origin(id);
         let depth = match u8::try_from(how.depth) {
             Ok(d) if d <= self.config.max_call_depth => d,
             _ => {
@@ -526,8 +529,6 @@ impl<
         }
         self.counts.in_used = self.counts.in_used.saturating_add(1);
         bump(&mut self.stats.requests_received);
-        // The id is reused: a promise on it now means this request's answer.
-        self.exports.forget_origin(id);
         let id = RequestId {
             wire: id,
             index: index as u32,

@@ -351,3 +351,23 @@ async fn the_async_client_holds_handles_too() {
         .await
         .unwrap();
 }
+
+#[test]
+fn a_promise_whose_call_was_answered_is_never_sent_for_a_newer_call_with_its_id() {
+    let (server, addr) = tcp_server();
+    let client = typed(addr);
+    // Open "a" pipelined and leave it unresolved; its answer arrives before the add's.
+    let a = client.clone().pipelined().open(name("a")).unwrap();
+    assert_eq!(client.add(1, 1), Ok(2));
+    // More opens, one after another: call ids cycle through the same few values, so some
+    // open reuses the id of a's open, and exports an object under it on the server.
+    let others: Vec<_> = (0..8)
+        .map(|i| client.open(name(&format!("b{i}"))).unwrap())
+        .collect();
+    // A call on `a` must reach "a", not the newer call's object: its promise has settled,
+    // so the call goes to the handle a's answer carried.
+    assert_eq!(a.name().unwrap().as_str(), "a");
+    assert_eq!(others[3].name().unwrap().as_str(), "b3");
+    drop((a, others, client));
+    server.stop();
+}
