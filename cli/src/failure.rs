@@ -11,8 +11,10 @@ use wirecall_adapters::host::printable;
 use wirecall::WireError;
 use wirecall_adapters::host::ClientError;
 
-/// The exit codes, for `--help` and the README.
-pub(crate) const EXIT_CODES: &str = "\
+/// The exit codes' text, as a literal (for `concat!` in help texts that add to it).
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes (call, stream):
   0  success
   1  the device answered with an error, or an answer that did not decode (a result, an
@@ -23,7 +25,13 @@ Exit codes (call, stream):
   4  the link could not be opened, or no session was established on it (refused, not a
      wirecall device, incompatible protocol version, no handshake in time), or it was
      lost before the answer
-  5  the device serves an incompatible schema";
+  5  the device serves an incompatible schema"
+    };
+}
+pub(crate) use exit_codes;
+
+/// The exit codes, for `--help` and the README.
+pub(crate) const EXIT_CODES: &str = exit_codes!();
 
 /// The exit codes of `serve`, for its `--help`.
 pub(crate) const SERVE_EXIT_CODES: &str = "\
@@ -59,6 +67,10 @@ pub(crate) fn fail_with(e: ClientError, timeout: Duration, command: &str) -> i32
         ClientError::Remote(WireError::Busy, _) => (
             Exit::Device,
             "the device is busy (all its call slots are taken); try again".to_string(),
+        ),
+        ClientError::Remote(WireError::BadArguments, d) if d.is_empty() => (
+            Exit::Device,
+            "the device rejected the arguments".to_string(),
         ),
         ClientError::Remote(WireError::BadArguments, d) => (
             Exit::Device,

@@ -1,8 +1,19 @@
-//! `wirecall list`: what a device serves, as signatures or as JSON.
+//! `wirecall list`: what a device serves, as signatures or as JSON: its procedures, then
+//! each interface (the type of the objects its handles name) with its methods, then the
+//! named types they use.
 
 use crate::device::Device;
 use crate::Target;
 use wirecall_adapters::host::{json_printable, printable};
+use wirecall_schema::Procedure;
+
+/// Each procedure's number and signature, a line each.
+fn print_procedures(procedures: &[Procedure]) {
+    for p in procedures {
+        let signature = wirecall_schema::signature(p);
+        println!("  {:>3}  {}", p.id, printable(&signature));
+    }
+}
 
 pub(crate) fn run(target: &Target, json: bool) -> i32 {
     let device = match Device::open(target, "wirecall list") {
@@ -20,15 +31,28 @@ pub(crate) fn run(target: &Target, json: bool) -> i32 {
         println!("{}", json_printable(&text));
         return 0;
     }
+    let interfaces = match m.interfaces.len() {
+        0 => String::new(),
+        1 => ", 1 interface".to_string(),
+        n => format!(", {n} interfaces"),
+    };
     println!(
-        "{} (schema 0x{:08X}, {} procedures)",
+        "{} (schema 0x{:08X}, {} procedures{interfaces})",
         printable(&m.service),
         device.schema,
         m.procedures.len()
     );
-    for p in &m.procedures {
-        let signature = wirecall_schema::signature(p);
-        println!("  {:>3}  {}", p.id, printable(&signature));
+    print_procedures(&m.procedures);
+    // Each interface with its methods: what `wirecall call ... then METHOD` calls on a
+    // handle that a `-> handle NAME` procedure returns.
+    for i in &m.interfaces {
+        let count = match i.methods.len() {
+            1 => "1 method".to_string(),
+            n => format!("{n} methods"),
+        };
+        println!();
+        println!("interface {} ({count})", printable(&i.name));
+        print_procedures(&i.methods);
     }
     let types = wirecall_schema::named_types(m);
     if !types.is_empty() {

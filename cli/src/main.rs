@@ -6,7 +6,8 @@
 //! * `wirecall list`: what a device serves (it describes itself: its manifest), over TCP,
 //!   a Unix socket, a serial port or a child process.
 //! * `wirecall call`: calls a procedure of any device by name over the same links; JSON in,
-//!   JSON out, converted by the device's manifest.
+//!   JSON out, converted by the device's manifest. A procedure that returns a handle prints
+//!   it, and `then METHOD [ARGS]` calls methods on it in the same session.
 //! * `wirecall stream`: opens a stream by name; one JSON line per item (items to send are
 //!   read from stdin, one JSON value per line).
 //!
@@ -74,7 +75,8 @@ enum Command {
     /// The Morse-code link's tools.
     #[command(subcommand)]
     Morse(MorseCommand),
-    /// Serve the demo service (add, echo, fail, huge, sleep, and the stream count).
+    /// Serve the demo service (add, echo, fail, huge, sleep, the stream count, and open,
+    /// which returns a handle of a sensor Channel: read, configure, name).
     #[command(after_help = failure::SERVE_EXIT_CODES)]
     Serve {
         #[command(flatten)]
@@ -88,30 +90,44 @@ enum Command {
         #[command(flatten)]
         capacity: CapacityArgs,
     },
-    /// List what a device serves: its procedures with their signatures, and the types they
+    /// List what a device serves: its procedures with their signatures, its interfaces
+    /// (the types of the handles procedures return) with their methods, and the types they
     /// use: `wirecall list --tcp 127.0.0.1:7000` (`--json` for a machine-readable form).
     #[command(after_help = failure::EXIT_CODES)]
     List {
         #[command(flatten)]
         target: Target,
-        /// Print the manifest as JSON: the service, and each procedure's number, name,
-        /// kind, parameters and types.
+        /// Print the manifest as JSON: the service, each procedure's number, name, kind,
+        /// parameters and types, and each interface with its methods.
         #[arg(long)]
         json: bool,
     },
     /// Call a procedure by name, on any wirecall device (it describes itself):
-    /// `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`.
-    #[command(after_help = failure::EXIT_CODES)]
+    /// `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`. A procedure that returns a
+    /// handle prints it, and `then METHOD [ARGS]` calls methods on it:
+    /// `wirecall call --tcp 127.0.0.1:7000 open '["temp"]' then configure '[3]' then read`.
+    #[command(
+        after_help = CALL_HELP,
+        override_usage = "wirecall call [OPTIONS] <--link <URL>|--tcp <ADDR>|--unix <PATH>|--serial <PORT>|--exec <COMMAND>> <PROCEDURE> [ARGS] [then METHOD [ARGS]]..."
+    )]
     Call {
         #[command(flatten)]
         target: Target,
+        /// Send the procedure and every `then` call at once, without waiting for each
+        /// answer: the methods name "the handle the procedure's call returns" (pipelining,
+        /// a round trip saved per call on a slow link). They may then run in any order on
+        /// the device; the results print in the command line's order.
+        #[arg(long)]
+        pipelined: bool,
         /// The procedure's name (`wirecall list` shows them).
         procedure: String,
         /// The arguments: one JSON value (`[1, 2]` by position, `{"a": 1, "b": 2}` by name,
         /// or a bare value for a single parameter), `@FILE` to read it from a file, or `-`
-        /// from stdin. Default: no arguments.
-        #[arg(default_value = "[]")]
-        args: String,
+        /// from stdin. Default: no arguments. Then, if the procedure returns a handle, any
+        /// number of `then METHOD [ARGS]`: a call of a method of the handle's interface on
+        /// it, in the same session, with arguments as above (default: none).
+        #[arg(value_name = "ARGS")]
+        args: Vec<String>,
     },
     /// Open a stream by name and print one JSON line per item it brings:
     /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`. A stream that takes items
@@ -127,6 +143,26 @@ enum Command {
         args: String,
     },
 }
+
+/// `wirecall call --help`'s words on handles, then the exit codes.
+const CALL_HELP: &str = concat!(
+    "\
+Handles: a procedure that returns a handle (`open(name: String<16>) -> handle Channel` in
+`wirecall list`, which lists each interface's methods) prints it as `handle Channel #0.1`
+(its interface, then its slot and generation in the device's table). Each
+`then METHOD [ARGS]` after it calls a method of that interface on the handle, in the same
+session, and prints the result on a line of its own:
+  wirecall call --tcp 127.0.0.1:7000 open '[\"temp\"]' then configure '[3]' then read
+  handle Channel #0.1
+  1
+  3
+An unknown method or arguments that do not fit are refused before anything is sent; the
+first call that fails stops the chain, with its exit code. The handle is released when the
+command ends.
+
+",
+    failure::exit_codes!()
+);
 
 /// The Morse demo's default speed: a machine's pace.
 const DEFAULT_WPM: u32 = 120;
@@ -171,7 +207,7 @@ struct Target {
     /// (seconds), `5m`, `1h`; at most a year.
     #[arg(long, default_value = "5s", value_parser = duration::parse)]
     timeout: std::time::Duration,
-    /// Fail (exit 5) unless the device serves this schema hash, e.g. 0x61D497C5 (`wirecall
+    /// Fail (exit 5) unless the device serves this schema hash, e.g. 0x1BDF1C4B (`wirecall
     /// list` prints it).
     #[arg(long, value_name = "HASH", value_parser = parse_hash)]
     schema: Option<u32>,
@@ -192,7 +228,7 @@ fn parse_hash(s: &str) -> Result<u32, String> {
     match parsed {
         Ok(0) => Err("0 is no schema; give the hash `wirecall list` prints".into()),
         Ok(h) => Ok(h),
-        Err(_) => Err(format!("`{s}` is not a schema hash (like 0x61D497C5)")),
+        Err(_) => Err(format!("`{s}` is not a schema hash (like 0x1BDF1C4B)")),
     }
 }
 
@@ -306,9 +342,10 @@ fn main() {
         Command::List { target, json } => list::run(&target, json),
         Command::Call {
             target,
+            pipelined,
             procedure,
             args,
-        } => call::run(&target, &procedure, &args),
+        } => call::run(&target, &procedure, &args, pipelined),
         Command::Stream {
             target,
             procedure,

@@ -63,6 +63,25 @@ fn user_session(link: &[&str]) {
         "{}",
         stderr(&o)
     );
+    // A handle, and calls of its methods in the same session. Its slot and generation
+    // depend on the sessions the server had before (a serial port's endpoint outlives
+    // each session), so only its interface is checked.
+    let o = with(&[
+        "open",
+        r#"["temp"]"#,
+        "then",
+        "configure",
+        "[3]",
+        "then",
+        "read",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        matches!(lines[..], [handle, "1", "3"] if handle.starts_with("handle Channel #")),
+        "{out}"
+    );
     let o = with(&["--timeout", "300ms", "sleep", "2000"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));

@@ -50,7 +50,10 @@ fn list_prints_signatures_and_json() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     for want in [
-        format!("demo (schema 0x{:08X}, 6 procedures)", demo::SCHEMA_HASH),
+        format!(
+            "demo (schema 0x{:08X}, 7 procedures, 1 interface)",
+            demo::SCHEMA_HASH
+        ),
         "0  add(a: i32, b: i32) -> i32".into(),
         "1  echo(data: Vec<u8, 200>) -> Vec<u8, 200>".into(),
         "5  count(n: u32) -> stream u32".into(),
@@ -62,7 +65,10 @@ fn list_prints_signatures_and_json() {
     assert_eq!(v["schema"], format!("0x{:08X}", demo::SCHEMA_HASH));
     let procs = v["manifest"]["procedures"].as_array().unwrap();
     let names: Vec<_> = procs.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["add", "echo", "fail", "huge", "sleep", "count"]);
+    assert_eq!(
+        names,
+        ["add", "echo", "fail", "huge", "sleep", "count", "open"]
+    );
     assert_eq!(procs[1]["params"][0]["type"]["max"], 200);
 }
 

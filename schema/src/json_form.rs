@@ -4,28 +4,42 @@
 //! {"format": 1, "service": "demo", "procedures": [
 //!   {"id": 1, "name": "add", "kind": "call", "signature": "add(a: i32, b: i32) -> i32",
 //!    "params": [{"name": "a", "type": {"type": "i32"}}, {"name": "b", "type": {"type": "i32"}}],
-//!    "output": {"type": "i32"}, "item": null, "in_item": null}]}
+//!    "output": {"type": "i32"}, "item": null, "in_item": null}],
+//!  "interfaces": []}
 //! ```
 //!
+//! `format` is the manifest's format byte (2 when it has interfaces); `interfaces` lists
+//! them as `{"name": "Channel", "methods": [...]}`, each method as a procedure above.
 //! `kind` is [`Mode::kind_name`](crate::Mode::kind_name). A type is an object whose `type`
 //! is its tag's name in snake case (`u8`, `string`, `seq`, `tuple_struct`, `enum`, ...) with
 //! its body as named members: `max` (left out when there is no bound), `some` (an option's
 //! type), `item`, `key`, `value`, `len`, `items`, `name`, `fields` (`[{name, type}]`, or
 //! types for a tuple struct), `inner`, and `variants` (`[{name, kind, ...}]` with `kind` one
-//! of `unit`, `newtype` (with `inner`), `tuple` (with `items`) or `struct` (with `fields`)).
+//! of `unit`, `newtype` (with `inner`), `tuple` (with `items`) or `struct` (with `fields`)),
+//! and `interface` (a handle's interface name, empty for any).
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::model::{Field, Manifest, Procedure, Type, Variant, VariantKind, FORMAT};
+use crate::model::{Field, Interface, Manifest, Procedure, Type, Variant, VariantKind};
 use crate::notation::signature;
 
 impl Serialize for Manifest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("format", &FORMAT)?;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("format", &self.format())?;
         m.serialize_entry("service", &self.service)?;
         m.serialize_entry("procedures", &self.procedures)?;
+        m.serialize_entry("interfaces", &self.interfaces)?;
+        m.end()
+    }
+}
+
+impl Serialize for Interface {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("methods", &self.methods)?;
         m.end()
     }
 }
@@ -115,6 +129,7 @@ impl Serialize for Type {
                 m.serialize_entry("name", name)?;
                 m.serialize_entry("variants", variants)?;
             }
+            Type::Handle(interface) => m.serialize_entry("interface", interface)?,
             _ => {}
         }
         m.end()
@@ -157,5 +172,6 @@ fn tag_name(t: &Type) -> &'static str {
         Type::UnitStruct { .. } => "unit_struct",
         Type::NewtypeStruct { .. } => "newtype_struct",
         Type::Enum { .. } => "enum",
+        Type::Handle(_) => "handle",
     }
 }

@@ -2,7 +2,8 @@
 //! description of its procedures.
 //!
 //! A device sends a *manifest*, bytes that describe its service: each procedure's number,
-//! name, parameters, result and stream items, and their types. From it this crate
+//! name, parameters, result and stream items, and their types, and the interfaces of the
+//! objects its handles name, with their methods. From it this crate
 //!
 //! * parses the bytes into an owned model ([`Manifest::parse`]), and writes a model back
 //!   ([`Manifest::to_bytes`]);
@@ -42,9 +43,10 @@
 //! * The codec writes exactly what postcard 1.x writes for the Rust type the manifest
 //!   describes (the tests compare it with `postcard::to_allocvec`), and reads what postcard
 //!   writes.
-//! * What is decoded encodes again, to the same bytes for anything postcard wrote, with one
-//!   exception JSON cannot express: `Some(x)` where `x` itself prints as `null` (`Some(None)`
-//!   of an `Option<Option<T>>`, `Some(())`) prints as `null`, which reads back as `None`.
+//! * What is decoded encodes again, to the same bytes for anything postcard wrote, with two
+//!   exceptions: `Some(x)` where `x` itself prints as `null` (`Some(None)` of an
+//!   `Option<Option<T>>`, `Some(())`) prints as `null`, which reads back as `None`, which
+//!   JSON cannot express; and a handle, which decodes to JSON but is never encoded from it.
 //!
 //! # The manifest bytes
 //!
@@ -52,13 +54,20 @@
 //! and that many bytes of UTF-8.
 //!
 //! ```text
-//! manifest  = format u8 (= 1) · service name: str · count: varint · procedure{count}
+//! manifest  = format u8 (1, or 2 with interfaces) · service name: str · count: varint · procedure{count}
+//!             · [if format 2: ninterfaces: varint (at least 1) · interface{ninterfaces}]
 //! procedure = id: varint · name: str · mode: u8 · nparams: varint · (param name: str · type){nparams}
 //!             · output: type · [item: type, if mode is 2 or 3] · [in_item: type, if mode is 1 or 3]
 //!   mode: 0 call, 1 client stream (the caller sends items), 2 server stream (the server sends
 //!   items), 3 both ways
+//! interface = name: str · count: varint · procedure{count}   (its methods, numbered apart)
 //! type      = tag u8 · body
 //! ```
+//!
+//! A service without interfaces is described in format 1, so its manifest (and its hash)
+//! is what it was before handles existed; [`Manifest::to_bytes`] writes format 2 exactly
+//! when [`Manifest::interfaces`] is not empty, and the parser refuses a format 2 that
+//! declares none (it could not be written back).
 //!
 //! | tag | type | body |
 //! |---|---|---|
@@ -79,11 +88,19 @@
 //! | 23 | unit struct | name: str |
 //! | 24 | newtype struct | name: str · type |
 //! | 25 | enum | name: str · n: varint · (variant name: str · kind u8 · body){n} |
+//! | 26 | handle | interface name: str (empty: any interface) |
 //!
 //! An enum variant's kind is 0 unit (no body), 1 newtype (a type), 2 tuple (n: varint ·
 //! type{n}) or 3 struct (n: varint · (field name: str · type){n}). The parser also refuses
 //! two procedures with one name or id, and two parameters, fields or variants with one
-//! name, since calling by name and JSON objects could not tell them apart.
+//! name, two interfaces with one name, two methods of one interface with one name or id,
+//! since calling by name and JSON objects could not tell them apart; and a handle of an
+//! interface the manifest does not declare.
+//!
+//! A handle on the wire (in a reply) is two varints, the slot and the generation of the
+//! object in the device's export table (postcard's `struct Handle { slot: u32, generation:
+//! u32 }`). A method of an interface is called on such a handle (an `Invoke` frame, see the
+//! protocol), by its number in the interface.
 //!
 //! # JSON conventions
 //!
@@ -102,6 +119,7 @@
 //! | struct | an object with exactly its fields: a missing or an unknown field is an error |
 //! | newtype struct | the inner value |
 //! | enum | a unit variant as its name (`"Off"`); any other as a one-key object `{"Blink": {"hz": 2}}`, `{"Level": 3}`, `{"Pair": [1, 2]}` (serde_json's externally tagged form) |
+//! | handle | decoded only: `{"handle": "Channel", "slot": 0, "generation": 1}` (the interface's name, empty for any, then the object's slot and generation in the device's table). No JSON encodes to a handle: a handle only comes from the device, and is used by calling its methods (a host runtime's `RemoteHandle`, `wirecall call ... then METHOD`), so giving one as an argument is an error, `expected ... cannot be given in JSON` |
 //!
 //! A procedure's arguments are a JSON array (by position, one per parameter), an object
 //! (by parameter name, exactly the parameters), or `[]`, `{}` or `null` for none. A
@@ -124,12 +142,15 @@
 //!
 //! Types print Rust-like, with the bounds heapless writes: `u8`, `()`, `String`,
 //! `String<32>`, `Option<T>`, `Vec<T>`, `Vec<u8, 200>`, `Map<K, V>`, `Map<K, V, 16>`,
-//! `(A, B)`, `[u8; 4]`, and named types by name; [`definition`] spells those out
+//! `(A, B)`, `[u8; 4]`, `handle Channel` (`handle` for any interface), and named types by
+//! name; [`definition`] spells those out
 //! (`struct Info { version: u32, name: String<16> }`, `enum Mode { Off, On, Blink { hz: u8 } }`).
 //! A [`signature`] writes a caller's stream as a last `stream T` parameter and a server's
 //! stream as the result `stream T`: `add(a: i32, b: i32) -> i32`,
 //! `count(n: u32) -> stream u32`, `sum(stream u32) -> u64`,
-//! `chat(stream String) -> stream String`; a unit result is left out (`reset()`).
+//! `chat(stream String) -> stream String`, `open(name: String<16>) -> handle Channel`; a unit
+//! result is left out (`reset()`). An interface's methods have signatures like any
+//! procedure's.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -156,5 +177,8 @@ pub use codec::{
     encode_in_item, encode_item, encode_output, encode_value, CodecError, MAX_EMPTY_VALUES,
 };
 pub use manifest::{ManifestError, ManifestErrorKind};
-pub use model::{Field, Manifest, Mode, Procedure, Type, Variant, VariantKind, FORMAT, MAX_DEPTH};
+pub use model::{
+    Field, Interface, Manifest, Mode, Procedure, Type, Variant, VariantKind, FORMAT,
+    FORMAT_INTERFACES, MAX_DEPTH,
+};
 pub use notation::{definition, named_types, signature};

@@ -1,12 +1,19 @@
-//! The owned model of a manifest: a service, its procedures, and their types.
+//! The owned model of a manifest: a service, its procedures, its interfaces (the types of
+//! the objects its handles name) and their types.
 //!
 //! The model mirrors the manifest bytes one to one (see the crate docs for the format), so
 //! [`Manifest::parse`] then [`Manifest::to_bytes`] gives back the bytes a device sent, and
 //! a model built by hand writes the bytes a device would send for it. Bounds keep the
 //! wire's convention: `0` means "no bound".
 
-/// The manifest format this crate reads and writes (the first byte of a manifest).
+/// The manifest format of a service without interfaces (the first byte of its manifest);
+/// this crate reads and writes it and [`FORMAT_INTERFACES`].
 pub const FORMAT: u8 = 1;
+
+/// The manifest format of a service that declares interfaces: format 1 followed by the
+/// interfaces, each with its methods. A manifest is written in this format exactly when
+/// it has interfaces, so a service without any keeps its format-1 bytes and hash.
+pub const FORMAT_INTERFACES: u8 = 2;
 
 /// The deepest nesting of types a manifest may have: a leaf type is one level, an
 /// `Option<u8>` two. Deeper manifests are rejected, so nothing in this crate recurses further.
@@ -19,6 +26,10 @@ pub struct Manifest {
     pub service: String,
     /// The procedures, in the order the device listed them.
     pub procedures: Vec<Procedure>,
+    /// The interfaces, in the order the device listed them: the types of the objects its
+    /// handles name, each with the methods callable on such a handle. Empty for a service
+    /// without handles (a format-1 manifest).
+    pub interfaces: Vec<Interface>,
 }
 
 impl Manifest {
@@ -30,6 +41,53 @@ impl Manifest {
     /// The procedure with wire number `id`.
     pub fn procedure_by_id(&self, id: u32) -> Option<&Procedure> {
         self.procedures.iter().find(|p| p.id == id)
+    }
+
+    /// The first interface called `name` (a parsed manifest has no two with one name).
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.name == name)
+    }
+
+    /// The interface of the handle `procedure` returns, if its result is a handle of an
+    /// interface this manifest declares (`open(..) -> handle Channel` gives `Channel`).
+    pub fn returned_interface(&self, procedure: &Procedure) -> Option<&Interface> {
+        match &procedure.output {
+            Type::Handle(name) => self.interface(name),
+            _ => None,
+        }
+    }
+
+    /// The format byte this manifest is written with: [`FORMAT_INTERFACES`] when it has
+    /// interfaces, else [`FORMAT`].
+    pub fn format(&self) -> u8 {
+        if self.interfaces.is_empty() {
+            FORMAT
+        } else {
+            FORMAT_INTERFACES
+        }
+    }
+}
+
+/// An interface: the type of the objects that handles of it name, and the methods callable
+/// on such a handle. Methods are procedures numbered apart from the service's (each
+/// interface numbers its own from wherever it likes); a call of one names the handle.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Interface {
+    /// The interface's name (a handle of it has the type `handle` and this name).
+    pub name: String,
+    /// Its methods, in the order the device listed them.
+    pub methods: Vec<Procedure>,
+}
+
+impl Interface {
+    /// The first method called `name` (a parsed manifest has no two in one interface).
+    pub fn method(&self, name: &str) -> Option<&Procedure> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// The method with number `id`.
+    pub fn method_by_id(&self, id: u32) -> Option<&Procedure> {
+        self.methods.iter().find(|m| m.id == id)
     }
 }
 
@@ -269,6 +327,10 @@ pub enum Type {
         /// The variants; a value's variant index is its position here.
         variants: Vec<Variant>,
     },
+    /// A handle to an object of the named interface on the device (tag 26): its slot and
+    /// generation in the device's export table, two varints. An empty name stands for a
+    /// handle of any interface (what the core's `Handle` type describes).
+    Handle(String),
 }
 
 impl Type {
@@ -331,7 +393,12 @@ impl Type {
         }
     }
 
-    /// The manifest tag of this type (0 to 25).
+    /// A handle of interface `name`.
+    pub fn handle(name: impl Into<String>) -> Type {
+        Type::Handle(name.into())
+    }
+
+    /// The manifest tag of this type (0 to 26).
     pub fn tag(&self) -> u8 {
         match self {
             Type::Unit => 0,
@@ -360,6 +427,7 @@ impl Type {
             Type::UnitStruct { .. } => 23,
             Type::NewtypeStruct { .. } => 24,
             Type::Enum { .. } => 25,
+            Type::Handle(_) => 26,
         }
     }
 

@@ -2,10 +2,12 @@
 //!
 //! Rust-like, with the bounds heapless would write: `u8`, `()`, `String`, `String<32>`,
 //! `Option<T>`, `Vec<T>`, `Vec<u8, 200>`, `Map<K, V>`, `Map<K, V, 16>`, `(A, B)`, `(A,)`,
-//! `[u8; 4]`, and structs and enums by name. A signature lists the parameters, a caller's
-//! stream as a last `stream T` parameter, and a server's stream as `-> stream T`:
-//! `add(a: i32, b: i32) -> i32`, `count(n: u32) -> stream u32`, `sum(stream u32) -> u64`,
-//! `chat(stream String) -> stream String`. A unit result is left out (`reset()`), as in Rust.
+//! `[u8; 4]`, `handle Channel`, and structs and enums by name. A signature lists the
+//! parameters, a caller's stream as a last `stream T` parameter, and a server's stream as
+//! `-> stream T`: `add(a: i32, b: i32) -> i32`, `count(n: u32) -> stream u32`,
+//! `sum(stream u32) -> u64`, `chat(stream String) -> stream String`,
+//! `open(name: String<16>) -> handle Channel`. A unit result is left out (`reset()`), as in
+//! Rust.
 
 use std::collections::HashSet;
 use std::fmt::{self, Display, Write};
@@ -45,6 +47,8 @@ impl Display for Type {
             | Type::UnitStruct { name }
             | Type::NewtypeStruct { name, .. }
             | Type::Enum { name, .. } => f.write_str(name),
+            Type::Handle(interface) if interface.is_empty() => f.write_str("handle"),
+            Type::Handle(interface) => write!(f, "handle {interface}"),
         }
     }
 }
@@ -163,13 +167,15 @@ impl Display for Variants<'_> {
     }
 }
 
-/// Every named type (struct or enum) the manifest's procedures use, each once, in the
-/// order they first appear (depth first), for a listing to define after the signatures.
-/// Two different types with one name are both listed.
+/// Every named type (struct or enum) the manifest's procedures and its interfaces' methods
+/// use, each once, in the order they first appear (depth first, the procedures before the
+/// methods), for a listing to define after the signatures. Two different types with one
+/// name are both listed.
 pub fn named_types(manifest: &Manifest) -> Vec<&Type> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for p in &manifest.procedures {
+    let methods = manifest.interfaces.iter().flat_map(|i| &i.methods);
+    for p in manifest.procedures.iter().chain(methods) {
         let tops = p.params.iter().map(|f| &f.ty);
         let tops = tops.chain([&p.output]).chain(p.item()).chain(p.in_item());
         for t in tops {

@@ -257,6 +257,73 @@ fn outputs_items_and_arguments_decode_by_procedure() {
     assert_eq!(decode_in_item(chat, &[0]).unwrap(), json!(""));
 }
 
+#[test]
+fn handles_decode_to_an_object_and_are_never_encoded() {
+    let channel = Type::handle("Channel");
+    assert_eq!(
+        dec(&channel, &[0, 1]),
+        json!({"handle": "Channel", "slot": 0, "generation": 1})
+    );
+    // Two varints, each up to a u32.
+    assert_eq!(
+        dec(&channel, &[0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+        json!({"handle": "Channel", "slot": 128, "generation": u32::MAX})
+    );
+    assert_eq!(
+        dec(&Type::option(Type::handle("")), &[1, 3, 9]),
+        json!({"handle": "", "slot": 3, "generation": 9})
+    );
+    let manifest = common::handles_manifest();
+    let open = manifest.procedure("open").unwrap();
+    assert_eq!(
+        decode_output(open, &[2, 5]).unwrap(),
+        json!({"handle": "Channel", "slot": 2, "generation": 5})
+    );
+    let e = decode_output(open, &[2]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "open: expected handle Channel, got the end of the payload at byte 1"
+    );
+    let e = decode_value(&channel, &[0, 0xff, 0xff, 0xff, 0xff, 0x1f]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "expected handle Channel, got a varint above 32 bits at byte 1"
+    );
+    assert!(decode_value(&channel, &[0, 1, 0]).is_err());
+
+    // No JSON is a handle, not even what one decodes to.
+    let decoded = dec(&channel, &[0, 1]);
+    let e = encode_value(&channel, &decoded).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "handle Channel cannot be given in JSON (a handle only comes from the device)"
+    );
+    let take = common::procedure(
+        9,
+        "take",
+        vec![wirecall_schema::Field::new("h", channel.clone())],
+        Type::Unit,
+        wirecall_schema::Mode::Call,
+    );
+    for args in [
+        json!([{"slot": 0, "generation": 1}]),
+        json!({"h": 1}),
+        json!(1),
+    ] {
+        let e = encode_args(&take, &args).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("handle Channel cannot be given in JSON"),
+            "{args}: {e}"
+        );
+    }
+    let e = encode_output(open, &decoded).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "open: handle Channel cannot be given in JSON (a handle only comes from the device)"
+    );
+}
+
 proptest! {
     /// Any value of any type encodes, decodes, and encodes again to the same bytes.
     #[test]

@@ -90,6 +90,21 @@ proptest! {
     /// Random bytes as a random type: no panic, and whatever decodes encodes again to
     /// bytes that decode to the same JSON (the bytes themselves may differ only where
     /// postcard accepts more than one form, such as a varint with a redundant zero byte).
+    /// Random bytes as a handle, alone or inside other types: no panic, and what decodes is
+    /// a slot and a generation.
+    #[test]
+    fn random_bytes_as_handles(bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
+        for ty in [
+            Type::handle("Channel"),
+            Type::option(Type::handle("")),
+            Type::seq(0, Type::handle("Log")),
+        ] {
+            if let Ok(json) = decode_value(&ty, &bytes) {
+                prop_assert!(json.is_object() || json.is_array() || json.is_null(), "{}", json);
+            }
+        }
+    }
+
     #[test]
     fn random_bytes_as_random_types(ty in common::arb_type(), bytes in proptest::collection::vec(any::<u8>(), 0..48)) {
         if let Ok(json) = decode_value(&ty, &bytes) {

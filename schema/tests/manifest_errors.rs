@@ -6,7 +6,9 @@
 mod common;
 
 use proptest::prelude::*;
-use wirecall_schema::{Field, Manifest, ManifestError, ManifestErrorKind as Kind, Mode, Type};
+use wirecall_schema::{
+    Field, Interface, Manifest, ManifestError, ManifestErrorKind as Kind, Mode, Type,
+};
 
 /// A manifest of one procedure `p` (id 7, a call, no parameters) with output `output`.
 fn with_output(output: &[u8]) -> Vec<u8> {
@@ -21,33 +23,43 @@ fn error(bytes: &[u8]) -> ManifestError {
 
 #[test]
 fn unknown_format() {
-    let e = error(&[2, 0, 0]);
+    let e = error(&[3, 0, 0]);
     assert_eq!(
         e,
         ManifestError {
             offset: 0,
-            kind: Kind::UnknownFormat(2)
-        }
-    );
-    assert_eq!(e.to_string(), "manifest byte 0: expected format 1, got 2");
-}
-
-#[test]
-fn unknown_tag() {
-    let e = error(&with_output(&[26]));
-    assert_eq!(
-        e,
-        ManifestError {
-            offset: 9,
-            kind: Kind::UnknownTag(26)
+            kind: Kind::UnknownFormat(3)
         }
     );
     assert_eq!(
         e.to_string(),
-        "manifest byte 9: expected a type tag (0 to 25), got 26"
+        "manifest byte 0: expected format 1 or 2, got 3"
+    );
+    assert_eq!(error(&[0, 0, 0]).kind, Kind::UnknownFormat(0));
+    assert_eq!(error(&[255]).kind, Kind::UnknownFormat(255));
+}
+
+#[test]
+fn unknown_tag() {
+    let e = error(&with_output(&[27]));
+    assert_eq!(
+        e,
+        ManifestError {
+            offset: 9,
+            kind: Kind::UnknownTag(27)
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "manifest byte 9: expected a type tag (0 to 26), got 27"
     );
     // Inside an option, the offset is the inner tag's.
     assert_eq!(error(&with_output(&[16, 200])).offset, 10);
+    // The same in format 2.
+    let mut two = with_output(&[27]);
+    two[0] = 2;
+    two.extend_from_slice(&[1, 1, b'I', 0]);
+    assert_eq!(error(&two).kind, Kind::UnknownTag(27));
 }
 
 #[test]
@@ -246,6 +258,7 @@ fn duplicate_names_and_ids_are_refused() {
     let manifest = Manifest {
         service: "s".into(),
         procedures: vec![common::procedure(0, "p", vec![], dup_field, Mode::Call)],
+        interfaces: vec![],
     };
     let e = error(&manifest.to_bytes());
     assert_eq!(
@@ -285,6 +298,7 @@ fn duplicate_names_and_ids_are_refused() {
     let manifest = Manifest {
         service: "s".into(),
         procedures: vec![common::procedure(0, "p", params, Type::Unit, Mode::Call)],
+        interfaces: vec![],
     };
     assert_eq!(
         error(&manifest.to_bytes()).kind,
@@ -293,6 +307,194 @@ fn duplicate_names_and_ids_are_refused() {
             name: "a".into()
         }
     );
+}
+
+/// A format-2 manifest of service `s`: no procedures, then interface `I` whose one method
+/// `m` (id 0, a call, no parameters) has output `output`.
+fn interface_with_output(output: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![2, 1, b's', 0, 1, 1, b'I', 1, 0, 1, b'm', 0, 0];
+    bytes.extend_from_slice(output);
+    bytes
+}
+
+#[test]
+fn a_handle_names_a_declared_interface_or_none() {
+    // In a method, a handle (tag 26) of its own interface.
+    assert!(Manifest::parse(&interface_with_output(&[26, 1, b'I'])).is_ok());
+    // Of any interface.
+    assert!(Manifest::parse(&interface_with_output(&[26, 0])).is_ok());
+    let e = error(&interface_with_output(&[26, 1, b'J']));
+    assert_eq!(
+        e,
+        ManifestError {
+            offset: 13,
+            kind: Kind::UnknownInterface("J".into())
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "manifest byte 13: a handle of interface J, which the manifest does not declare"
+    );
+    // A handle declared before its interface is checked once the interfaces are read; in
+    // format 1 (no interfaces) only a handle of any interface is possible.
+    assert!(Manifest::parse(&with_output(&[26, 0])).is_ok());
+    assert_eq!(
+        error(&with_output(&[26, 1, b'I'])),
+        ManifestError {
+            offset: 9,
+            kind: Kind::UnknownInterface("I".into())
+        }
+    );
+    // Deep inside a type.
+    let e = error(&with_output(&[16, 19, 2, 2, 26, 1, b'X']));
+    assert_eq!((e.offset, e.kind), (13, Kind::UnknownInterface("X".into())));
+    assert_eq!(
+        error(&interface_with_output(&[26, 1])).kind,
+        Kind::Truncated {
+            expected: "a handle's interface name"
+        }
+    );
+}
+
+#[test]
+fn format_2_declares_at_least_one_interface() {
+    let e = error(&[2, 1, b's', 0, 0]);
+    assert_eq!(
+        e,
+        ManifestError {
+            offset: 4,
+            kind: Kind::NoInterfaces
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "manifest byte 4: expected at least one interface in format 2, got none"
+    );
+    // And format 1 has nothing after its procedures.
+    assert_eq!(error(&[1, 1, b's', 0, 0]).kind, Kind::TrailingBytes(1));
+    assert_eq!(
+        error(&[2, 1, b's', 0]).kind,
+        Kind::Truncated {
+            expected: "interfaces"
+        }
+    );
+}
+
+#[test]
+fn interface_counts_and_names_are_checked() {
+    let e = error(&[2, 1, b's', 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+    assert_eq!(
+        e,
+        ManifestError {
+            offset: 4,
+            kind: Kind::CountTooLarge {
+                what: "interfaces",
+                count: u32::MAX,
+                left: 1
+            }
+        }
+    );
+    let e = error(&[2, 1, b's', 0, 1, 1, b'I', 0x80, 0x80, 0x80, 0x80, 0x80, 0]);
+    assert_eq!(
+        e.kind,
+        Kind::VarintTooLong {
+            expected: "methods"
+        }
+    );
+    let e = error(&[2, 1, b's', 0, 1, 1, b'I', 100, 0]);
+    assert!(
+        matches!(
+            e.kind,
+            Kind::CountTooLarge {
+                what: "methods",
+                count: 100,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = error(&[2, 1, b's', 0, 1, 2, 0xc3, 0x28, 0]);
+    assert_eq!(
+        e,
+        ManifestError {
+            offset: 5,
+            kind: Kind::InvalidUtf8 {
+                expected: "an interface name"
+            }
+        }
+    );
+}
+
+#[test]
+fn duplicate_interfaces_and_methods_are_refused() {
+    let mut manifest = common::handles_manifest();
+    manifest.interfaces[1].name = "Channel".into();
+    let e = error(&manifest.to_bytes());
+    assert_eq!(
+        e.kind,
+        Kind::Duplicate {
+            what: "interface name",
+            name: "Channel".into()
+        }
+    );
+
+    let mut manifest = common::handles_manifest();
+    let mut again = manifest.interfaces[0].methods[0].clone();
+    again.id = 99;
+    manifest.interfaces[0].methods.push(again);
+    let e = error(&manifest.to_bytes());
+    assert_eq!(
+        e.kind,
+        Kind::Duplicate {
+            what: "method name",
+            name: "read".into()
+        }
+    );
+    assert!(e.to_string().ends_with("duplicate method name read"));
+
+    let mut manifest = common::handles_manifest();
+    manifest.interfaces[0].methods[1].id = 0;
+    assert_eq!(
+        error(&manifest.to_bytes()).kind,
+        Kind::Duplicate {
+            what: "method id",
+            name: "0".into()
+        }
+    );
+
+    // Names and numbers repeat freely across interfaces and the service's procedures.
+    let manifest = Manifest {
+        service: "s".into(),
+        procedures: vec![common::procedure(0, "read", vec![], Type::Unit, Mode::Call)],
+        interfaces: vec![
+            Interface {
+                name: "A".into(),
+                methods: vec![common::procedure(0, "read", vec![], Type::Unit, Mode::Call)],
+            },
+            Interface {
+                name: "B".into(),
+                methods: vec![common::procedure(0, "read", vec![], Type::Unit, Mode::Call)],
+            },
+        ],
+    };
+    assert_eq!(Manifest::parse(&manifest.to_bytes()), Ok(manifest));
+}
+
+#[test]
+fn truncation_of_a_format_2_manifest_at_every_byte_is_refused() {
+    let bytes = common::handles_manifest().to_bytes();
+    assert_eq!(bytes[0], 2);
+    for len in 0..bytes.len() {
+        let e = error(&bytes[..len]);
+        match e.kind {
+            Kind::Truncated { .. } => assert_eq!(e.offset, len, "cut at {len}: {e}"),
+            Kind::CountTooLarge { left, .. } => assert!(e.offset < len && left < len, "{e}"),
+            _ => panic!("cut at {len}: {e}"),
+        }
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(error(&longer).kind, Kind::TrailingBytes(1));
 }
 
 proptest! {
@@ -312,10 +514,25 @@ proptest! {
     }
 
     #[test]
+    fn random_bytes_after_format_byte_2_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let mut input = vec![2];
+        input.extend(bytes);
+        if let Ok(manifest) = Manifest::parse(&input) {
+            prop_assert_eq!(Manifest::parse(&manifest.to_bytes()), Ok(manifest));
+        }
+    }
+
+    #[test]
     fn flipped_bytes_of_a_valid_manifest_never_panic(at in 0usize..1000, value in any::<u8>()) {
         let mut bytes = common::demo_manifest().to_bytes();
         let at = at % bytes.len();
         bytes[at] = value;
         let _ = Manifest::parse(&bytes);
+        let mut bytes = common::handles_manifest().to_bytes();
+        let at = at % bytes.len();
+        bytes[at] = value;
+        if let Ok(manifest) = Manifest::parse(&bytes) {
+            prop_assert_eq!(Manifest::parse(&manifest.to_bytes()), Ok(manifest));
+        }
     }
 }

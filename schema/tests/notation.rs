@@ -154,3 +154,82 @@ fn json_form_of_a_manifest() {
     );
     assert_eq!(config[5]["type"]["items"][15], json!({"type": "string"}));
 }
+
+#[test]
+fn handles_and_interfaces() {
+    let manifest = common::handles_manifest();
+    let open = manifest.procedure("open").unwrap();
+    assert_eq!(signature(open), "open(name: String<16>) -> handle Channel");
+    assert_eq!(
+        signature(manifest.procedure("any").unwrap()),
+        "any() -> Option<handle>"
+    );
+    assert_eq!(Type::handle("Log").to_string(), "handle Log");
+    let channel = manifest.returned_interface(open).unwrap();
+    let methods: Vec<String> = channel.methods.iter().map(signature).collect();
+    assert_eq!(
+        methods,
+        [
+            "read() -> i32",
+            "configure(scale: i32) -> i32",
+            "info() -> Info",
+            "watch() -> stream i32"
+        ]
+    );
+    assert_eq!(definition(&Type::handle("Channel")), None);
+
+    // A named type used only by a method is defined too, after the procedures' types.
+    let mut manifest = common::handles_manifest();
+    manifest.interfaces[1].methods[0].output = Type::UnitStruct {
+        name: "Done".into(),
+    };
+    let defs: Vec<String> = named_types(&manifest)
+        .into_iter()
+        .filter_map(definition)
+        .collect();
+    assert_eq!(defs.last().map(String::as_str), Some("struct Done"));
+    assert_eq!(
+        defs.iter().filter(|d| d.starts_with("struct Info")).count(),
+        1
+    );
+}
+
+#[test]
+fn json_form_of_a_manifest_with_interfaces() {
+    let manifest = common::handles_manifest();
+    let form = serde_json::to_value(&manifest).unwrap();
+    assert_eq!(form["format"], 2);
+    assert_eq!(
+        form["procedures"][8]["output"],
+        json!({"type": "handle", "interface": "Channel"})
+    );
+    assert_eq!(
+        form["procedures"][8]["signature"],
+        "open(name: String<16>) -> handle Channel"
+    );
+    assert_eq!(
+        form["procedures"][9]["output"]["some"],
+        json!({"type": "handle", "interface": ""})
+    );
+    let interfaces = form["interfaces"].as_array().unwrap();
+    let names: Vec<&str> = interfaces
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Channel", "Log"]);
+    assert_eq!(
+        interfaces[0]["methods"][1],
+        json!({
+            "id": 1, "name": "configure", "kind": "call",
+            "signature": "configure(scale: i32) -> i32",
+            "params": [{"name": "scale", "type": {"type": "i32"}}],
+            "output": {"type": "i32"}, "item": null, "in_item": null,
+        })
+    );
+    // Without interfaces: format 1, and an empty list.
+    let form = serde_json::to_value(common::demo_manifest()).unwrap();
+    assert_eq!(
+        (&form["format"], &form["interfaces"]),
+        (&json!(1), &json!([]))
+    );
+}

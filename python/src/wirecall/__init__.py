@@ -16,12 +16,12 @@ or serve Python functions to any wirecall host::
 """
 
 from .aio import AsyncDevice, AsyncItemStream, connect_async
-from .client import Device, ItemStream, connect
+from .client import Device, ItemStream, RemoteObject, connect
 from .errors import (Busy, Cancelled, ConnectionLost, DeadlineExceeded, DecodeError, EncodeError, Error, ErrorCode,
                      IncompatibleSchema, IncompatibleVersion, ProtocolError, Refused, RemoteError, Timeout, TooLarge)
 from .hints import (array, char, f32, f64, i8, i16, i32, i64, i128, map_of, string, u8, u16, u32, u64, u128, unit,
                     vec)
-from .manifest import Manifest, Param, Procedure, schema_hash
+from .manifest import Interface, Manifest, Param, Procedure, schema_hash
 from .peer import Options, Peer
 from .server import (Server, Service, default_service, expose, serve, serve_link, serve_serial, serve_stdio, serve_tcp,
                      serve_unix, tcp_server, unix_server)
@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # calling
-    "connect", "connect_async", "Device", "AsyncDevice", "ItemStream", "AsyncItemStream",
+    "connect", "connect_async", "Device", "AsyncDevice", "ItemStream", "AsyncItemStream", "RemoteObject",
     # serving
     "expose", "Service", "default_service", "serve", "serve_stdio", "serve_tcp", "serve_unix", "serve_serial",
     "serve_link", "tcp_server", "unix_server", "Server",
@@ -43,5 +43,5 @@ __all__ = [
     "IncompatibleSchema", "IncompatibleVersion", "ProtocolError", "DecodeError", "EncodeError", "TooLarge",
     "ErrorCode",
     # the rest
-    "Manifest", "Procedure", "Param", "schema_hash", "Options", "Peer", "LinkUrl", "open_link",
+    "Manifest", "Interface", "Procedure", "Param", "schema_hash", "Options", "Peer", "LinkUrl", "open_link",
 ]

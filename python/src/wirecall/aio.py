@@ -20,6 +20,7 @@ from .client import Binding, Device, connect, decode_result
 from .errors import Cancelled, DecodeError, EncodeError, Error, ProtocolError, Timeout
 from .manifest import Manifest, Procedure, schema_hash
 from .peer import PENDING, OutCall, Peer
+from .schema import Handle
 from .transports import LinkUrl
 from .wire import MODE_CALL, MODE_CLIENT_STREAM
 
@@ -147,6 +148,11 @@ class AsyncDevice:
 
     def _invoke(self, binding: Binding, values: List[Any], items: Any, timeout: Optional[float]) -> Any:
         proc = binding.proc
+        if isinstance(proc.output, Handle):
+            # Refused before anything is sent: the device would export an object that
+            # nothing here could call or release before the session ends.
+            raise Error(f"{proc.name} returns a {proc.output}: handles are not supported by the asyncio client "
+                        f"yet (the blocking client, wirecall.connect, holds them)")
         args = proc.encode_args(values)
         if proc.mode == MODE_CALL:
             return self._call(proc, args, timeout)

@@ -6,7 +6,7 @@ and credit both ways), and fetching the peer's manifest (docs/PROTOCOL.md, secti
 
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from . import wire
 from .errors import (Cancelled, ConnectionLost, Error, ErrorCode, ProtocolError, RemoteError, Timeout, TooLarge)
@@ -40,24 +40,39 @@ class CallerSide(Session):
         return max(1, min(self.options.max_calls, peer))
 
     def try_start_call(self, procedure: int, mode: int, args: bytes, timeout: Optional[float],
-                       cond: Optional[threading.Condition], waker: Optional[Callable[[], None]]) -> Optional[OutCall]:
+                       cond: Optional[threading.Condition], waker: Optional[Callable[[], None]],
+                       on: Optional[Tuple[int, int, int]] = None) -> Optional[OutCall]:
         """Sends a Request (``mode`` 0) or an Open if a session and a call slot are free now;
         None if not (wait for a change and try again). Raises if the peer is closed or the
-        frame would be too large. ``timeout`` None means no deadline (streams only)."""
+        frame would be too large. ``timeout`` None means no deadline (streams only).
+
+        ``on`` (slot, generation, session): an Invoke of method ``procedure`` on the handle
+        received in that session instead; a handle of an ended session, or one the peer
+        revoked, fails with ``StaleHandle`` without being sent."""
         now = time.monotonic()
         with self._wlock:
             with self._lock:
                 if self.state == CLOSED:
                     raise self._failure or ConnectionLost("closed")
+                if on is not None and on[2] != self._session:
+                    raise RemoteError(ErrorCode.StaleHandle, "the handle's session has ended")
                 if self.state != ESTABLISHED or len(self._calls) >= self._in_flight_limit():
                     return None
                 peer = self.peer_hello
                 assert peer is not None
                 if mode != MODE_CALL and not peer.features & FEATURE_STREAMS:
                     raise Error("the peer does not take streams (its Hello lacks feature bit 1)")
+                if on is not None:
+                    revoked = self._revoked.get((on[0], on[1]))
+                    if revoked is not None:
+                        code, reason = revoked
+                        raise RemoteError(ErrorCode.StaleHandle,
+                                          f"the device revoked the handle ({ErrorCode.of(code).name}): {reason}")
                 call_id = self._allocate_id()
                 timeout_ms = self._timeout_field(timeout, mode, peer)
-                if mode == MODE_CALL:
+                if on is not None:
+                    body = wire.Invoke(call_id, procedure, on[0], on[1], timeout_ms, args).encode()
+                elif mode == MODE_CALL:
                     body = wire.Request(call_id, procedure, timeout_ms, args).encode()
                 else:
                     body = wire.Open(call_id, procedure, mode, 0, timeout_ms, args).encode()
@@ -69,6 +84,21 @@ class CallerSide(Session):
                 self._calls[call_id] = call
             self._write(body)
         return call
+
+    @property
+    def session(self) -> int:
+        """The number of the current session (or of the last one): a handle is bound to it."""
+        return self._session
+
+    def release_handle(self, slot: int, generation: int, session: int) -> None:
+        """Gives a handle back (a Release frame), if its session is the current one and the
+        peer did not withdraw it; otherwise it is gone already."""
+        with self._lock:
+            if self.state != ESTABLISHED or session != self._session:
+                return
+            if self._revoked.pop((slot, generation), None) is not None:
+                return
+        self._send(wire.Release(slot, generation).encode())  # a failed write ends the session, which frees it
 
     def _allocate_id(self) -> int:
         """The next id not held by a call: ids cycle below 128 so that they stay one byte."""
@@ -101,12 +131,12 @@ class CallerSide(Session):
             return True
 
     def start_call(self, procedure: int, mode: int, args: bytes, timeout: Optional[float], deadline: float,
-                   waker: Optional[Callable[[], None]] = None) -> OutCall:
+                   waker: Optional[Callable[[], None]] = None, on: Optional[Tuple[int, int, int]] = None) -> OutCall:
         """Like :meth:`try_start_call`, waiting for a session and a free slot until
         ``deadline``; the call's waiting is done on a condition of the peer's lock."""
         cond = threading.Condition(self._lock) if waker is None else None
         while True:
-            call = self.try_start_call(procedure, mode, args, timeout, cond, waker)
+            call = self.try_start_call(procedure, mode, args, timeout, cond, waker, on)
             if call is not None:
                 return call
             with self._lock:

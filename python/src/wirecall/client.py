@@ -6,6 +6,9 @@
     dev.add(2, 3)                 # 5; also dev.add(a=2, b=3)
     for n in dev.count(10):       # a server stream
         print(n)
+    with dev.open("temp") as ch:  # a procedure that returns a handle: its methods
+        ch.configure(3)           # are called on the object, in the same session
+        ch.read()
     dev.procedures                # {'add': <add(a: i32, b: i32) -> i32>, ...}
     help(dev.add)                 # add(a: i32, b: i32, *, timeout=None) -> i32
 
@@ -19,10 +22,12 @@ import inspect
 import keyword
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from .errors import Cancelled, ConnectionLost, DecodeError, EncodeError, Error, ProtocolError
-from .manifest import Manifest, Procedure, schema_hash
+from .errors import Cancelled, ConnectionLost, DecodeError, EncodeError, Error, ErrorCode, ProtocolError, RemoteError
+from .manifest import Interface, Manifest, Procedure, schema_hash
+from .schema import Handle, HandleValue
 from .peer import OutCall, Options, Peer
 from .transports import LinkUrl, open_link
 from .wire import MODE_BIDI, MODE_CALL, MODE_CLIENT_STREAM, MODE_SERVER_STREAM
@@ -196,6 +201,15 @@ class Device:
     def _invoke(self, binding: Binding, values: List[Any], items: Any, timeout: Optional[float]) -> Any:
         proc = binding.proc
         args = proc.encode_args(values)
+        if proc.mode == MODE_CALL and isinstance(proc.output, Handle):
+            timeout = self._peer.options.call_timeout if timeout is None else timeout
+            deadline = time.monotonic() + timeout
+            call = self._peer.start_call(proc.id, MODE_CALL, args, timeout, deadline)
+            data = self._peer.wait_outcome(call, deadline)
+            handle = decode_result(proc.output, data, f"the result of {proc.name}")
+            assert self.manifest is not None
+            # The handle belongs to the session its call was answered in.
+            return RemoteObject(self, self.manifest.interface(proc.output.interface), handle, call.session)
         if proc.mode == MODE_CALL:
             return decode_result(proc.output, self.call_raw(proc.id, args, timeout), f"the result of {proc.name}")
         stream = ItemStream(self._peer, proc, args, timeout)
@@ -207,6 +221,106 @@ class Device:
                 return stream.result()
         stream.feed_in_background(items)
         return stream
+
+
+class RemoteObject:
+    """A handle to an object on the device, which a procedure declared ``-> handle I``
+    returned: the methods of interface ``I`` are its attributes, called on the object
+    (``ch.read()``, ``ch.configure(scale=3)``, ``ch.methods``), plain calls with a
+    keyword-only ``timeout`` as the device's procedures.
+
+    One owner, one release: :meth:`close` (or leaving a ``with`` block) gives the handle
+    back and the device frees the object; a handle dropped unclosed is released within a
+    keepalive. A handle dies with its session: after the link dropped or the device
+    restarted, and after the device withdrew the object, calls fail with
+    :class:`RemoteError` ``StaleHandle`` without being sent.
+    """
+
+    def __init__(self, device: Device, interface: Optional[Interface], handle: HandleValue, session: int) -> None:
+        self._device = device
+        self.interface = interface
+        #: The handle: its interface's name, its slot and its generation.
+        self.handle = handle
+        self._session = session
+        self._closed = False
+        self.methods: Dict[str, Callable[..., Any]] = {}
+        # The methods reach the object through a weak reference: no cycle keeps a dropped
+        # handle alive, so dropping it releases it at once (a method kept apart from its
+        # object fails once the object is gone).
+        ref = weakref.ref(self)
+
+        def invoke(binding: Binding, values: List[Any], items: Any, timeout: Optional[float]) -> Any:
+            obj = ref()
+            if obj is None:
+                raise RemoteError(ErrorCode.StaleHandle, "the handle was dropped")
+            return obj._invoke(binding, values, items, timeout)
+
+        if interface is not None:
+            service = device.manifest.service if device.manifest is not None else "?"
+            for m in interface.methods:
+                self.methods[m.name] = Binding(m).make(invoke, f"{service}'s interface {interface.name}",
+                                                       device.schema)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        methods = self.__dict__.get("methods", {})
+        if name in methods:
+            return methods[name]
+        raise AttributeError(f"{self.handle} has no method or attribute {name!r}")
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        return self.methods[name]
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | set(self.methods))
+
+    def __repr__(self) -> str:
+        state = ", closed" if self._closed else ""
+        return f"<wirecall.RemoteObject {self.handle}{state}: {', '.join(self.methods) or 'no methods'}>"
+
+    def call_raw(self, method: int, args: bytes, timeout: Optional[float] = None) -> bytes:
+        """Calls method number ``method`` on the object with encoded arguments; the result's bytes."""
+        if self._closed:
+            raise RemoteError(ErrorCode.StaleHandle, "the handle was closed")
+        peer = self._device.peer
+        timeout = peer.options.call_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        on = (self.handle.slot, self.handle.generation, self._session)
+        call = peer.start_call(method, MODE_CALL, args, timeout, deadline, on=on)
+        return peer.wait_outcome(call, deadline)
+
+    def _invoke(self, binding: Binding, values: List[Any], items: Any, timeout: Optional[float]) -> Any:
+        m = binding.proc
+        if m.mode != MODE_CALL:
+            raise Error(f"{m.name} is a stream: methods of a handle are plain calls only")
+        args = m.encode_args(values)
+        return decode_result(m.output, self.call_raw(m.id, args, timeout), f"the result of {m.name}")
+
+    def revoked(self) -> Optional[Tuple[str, str]]:
+        """Why the device withdrew the object (the code's name and its reason), if it did."""
+        if self._session != self._device.peer.session:
+            return None
+        why = self._device.peer.revoked(self.handle.slot, self.handle.generation)
+        return None if why is None else (ErrorCode.of(why[0]).name, why[1])
+
+    def close(self) -> None:
+        """Releases the object on the device (once; later calls fail with ``StaleHandle``)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._device.peer.release_handle(self.handle.slot, self.handle.generation, self._session)
+
+    def __enter__(self) -> "RemoteObject":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Released from the timer thread, as a dropped stream is cancelled (no lock here).
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            peer, h, session = self._device.peer, self.handle, self._session
+            peer.defer(lambda: peer.release_handle(h.slot, h.generation, session))
 
 
 class ItemStream:
@@ -339,7 +453,9 @@ def connect(url: Union[str, LinkUrl], *, timeout: float = 5.0, call_timeout: Opt
     elif given is not None:
         opts.expect_schema = given.hash()
     transport = open_link(url)
-    peer = Peer(transport, opts, service, "wirecall-client").start()
+    peer = Peer(transport, opts, service, "wirecall-client")
+    peer.holds_handles = True
+    peer.start()
     try:
         deadline = time.monotonic() + timeout
         peer.wait_session(deadline)
@@ -355,4 +471,4 @@ def connect(url: Union[str, LinkUrl], *, timeout: float = 5.0, call_timeout: Opt
     return Device(peer, bound, str(url))
 
 
-__all__ = ["connect", "Device", "ItemStream", "Binding", "ConnectionLost"]
+__all__ = ["connect", "Device", "ItemStream", "RemoteObject", "Binding", "ConnectionLost"]

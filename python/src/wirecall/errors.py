@@ -30,6 +30,9 @@ class ErrorCode(enum.IntEnum):
     FlowControl = 14
     TooDeep = 15
     ItemLost = 16
+    StaleHandle = 17
+    TooManyHandles = 18
+    Revoked = 19
 
     @classmethod
     def of(cls, number: int) -> "ErrorCode":

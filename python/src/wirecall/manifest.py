@@ -1,7 +1,13 @@
 """The manifest: a service's description of itself (docs/PROTOCOL.md, sections 10.1 and 10.2).
 
+Format 1 lists the procedures; format 2 (a service that declares interfaces, the types of
+the objects its handles name) adds the interfaces after them, each with its methods
+(numbered per interface), and type tag 26 is a handle (body: the interface's name, empty
+for any). A manifest is written in format 2 exactly when it has interfaces.
+
 :meth:`Manifest.parse` reads the bytes a peer sent (possibly hostile: every count is checked
-against the bytes left, nesting stops at 32 levels, names are unique, nothing trails), and
+against the bytes left, nesting stops at 32 levels, names are unique, a handle names a
+declared interface, nothing trails), and
 :meth:`Manifest.to_bytes` writes them, so that a Python server's manifest is byte for byte
 what a Rust ``service!`` with the same declarations would build. :func:`schema_hash` is the
 hash a Hello carries.
@@ -13,12 +19,14 @@ from . import schema, varint
 from .crc import crc32c
 from .errors import DecodeError, EncodeError
 from .postcard import Reader, encode_varint
-from .schema import (ARRAY, ENUM, LEAVES, MAP, MAX_DEPTH, NEWTYPE_STRUCT, OPTION, SEQ, STRING, STRUCT, TUPLE,
-                     TUPLE_STRUCT, UNIT_STRUCT, Type)
+from .schema import (ARRAY, ENUM, HANDLE, LEAVES, MAP, MAX_DEPTH, NEWTYPE_STRUCT, OPTION, SEQ, STRING, STRUCT,
+                     TUPLE, TUPLE_STRUCT, UNIT_STRUCT, Type)
 from .wire import MODE_BIDI, MODE_CALL, MODE_CLIENT_STREAM, MODE_SERVER_STREAM
 
-#: The manifest format this package reads and writes (a manifest's first byte).
+#: The manifest format of a service without interfaces (a manifest's first byte).
 FORMAT = 1
+#: The manifest format of a service that declares interfaces (handle types).
+FORMAT_INTERFACES = 2
 #: The largest manifest a client fetches (the reference host's bound).
 MAX_MANIFEST = 1 << 20
 
@@ -133,18 +141,44 @@ def _write_str(text: str, out: bytearray) -> None:
     out += raw
 
 
-class Manifest:
-    """A service's name and procedures."""
+def _unique(procedures: Sequence[Procedure], what: str) -> None:
+    names = [p.name for p in procedures]
+    ids = [p.id for p in procedures]
+    if len(set(names)) != len(names) or len(set(ids)) != len(ids):
+        raise ValueError(f"two {what} share a name or a number")
 
-    def __init__(self, service: str, procedures: Iterable[Procedure]) -> None:
+
+class Interface:
+    """An interface: the type of the objects a handle of it names, and the methods callable
+    on such a handle (procedures numbered apart from the service's)."""
+
+    def __init__(self, name: str, methods: Iterable[Procedure]) -> None:
+        self.name = name
+        self.methods: Tuple[Procedure, ...] = tuple(methods)
+        _unique(self.methods, f"methods of {name}")
+        self._by_name: Dict[str, Procedure] = {m.name: m for m in self.methods}
+
+    def method(self, name: str) -> Optional[Procedure]:
+        """The method called ``name``, if any."""
+        return self._by_name.get(name)
+
+    def __repr__(self) -> str:
+        return f"<interface {self.name}: {', '.join(m.name for m in self.methods)}>"
+
+
+class Manifest:
+    """A service's name, procedures and interfaces."""
+
+    def __init__(self, service: str, procedures: Iterable[Procedure], interfaces: Iterable[Interface] = ()) -> None:
         self.service = service
         self.procedures: Tuple[Procedure, ...] = tuple(procedures)
-        names = [p.name for p in self.procedures]
-        ids = [p.id for p in self.procedures]
-        if len(set(names)) != len(names) or len(set(ids)) != len(ids):
-            raise ValueError("two procedures share a name or a number")
+        self.interfaces: Tuple[Interface, ...] = tuple(interfaces)
+        _unique(self.procedures, "procedures")
+        if len({i.name for i in self.interfaces}) != len(self.interfaces):
+            raise ValueError("two interfaces share a name")
         self._by_name: Dict[str, Procedure] = {p.name: p for p in self.procedures}
         self._by_id: Dict[int, Procedure] = {p.id: p for p in self.procedures}
+        self._interfaces: Dict[str, Interface] = {i.name: i for i in self.interfaces}
 
     def procedure(self, name: str) -> Optional[Procedure]:
         """The procedure called ``name``, if any."""
@@ -154,13 +188,25 @@ class Manifest:
         """The procedure with wire number ``id``, if any."""
         return self._by_id.get(id)
 
+    def interface(self, name: str) -> Optional[Interface]:
+        """The interface called ``name``, if any."""
+        return self._interfaces.get(name)
+
+    @property
+    def format(self) -> int:
+        """The format byte: 2 when there are interfaces, else 1."""
+        return FORMAT_INTERFACES if self.interfaces else FORMAT
+
     def to_bytes(self) -> bytes:
         """The manifest as it travels."""
-        out = bytearray((FORMAT,))
+        out = bytearray((self.format,))
         _write_str(self.service, out)
-        encode_varint(len(self.procedures), out)
-        for p in self.procedures:
-            p.describe(out)
+        _describe_procedures(self.procedures, out)
+        if self.interfaces:
+            encode_varint(len(self.interfaces), out)
+            for i in self.interfaces:
+                _write_str(i.name, out)
+                _describe_procedures(i.methods, out)
         return bytes(out)
 
     def hash(self) -> int:
@@ -168,10 +214,17 @@ class Manifest:
         return schema_hash(self.to_bytes())
 
     def listing(self) -> str:
-        """A listing like ``wirecall list``'s: the signatures, then the structs and enums."""
-        lines = [f"{self.service} (schema 0x{self.hash():08X}, {len(self.procedures)} procedures)"]
+        """A listing like ``wirecall list``'s: the signatures, each interface with its
+        methods, then the structs and enums."""
+        count = len(self.interfaces)
+        interfaces = "" if not count else f", {count} interface{'s' if count > 1 else ''}"
+        lines = [f"{self.service} (schema 0x{self.hash():08X}, {len(self.procedures)} procedures{interfaces})"]
         lines += [f"{p.id:5}  {p.signature()}" for p in self.procedures]
-        named = schema.named_types(t for p in self.procedures for t in p.types())
+        for i in self.interfaces:
+            lines.append(f"interface {i.name} ({len(i.methods)} method{'' if len(i.methods) == 1 else 's'})")
+            lines += [f"{m.id:5}  {m.signature()}" for m in i.methods]
+        every = list(self.procedures) + [m for i in self.interfaces for m in i.methods]
+        named = schema.named_types(t for p in every for t in p.types())
         for t in named:
             definition = getattr(t, "definition", None)
             lines.append("  " + (definition() if definition else f"struct {t}"))
@@ -183,19 +236,29 @@ class Manifest:
         return _Parser(bytes(data)).manifest()
 
     def __repr__(self) -> str:
-        return f"<manifest of {self.service}: {len(self.procedures)} procedures>"
+        extra = f", {len(self.interfaces)} interfaces" if self.interfaces else ""
+        return f"<manifest of {self.service}: {len(self.procedures)} procedures{extra}>"
+
+
+def _describe_procedures(procedures: Sequence[Procedure], out: bytearray) -> None:
+    encode_varint(len(procedures), out)
+    for p in procedures:
+        p.describe(out)
 
 
 # The fewest bytes each counted thing takes, to refuse a count that cannot fit.
 _MIN_PROCEDURE = 5  # id, name length, mode, parameter count, output tag
 _MIN_NAMED = 2  # name length, then a tag or a variant kind
 _MIN_TYPE = 1  # a tag
+_MIN_INTERFACE = 2  # name length, method count
 
 
 class _Parser:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
+        # Where each handle type is and the interface it names, checked at the end.
+        self.handles: List[Tuple[int, str]] = []
 
     def fail(self, message: str, at: Optional[int] = None) -> ManifestError:
         return ManifestError(self.pos if at is None else at, message)
@@ -236,24 +299,46 @@ class _Parser:
 
     def manifest(self) -> Manifest:
         fmt = self.byte("the format byte")
-        if fmt != FORMAT:
+        if fmt not in (FORMAT, FORMAT_INTERFACES):
             raise self.fail(f"unknown format {fmt}", 0)
         service = self.text("the service name")
-        procedures = []
+        procedures = self.procedures("procedures", "procedure")
+        interfaces = []
+        if fmt == FORMAT_INTERFACES:
+            at = self.pos
+            count = self.count("interfaces", _MIN_INTERFACE)
+            if count == 0:
+                raise self.fail("format 2 without interfaces", at)
+            names = set()
+            for _ in range(count):
+                at = self.pos
+                name = self.text("an interface name")
+                if name in names:
+                    raise self.fail(f"duplicate interface name {name}", at)
+                names.add(name)
+                interfaces.append(Interface(name, self.procedures("methods", "method")))
+        if self.pos != len(self.data):
+            raise self.fail(f"{len(self.data) - self.pos} trailing bytes")
+        declared = {i.name for i in interfaces}
+        for at, name in self.handles:
+            if name and name not in declared:
+                raise self.fail(f"a handle of interface {name}, which the manifest does not declare", at)
+        return Manifest(service, procedures, interfaces)
+
+    def procedures(self, what: str, one: str) -> List[Procedure]:
+        procedures: List[Procedure] = []
         names, ids = set(), set()
-        for _ in range(self.count("procedures", _MIN_PROCEDURE)):
+        for _ in range(self.count(what, _MIN_PROCEDURE)):
             at = self.pos
             p = self.procedure()
             if p.name in names:
-                raise self.fail(f"duplicate procedure name {p.name}", at)
+                raise self.fail(f"duplicate {one} name {p.name}", at)
             if p.id in ids:
-                raise self.fail(f"duplicate procedure id {p.id}", at)
+                raise self.fail(f"duplicate {one} id {p.id}", at)
             names.add(p.name)
             ids.add(p.id)
             procedures.append(p)
-        if self.pos != len(self.data):
-            raise self.fail(f"{len(self.data) - self.pos} trailing bytes")
-        return Manifest(service, procedures)
+        return procedures
 
     def procedure(self) -> Procedure:
         id_ = self.varint("a procedure id")
@@ -322,6 +407,10 @@ class _Parser:
         if tag == ENUM:
             name = self.text("an enum name")
             return schema.Enum(name, self.variants(inner))
+        if tag == HANDLE:
+            name = self.text("a handle's interface name")
+            self.handles.append((at, name))
+            return schema.Handle(name)
         raise self.fail(f"unknown type tag {tag}", at)
 
     def variants(self, depth: int) -> List[schema.Variant]:

@@ -19,7 +19,7 @@ import enum
 import keyword
 import struct
 from collections.abc import Mapping
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import DecodeError, EncodeError
 from .postcard import Reader, encode_varint, unzigzag, zigzag
@@ -33,6 +33,7 @@ _MAX_ZERO_SIZED = 1 << 16
 UNIT, BOOL, U8, U16, U32, U64, U128, I8, I16, I32, I64, I128 = range(12)
 F32, F64, CHAR, STRING, OPTION, SEQ, MAP, TUPLE, ARRAY = range(12, 21)
 STRUCT, TUPLE_STRUCT, UNIT_STRUCT, NEWTYPE_STRUCT, ENUM = range(21, 26)
+HANDLE = 26
 
 
 def _write_str(text: str, out: bytearray) -> None:
@@ -837,6 +838,53 @@ class Enum(Type):
     def definition(self) -> str:
         """``enum Name { A, B(u8), C { x: i32 } }``."""
         return f"enum {self.name} {{ {', '.join(v.notation() for v in self.variants)} }}"
+
+
+class HandleValue(NamedTuple):
+    """A decoded handle: the interface it is of (empty: any), and the object's slot and
+    generation in the exporter's table."""
+
+    interface: str
+    slot: int
+    generation: int
+
+    def __str__(self) -> str:
+        name = f" {self.interface}" if self.interface else ""
+        return f"handle{name} #{self.slot}.{self.generation}"
+
+
+class Handle(Type):
+    """``handle Channel``: a handle to an object of an interface of the service (an empty
+    name: of any interface), two varints on the wire, its slot and generation.
+
+    It decodes to a :class:`HandleValue`; no Python value encodes to one (a handle only
+    comes from the device that exports the object)."""
+
+    tag = HANDLE
+    __slots__ = ("interface",)
+
+    def __init__(self, interface: str = "") -> None:
+        self.interface = interface
+
+    def encode(self, value: Any, out: bytearray) -> None:
+        raise EncodeError(f"{self} cannot be sent: a handle only comes from the device")
+
+    def decode(self, r: Reader) -> Any:
+        slot = r.varint(32)
+        return HandleValue(self.interface, slot, r.varint(32))
+
+    def min_size(self) -> int:
+        return 2
+
+    def describe(self, out: bytearray) -> None:
+        out.append(self.tag)
+        _write_str(self.interface, out)
+
+    def _key(self) -> Tuple[Any, ...]:
+        return (self.tag, self.interface)
+
+    def notation(self) -> str:
+        return f"handle {self.interface}" if self.interface else "handle"
 
 
 # The types without a body, one instance each.

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
 
 from . import wire
 from .errors import (ConnectionLost, Error, ErrorCode, IncompatibleSchema, IncompatibleVersion, Refused)
@@ -28,7 +28,8 @@ from .manifest import schema_hash
 from .options import Budget, Options, whole_ms
 from .records import CLOSED, ESTABLISHED, HANDSHAKING, InCall, ManifestFetch, OutCall
 from .timers import Timers
-from .wire import FEATURE_CALL_TIMEOUT, FEATURE_MANIFEST, FEATURE_STREAMS, MODE_CALL, PROTOCOL_VERSION
+from .wire import (FEATURE_CALL_TIMEOUT, FEATURE_HANDLES, FEATURE_MANIFEST, FEATURE_STREAMS, MODE_CALL,
+                   PROTOCOL_VERSION)
 
 log = logging.getLogger("wirecall")
 
@@ -51,6 +52,9 @@ class Session:
         self.transport = transport
         self.service = service
         self.name = name
+        #: Whether this side holds the peer's handles (a client's, see client.RemoteObject):
+        #: its Hello then says so (feature bit 3, exporting none). Set before :meth:`start`.
+        self.holds_handles = False
         self._lock = threading.Lock()
         self._wlock = threading.Lock()
         #: Notified on every change of the session state or of the free call slots.
@@ -66,6 +70,8 @@ class Session:
         self._failure: Optional[Error] = None
         self._refusal: Optional[Error] = None
         self._calls: Dict[int, OutCall] = {}
+        #: Handles the peer withdrew in this session: (slot, generation) -> (code, reason).
+        self._revoked: Dict[Tuple[int, int], Tuple[int, str]] = {}
         self._next_id = 0
         self._inbound: Dict[int, InCall] = {}
         self._handlers = 0
@@ -154,9 +160,11 @@ class Session:
     def _send_hello(self, reply: bool) -> None:
         o = self.options
         features = FEATURE_CALL_TIMEOUT | FEATURE_STREAMS | (FEATURE_MANIFEST if self.service is not None else 0)
+        if self.holds_handles:
+            features |= FEATURE_HANDLES  # with max_handles 0: it exports none
         schema = schema_hash(self._manifest) if self._manifest else 0
         hello = wire.Hello(reply, PROTOCOL_VERSION, PROTOCOL_VERSION, features, o.max_frame, o.max_calls, o.max_calls,
-                           whole_ms(o.keepalive), schema, whole_ms(o.call_timeout), o.stream_window)
+                           whole_ms(o.keepalive), schema, whole_ms(o.call_timeout), o.stream_window, 0)
         self._send(hello.encode())
 
     def frame_limit(self) -> int:
@@ -225,6 +233,12 @@ class Session:
             self._on_manifest_request(f.offset)
         elif isinstance(f, wire.ManifestPiece):
             self._on_manifest_piece(f)
+        elif isinstance(f, wire.Invoke):
+            self._on_invoke(f, now)
+        elif isinstance(f, wire.Revoke):
+            self._on_revoke(f, now)
+        elif isinstance(f, wire.Release):
+            self._stray(now)  # this side exports nothing to release
         else:  # an unknown kind
             assert isinstance(f, wire.Unknown)
             if f.must_understand:
@@ -232,6 +246,32 @@ class Session:
             else:
                 self.stats["ignored_frames"] += 1
                 self._stray(now)
+
+    # ------------------------------------------------------------------ handles
+    def _on_invoke(self, f: wire.Invoke, now: float) -> None:
+        """A method call on an object this side exported: it exports none, so every handle
+        is stale."""
+        with self._lock:
+            established = self.state == ESTABLISHED
+        if not established:
+            self._stray(now)
+            return
+        self._send(wire.ErrorFrame(f.id, int(ErrorCode.StaleHandle), b"this side exports no objects").encode())
+
+    def _on_revoke(self, f: wire.Revoke, now: float) -> None:
+        """The peer withdrew an object whose handle this side may hold: later calls on it
+        fail here, without being sent."""
+        with self._lock:
+            taken = self.state == ESTABLISHED and self.holds_handles
+            if taken:
+                self._revoked[(f.slot, f.generation)] = (f.code, f.reason.decode("utf-8", "replace"))
+        if not taken:
+            self._stray(now)  # only a side that holds handles can be told one was withdrawn
+
+    def revoked(self, slot: int, generation: int) -> Optional[Tuple[int, str]]:
+        """Why the peer withdrew the object of this handle in the current session, if it did."""
+        with self._lock:
+            return self._revoked.get((slot, generation))
 
     # ------------------------------------------------------------------ session
     def _on_hello(self, h: wire.Hello, now: float) -> None:
@@ -291,6 +331,7 @@ class Session:
                 return
             self.state = HANDSHAKING
             self.stats["link_losses"] += 1
+            self._revoked.clear()  # every handle of the session is gone anyway
             self._fail_calls(error)
             self._next_hello = now + self.options.keepalive
             self._fetch = None

@@ -18,12 +18,14 @@ KIND_MASK = 0x1F
 
 # Kinds (section 3.2).
 HELLO, REQUEST, REPLY, ERROR, CANCEL, PING, CLOSE, OPEN = 1, 2, 3, 4, 5, 6, 7, 8
-ITEM, CREDIT, END, ITEMS, MANIFEST = 9, 10, 11, 12, 14
+ITEM, CREDIT, END, ITEMS, HANDLE, MANIFEST, INVOKE = 9, 10, 11, 12, 13, 14, 16
 
 # Hello feature bits.
 FEATURE_CALL_TIMEOUT = 0x01
 FEATURE_STREAMS = 0x02
 FEATURE_MANIFEST = 0x04
+#: Handles (kinds 13 and 16): the Hello carries ``max_handles`` after ``stream_window``.
+FEATURE_HANDLES = 0x08
 
 #: Every implementation accepts decoded frames of at least this many bytes (section 5.2).
 MIN_MAX_FRAME = 48
@@ -55,6 +57,9 @@ class Hello(NamedTuple):
     schema: int
     call_timeout_ms: int = 0
     stream_window: int = 0
+    #: With :data:`FEATURE_HANDLES`: the slots of the sender's export table (0: it exports
+    #: none, but holds handles).
+    max_handles: int = 0
 
     def encode(self) -> bytes:
         out = bytearray((HELLO | (FLAG if self.reply else 0), self.version, self.min_version))
@@ -65,6 +70,8 @@ class Hello(NamedTuple):
             out += _v(self.call_timeout_ms)
         if self.features & FEATURE_STREAMS:
             out += _v(self.stream_window)
+        if self.features & FEATURE_HANDLES:
+            out += _v(self.max_handles)
         return bytes(out)
 
 
@@ -200,6 +207,48 @@ class End(NamedTuple):
         return bytes((END | (FLAG if self.from_server else 0),)) + _v(self.id) + bytes((self.seq,))
 
 
+class Invoke(NamedTuple):
+    """A call of method ``method`` on an object the receiver exported: the handle's ``slot``
+    and ``generation`` (generation 0: "the handle the sender's call with id ``slot``
+    returns"), then as a Request."""
+
+    id: int
+    method: int
+    slot: int
+    generation: int
+    timeout_ms: Optional[int]
+    args: bytes
+
+    def encode(self) -> bytes:
+        head = bytes((INVOKE | (0 if self.timeout_ms is None else FLAG),)) + _v(self.id) + _v(self.method)
+        head += _v(self.slot) + _v(self.generation)
+        if self.timeout_ms is not None:
+            head += _v(self.timeout_ms)
+        return head + self.args
+
+
+class Release(NamedTuple):
+    """The holder gives a handle back: the exporter frees the object."""
+
+    slot: int
+    generation: int
+
+    def encode(self) -> bytes:
+        return bytes((HANDLE,)) + _v(self.slot) + _v(self.generation)
+
+
+class Revoke(NamedTuple):
+    """The exporter withdrew an object: later calls on its handle are stale."""
+
+    slot: int
+    generation: int
+    code: int
+    reason: bytes = b""
+
+    def encode(self) -> bytes:
+        return bytes((HANDLE | FLAG,)) + _v(self.slot) + _v(self.generation) + bytes((self.code,)) + self.reason
+
+
 class ManifestRequest(NamedTuple):
     """Asks for the peer's manifest from byte ``offset`` on (section 10.2)."""
 
@@ -221,7 +270,7 @@ class ManifestPiece(NamedTuple):
 
 
 class Unknown(NamedTuple):
-    """A frame of a kind version 1 does not define (0, 13, 15 to 31)."""
+    """A frame of a kind this package does not know (0, 15, 17 to 31)."""
 
     kind: int
     must_understand: bool
@@ -232,7 +281,7 @@ class Unknown(NamedTuple):
 
 
 Frame = Union[Hello, Request, Reply, ErrorFrame, Cancel, Ping, Close, Open, Item, Items, Credit, End,
-              ManifestRequest, ManifestPiece, Unknown]
+              ManifestRequest, ManifestPiece, Invoke, Release, Revoke, Unknown]
 
 
 class _Reader:
@@ -320,6 +369,19 @@ def parse_frame(frame: bytes) -> Frame:
     if kind == END:
         id_ = r.varint("call id")
         return End(id_, flag, r.byte("sequence number"))
+    if kind == INVOKE:
+        id_ = r.varint("call id")
+        method = r.varint("method")
+        slot = r.varint("slot")
+        generation = r.varint("generation")
+        timeout = r.varint("timeout") if flag else None
+        return Invoke(id_, method, slot, generation, timeout, r.rest())
+    if kind == HANDLE:
+        slot = r.varint("slot")
+        generation = r.varint("generation")
+        if not flag:
+            return Release(slot, generation)  # anything after is ignored
+        return Revoke(slot, generation, r.byte("revoke code"), r.rest())
     if kind == MANIFEST:
         if not flag:
             return ManifestRequest(r.varint("offset"))
@@ -342,10 +404,11 @@ def _parse_hello(r: _Reader, reply: bool) -> Hello:
     r.pos += 4
     call_timeout_ms = r.varint("call_timeout_ms") if features & FEATURE_CALL_TIMEOUT else 0
     stream_window = r.varint("stream_window") if features & FEATURE_STREAMS else 0
+    max_handles = r.varint("max_handles") if features & FEATURE_HANDLES else 0
     if features & FEATURE_STREAMS and stream_window == 0:
         raise Malformed("stream window 0")
     if max_frame < MIN_MAX_FRAME:
         raise Malformed(f"max_frame {max_frame} below {MIN_MAX_FRAME}")
     # Later versions append fields: a version 1 reader ignores what follows.
     return Hello(reply, version, min_version, features, max_frame, max_inbound, max_outbound, keepalive_ms,
-                 schema, call_timeout_ms, stream_window)
+                 schema, call_timeout_ms, stream_window, max_handles)

@@ -155,6 +155,21 @@ impl<'a> Decoder<'a> {
             }
             Type::Tuple(types) | Type::TupleStruct { fields: types, .. } => self.tuple(types)?,
             Type::Struct { fields, .. } => self.fields(fields)?,
+            Type::Handle(interface) => {
+                let slot = self.varint(ty, 32)?;
+                let generation = self.varint(ty, 32)?;
+                Value::Object(Map::from_iter([
+                    ("handle".to_owned(), Value::from(interface.clone())),
+                    (
+                        "slot".to_owned(),
+                        text::int_to_json(Int::from_unsigned(slot)),
+                    ),
+                    (
+                        "generation".to_owned(),
+                        text::int_to_json(Int::from_unsigned(generation)),
+                    ),
+                ]))
+            }
             Type::NewtypeStruct { inner, .. } => self.value(inner)?,
             Type::Enum { variants, .. } => {
                 let at = self.pos;

@@ -141,6 +141,11 @@ impl Encoder {
             },
             Type::NewtypeStruct { inner, .. } => self.value(inner, value),
             Type::Enum { variants, .. } => self.variant(ty, variants, value),
+            // A handle names an object in the device's table: only the device makes one.
+            Type::Handle(_) => Err(self.fail(
+                format!("{ty} cannot be given in JSON (a handle only comes from the device)"),
+                None,
+            )),
         }
     }
 

@@ -23,7 +23,7 @@ pub enum ManifestErrorKind {
     },
     /// The first byte is not a format this crate reads.
     UnknownFormat(u8),
-    /// A type tag above 25.
+    /// A type tag above 26.
     UnknownTag(u8),
     /// A procedure mode above 3.
     UnknownMode(u8),
@@ -56,16 +56,22 @@ pub enum ManifestErrorKind {
     },
     /// A type nested deeper than [`MAX_DEPTH`](crate::MAX_DEPTH) levels.
     TooDeep,
-    /// Two procedures, parameters, fields or variants with one name (or two procedures
-    /// with one id), which would make calling by name or JSON objects ambiguous.
+    /// Two procedures, interfaces, methods of one interface, parameters, fields or
+    /// variants with one name (or two procedures, or methods of one interface, with one
+    /// id), which would make calling by name or JSON objects ambiguous.
     Duplicate {
         /// What is duplicated, e.g. `"field name"`.
         what: &'static str,
         /// The duplicated name or id.
         name: String,
     },
-    /// Bytes after the last procedure.
+    /// Bytes after the last procedure (or, in format 2, the last interface).
     TrailingBytes(usize),
+    /// A format-2 manifest that declares no interfaces (a service without any is described
+    /// in format 1).
+    NoInterfaces,
+    /// A handle of an interface the manifest does not declare: its name.
+    UnknownInterface(String),
 }
 
 impl fmt::Display for ManifestError {
@@ -76,10 +82,10 @@ impl fmt::Display for ManifestError {
                 write!(f, "expected {expected}, got the end of the manifest")
             }
             ManifestErrorKind::UnknownFormat(b) => {
-                write!(f, "expected format 1, got {b}")
+                write!(f, "expected format 1 or 2, got {b}")
             }
             ManifestErrorKind::UnknownTag(b) => {
-                write!(f, "expected a type tag (0 to 25), got {b}")
+                write!(f, "expected a type tag (0 to 26), got {b}")
             }
             ManifestErrorKind::UnknownMode(b) => {
                 write!(f, "expected a procedure mode (0 to 3), got {b}")
@@ -105,6 +111,15 @@ impl fmt::Display for ManifestError {
             ManifestErrorKind::Duplicate { what, name } => write!(f, "duplicate {what} {name}"),
             ManifestErrorKind::TrailingBytes(n) => {
                 write!(f, "expected the end of the manifest, got {n} more bytes")
+            }
+            ManifestErrorKind::NoInterfaces => {
+                write!(f, "expected at least one interface in format 2, got none")
+            }
+            ManifestErrorKind::UnknownInterface(name) => {
+                write!(
+                    f,
+                    "a handle of interface {name}, which the manifest does not declare"
+                )
             }
         }
     }

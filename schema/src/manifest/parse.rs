@@ -8,7 +8,10 @@ use std::collections::HashSet;
 
 use super::error::{ManifestError, ManifestErrorKind as Kind};
 use crate::leb128::{self, VarintError};
-use crate::model::{Field, Manifest, Mode, Procedure, Type, Variant, VariantKind, FORMAT};
+use crate::model::{
+    Field, Interface, Manifest, Mode, Procedure, Type, Variant, VariantKind, FORMAT,
+    FORMAT_INTERFACES,
+};
 use crate::MAX_DEPTH;
 
 type Result<T> = core::result::Result<T, ManifestError>;
@@ -20,38 +23,84 @@ const MIN_PROCEDURE: usize = 5;
 const MIN_NAMED: usize = 2;
 /// The smallest a type can be: its tag.
 const MIN_TYPE: usize = 1;
+/// The smallest an interface can be: name length, method count.
+const MIN_INTERFACE: usize = 2;
 
 pub(crate) fn parse(bytes: &[u8]) -> Result<Manifest> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        handles: Vec::new(),
+    };
     let format = r.byte("the format byte")?;
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_INTERFACES {
         return Err(r.error_at(0, Kind::UnknownFormat(format)));
     }
     let service = r.str("the service name")?;
-    let count = r.count("procedures", MIN_PROCEDURE)?;
-    let mut procedures = Vec::with_capacity(count);
-    let mut names = Names::new("procedure name");
-    let mut ids = Names::new("procedure id");
-    for _ in 0..count {
+    let procedures = r.procedures(PROCEDURES)?;
+    let mut interfaces = Vec::new();
+    if format == FORMAT_INTERFACES {
         let at = r.pos;
-        let procedure = r.procedure()?;
-        ids.insert(&procedure.id.to_string(), at)?;
-        names.insert(&procedure.name, at)?;
-        procedures.push(procedure);
+        let count = r.count("interfaces", MIN_INTERFACE)?;
+        if count == 0 {
+            // Format 2 is the format of a service with interfaces; a writer of none writes
+            // format 1, so these bytes could not be written back.
+            return Err(r.error_at(at, Kind::NoInterfaces));
+        }
+        interfaces.reserve(count);
+        let mut names = Names::new("interface name");
+        for _ in 0..count {
+            let at = r.pos;
+            let name = r.str("an interface name")?;
+            names.insert(&name, at)?;
+            let methods = r.procedures(METHODS)?;
+            interfaces.push(Interface { name, methods });
+        }
     }
     if r.left() > 0 {
         return Err(r.error_at(r.pos, Kind::TrailingBytes(r.left())));
     }
+    // Every handle names an interface declared here (or none: a handle of any interface).
+    for (at, name) in &r.handles {
+        if !name.is_empty() && !interfaces.iter().any(|i| i.name == *name) {
+            let name = name.clone();
+            return Err(r.error_at(*at, Kind::UnknownInterface(name)));
+        }
+    }
     Ok(Manifest {
         service,
         procedures,
+        interfaces,
     })
 }
+
+/// What a list of procedures is, for error messages: the service's own or an interface's
+/// methods.
+struct ProcedureList {
+    what: &'static str,
+    duplicate_name: &'static str,
+    duplicate_id: &'static str,
+}
+
+const PROCEDURES: ProcedureList = ProcedureList {
+    what: "procedures",
+    duplicate_name: "procedure name",
+    duplicate_id: "procedure id",
+};
+
+const METHODS: ProcedureList = ProcedureList {
+    what: "methods",
+    duplicate_name: "method name",
+    duplicate_id: "method id",
+};
 
 /// The manifest and how far it has been read.
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Where each handle type is, and the interface it names, to check once the
+    /// interfaces (after the procedures) are known.
+    handles: Vec<(usize, String)>,
 }
 
 impl Reader<'_> {
@@ -117,6 +166,22 @@ impl Reader<'_> {
             return Err(self.error_at(at, Kind::CountTooLarge { what, count, left }));
         }
         Ok(count as usize)
+    }
+
+    /// A count, then that many procedures, no two with one name or id.
+    fn procedures(&mut self, list: ProcedureList) -> Result<Vec<Procedure>> {
+        let count = self.count(list.what, MIN_PROCEDURE)?;
+        let mut procedures = Vec::with_capacity(count);
+        let mut names = Names::new(list.duplicate_name);
+        let mut ids = Names::new(list.duplicate_id);
+        for _ in 0..count {
+            let at = self.pos;
+            let procedure = self.procedure()?;
+            ids.insert(&procedure.id.to_string(), at)?;
+            names.insert(&procedure.name, at)?;
+            procedures.push(procedure);
+        }
+        Ok(procedures)
     }
 
     fn procedure(&mut self) -> Result<Procedure> {
@@ -234,6 +299,11 @@ impl Reader<'_> {
             25 => {
                 let name = self.str("an enum name")?;
                 Type::enumeration(name, self.variants(inner)?)
+            }
+            26 => {
+                let name = self.str("a handle's interface name")?;
+                self.handles.push((at, name.clone()));
+                Type::Handle(name)
             }
             _ => return Err(self.error_at(at, Kind::UnknownTag(tag))),
         })

@@ -5,16 +5,28 @@
 //! written as it is, which is what tests of the parser's refusals need.
 
 use crate::leb128;
-use crate::model::{Field, Manifest, Mode, Procedure, Type, VariantKind, FORMAT};
+use crate::model::{Field, Manifest, Mode, Procedure, Type, VariantKind};
 
 pub(crate) fn write(manifest: &Manifest) -> Vec<u8> {
-    let mut out = vec![FORMAT];
+    let mut out = vec![manifest.format()];
     str(&manifest.service, &mut out);
-    count(manifest.procedures.len(), &mut out);
-    for procedure in &manifest.procedures {
-        write_procedure(procedure, &mut out);
+    procedures(&manifest.procedures, &mut out);
+    // Format 2 exactly when there are interfaces (`Manifest::format`).
+    if !manifest.interfaces.is_empty() {
+        count(manifest.interfaces.len(), &mut out);
+        for interface in &manifest.interfaces {
+            str(&interface.name, &mut out);
+            procedures(&interface.methods, &mut out);
+        }
     }
     out
+}
+
+fn procedures(procedures: &[Procedure], out: &mut Vec<u8>) {
+    count(procedures.len(), out);
+    for procedure in procedures {
+        write_procedure(procedure, out);
+    }
 }
 
 fn write_procedure(p: &Procedure, out: &mut Vec<u8>) {
@@ -88,6 +100,7 @@ fn ty(t: &Type, out: &mut Vec<u8>) {
                 }
             }
         }
+        Type::Handle(interface) => str(interface, out),
         // The primitives are their tag alone.
         _ => {}
     }

@@ -6,7 +6,7 @@
 pub(crate) mod values;
 
 use proptest::prelude::*;
-use wirecall_schema::{Field, Manifest, Mode, Procedure, Type, Variant, VariantKind};
+use wirecall_schema::{Field, Interface, Manifest, Mode, Procedure, Type, Variant, VariantKind};
 
 /// `enum Mode { Off, On, Blink { hz: u8 } }`, the enum of the error-message examples.
 pub(crate) fn mode_enum() -> Type {
@@ -167,7 +167,72 @@ pub(crate) fn demo_manifest() -> Manifest {
                 },
             ),
         ],
+        interfaces: vec![],
     }
+}
+
+/// The `Channel` interface of the handles examples: `read() -> i32`,
+/// `configure(scale: i32) -> i32`, `info() -> Info` and a stream `watch() -> stream i32`.
+pub(crate) fn channel_interface() -> Interface {
+    Interface {
+        name: "Channel".into(),
+        methods: vec![
+            procedure(0, "read", vec![], Type::I32, Mode::Call),
+            procedure(
+                1,
+                "configure",
+                vec![Field::new("scale", Type::I32)],
+                Type::I32,
+                Mode::Call,
+            ),
+            procedure(2, "info", vec![], info_struct(), Mode::Call),
+            procedure(
+                300,
+                "watch",
+                vec![],
+                Type::Unit,
+                Mode::ServerStream { item: Type::I32 },
+            ),
+        ],
+    }
+}
+
+/// [`demo_manifest`] with handles (format 2): `open(name: String<16>) -> handle Channel`,
+/// `any() -> Option<handle>` (a handle of any interface), and two interfaces, `Channel`
+/// and `Log` (whose method numbers repeat the service's and `Channel`'s).
+pub(crate) fn handles_manifest() -> Manifest {
+    let mut manifest = demo_manifest();
+    manifest.procedures.push(procedure(
+        7,
+        "open",
+        vec![Field::new("name", Type::string(16))],
+        Type::handle("Channel"),
+        Mode::Call,
+    ));
+    manifest.procedures.push(procedure(
+        8,
+        "any",
+        vec![],
+        Type::option(Type::handle("")),
+        Mode::Call,
+    ));
+    manifest.interfaces = vec![
+        channel_interface(),
+        Interface {
+            name: "Log".into(),
+            methods: vec![
+                procedure(
+                    0,
+                    "append",
+                    vec![Field::new("line", Type::string(0))],
+                    Type::Unit,
+                    Mode::Call,
+                ),
+                procedure(1, "channel", vec![], Type::handle("Channel"), Mode::Call),
+            ],
+        },
+    ];
+    manifest
 }
 
 /// Any type, up to a few levels deep, with distinct names where names must differ.
@@ -248,6 +313,15 @@ fn named(types: Vec<Type>) -> Vec<Field> {
 
 /// Any manifest of a few procedures with types from [`arb_type`].
 pub(crate) fn arb_manifest() -> impl Strategy<Value = Manifest> {
+    ("[a-z]{0,6}", arb_procedures()).prop_map(|(service, procedures)| Manifest {
+        service,
+        procedures,
+        interfaces: vec![],
+    })
+}
+
+/// A few procedures (`p0`, `p1`, ... numbered 0, 1000, ...) with types from [`arb_type`].
+fn arb_procedures() -> impl Strategy<Value = Vec<Procedure>> {
     let proc = (
         proptest::collection::vec(arb_type(), 0..3),
         arb_type(),
@@ -255,9 +329,8 @@ pub(crate) fn arb_manifest() -> impl Strategy<Value = Manifest> {
         arb_type(),
         arb_type(),
     );
-    ("[a-z]{0,6}", proptest::collection::vec(proc, 0..4)).prop_map(|(service, procs)| Manifest {
-        service,
-        procedures: procs
+    proptest::collection::vec(proc, 0..4).prop_map(|procs| {
+        procs
             .into_iter()
             .enumerate()
             .map(|(i, (params, output, mode, item, in_item))| {
@@ -275,6 +348,56 @@ pub(crate) fn arb_manifest() -> impl Strategy<Value = Manifest> {
                     mode,
                 )
             })
-            .collect(),
+            .collect()
     })
+}
+
+/// Any manifest with handles (format 2): one to three interfaces `I0`, `I1`, ... of a
+/// few methods each, and procedures and methods some of whose results are handles of them
+/// (or of any interface), possibly inside other types.
+pub(crate) fn arb_handles_manifest() -> impl Strategy<Value = Manifest> {
+    (
+        "[a-z]{0,6}",
+        arb_procedures(),
+        proptest::collection::vec(arb_procedures(), 1..4),
+        proptest::collection::vec((any::<u8>(), 0usize..4, 0u8..3), 0..6),
+    )
+        .prop_map(|(service, procedures, methods, handles)| {
+            let mut manifest = Manifest {
+                service,
+                procedures,
+                interfaces: methods
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, methods)| Interface {
+                        name: format!("I{i}"),
+                        methods,
+                    })
+                    .collect(),
+            };
+            // Turn some results into handles: `which` picks the procedure or method,
+            // `interface` the interface (past the last: any), `wrap` how it is held.
+            let n = manifest.interfaces.len();
+            for (which, interface, wrap) in handles {
+                let name = if interface < n {
+                    format!("I{interface}")
+                } else {
+                    String::new()
+                };
+                let all: Vec<&mut Procedure> = manifest
+                    .procedures
+                    .iter_mut()
+                    .chain(manifest.interfaces.iter_mut().flat_map(|i| &mut i.methods))
+                    .collect();
+                let count = all.len();
+                if let Some(p) = all.into_iter().nth(which as usize % count.max(1)) {
+                    p.output = match wrap {
+                        0 => Type::handle(name),
+                        1 => Type::option(Type::handle(name)),
+                        _ => Type::Tuple(vec![Type::U8, Type::handle(name)]),
+                    };
+                }
+            }
+            manifest
+        })
 }

@@ -202,3 +202,65 @@ mod raw_idents {
         );
     }
 }
+
+/// Manifests with handles (format 2) as `wirecall-schema` reads them: the demo service's
+/// `open(..) -> handle Channel`, and a handle of any interface in a format-1 manifest.
+mod handles {
+    use serde_json::json;
+    use wirecall_schema::{decode_output, signature, Manifest, Type, FORMAT, FORMAT_INTERFACES};
+    use wirecall_tests::calc::calc;
+    use wirecall_tests::demo::demo;
+
+    #[test]
+    fn the_demo_manifest_with_its_interface_round_trips_byte_for_byte() {
+        let m = Manifest::parse(&demo::MANIFEST).expect("parses");
+        assert_eq!(m.to_bytes(), demo::MANIFEST.to_vec());
+        assert_eq!((demo::MANIFEST[0], m.format()), (FORMAT_INTERFACES, 2));
+        let open = m.procedure("open").unwrap();
+        assert_eq!(open.id, 6);
+        assert_eq!(signature(open), "open(name: String<16>) -> handle Channel");
+        let channel = m.returned_interface(open).expect("Channel is declared");
+        let methods: Vec<(u32, String)> = channel
+            .methods
+            .iter()
+            .map(|p| (p.id, signature(p)))
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                (0, "read() -> i32".to_string()),
+                (1, "configure(scale: i32) -> i32".to_string()),
+                (2, "name() -> String<16>".to_string()),
+            ]
+        );
+        // A handle in a reply, as the runtime writes it, decodes by the manifest.
+        let bytes = postcard::to_allocvec(&wirecall::Handle::new(3, 7)).unwrap();
+        assert_eq!(
+            decode_output(open, &bytes).unwrap(),
+            json!({"handle": "Channel", "slot": 3, "generation": 7})
+        );
+    }
+
+    #[test]
+    fn a_service_without_interfaces_keeps_format_1_byte_for_byte() {
+        let m = Manifest::parse(&calc::MANIFEST).expect("parses");
+        assert_eq!((calc::MANIFEST[0], m.format()), (FORMAT, 1));
+        assert!(m.interfaces.is_empty());
+        assert_eq!(m.to_bytes(), calc::MANIFEST.to_vec());
+    }
+
+    wirecall::service! {
+        pub mod holder {
+            0 => Keep: fn keep(h: wirecall::Handle) -> wirecall::Handle;
+        }
+    }
+
+    #[test]
+    fn a_handle_of_any_interface_needs_no_interface() {
+        assert_eq!(holder::MANIFEST[0], FORMAT);
+        let m = Manifest::parse(&holder::MANIFEST).expect("parses");
+        assert_eq!(m.procedures[0].output, Type::handle(""));
+        assert_eq!(signature(&m.procedures[0]), "keep(h: handle) -> handle");
+        assert_eq!(m.to_bytes(), holder::MANIFEST.to_vec());
+    }
+}
