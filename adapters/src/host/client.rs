@@ -338,7 +338,6 @@ impl Client {
         P::output(&out).map_err(|_| ClientError::Decode)
     }
 
-    /// The link's runner, for the stream types.
     /// Calls `procedure`, which returns a handle (`-> handle I`), and returns the handle
     /// (see [`RemoteHandle`]). Sent only in a session whose peer serves `schema`, if
     /// given. `pipelined`: return at once, before the answer: calls on the handle leave at
@@ -406,6 +405,7 @@ impl Client {
         self.conn.poke();
     }
 
+    /// The link's runner, for the stream types.
     pub(crate) fn conn(&self) -> &Arc<Conn> {
         &self.conn
     }

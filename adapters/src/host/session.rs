@@ -616,10 +616,14 @@ impl<W> Session<W> {
                 );
                 self.answer(ticket, &Err((WireError::TooManyHandles, detail)))
             }
-            Err(_) => self.answer(
+            Err(HandleError::Unsupported) => self.answer(
                 ticket,
-                &Err((WireError::Internal, "this side exports no objects".into())),
+                &Err((
+                    WireError::Internal,
+                    "the procedure returns a handle, and the caller does not speak handles".into(),
+                )),
             ),
+            Err(_) => Answered::Stale,
         }
     }
 

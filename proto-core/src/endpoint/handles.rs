@@ -29,11 +29,14 @@ impl<
     /// nothing was exported in between; index your objects with its slot.
     ///
     /// `TableFull` if every slot is taken (answer `TooManyHandles`), `Unsupported` with
-    /// handles off, `Stale` if `id` is not waiting for an answer, `WouldBlock` if the
+    /// handles off on either side (the peer could not release it), `Stale` if `id` is not
+    /// waiting for an answer, `WouldBlock` if the
     /// transmit queue is full (nothing changed: retry after draining it).
     pub fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError> {
         let slot = self.active_request(id).map_err(|_| HandleError::Stale)?;
-        if self.limits.handles == 0 {
+        // A peer that does not speak handles could never release it: the object would
+        // stay until the session ends.
+        if self.limits.handles == 0 || self.peer.handles.is_none() {
             return Err(HandleError::Unsupported);
         }
         let limit = usize::from(self.limits.handles);
