@@ -157,7 +157,15 @@ pub(crate) const MAX_QUEUED_RELEASES: usize = 65536;
 
 /// Releases queued by handles dropped on any thread, with the session each belongs to.
 /// Its own lock, never held while anything else is: a drop never waits for the link.
-pub(crate) type ReleaseQueue = Arc<Mutex<Vec<(u64, Handle)>>>;
+pub(crate) type ReleaseQueue = Arc<Releases>;
+
+/// The queue behind [`ReleaseQueue`], with its length kept apart so that a call, which
+/// looks before it starts, takes no lock while nothing is queued.
+#[derive(Default)]
+pub(crate) struct Releases {
+    queue: Mutex<Vec<(u64, Handle)>>,
+    queued: std::sync::atomic::AtomicUsize,
+}
 
 /// The holding side's bookkeeping: the handles held in the current session.
 #[derive(Default)]
@@ -210,10 +218,15 @@ impl Held {
     /// transmit queue takes them; those of ended sessions are dropped (their objects went
     /// with the session).
     pub(crate) fn flush_releases(&mut self, generation: u64, engine: &mut dyn HostEngine) {
-        let mut queue = self.releases.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.is_empty() {
+        use std::sync::atomic::Ordering;
+        if self.releases.queued.load(Ordering::Acquire) == 0 {
             return;
         }
+        let mut queue = self
+            .releases
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut sent = 0;
         for &(g, h) in queue.iter() {
             if g == generation && engine.release(h) == Err(wirecall::HandleError::WouldBlock) {
@@ -222,16 +235,20 @@ impl Held {
             sent += 1;
         }
         queue.drain(..sent);
+        self.releases.queued.store(queue.len(), Ordering::Release);
     }
 }
 
 /// Queues the release of `handle` of session `generation`; false if the queue is full
 /// (the object then goes with its session).
 pub(crate) fn queue_release(queue: &ReleaseQueue, generation: u64, handle: Handle) -> bool {
-    let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+    let mut q = queue.queue.lock().unwrap_or_else(|e| e.into_inner());
     if q.len() >= MAX_QUEUED_RELEASES {
         return false;
     }
     q.push((generation, handle));
+    queue
+        .queued
+        .store(q.len(), std::sync::atomic::Ordering::Release);
     true
 }

@@ -272,7 +272,11 @@ fn a_raw_peer_naming_handles_that_are_not_there_gets_stale_handle() {
     out.extend(raw::frame(&[0x0d, 0, 77]));
     // This peer's Hello lacks the handles bit: it could never release an object, so none
     // is made for it.
-    out.extend(raw::frame(&raw::request(6, demo::OpenChannel::ID, &[1, b'x'])));
+    out.extend(raw::frame(&raw::request(
+        6,
+        demo::OpenChannel::ID,
+        &[1, b'x'],
+    )));
     out.extend(raw::frame(&raw::request(5, demo::Add::ID, &[2, 4])));
     s.write_all(&out).unwrap();
     // Every invoke is answered StaleHandle; the add after them still works.
@@ -301,7 +305,13 @@ fn a_raw_peer_naming_handles_that_are_not_there_gets_stale_handle() {
     let internal = WireError::Internal as u8;
     assert_eq!(
         errors,
-        [(1, stale), (2, stale), (3, stale), (4, stale), (6, internal)]
+        [
+            (1, stale),
+            (2, stale),
+            (3, stale),
+            (4, stale),
+            (6, internal)
+        ]
     );
     assert_eq!(reply, Some(vec![6]));
     drop(s);
