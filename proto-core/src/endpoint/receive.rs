@@ -554,6 +554,9 @@ impl<
     /// answer of the peer's request `slot`, still being served or already given. `None`:
     /// nothing live (stale).
     fn resolve_target(&self, (slot, generation): (u32, u32)) -> Option<Resolved> {
+        if self.limits.handles == 0 {
+            return None; // this side exports nothing: every method call is on nothing
+        }
         if generation != 0 {
             let handle = Handle::new(slot, generation);
             return self
