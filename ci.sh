@@ -149,6 +149,12 @@ eff=$(cargo run -q --release --locked -p wirecall-tests --example stream_efficie
 echo "$eff"
 grep -qP '^64\t2000\t8\tone per item\t.*\t74\.01\t86\.5 %$' <<<"$eff" || { echo "stream efficiency changed"; exit 1; }
 grep -qP '^64\t2000\t8\tpacked\t.*\t69\.76\t91\.7 %$' <<<"$eff" || { echo "packed stream efficiency changed"; exit 1; }
+# A chain of three calls on a remote handle over a 115200-baud line, waiting for each answer
+# and pipelined, in virtual time: exact, so the table of docs/BENCHMARKS.md is checked.
+pipe=$(cargo run -q --release --locked -p wirecall-tests --example pipelining)
+echo "$pipe"
+grep -qP '^115200\t0\.1\t6\.85\t4\.63\t2\.22\t32 %\t41\t31$' <<<"$pipe" || { echo "pipelining figures changed"; exit 1; }
+grep -qP '^115200\t16\.0\t102\.25\t36\.43\t65\.82\t64 %\t41\t31$' <<<"$pipe" || { echo "pipelining figures changed"; exit 1; }
 
 # The soak in virtual time, a short round of each kind (docs/RELIABILITY.md has the long
 # runs): no corrupted frame accepted, every call ended, no wrong result.

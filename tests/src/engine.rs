@@ -2,9 +2,9 @@
 //! can hold two different endpoint types.
 
 use wirecall::{
-    CallError, CallFailure, CallId, CancelError, Disconnect, Duration, Endpoint, Event, Instant,
-    Open, PeerInfo, RequestEnd, RequestId, RespondError, Stats, StreamError, StreamId, StreamMode,
-    WireError,
+    CallError, CallFailure, CallId, CancelError, Disconnect, Duration, Endpoint, Event, Handle,
+    HandleError, Instant, Open, PeerInfo, RequestEnd, RequestId, Resolved, RespondError, Stats,
+    StreamError, StreamId, StreamMode, Target, WireError,
 };
 
 /// An [`Event`] with its payload copied out; fields as in [`Event`].
@@ -42,6 +42,21 @@ pub enum Owned {
         total: u32,
         offset: u32,
         bytes: Vec<u8>,
+    },
+    /// See [`Event::Invoke`].
+    Invoke {
+        id: RequestId,
+        on: Resolved,
+        method: u32,
+        args: Vec<u8>,
+    },
+    /// See [`Event::Released`].
+    Released { handle: Handle, interface: u8 },
+    /// See [`Event::Revoked`].
+    Revoked {
+        handle: Handle,
+        code: WireError,
+        reason: Vec<u8>,
     },
 }
 
@@ -85,6 +100,28 @@ impl Owned {
                 total,
                 offset,
                 bytes: bytes.to_vec(),
+            },
+            Event::Invoke {
+                id,
+                on,
+                method,
+                args,
+                ..
+            } => Owned::Invoke {
+                id,
+                on,
+                method,
+                args: args.to_vec(),
+            },
+            Event::Released { handle, interface } => Owned::Released { handle, interface },
+            Event::Revoked {
+                handle,
+                code,
+                reason,
+            } => Owned::Revoked {
+                handle,
+                code,
+                reason: reason.to_vec(),
             },
             _ => panic!("event kind unknown to the harness: {ev:?}"),
         }
@@ -136,6 +173,19 @@ pub trait Engine {
     fn calls_in_flight(&self) -> usize;
     fn requests_pending(&self) -> usize;
     fn slots_in_use(&self) -> (usize, usize);
+    fn invoke(
+        &mut self,
+        now: Instant,
+        target: Target,
+        method: u32,
+        args: &[u8],
+    ) -> Result<CallId, CallError>;
+    fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError>;
+    fn resolve_promise(&self, request: u32) -> Result<Resolved, HandleError>;
+    fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError>;
+    fn release(&mut self, handle: Handle) -> Result<(), HandleError>;
+    fn next_export(&self) -> Option<Handle>;
+    fn exports_live(&self) -> usize;
 }
 
 impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: usize> Engine
@@ -235,5 +285,32 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: us
     }
     fn slots_in_use(&self) -> (usize, usize) {
         Endpoint::slots_in_use(self)
+    }
+    fn invoke(
+        &mut self,
+        now: Instant,
+        target: Target,
+        method: u32,
+        args: &[u8],
+    ) -> Result<CallId, CallError> {
+        Endpoint::invoke(self, now, target, method, args)
+    }
+    fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError> {
+        Endpoint::respond_export(self, id, interface)
+    }
+    fn resolve_promise(&self, request: u32) -> Result<Resolved, HandleError> {
+        Endpoint::resolve_promise(self, request)
+    }
+    fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError> {
+        Endpoint::revoke(self, handle, code, reason)
+    }
+    fn release(&mut self, handle: Handle) -> Result<(), HandleError> {
+        Endpoint::release(self, handle)
+    }
+    fn next_export(&self) -> Option<Handle> {
+        Endpoint::next_export(self)
+    }
+    fn exports_live(&self) -> usize {
+        Endpoint::exports_live(self)
     }
 }

@@ -9,6 +9,8 @@
 //! * [`fuzz_harness`]: what each fuzz target runs on one input, and its oracles.
 //! * [`calc`]: a service served and called through `service!`'s generated glue and
 //!   clients (binary `calc-server` serves it on stdio).
+//! * [`pipelining`]: a chain of three calls on a handle, waiting or pipelined, timed on the
+//!   pair.
 //! * [`peer`]: a misbehaving peer on a real socket (floods, never reads, falls silent).
 //! * [`pty`]: serial-port pairs from `socat`.
 //! * [`qemu`]: the example firmware under `qemu-system-arm`.
@@ -22,6 +24,7 @@ pub mod engine;
 pub mod fuzz_harness;
 pub mod pair;
 pub mod peer;
+pub mod pipelining;
 pub mod pty;
 pub mod qemu;
 pub mod raw;

@@ -4,11 +4,14 @@
 //! endpoint deadline), so a test of a five-second deadline over a 115200-baud line runs in
 //! microseconds and is the same on every run. Every input is followed by draining events and
 //! transmit, as the core's rule of one mutation asks; a side either serves requests with
-//! [`DemoDevice`] at once or holds them in its event log for the test to answer.
+//! [`DemoDevice`] at once (its sensor channels as remote handles: exported, called,
+//! released) or holds them in its event log for the test to answer.
 
 use std::time::Duration;
 
-use wirecall::{Dispatched, Instant, RequestId};
+use wirecall::{
+    Dispatched, Handle, HandleError, Instant, RequestId, Resolved, RespondError, WireError,
+};
 use wirecall_adapters::morse::line::MorseLine;
 use wirecall_adapters::sim::SimLine;
 
@@ -88,72 +91,130 @@ impl Side {
 
     fn drain_events(&mut self) {
         while let Some(ev) = self.ep.poll_event() {
-            if let (
-                Serve::Dispatch,
-                Owned::Request {
-                    id,
-                    procedure,
-                    args,
-                },
-            ) = (self.serve, &ev)
-            {
-                let mut out = [0u8; 1024];
-                let mode = self.ep.request_mode(*id).unwrap_or_default();
-                let result = demo::dispatch_request(
-                    &mut self.device,
-                    *id,
-                    mode,
-                    *procedure,
-                    args,
-                    None,
-                    &mut out,
-                );
-                let (id, n) = match result {
-                    Ok(Dispatched::Stream) => {
-                        let (stream, n) = self.device.counts.pop().expect("a count stream");
-                        self.producers.push((stream, 0, n));
-                        self.events.push(ev);
-                        continue;
-                    }
-                    Ok(Dispatched::Reply(n)) => (*id, n),
-                    Ok(Dispatched::Export { .. }) | Err(_) => (*id, 0),
-                };
-                let answer = |ep: &mut dyn Engine| match result {
-                    Ok(Dispatched::Export { .. }) => {
-                        ep.respond_error(id, wirecall::WireError::TooManyHandles, "")
-                    }
-                    Ok(_) => match ep.respond(id, &out[..n]) {
-                        Err(wirecall::RespondError::TooLarge) => {
-                            ep.respond_error(id, wirecall::WireError::TooLarge, "")
-                        }
-                        other => other,
-                    },
-                    Err(e) => ep.respond_error(id, e, ""),
-                };
-                // A full transmit queue is the one retryable failure; the harness drains
-                // it into `spill` and answers again, as a real driver would.
-                let mut spill = Vec::new();
-                loop {
-                    match answer(self.ep.as_mut()) {
-                        Err(wirecall::RespondError::WouldBlock) => {
-                            let mut buf = [0u8; 256];
-                            let n = self.ep.poll_transmit(&mut buf);
-                            assert!(n > 0, "WouldBlock with an empty transmit queue");
-                            spill.extend_from_slice(&buf[..n]);
-                        }
-                        r => {
-                            r.expect("respond");
-                            break;
+            if self.serve == Serve::Dispatch {
+                match &ev {
+                    Owned::Request {
+                        id,
+                        procedure,
+                        args,
+                    } => self.serve_request(*id, *procedure, args),
+                    Owned::Invoke {
+                        id,
+                        on,
+                        method,
+                        args,
+                    } => self.serve_invoke(*id, *on, *method, args),
+                    // The peer released a channel (or the session ended): drop it.
+                    Owned::Released { handle, .. } => {
+                        if let Some(c) = self.device.channels.get_mut(handle.slot()) {
+                            *c = None;
                         }
                     }
+                    _ => {}
                 }
-                self.backlog_tx.extend(spill);
             }
             if let (true, Owned::Item { stream, .. }) = (self.auto_consume, &ev) {
                 self.ep.consume(*stream, 1).expect("consume");
             }
             self.events.push(ev);
         }
+    }
+
+    /// Serves a request with [`DemoDevice`]: a reply, an error, a stream started, or a
+    /// channel exported as a handle.
+    fn serve_request(&mut self, id: RequestId, procedure: u32, args: &[u8]) {
+        let mut out = [0u8; 1024];
+        let mode = self.ep.request_mode(id).unwrap_or_default();
+        // The request event's `export`: nothing was exported since it was polled.
+        let export = self.ep.next_export();
+        let result = demo::dispatch_request(
+            &mut self.device,
+            id,
+            mode,
+            procedure,
+            args,
+            export,
+            &mut out,
+        );
+        let answer = match result {
+            Ok(Dispatched::Stream) => {
+                let (stream, n) = self.device.counts.pop().expect("a count stream");
+                self.producers.push((stream, 0, n));
+                return;
+            }
+            Ok(Dispatched::Reply(n)) => Answer::Reply(out[..n].to_vec()),
+            Ok(Dispatched::Export { interface, handle }) => Answer::Export(interface, handle),
+            Err(e) => Answer::Error(e),
+        };
+        self.answer(id, &answer);
+    }
+
+    /// Serves a method call on a channel [`DemoDevice`] exported.
+    fn serve_invoke(&mut self, id: RequestId, on: Resolved, method: u32, args: &[u8]) {
+        // Requests are answered as they arrive, so the request a pipelined call names has
+        // been answered by now: its promise resolves to what it exported, or to nothing.
+        let on = match on {
+            Resolved::Pending(request) => self.ep.resolve_promise(request),
+            on => Ok(on),
+        };
+        let mut out = [0u8; 1024];
+        let answer = match on {
+            Ok(Resolved::Object { handle, interface }) => {
+                match demo::dispatch_invoke(
+                    &mut self.device,
+                    handle,
+                    interface,
+                    method,
+                    args,
+                    &mut out,
+                ) {
+                    Ok(n) => Answer::Reply(out[..n].to_vec()),
+                    Err(e) => Answer::Error(e),
+                }
+            }
+            // Still unanswered (not while this side dispatches): the caller may retry.
+            Ok(Resolved::Pending(_)) => Answer::Error(WireError::Busy),
+            Err(_) => Answer::Error(WireError::StaleHandle),
+        };
+        self.answer(id, &answer);
+    }
+
+    /// Answers request `id`. A full transmit queue is the one retryable failure; the
+    /// harness drains it into the line's backlog and answers again, as a real driver would.
+    fn answer(&mut self, id: RequestId, answer: &Answer) {
+        let mut spill = Vec::new();
+        loop {
+            let result = match answer {
+                Answer::Reply(bytes) => match self.ep.respond(id, bytes) {
+                    Err(RespondError::TooLarge) => {
+                        self.ep.respond_error(id, WireError::TooLarge, "")
+                    }
+                    other => other,
+                },
+                Answer::Error(e) => self.ep.respond_error(id, *e, ""),
+                Answer::Export(interface, handle) => match self.ep.respond_export(id, *interface) {
+                    Ok(got) => {
+                        assert_eq!(got, *handle, "the export got the announced handle");
+                        Ok(())
+                    }
+                    Err(HandleError::WouldBlock) => Err(RespondError::WouldBlock),
+                    Err(e) => panic!("respond_export: {e}"),
+                },
+            };
+            match result {
+                Err(RespondError::WouldBlock) => {
+                    let mut buf = [0u8; 256];
+                    let n = self.ep.poll_transmit(&mut buf);
+                    assert!(n > 0, "WouldBlock with an empty transmit queue");
+                    spill.extend_from_slice(&buf[..n]);
+                }
+                r => {
+                    r.expect("respond");
+                    break;
+                }
+            }
+        }
+        self.backlog_tx.extend(spill);
     }
 
     /// Sends what the producers have while credit and the transmit queue allow, and ends
@@ -200,6 +261,14 @@ impl Side {
         }
         moved
     }
+}
+
+/// How [`Serve::Dispatch`] answers a request.
+enum Answer {
+    Reply(Vec<u8>),
+    Error(WireError),
+    /// Export the object made at the handle's slot, as this interface.
+    Export(u8, Handle),
 }
 
 /// What carries bytes one way between the sides, in virtual time: a [`SimLine`] (a serial
