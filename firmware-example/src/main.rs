@@ -3,7 +3,8 @@
 //! UART0's receive interrupt fills a heapless single-producer queue; the main loop feeds it
 //! to the endpoint through the `embedded-io` driver, answers calls, and sleeps (`WFI`) when
 //! there is nothing to do. SysTick ticks every millisecond and drives deadlines and
-//! keepalive.
+//! keepalive. Sensor channels are remote handles: each open channel lives in the slot of
+//! the endpoint's export table that its handle names.
 
 #![no_std]
 #![no_main]
@@ -20,7 +21,8 @@ use heapless::spsc::{Producer, Queue};
 use lm3s6965::{interrupt, Interrupt};
 use panic_halt as _;
 use wirecall::{
-    CallId, Config, Dispatched, Event, Open, Procedure, RequestId, ServedStream, WireError,
+    CallId, Config, Dispatched, Event, Handle, Open, Procedure, RequestId, Resolved, ServedStream,
+    WireError,
 };
 use wirecall_adapters::uart::{Clock, UartDriver};
 use wirecall_example_service::{device, DeviceInfo, Reading};
@@ -60,12 +62,40 @@ impl Clock for SysTickClock {
     }
 }
 
+/// The slots of the endpoint's export table (its `HANDLES`, 4 by default): one channel each.
+const CHANNELS: usize = 4;
+
+/// An open channel of the sensor, kept at its handle's slot.
+#[derive(Clone, Copy)]
+struct Channel {
+    /// Its handle, for revoking it.
+    handle: Handle,
+    /// Which sensor: 0 temperature, 1 supply voltage.
+    kind: u8,
+    /// Samples a read averages, 1 to 64.
+    samples: u8,
+}
+
 /// The device's state and its answers to calls.
 struct Device {
     level: u32,
     info: DeviceInfo,
     /// A `sample` stream just accepted, for the main loop to take: (stream, hz, count).
     accepted: Option<(RequestId, u32, u32)>,
+    /// Open channels, by slot of the export table (`Event::Released` empties one).
+    channels: [Option<Channel>; CHANNELS],
+    /// A `power_down` just answered: the kind whose channels the main loop revokes.
+    down: Option<u8>,
+}
+
+impl Device {
+    fn channel(&mut self, this: Handle) -> Result<&mut Channel, WireError> {
+        // The endpoint checked the handle (slot and generation) before the call got here.
+        self.channels
+            .get_mut(this.slot())
+            .and_then(Option::as_mut)
+            .ok_or(WireError::StaleHandle)
+    }
 }
 
 /// A `sample` stream being served.
@@ -88,6 +118,34 @@ fn temperature(at_ms: u32) -> i32 {
         20_000 - phase
     };
     20_000 + up
+}
+
+/// Sensor `kind` at `at_ms`: 0 the temperature (milli-degrees Celsius), 1 a supply voltage
+/// sawtooth between 3,251 and 3,300 mV.
+fn sense(kind: u8, at_ms: u32) -> i32 {
+    if kind == 0 {
+        temperature(at_ms)
+    } else {
+        3_300 - ((at_ms / 10) % 50) as i32
+    }
+}
+
+impl device::Channel::Handler for Device {
+    fn read(&mut self, this: Handle) -> Result<i32, WireError> {
+        let now = self.info.uptime_ms as u32;
+        let ch = *self.channel(this)?;
+        let sum: i32 = (0..u32::from(ch.samples))
+            .map(|i| sense(ch.kind, now.wrapping_sub(i)))
+            .sum();
+        Ok(sum / i32::from(ch.samples.max(1)))
+    }
+    fn configure(&mut self, this: Handle, samples: u32) -> Result<u32, WireError> {
+        let ch = self.channel(this)?;
+        match u8::try_from(samples) {
+            Ok(n @ 1..=64) => Ok(u32::from(core::mem::replace(&mut ch.samples, n))),
+            _ => Err(WireError::BadArguments),
+        }
+    }
 }
 
 impl device::Handler for Device {
@@ -113,6 +171,28 @@ impl device::Handler for Device {
     fn ask_host(&mut self, _a: i32, _b: i32) -> Result<i32, WireError> {
         // Answered by the main loop when the caller has answered, never through dispatch.
         Err(WireError::Internal)
+    }
+    fn open_channel(&mut self, this: Handle, kind: u8) -> Result<(), WireError> {
+        let slot = self.channels.get_mut(this.slot());
+        match slot {
+            Some(slot) if kind <= 1 => {
+                *slot = Some(Channel {
+                    handle: this,
+                    kind,
+                    samples: 1,
+                });
+                Ok(())
+            }
+            _ => Err(WireError::BadArguments),
+        }
+    }
+    fn power_down(&mut self, kind: u8) -> Result<u32, WireError> {
+        if kind > 1 {
+            return Err(WireError::BadArguments);
+        }
+        self.down = Some(kind);
+        let open = self.channels.iter().flatten().filter(|c| c.kind == kind);
+        Ok(open.count() as u32)
     }
     fn sample(&mut self, stream: RequestId, hz: u32, count: u32) -> Result<(), WireError> {
         if !(1..=1000).contains(&hz) {
@@ -144,7 +224,9 @@ fn main() -> ! {
     unsafe { cortex_m::peripheral::NVIC::unmask(Interrupt::UART0) };
     log!("wirecall example firmware up");
 
-    let config = Config::default().with_manifest(&device::MANIFEST);
+    let config = Config::default()
+        .with_manifest(&device::MANIFEST)
+        .with_handles();
     let clock = SysTickClock { last: 0, wraps: 0 };
     // In a static (not on the stack) so the link-time RAM figure includes the endpoint.
     let Some(driver) = cortex_m::singleton!(: UartDriver<uart0::Uart0, SysTickClock> =
@@ -170,6 +252,8 @@ fn main() -> ! {
             rx_overruns: 0,
         },
         accepted: None,
+        channels: [None; CHANNELS],
+        down: None,
     };
     // `sample` streams in progress (at most IN (4) requests are admitted).
     let mut sampling: heapless::Vec<Sampling, 4> = heapless::Vec::new();
@@ -269,10 +353,33 @@ fn main() -> ! {
                         &mut dev, id, mode, procedure, args, export, &mut out,
                     );
                     let ep = driver.endpoint();
-                    // The transmit queue was emptied by `poll`, so these fit.
+                    // A power_down: its channels are revoked before the answer leaves, so
+                    // their holders know when it arrives.
+                    if let Some(kind) = dev.down.take() {
+                        for slot in dev.channels.iter_mut() {
+                            if let Some(ch) = slot.filter(|c| c.kind == kind) {
+                                let _ = ep.revoke(ch.handle, WireError::Revoked, "powered down");
+                                *slot = None;
+                            }
+                        }
+                    }
+                    // The transmit queue was emptied by `poll`, so these fit (four revokes
+                    // and an answer are under 200 of its 576 bytes).
                     let _ = match answer {
                         Ok(Dispatched::Reply(n)) => ep.respond(id, out.get(..n).unwrap_or(&[])),
-                        Ok(Dispatched::Stream | Dispatched::Export { .. }) => Ok(()),
+                        // open_channel made its channel at the announced handle's slot.
+                        Ok(Dispatched::Export { interface, handle }) => {
+                            match ep.respond_export(id, interface) {
+                                Ok(_) => Ok(()),
+                                Err(_) => {
+                                    if let Some(slot) = dev.channels.get_mut(handle.slot()) {
+                                        *slot = None;
+                                    }
+                                    ep.respond_error(id, WireError::Internal, "")
+                                }
+                            }
+                        }
+                        Ok(Dispatched::Stream) => Ok(()),
                         Err(e) => ep.respond_error(id, e, ""),
                     };
                     if let Some((stream, hz, count)) = dev.accepted.take() {
@@ -284,6 +391,35 @@ fn main() -> ! {
                             sent: 0,
                             count,
                         });
+                    }
+                }
+                // A method call on a channel.
+                Event::Invoke {
+                    id,
+                    on,
+                    method,
+                    args,
+                    ..
+                } => {
+                    let answer = match on {
+                        Resolved::Object { handle, interface } => device::dispatch_invoke(
+                            &mut dev, handle, interface, method, args, &mut out,
+                        ),
+                        // Pipelined on a request that is still unanswered. This firmware
+                        // answers every open_channel in the pass that took it, so that is
+                        // one whose answer did not fit the transmit queue: try again.
+                        Resolved::Pending(_) => Err(WireError::Busy),
+                    };
+                    let ep = driver.endpoint();
+                    let _ = match answer {
+                        Ok(n) => ep.respond(id, out.get(..n).unwrap_or(&[])),
+                        Err(e) => ep.respond_error(id, e, ""),
+                    };
+                }
+                // The host dropped its handle (or the session ended): close the channel.
+                Event::Released { handle, .. } => {
+                    if let Some(slot) = dev.channels.get_mut(handle.slot()) {
+                        *slot = None;
                     }
                 }
                 Event::RequestEnded { id, .. } => {

@@ -1,7 +1,9 @@
-//! The example firmware under `qemu-system-arm`, its UART0 on a Unix socket or a pty.
-//! QEMU is stopped by its pid when the guard drops, always.
+//! The example firmware under `qemu-system-arm`, its UART0 on a Unix socket, a TCP socket,
+//! QEMU's own pty, or a pty that `socat` joins to the Unix socket. QEMU (and socat) are
+//! stopped by their pids when the guard drops, always.
 
 use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -22,8 +24,10 @@ pub fn firmware_elf() -> PathBuf {
 /// A running QEMU.
 pub struct Qemu {
     child: Child,
+    /// socat, joining the UART's socket to a pty ([`Qemu::with_socat_pty`]).
+    bridge: Option<Child>,
     dir: PathBuf,
-    /// The UART's Unix socket (socket mode) or pty path (pty mode).
+    /// The UART's Unix socket (socket mode), pty path (pty modes) or `host:port` (TCP).
     pub serial: PathBuf,
     /// The monitor's Unix socket, for `system_reset`, `cont`, ...
     pub monitor: PathBuf,
@@ -64,23 +68,7 @@ impl Qemu {
     /// Boots the firmware with UART0 on a Unix socket; QEMU waits for the host to connect,
     /// so nothing the device sends is lost. Returns QEMU and the connected socket.
     pub fn with_socket() -> (Qemu, UnixStream) {
-        let dir = Qemu::dir("sock");
-        let serial = dir.join("uart");
-        let child = base_command(&dir)
-            .arg("-serial")
-            .arg(format!("unix:{},server=on,wait=on", serial.display()))
-            .arg("-kernel")
-            .arg(firmware_elf())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("qemu-system-arm (./ci.sh installs it)");
-        let qemu = Qemu {
-            child,
-            monitor: dir.join("monitor"),
-            serial,
-            dir,
-        };
+        let qemu = Qemu::listening_on_socket("sock");
         let start = Instant::now();
         loop {
             if let Ok(s) = UnixStream::connect(&qemu.serial) {
@@ -92,6 +80,104 @@ impl Qemu {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// QEMU with UART0 on a Unix socket it listens on; the firmware starts once something
+    /// connects.
+    fn listening_on_socket(tag: &str) -> Qemu {
+        let dir = Qemu::dir(tag);
+        let serial = dir.join("uart");
+        let child = base_command(&dir)
+            .arg("-serial")
+            .arg(format!("unix:{},server=on,wait=on", serial.display()))
+            .arg("-kernel")
+            .arg(firmware_elf())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("qemu-system-arm (./ci.sh installs it)");
+        Qemu {
+            child,
+            bridge: None,
+            monitor: dir.join("monitor"),
+            serial,
+            dir,
+        }
+    }
+
+    /// Boots the firmware with UART0 on a TCP socket on loopback; QEMU waits for the host
+    /// to connect, so nothing the device sends is lost. Returns QEMU and the connected
+    /// socket.
+    pub fn with_tcp() -> (Qemu, TcpStream) {
+        for _ in 0..5 {
+            // A port free a moment ago; if another process takes it first, QEMU exits and
+            // the next round tries another.
+            let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free loopback port");
+            let dir = Qemu::dir("tcp");
+            let child = base_command(&dir)
+                .arg("-serial")
+                .arg(format!("tcp:{addr},server=on,wait=on"))
+                .arg("-kernel")
+                .arg(firmware_elf())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("qemu-system-arm (./ci.sh installs it)");
+            let mut qemu = Qemu {
+                child,
+                bridge: None,
+                monitor: dir.join("monitor"),
+                serial: PathBuf::from(addr.to_string()),
+                dir,
+            };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(s) = TcpStream::connect(addr) {
+                    return (qemu, s);
+                }
+                if qemu.child.try_wait().ok().flatten().is_some() {
+                    break; // it could not listen there
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("QEMU never opened its UART's TCP port");
+    }
+
+    /// Boots the firmware with UART0 on a Unix socket that `socat` joins to a new pty, as
+    /// a serial adapter appears to a host: open [`serial`](Self::serial) as a serial port.
+    /// The firmware starts when socat connects, before the host opens the pty; what it
+    /// sends meanwhile waits in the pty.
+    pub fn with_socat_pty() -> Qemu {
+        let mut qemu = Qemu::listening_on_socket("socat");
+        let start = Instant::now();
+        while !qemu.serial.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "QEMU never opened its UART socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pty = qemu.dir.join("tty");
+        qemu.bridge = Some(
+            Command::new("socat")
+                .arg(format!("pty,raw,echo=0,link={}", pty.display()))
+                .arg(format!("UNIX-CONNECT:{}", qemu.serial.display()))
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("socat (./ci.sh installs it)"),
+        );
+        while !pty.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "socat made no pty"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        qemu.serial = pty;
+        qemu
     }
 
     /// Starts QEMU paused (`-S`) with UART0 on a new pty, and returns it with the pty's
@@ -124,6 +210,7 @@ impl Qemu {
         std::thread::spawn(move || for _ in err.lines() {});
         Qemu {
             child,
+            bridge: None,
             monitor: dir.join("monitor"),
             serial: PathBuf::from(pty),
             dir,
@@ -162,6 +249,10 @@ impl Qemu {
 
 impl Drop for Qemu {
     fn drop(&mut self) {
+        if let Some(mut socat) = self.bridge.take() {
+            let _ = socat.kill();
+            let _ = socat.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);

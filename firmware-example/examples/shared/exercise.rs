@@ -6,7 +6,9 @@ use core::ptr::{read_volatile, write_volatile};
 
 use cortex_m_rt::entry;
 use lm3s6965 as _; // the interrupt vector table, as in the firmware
-use wirecall::{CallId, Config, Endpoint, Event, Instant, Open, StreamMode, WireError};
+use wirecall::{
+    CallId, Config, Endpoint, Event, Handle, Instant, Open, Resolved, StreamMode, Target, WireError,
+};
 
 /// An address in RAM the optimiser must treat as I/O.
 const PORT: usize = 0x2000_8000;
@@ -24,7 +26,7 @@ fn output(b: u8) {
 #[entry]
 fn main() -> ! {
     let Some(ep) =
-        cortex_m::singleton!(: Endpoint = Endpoint::new(Instant::ZERO, Config::default()))
+        cortex_m::singleton!(: Endpoint = Endpoint::new(Instant::ZERO, Config::default().with_handles()))
     else {
         // Not a panic: `no_panic` proves the core has none, and this program adds none.
         loop {
@@ -53,6 +55,19 @@ fn main() -> ! {
                     let _ = ep.end_items(id);
                 }
             }
+            // Remote handles: a method call on a peer's handle, and on the answer of a
+            // call in flight (pipelining); a release.
+            5 => {
+                let _ = ep.invoke(now, Target::Handle(Handle::new(0, 1)), 0, &[b][..]);
+            }
+            6 => {
+                if let Some(id) = last {
+                    let _ = ep.invoke(now, Target::Promise(id.wire()), 1, &[b][..]);
+                }
+            }
+            7 => {
+                let _ = ep.release(Handle::new(u32::from(b), 1));
+            }
             _ => {}
         }
         while let Some(event) = ep.poll_event() {
@@ -71,9 +86,27 @@ fn main() -> ! {
                     let _ = ep.consume(stream, 1);
                     let _ = ep.send_item(stream, &[b][..]);
                 }
+                Event::Request {
+                    id,
+                    export: Some(handle),
+                    ..
+                } if handle.slot() == 1 => {
+                    let _ = ep.respond_export(id, b);
+                }
                 Event::Request { id, .. } => {
                     let _ = ep.respond(id, b"ok");
                 }
+                Event::Invoke { id, on, .. } => match on {
+                    Resolved::Object { handle, .. } if b == 8 => {
+                        let _ = ep.revoke(handle, WireError::Revoked, "gone");
+                    }
+                    Resolved::Pending(request) if ep.resolve_promise(request).is_err() => {
+                        let _ = ep.respond_error(id, WireError::StaleHandle, "");
+                    }
+                    _ => {
+                        let _ = ep.respond(id, b"ok");
+                    }
+                },
                 Event::Reply { id, .. } => {
                     let _ = ep.cancel(id);
                 }

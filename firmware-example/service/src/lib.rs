@@ -62,5 +62,21 @@ wirecall::service! {
         /// Calls back into the caller while serving: asks the caller's procedure 0 (`add`)
         /// for `a + b` and answers with what it said.
         7 => AskHost: fn ask_host(a: i32, b: i32) -> i32;
+        /// Opens a channel of sensor `kind`: 0 the temperature in milli-degrees Celsius, 1
+        /// the supply voltage in millivolts (`BadArguments` otherwise). A handle: at most
+        /// four channels are open at once (`TooManyHandles`), and dropping it closes it.
+        8 => OpenChannel: fn open_channel(kind: u8) -> handle Channel;
+        /// Powers sensor `kind` down: the device revokes every open channel of it (their
+        /// holders are told at once, `Revoked`, "powered down"), then answers how many.
+        9 => PowerDown: fn power_down(kind: u8) -> u32;
+        /// A channel of the device's sensor, opened by `open_channel`.
+        interface Channel {
+            /// The sensor's value: the mean of the channel's window of samples, 1 ms
+            /// apart, up to now.
+            0 => Read: fn read() -> i32;
+            /// Sets the window, 1 to 64 samples (`BadArguments` otherwise); returns the
+            /// previous one (initially 1).
+            1 => Configure: fn configure(samples: u32) -> u32;
+        }
     }
 }

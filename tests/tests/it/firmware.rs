@@ -1,13 +1,16 @@
 //! The example firmware, booted in QEMU (`lm3s6965evb`), called over its UART by the host
 //! client: every procedure, garbage on the line, a flood past the in-flight limit, a reset
-//! mid-call, and the same through a pty opened with the `serialport` crate.
+//! mid-call, and the same through a pty opened with the `serialport` crate. Its sensor
+//! channels are remote handles: used over a TCP socket and a socat pty, a released handle
+//! sent by a bare core endpoint, and a reset mid-use.
 
 use std::io::Write;
 use std::time::Duration;
 
-use wirecall::{Config, Procedure, WireError};
+use wirecall::{CallFailure, CallId, Config, Handle, Procedure, Target, WireError};
 use wirecall_adapters::host::{Client, ClientError, ClientOptions, Link};
 use wirecall_example_service::device;
+use wirecall_tests::engine::{Engine, Owned};
 use wirecall_tests::qemu::Qemu;
 use wirecall_tests::raw;
 
@@ -262,4 +265,280 @@ fn the_firmware_calls_back_into_the_host_while_serving_a_call() {
     );
     let (stats, _) = client.stats().unwrap();
     assert_eq!(stats.requests_received, 2, "the device's two calls back");
+}
+
+/// The firmware's sensor channels as a holder uses them through the typed client: open,
+/// read, configure, the four slots, release on drop, revoke, pipelining.
+fn exercise_channels(client: &Client) {
+    let dev = device::Client::new(client.clone()).with_timeout(Duration::from_secs(5));
+    let bad = |e: ClientError| matches!(e, ClientError::Remote(WireError::BadArguments, _));
+    let temp = dev.open_channel(0).unwrap();
+    assert!((20_000..=30_000).contains(&temp.read().unwrap()));
+    assert_eq!(temp.configure(16), Ok(1), "one sample a read at first");
+    assert_eq!(temp.configure(8), Ok(16));
+    assert!((20_000..=30_000).contains(&temp.read().unwrap()));
+    assert!(bad(temp.configure(0).unwrap_err()));
+    assert!(bad(temp.configure(65).unwrap_err()));
+    let volts = dev.open_channel(1).unwrap();
+    assert!((3_251..=3_300).contains(&volts.read().unwrap()));
+    assert!(bad(dev.open_channel(2).unwrap_err()), "no such sensor");
+
+    // Four slots: a fifth channel is refused, explicitly; dropping one frees its slot.
+    let a = dev.open_channel(0).unwrap();
+    let b = dev.open_channel(1).unwrap();
+    assert!(matches!(
+        dev.open_channel(0),
+        Err(ClientError::Remote(WireError::TooManyHandles, _))
+    ));
+    let b_handle = b.remote().handle().unwrap();
+    drop(b);
+    let c = dev.open_channel(1).unwrap();
+    let c_handle = c.remote().handle().unwrap();
+    assert_eq!(c_handle.slot(), b_handle.slot(), "b's slot, free again");
+    assert_ne!(c_handle.generation(), b_handle.generation());
+    assert!((3_251..=3_300).contains(&c.read().unwrap()));
+
+    // Powering the temperature sensor down revokes its two channels: their holders are
+    // told without calling them, and calls on them fail without being sent.
+    assert_eq!(dev.power_down(0), Ok(2));
+    for ch in [&temp, &a] {
+        assert_eq!(
+            ch.remote().wait_revoked(Duration::from_secs(5)),
+            Some((WireError::Revoked, "powered down".to_string()))
+        );
+    }
+    let (sent, _) = client.stats().unwrap();
+    match temp.read() {
+        Err(ClientError::Remote(WireError::StaleHandle, detail)) => {
+            assert!(detail.contains("powered down"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.stats().unwrap().0.calls_sent, sent.calls_sent);
+    // The voltage channels live on; the two slots are free again.
+    assert_eq!(volts.remote().revoked(), None);
+    assert!((3_251..=3_300).contains(&volts.read().unwrap()));
+    assert!(bad(dev.power_down(3).unwrap_err()));
+    let d = dev.open_channel(0).unwrap();
+    let e = dev.open_channel(0).unwrap();
+    assert!(matches!(
+        dev.open_channel(1),
+        Err(ClientError::Remote(WireError::TooManyHandles, _))
+    ));
+    // Revoked handles need no release (their objects are gone); the rest are released.
+    drop((temp, a, volts, c, d, e));
+
+    // Pipelined: the open returns at once, and a call on its channel leaves at once too,
+    // naming "the handle that the open returns"; an open that fails fails its calls.
+    let piped = dev.clone().pipelined();
+    let ch = piped.open_channel(0).unwrap();
+    assert_eq!(ch.configure(4), Ok(1));
+    assert!((20_000..=30_000).contains(&ch.read().unwrap()));
+    assert_eq!(ch.remote().handle().unwrap().slot(), 0, "every slot free");
+    let none = piped.open_channel(7).unwrap();
+    assert!(matches!(
+        none.configure(2),
+        Err(ClientError::Remote(WireError::StaleHandle, _))
+    ));
+    assert!(bad(none.remote().handle().unwrap_err()));
+}
+
+#[test]
+fn the_firmware_serves_sensor_channels_as_handles_over_tcp() {
+    let (_qemu, uart) = Qemu::with_tcp();
+    let client = Client::over(Link::from_tcp(uart).unwrap(), options()).unwrap();
+    exercise_channels(&client);
+}
+
+#[test]
+fn the_firmware_serves_sensor_channels_as_handles_through_a_socat_pty() {
+    let qemu = Qemu::with_socat_pty();
+    let port = qemu.serial.to_str().unwrap().to_string();
+    let client = Client::over(Link::serial(&port, 115_200).unwrap(), options()).unwrap();
+    exercise_channels(&client);
+}
+
+/// A host made of a bare core endpoint on the firmware's UART socket: it sends what the
+/// host runtime never would, such as a method call on a handle it released.
+struct CoreHost {
+    ep: crate::common::Host,
+    uart: std::os::unix::net::UnixStream,
+    start: std::time::Instant,
+    events: Vec<Owned>,
+}
+
+impl CoreHost {
+    fn connect(uart: std::os::unix::net::UnixStream) -> CoreHost {
+        uart.set_read_timeout(t(10)).unwrap();
+        let config = Config::default()
+            .with_handles()
+            .expecting_schema(device::SCHEMA_HASH);
+        let mut host = CoreHost {
+            ep: crate::common::Host::new(wirecall::Instant::ZERO, config),
+            uart,
+            start: std::time::Instant::now(),
+            events: Vec::new(),
+        };
+        host.until(|e| matches!(e, Owned::Connected(_)));
+        host
+    }
+
+    fn now(&self) -> wirecall::Instant {
+        wirecall::Instant::from_micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    /// Moves bytes both ways and runs deadlines until an event matches `done` (at most
+    /// 10 s); takes that event out of the log.
+    fn until(&mut self, mut done: impl FnMut(&Owned) -> bool) -> Owned {
+        use std::io::Read;
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 512];
+        loop {
+            self.flush();
+            if let Some(at) = self.events.iter().position(&mut done) {
+                return self.events.remove(at);
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "no such event: {:?}",
+                self.events
+            );
+            let n = match self.uart.read(&mut buf) {
+                Ok(0) => panic!("the UART socket closed"),
+                Ok(n) => n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    0
+                }
+                Err(e) => panic!("{e}"),
+            };
+            let now = self.now();
+            let mut bytes = &buf[..n];
+            while !bytes.is_empty() {
+                let used = self.ep.handle_input(now, bytes);
+                bytes = &bytes[used..];
+                self.drain();
+                if used == 0 {
+                    self.flush(); // backpressure: the transmit queue is full
+                }
+            }
+            if self.ep.poll_timeout().is_some_and(|d| d <= now) {
+                self.ep.handle_timeout(now);
+                self.drain();
+            }
+        }
+    }
+
+    /// Writes out what the endpoint has to send.
+    fn flush(&mut self) {
+        let mut out = [0u8; 512];
+        loop {
+            let n = self.ep.poll_transmit(&mut out);
+            if n == 0 {
+                return;
+            }
+            self.uart.write_all(&out[..n]).unwrap();
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(ev) = Engine::poll_event(&mut self.ep) {
+            self.events.push(ev);
+        }
+    }
+
+    /// Waits for the outcome of call `id`.
+    fn outcome(&mut self, id: CallId) -> Result<Vec<u8>, CallFailure> {
+        match self.until(|e| {
+            matches!(e, Owned::Reply { id: got, .. } | Owned::CallFailed { id: got, .. } if *got == id)
+        }) {
+            Owned::Reply { payload, .. } => Ok(payload),
+            Owned::CallFailed { reason, .. } => Err(reason),
+            _ => unreachable!("matched above"),
+        }
+    }
+
+    fn open(&mut self, kind: u8) -> Handle {
+        let now = self.now();
+        let id = Engine::call(&mut self.ep, now, device::OpenChannel::ID, &[kind], None).unwrap();
+        wirecall::decode_exact(&self.outcome(id).unwrap()).unwrap()
+    }
+
+    fn read(&mut self, on: Handle) -> Result<i32, CallFailure> {
+        let now = self.now();
+        let id = Engine::invoke(
+            &mut self.ep,
+            now,
+            Target::Handle(on),
+            device::Channel::Read::ID,
+            &[],
+        )
+        .unwrap();
+        self.outcome(id)
+            .map(|bytes| wirecall::decode_exact(&bytes).unwrap())
+    }
+}
+
+#[test]
+fn a_released_handle_is_stale_on_the_firmware_and_never_reaches_the_next_channel_in_its_slot() {
+    let (_qemu, uart) = Qemu::with_socket();
+    let mut host = CoreHost::connect(uart);
+    let temp = host.open(0);
+    assert!((20_000..=30_000).contains(&host.read(temp).unwrap()));
+    Engine::release(&mut host.ep, temp).unwrap();
+    // The release leaves before the next open, so the device has freed the slot by then:
+    // the new channel gets it, at a new generation.
+    let volts = host.open(1);
+    assert_eq!(volts.slot(), temp.slot());
+    assert_ne!(volts.generation(), temp.generation());
+    // A call with the old handle is refused by the device, and never reaches the new
+    // channel in its slot; a second release of it changes nothing.
+    assert_eq!(
+        host.read(temp),
+        Err(CallFailure::Remote(WireError::StaleHandle))
+    );
+    Engine::release(&mut host.ep, temp).unwrap();
+    assert!((3_251..=3_300).contains(&host.read(volts).unwrap()));
+}
+
+#[test]
+fn a_reset_of_the_device_makes_its_channels_stale_and_a_new_open_works() {
+    let (qemu, uart) = Qemu::with_socket();
+    let client = Client::over(Link::from_unix(uart).unwrap(), options()).unwrap();
+    let dev = device::Client::new(client.clone()).with_timeout(Duration::from_secs(5));
+    let temp = dev.open_channel(0).unwrap();
+    assert_eq!(temp.configure(4), Ok(1));
+    assert!((20_000..=30_000).contains(&temp.read().unwrap()));
+    // A slow call in flight ends when the rebooted device says Hello again: then the
+    // host knows the session is over.
+    let before = client.stats().unwrap().0.calls_sent;
+    let c = client.clone();
+    let slow = std::thread::spawn(move || c.call_typed::<device::Sleep>(&(10_000,), t(20_000)));
+    // Once the call has started (the client's statistics count it).
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while client.stats().unwrap().0.calls_sent == before {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the sleep was not sent"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    qemu.reset();
+    assert_eq!(slow.join().unwrap(), Err(ClientError::ConnectionLost));
+    // The channel went with the old session: a call on it fails without being sent.
+    let (sent, _) = client.stats().unwrap();
+    assert!(matches!(
+        temp.read(),
+        Err(ClientError::Remote(WireError::StaleHandle, _))
+    ));
+    assert_eq!(client.stats().unwrap().0.calls_sent, sent.calls_sent);
+    drop(temp); // no release: its object went with the session
+                // The fresh device has every slot free: four new channels, the first at slot 0, one
+                // sample a read again.
+    let fresh: Vec<_> = (0..4).map(|i| dev.open_channel(i % 2).unwrap()).collect();
+    assert_eq!(fresh[0].remote().handle().unwrap().slot(), 0);
+    assert_eq!(fresh[0].configure(2), Ok(1));
+    assert!((20_000..=30_000).contains(&fresh[0].read().unwrap()));
 }
