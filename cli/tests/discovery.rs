@@ -293,7 +293,7 @@ fn the_qemu_firmware_is_listed_called_and_streamed_by_name() {
     let out = stdout(&o);
     for want in [
         format!(
-            "device (schema 0x{:08X}, 8 procedures)",
+            "device (schema 0x{:08X}, 10 procedures, 1 interface)",
             device::SCHEMA_HASH
         ),
         "2  info() -> DeviceInfo".into(),

@@ -98,7 +98,7 @@ def exercise(dev: wirecall.Device) -> None:
 def test_every_procedure_of_the_firmware_over_its_uart(uart_socket):
     with wirecall.connect(uart_socket) as dev:
         assert list(dev.procedures) == ["add", "echo", "info", "set_level", "get_level", "sleep", "sample",
-                                        "ask_host"]
+                                        "ask_host", "open_channel", "power_down"]
         exercise(dev)
         with pytest.raises(wirecall.RemoteError) as e:
             dev.add(2**31 - 1, 1)
@@ -109,6 +109,23 @@ def test_every_procedure_of_the_firmware_over_its_uart(uart_socket):
             dev.sleep(2000, timeout=0.2)
         assert dev.sleep(10) is None
         assert dev.add(1, 1) == 2
+
+
+def test_the_firmwares_sensor_channels_are_handles_from_python(uart_socket):
+    with wirecall.connect(uart_socket) as dev:
+        with dev.open_channel(0) as temp, dev.open_channel(1) as supply:
+            assert temp.configure(4) == 1
+            assert 20_000 <= temp.read() <= 30_000  # milli-degrees Celsius
+            assert isinstance(supply.read(), int)
+        # Released on leaving the block: the device's four slots are free again.
+        held = [dev.open_channel(0) for _ in range(4)]
+        with pytest.raises(wirecall.RemoteError) as e:
+            dev.open_channel(0)
+        assert e.value.code == "TooManyHandles"
+        for ch in held:
+            ch.close()
+        with dev.open_channel(1) as again:
+            assert isinstance(again.read(), int)
 
 
 def test_the_firmware_calls_back_into_python(uart_socket):
