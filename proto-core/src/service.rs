@@ -364,6 +364,22 @@ macro_rules! __service {
                     0
                 }
 
+                fn max_invoke_len(&self, interface: u8, method: u32) -> usize {
+                    let _ = (&interface, &method);
+                    $(
+                        if interface == $iface::INTERFACE {
+                            let mut rest = $iface::METHODS;
+                            while let [p, tail @ ..] = rest {
+                                if p.id == method {
+                                    return $crate::__or_unbounded($crate::max_encoded_len_of(p.output));
+                                }
+                                rest = tail;
+                            }
+                        }
+                    )*
+                    0
+                }
+
                 fn returns_handle(&self, procedure: u32) -> bool {
                     DESCRIPTION
                         .procedures

@@ -204,6 +204,10 @@ pub trait Dispatch: Send + Sync + 'static {
     /// needs at most.
     fn max_reply_len(&self, procedure: u32) -> usize;
 
+    /// The longest encoded result of `method` of interface `interface` (as
+    /// [`max_reply_len`](Self::max_reply_len) for a procedure).
+    fn max_invoke_len(&self, interface: u8, method: u32) -> usize;
+
     /// True if `procedure` returns a handle (it makes an object to export): a runtime
     /// with a full export table answers `TooManyHandles` without making it.
     fn returns_handle(&self, procedure: u32) -> bool;

@@ -257,7 +257,12 @@ impl<D: Dispatch> TypedHandler<D> {
                 "not an object of this service".into(),
             ));
         };
-        let mut out = vec![0u8; self.max_frame];
+        // The longest result the method's declared type allows, at most a frame.
+        let reply_len = self
+            .service
+            .max_invoke_len(interface, method)
+            .min(self.max_frame);
+        let mut out = vec![0u8; reply_len];
         match self.service.invoke(object, method, args, &mut out) {
             Ok(n) => {
                 out.truncate(n);

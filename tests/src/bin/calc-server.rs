@@ -2,12 +2,14 @@
 //! runtime, `calc-server tokio` with the async flavour (which serves plain calls only).
 //! `calc-server tcp` serves it over loopback TCP with the blocking runtime at its default
 //! capacity (at most 4 lent threads): it prints `listening ADDR` once it listens and serves
-//! until its stdin closes, so it never outlives the test that started it.
+//! until its stdin closes, so it never outlives the test that started it; `calc-server tcp
+//! demo` serves the demo service that way.
 
 use std::io::{Read, Write};
 
 use wirecall_adapters::host::{serve_link, serve_tcp, Link, ServeOptions};
 use wirecall_tests::calc::{calc, Calc};
+use wirecall_tests::demo::{demo, DemoHost};
 
 fn main() -> std::io::Result<()> {
     let options = ServeOptions::default();
@@ -31,7 +33,12 @@ fn main() -> std::io::Result<()> {
                 max_lent_threads: 4,
                 ..options
             };
-            let server = serve_tcp(listener, calc::serve(Calc::default()), options)?;
+            // `calc-server tcp demo`: the demo service (with its handles) instead.
+            let server = if std::env::args().nth(2).as_deref() == Some("demo") {
+                serve_tcp(listener, demo::serve(DemoHost), options)?
+            } else {
+                serve_tcp(listener, calc::serve(Calc::default()), options)?
+            };
             let mut out = std::io::stdout();
             writeln!(out, "listening {addr}")?;
             out.flush()?;
