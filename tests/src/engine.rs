@@ -2,9 +2,9 @@
 //! can hold two different endpoint types.
 
 use wirecall::{
-    CallError, CallFailure, CallId, CancelError, Disconnect, Duration, Endpoint, Event, Instant,
-    Open, PeerInfo, RequestEnd, RequestId, RespondError, Stats, StreamError, StreamId, StreamMode,
-    WireError,
+    CallError, CallFailure, CallId, CancelError, Disconnect, Duration, Endpoint, Event, Handle,
+    Instant, Open, PeerInfo, RequestEnd, RequestId, Resolved, RespondError, Stats, StreamError,
+    StreamId, StreamMode, WireError,
 };
 
 /// An [`Event`] with its payload copied out; fields as in [`Event`].
@@ -42,6 +42,21 @@ pub enum Owned {
         total: u32,
         offset: u32,
         bytes: Vec<u8>,
+    },
+    /// See [`Event::Invoke`].
+    Invoke {
+        id: RequestId,
+        on: Resolved,
+        method: u32,
+        args: Vec<u8>,
+    },
+    /// See [`Event::Released`].
+    Released { handle: Handle, interface: u8 },
+    /// See [`Event::Revoked`].
+    Revoked {
+        handle: Handle,
+        code: WireError,
+        reason: Vec<u8>,
     },
 }
 
@@ -85,6 +100,28 @@ impl Owned {
                 total,
                 offset,
                 bytes: bytes.to_vec(),
+            },
+            Event::Invoke {
+                id,
+                on,
+                method,
+                args,
+                ..
+            } => Owned::Invoke {
+                id,
+                on,
+                method,
+                args: args.to_vec(),
+            },
+            Event::Released { handle, interface } => Owned::Released { handle, interface },
+            Event::Revoked {
+                handle,
+                code,
+                reason,
+            } => Owned::Revoked {
+                handle,
+                code,
+                reason: reason.to_vec(),
             },
             _ => panic!("event kind unknown to the harness: {ev:?}"),
         }

@@ -21,6 +21,7 @@ mod host_memory;
 mod host_streams;
 mod hostile;
 mod hostile_frames;
+mod hostile_handles;
 mod limits;
 mod link;
 mod manifest;
