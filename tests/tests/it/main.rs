@@ -14,6 +14,7 @@ mod common;
 mod dynamic;
 mod firmware;
 mod fuzz_corpus;
+mod handle_properties;
 mod host_handles;
 mod host_hostile;
 mod host_limits;
