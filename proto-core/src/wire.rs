@@ -21,11 +21,11 @@
 //!
 //! | kind | value | body |
 //! |---|---|---|
-//! | Hello | 1 | version u8, min_version u8, features varint, max_frame varint, max_inbound varint, max_outbound varint, keepalive_ms varint, schema u32 LE, \[call_timeout_ms varint if features bit 0\]; later versions may append fields |
+//! | Hello | 1 | version u8, min_version u8, features varint, max_frame varint, max_inbound varint, max_outbound varint, keepalive_ms varint, schema u32 LE, \[call_timeout_ms varint if features bit 0\], \[stream_window varint if bit 1\], \[max_handles varint if bit 3\]; later versions may append fields |
 //! | Request | 2 | call id varint, procedure varint, \[timeout_ms varint if FLAG\], arguments |
 //! | Reply | 3 | call id varint, result |
 //! | Error | 4 | call id varint, code u8 ([`WireError`]), detail (UTF-8, may be empty) |
-//! | Cancel | 5 | call id varint |
+//! | Cancel | 5 | call id varint, \[code u8: why\] |
 //! | Ping | 6 | empty (FLAG set: pong) |
 //! | Close | 7 | code u8 ([`WireError`]), reason (UTF-8, may be empty) |
 //! | Open | 8 | call id varint, procedure varint, mode u8, depth varint, \[timeout_ms varint if FLAG\], arguments |
@@ -42,6 +42,10 @@
 //! [`Hello::FEATURE_MANIFEST`]; kinds 13 and 16 only to one that set
 //! [`Hello::FEATURE_HANDLES`]. Kind 15 is reserved for authentication; 17..=31 for later
 //! extensions.
+//!
+//! A handle, in a Release, a Revoke, an Invoke and in a result, is two varints: the slot of
+//! the exporter's table and the slot's generation, which is never 0 and never reused for
+//! another object (docs/PROTOCOL.md section 13).
 
 use crate::varint;
 

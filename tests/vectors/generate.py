@@ -51,13 +51,15 @@ def varint(v: int) -> bytes:
 
 
 def hello(reply, version, min_version, features, max_frame, inbound, outbound, keepalive_ms, schema,
-          call_timeout_ms=None, stream_window=None):
+          call_timeout_ms=None, stream_window=None, max_handles=None):
     body = (bytes([0x21 if reply else 0x01, version, min_version]) + varint(features) + varint(max_frame)
             + varint(inbound) + varint(outbound) + varint(keepalive_ms) + schema.to_bytes(4, "little"))
     if features & 1:  # feature 0, call timeout: the default deadline of the sender's requests
         body += varint(call_timeout_ms)
     if features & 2:  # feature 1, streams: the items the sender accepts per stream before granting more
         body += varint(stream_window)
+    if features & 8:  # feature 3, handles: the slots of the sender's export table
+        body += varint(max_handles)
     return body
 
 
@@ -154,6 +156,54 @@ FRAMES += [
      b"\x2e" + varint(len(DEMO_MANIFEST)) + varint(PIECE) + DEMO_MANIFEST[PIECE:]),
     ("manifest_piece_past_end", "Manifest piece for a request past the end (offset 200): total 91, no bytes",
      b"\x2e" + varint(len(DEMO_MANIFEST)) + varint(200)),
+]
+
+# Remote handles (feature 3): the demo service's `open(name) -> handle Channel` (procedure 6)
+# and the Channel's methods read (0) and configure (1), between a host (call ids of a
+# 16-slot table: 0, 1, then 16, 32, 48 as slot 0 is reused) and a device with 4 export slots.
+# A handle is two varints, slot and generation; generation 0 names a promise.
+def invoke(call_id, method, slot, generation, timeout_ms=None, args=b""):
+    head = b"\x30" if timeout_ms is not None else b"\x10"
+    body = head + varint(call_id) + varint(method) + varint(slot) + varint(generation)
+    if timeout_ms is not None:
+        body += varint(timeout_ms)
+    return body + args
+
+
+def handle(slot, generation):
+    return varint(slot) + varint(generation)
+
+
+def string(text):
+    return varint(len(text)) + text.encode()
+
+
+FRAMES += [
+    ("hello_handles", "Hello from a device speaking handles: features 11 (call timeout, streams, handles), max_frame 256, "
+                      "4 in, 4 out, keepalive 1000 ms, schema 0x12345678, call timeout 5000 ms, stream window 8, "
+                      "4 export slots",
+     hello(False, 1, 1, 11, 256, 4, 4, 1000, 0x12345678, 5000, 8, 4)),
+    ("hello_handles_reply", "Hello reply from a host speaking handles: features 11, max_frame 1024, 16 in, 16 out, "
+                            "keepalive 1000 ms, no schema, call timeout 5000 ms, stream window 8, 4 export slots",
+     hello(True, 1, 1, 11, 1024, 16, 16, 1000, 0, 5000, 8, 4)),
+    ("request_open", "Request id 0, procedure 6 (open), arguments (\"temp\"): a constructor, its answer a handle",
+     b"\x02\x00\x06" + string("temp")),
+    ("invoke_promise", "Invoke id 1, method 0 (read) on a promise: slot 0 is the call id whose answer it names, "
+                       "generation 0; sent before that answer arrives (pipelining)", invoke(1, 0, 0, 0)),
+    ("reply_handle", "Reply id 0: the handle of the new object, slot 0, generation 1", b"\x03\x00" + handle(0, 1)),
+    ("reply_read", "Reply id 1: read() = 1 (the promise resolved to the object of call 0)", b"\x03\x01" + zigzag(1)),
+    ("invoke_timeout", "Invoke id 16, method 1 (configure) on handle (0, 1), timeout 1500 ms (FLAG), arguments (10)",
+     invoke(16, 1, 0, 1, 1500, zigzag(10))),
+    ("reply_configure", "Reply id 16: configure(10) = 1 (the previous scale)", b"\x03\x10" + zigzag(1)),
+    ("release", "Release (from the holder) of handle (0, 1)", b"\x0d" + handle(0, 1)),
+    ("invoke", "Invoke id 32, method 0 (read) on handle (0, 1), no timeout, no arguments", invoke(32, 0, 0, 1)),
+    ("error_stale_handle", "Error id 32, StaleHandle (17): handle (0, 1) was released", b"\x04\x20\x11"),
+    ("request_open_log", "Request id 48, procedure 6 (open), arguments (\"log\")", b"\x02\x30\x06" + string("log")),
+    ("reply_handle_reused", "Reply id 48: the handle (0, 2), slot 0 again at its next generation",
+     b"\x03\x30" + handle(0, 2)),
+    ("revoke", "Revoke (from the exporter, FLAG) of handle (0, 2), code Revoked (19), reason 'unplugged'",
+     b"\x2d" + handle(0, 2) + b"\x13" + b"unplugged"),
+    ("error_too_many_handles", "Error id 1, TooManyHandles (18): every export slot is taken", b"\x04\x01\x12"),
 ]
 
 VALID_AFTER = frame(b"\x02\x09\x00" + ADD_1_2)  # Request id 9, add(1, 2)

@@ -133,6 +133,15 @@ impl<
             (true, t) => t.map(ceil_millis),
             (false, _) => how.timeout.and_then(|t| self.wire_timeout(t, &peer)),
         };
+        // A Hello reply still waiting for room goes first: the peer takes a reply that
+        // arrives after our requests for the end of its session (section 5.3), so nothing
+        // of the session may overtake it.
+        if self.due.hello.is_some() {
+            self.flush_due();
+            if self.due.hello.is_some() {
+                return Err(CallError::WouldBlock);
+            }
+        }
         let kind = match (open, target) {
             (_, Some(_)) => Kind::Invoke,
             (true, None) => Kind::Open,

@@ -29,13 +29,11 @@ impl<
     /// nothing was exported in between; index your objects with its slot.
     ///
     /// `TableFull` if every slot is taken (answer `TooManyHandles`), `Unsupported` with
-    /// handles off on either side (the peer could not release it), `Stale` if `id` is not
-    /// waiting for an answer, `WouldBlock` if the
-    /// transmit queue is full (nothing changed: retry after draining it).
+    /// handles off on either side (the peer could neither call nor release the object:
+    /// answer with an error), `Stale` if `id` is not waiting for an answer, `WouldBlock` if
+    /// the transmit queue is full (nothing changed: retry after draining it).
     pub fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError> {
         let slot = self.active_request(id).map_err(|_| HandleError::Stale)?;
-        // A peer that does not speak handles could never release it: the object would
-        // stay until the session ends.
         if self.limits.handles == 0 || self.peer.handles.is_none() {
             return Err(HandleError::Unsupported);
         }
@@ -99,6 +97,9 @@ impl<
         }
         if self.exports.lookup(handle).is_none() {
             return Err(HandleError::Stale);
+        }
+        if self.peer.handles.is_none() {
+            return Err(HandleError::Unsupported); // never sent kind 13 (it holds none)
         }
         let mut head = [Kind::Handle.header(true); 1 + 2 * varint::MAX_LEN + 1];
         let mut n = 1;

@@ -766,9 +766,6 @@ impl<
             call.cancel_due = false;
         }
         self.due.cancels = 0;
-        // Every object exported in the session is freed (and reported), so a handle never
-        // outlives its session.
-        self.exports.end_session();
         // A request the application has not seen yet is simply forgotten.
         if let Some(Pending::Request { id, .. } | Pending::Invoke { id, .. }) = self.pending {
             self.pending = None;
@@ -776,22 +773,12 @@ impl<
                 *slot = None;
             }
         }
-        for call in self.inbound.iter_mut().flatten() {
-            self.due.reports |= call.end(RequestEnd::ConnectionLost, None);
-            call.drop_error(); // the session it belonged to is gone
-        }
-        self.due.errors = 0;
         for slot in self.outbound.iter_mut() {
             if slot.is_some_and(|c| c.is_done()) {
                 *slot = None;
             }
         }
-        for slot in self.inbound.iter_mut() {
-            if slot.is_some_and(|c| c.is_done()) {
-                *slot = None;
-            }
-        }
-        self.recount();
+        self.end_served();
         self.due.ping = false;
         self.due.pong = false;
         // A piece asked for in the ended session is owed to nobody (and the next session
@@ -806,6 +793,26 @@ impl<
             self.due.hello = Some(HelloKind::Initial);
             self.next_hello = self.now + self.config.keepalive;
         }
+    }
+
+    /// Ends everything this side does for the peer's session: every request it made ends
+    /// (no answer is sent) and every object exported to it is freed (and reported), so a
+    /// handle never outlives the session of its holder. Called when the link's session
+    /// ends, and when the peer ended its session without this side's (section 5.3 of
+    /// docs/PROTOCOL.md: a Hello reply while established).
+    fn end_served(&mut self) {
+        self.exports.end_session();
+        for call in self.inbound.iter_mut().flatten() {
+            self.due.reports |= call.end(RequestEnd::ConnectionLost, None);
+            call.drop_error(); // the session it belonged to is gone
+        }
+        self.due.errors = 0;
+        for slot in self.inbound.iter_mut() {
+            if slot.is_some_and(|c| c.is_done()) {
+                *slot = None;
+            }
+        }
+        self.recount();
     }
 
     /// Recomputes the table counts after a sweeping change (a lost link).

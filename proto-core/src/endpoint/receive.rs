@@ -236,15 +236,19 @@ impl<
                 reason,
             } => {
                 // Only a side that speaks handles can hold one; to any other it is stray.
-                if self.is_connected() && self.config.handles {
-                    self.pending = Some(Pending::Revoked {
-                        handle: Handle::new(slot, generation),
-                        code,
-                        at: reason,
-                        len,
-                    });
-                } else {
-                    self.stray(now);
+                // Outside a session it names nothing (it is from an ended one): ignored,
+                // like a Release then, without spending the stray budget.
+                if self.is_connected() {
+                    if self.config.handles {
+                        self.pending = Some(Pending::Revoked {
+                            handle: Handle::new(slot, generation),
+                            code,
+                            at: reason,
+                            len,
+                        });
+                    } else {
+                        self.stray(now);
+                    }
                 }
             }
             Frame::Open {
@@ -284,6 +288,7 @@ impl<
             Frame::Credit { id, mine, items } => self.on_credit(now, id, mine, items),
             Frame::End { id, mine, seq } => self.on_end(now, id, mine, seq),
             Frame::Reply { id, payload } => {
+                self.cancel_orphan(id);
                 if self.reply_lost_items(id) {
                     // The server's items end with its End; a Reply without it means the End
                     // was lost on the link, and items before it may have been too.
@@ -401,8 +406,21 @@ impl<
                 self.lose_link(Disconnect::PeerRestarted, Link::Handshaking);
             }
             self.due.hello = Some(HelloKind::Reply);
-        } else if self.due.hello == Some(HelloKind::Initial) {
-            self.due.hello = None; // the peer already has ours
+        } else {
+            if self.due.hello == Some(HelloKind::Initial) {
+                self.due.hello = None; // the peer already has ours
+            }
+            if self.link == Link::Established {
+                // A reply answers one of our initial Hellos, all sent while handshaking. One
+                // that finds us established was answered by a peer that was established
+                // too: it took our Hello (a retry that crossed its first answer) for a
+                // restart and ended its session. Every request it made before it is
+                // forgotten there, and every handle it held: end and free them here too,
+                // or the objects would outlive their holder's session. (In the usual
+                // crossing of two initial Hellos this side serves nothing yet: the peer
+                // sends its reply before anything else of its session.)
+                self.end_served();
+            }
         }
         let call_timeout = (hello.features & Hello::FEATURE_CALL_TIMEOUT != 0)
             .then(|| Duration::from_millis(u64::from(hello.call_timeout_ms)));
@@ -446,8 +464,11 @@ impl<
         if self.find_active_in(id).is_some() {
             return self.protocol_error(now); // the peer reused an id it is still waiting on
         }
-        // The id is reused, admitted or not: a promise on it now means this call's answer,
-        // never an older call's object.
+        // The id is reused: a promise on it now means this call's answer, not an older
+        // call's, whether this one is admitted or refused below (a refused call exports
+        // nothing, so a promise on it is stale; and a Cancel of it must not free what an
+        // older call with the id exported). Before the target is resolved: an Invoke is
+        // never made on its own answer.
         self.exports.forget_origin(id);
         let depth = match u8::try_from(how.depth) {
             Ok(d) if d <= self.config.max_call_depth => d,
@@ -623,6 +644,29 @@ impl<
         }
         self.settle_out(index);
         None
+    }
+
+    /// A Reply for `id`, which no call of this side has (not even one ended and held): the
+    /// answer to a request of an ended session that the peer served in its own (their
+    /// sessions end apart when a retried Hello crosses a reply, section 5.3), or to a call
+    /// whose id an answer of an older session ended early. Nobody reads it, so the objects
+    /// it may carry are unknown here: with handles on both sides, a Cancel for the id tells
+    /// the peer to free them (the rule that frees what a cancelled call exported). The
+    /// peer's `Error(Cancelled)` answer is stray in turn and not answered.
+    fn cancel_orphan(&mut self, id: u32) {
+        let held = matches!(
+            self.outbound.get(Self::out_slot(id)),
+            Some(Some(c)) if c.id == id && c.live
+        );
+        if held || !self.is_connected() || !self.config.handles || self.peer.handles.is_none() {
+            return;
+        }
+        let mut frame = [Kind::Cancel.header(false); 1 + crate::varint::MAX_LEN];
+        let n = encode_head(&mut frame, Kind::Cancel.header(false), id);
+        // Room for one answer was reserved before the frame was taken.
+        if self.queue_frame(&[frame.get(..n).unwrap_or(&[])]) {
+            bump(&mut self.stats.cancels_sent);
+        }
     }
 
     fn on_cancel(&mut self, now: Instant, id: u32, code: Option<WireError>) {

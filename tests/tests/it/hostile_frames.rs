@@ -170,7 +170,7 @@ fn every_prefix_of_every_vector_frame_is_dropped_and_the_next_frame_works() {
 /// Feeds `body` (one malformed frame) nine times: the first eight cost a protocol error
 /// each and nothing else; the ninth resets the link with `Close(ProtocolViolation)` and a
 /// fresh Hello (section 8, protocol error budget 8 per second).
-fn malformed_up_to_the_reset(v: &mut Victim, body: &[u8], what: &str) {
+pub(crate) fn malformed_up_to_the_reset(v: &mut Victim, body: &[u8], what: &str) {
     for n in 1..=8 {
         v.feed(&raw::frame(body));
         assert_eq!(drops(v.ep.stats()), [0, 0, 0, n, 0, 0], "{what} #{n}");

@@ -324,18 +324,27 @@ fn the_spec_quotes_the_demo_manifest_and_hash_as_built() {
     assert!(spec.contains(&hash), "the spec lacks {hash}");
 }
 
-/// Schema discovery byte for byte: a device with the demo manifest and 64-byte frames
+/// The 91-byte manifest the manifest vectors carry (the demo service's before it had
+/// handles: format 1, six procedures; docs/PROTOCOL.md section 10.1 quotes it), put
+/// together from the two pieces.
+fn vector_manifest(f: &HashMap<String, (Vec<u8>, Vec<u8>)>) -> &'static [u8] {
+    let first = &f["manifest_piece_first"].0[3..];
+    let rest = &f["manifest_piece_rest"].0[3..];
+    Box::leak([first, rest].concat().into_boxed_slice())
+}
+
+/// Schema discovery byte for byte: a device with the vectors' manifest and 64-byte frames
 /// advertises it, answers each Manifest request with the piece the vectors hold; and a host
 /// asks with the request bytes and takes the pieces as events.
 #[test]
 fn manifest_requests_and_pieces_match_the_vectors() {
-    use wirecall_tests::demo::demo;
     let v = load();
     let f = frames(&v);
     let wire = |n: &str| f[n].1.clone();
-    let config = Config::default()
-        .with_manifest(&demo::MANIFEST)
-        .with_max_frame(64);
+    let manifest = vector_manifest(&f);
+    assert_eq!((manifest.len(), manifest[0]), (91, 1));
+    assert_eq!(wirecall::manifest_hash(manifest), 0x61D4_97C5);
+    let config = Config::default().with_manifest(manifest).with_max_frame(64);
     let mut device = Script {
         ep: Box::new(Mcu::new(Instant::ZERO, config)),
         now: Instant::ZERO,
@@ -361,7 +370,7 @@ fn manifest_requests_and_pieces_match_the_vectors() {
         panic!()
     };
     assert!(peer.manifest);
-    assert_eq!(peer.schema, demo::SCHEMA_HASH);
+    assert_eq!(peer.schema, 0x61D4_97C5);
     host.sent(); // its Hello reply
     host.ep.request_manifest(0).unwrap();
     assert_eq!(host.sent(), wire("manifest_request"));
@@ -382,5 +391,236 @@ fn manifest_requests_and_pieces_match_the_vectors() {
         assert_eq!(offset as usize, got.len());
         got.extend(bytes);
     }
-    assert_eq!(got, demo::MANIFEST);
+    assert_eq!(got, manifest);
+}
+
+/// Everything `ep` has to send, in one-byte steps.
+fn sent<E: Engine>(ep: &mut E) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while ep.poll_transmit(&mut b) == 1 {
+        out.push(b[0]);
+    }
+    out
+}
+
+/// Feeds `bytes` to `ep`, draining its events as they come; returns them.
+fn feed<E: Engine>(ep: &mut E, mut bytes: &[u8]) -> Vec<Owned> {
+    let mut events = Vec::new();
+    while !bytes.is_empty() {
+        let n = ep.handle_input(Instant::ZERO, bytes);
+        bytes = &bytes[n..];
+        while let Some(e) = Engine::poll_event(ep) {
+            events.push(e);
+        }
+    }
+    events
+}
+
+/// Remote handles byte for byte (docs/PROTOCOL.md, "Remote handles", the worked example):
+/// a host opens a channel of the demo device, pipelines a read on the promise of that
+/// call, configures it with a timeout, releases it, finds it stale, opens another in the
+/// same slot at the next generation, which the device revokes; every frame either side
+/// sends is the vector's, and each side understands the other's.
+#[test]
+fn remote_handle_frames_match_the_vectors() {
+    use wirecall::{Handle, Procedure, Resolved, Target, WireError};
+    use wirecall_tests::demo::demo;
+    let v = load();
+    let f = frames(&v);
+    let wire = |n: &str| f[n].1.clone();
+    let both = |a: &str, b: &str| [wire(a), wire(b)].concat();
+    let channel = demo::Channel::INTERFACE;
+    let mut device = Mcu::new(
+        Instant::ZERO,
+        Config::default().with_schema(0x1234_5678).with_handles(),
+    );
+    let mut host = Host::new(Instant::ZERO, Config::default().with_handles());
+
+    // The handshake: both Hellos carry feature bit 3 and the export table's size.
+    assert_eq!(sent(&mut device), wire("hello_handles"));
+    sent(&mut host);
+    let [Owned::Connected(peer)] = &feed(&mut host, &wire("hello_handles"))[..] else {
+        panic!()
+    };
+    assert_eq!(peer.handles, Some(4));
+    assert_eq!(sent(&mut host), wire("hello_handles_reply"));
+    let [Owned::Connected(peer)] = &feed(&mut device, &wire("hello_handles_reply"))[..] else {
+        panic!()
+    };
+    assert_eq!((peer.handles, peer.max_frame), (Some(4), 1024));
+
+    // open("temp"), and at once a read on what that call returns.
+    let name: heapless::String<16> = "temp".try_into().unwrap();
+    let open = host
+        .call(
+            Instant::ZERO,
+            demo::OpenChannel::ID,
+            &crate::common::enc(&name)[..],
+        )
+        .unwrap();
+    assert_eq!(sent(&mut host), wire("request_open"));
+    let read = host
+        .invoke(
+            Instant::ZERO,
+            Target::Promise(open.wire()),
+            demo::Channel::Read::ID,
+            &[][..],
+        )
+        .unwrap();
+    assert_eq!(read.wire(), 1);
+    assert_eq!(sent(&mut host), wire("invoke_promise"));
+
+    // The device gets both before answering either: the read waits for the open.
+    let events = feed(&mut device, &both("request_open", "invoke_promise"));
+    let [Owned::Request {
+        id: opened,
+        procedure: 6,
+        ..
+    }, Owned::Invoke {
+        id: reading,
+        on,
+        method: 0,
+        ..
+    }] = events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(on, Resolved::Pending(0));
+    let h = device.respond_export(opened, channel).unwrap();
+    assert_eq!(h, Handle::new(0, 1));
+    assert_eq!(
+        device.resolve_promise(0),
+        Ok(Resolved::Object {
+            handle: h,
+            interface: channel
+        })
+    );
+    device
+        .respond(reading, &crate::common::enc(&1i32)[..])
+        .unwrap();
+    assert_eq!(sent(&mut device), both("reply_handle", "reply_read"));
+    let events = feed(&mut host, &both("reply_handle", "reply_read"));
+    let [Owned::Reply {
+        id: a,
+        payload: ref handle,
+    }, Owned::Reply {
+        id: b,
+        payload: ref value,
+    }] = events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((a, b), (open, read));
+    assert_eq!(postcard::from_bytes::<Handle>(handle).unwrap(), h);
+    assert_eq!(demo::Channel::Read::output(value).ok(), Some(1));
+
+    // configure(10) on the handle, with a timeout.
+    let configure = host
+        .invoke_with_timeout(
+            Instant::ZERO,
+            Target::Handle(h),
+            demo::Channel::Configure::ID,
+            &crate::common::enc(&10i32)[..],
+            Duration::from_millis(1500),
+        )
+        .unwrap();
+    assert_eq!(configure.wire(), 16);
+    assert_eq!(sent(&mut host), wire("invoke_timeout"));
+    let events = feed(&mut device, &wire("invoke_timeout"));
+    let [Owned::Invoke {
+        id,
+        on,
+        method: 1,
+        ref args,
+    }] = events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (on, &args[..]),
+        (
+            Resolved::Object {
+                handle: h,
+                interface: channel
+            },
+            &[0x14][..]
+        )
+    );
+    device.respond(id, &crate::common::enc(&1i32)[..]).unwrap();
+    assert_eq!(sent(&mut device), wire("reply_configure"));
+    assert!(
+        matches!(&feed(&mut host, &wire("reply_configure"))[..], [Owned::Reply { id, .. }] if *id == configure)
+    );
+
+    // Released: the device hears of it; a call on it afterwards is stale.
+    host.release(h).unwrap();
+    assert_eq!(sent(&mut host), wire("release"));
+    assert_eq!(
+        feed(&mut device, &wire("release")),
+        [Owned::Released {
+            handle: h,
+            interface: channel
+        }]
+    );
+    let stale = host
+        .invoke(
+            Instant::ZERO,
+            Target::Handle(h),
+            demo::Channel::Read::ID,
+            &[][..],
+        )
+        .unwrap();
+    assert_eq!(sent(&mut host), wire("invoke"));
+    assert!(feed(&mut device, &wire("invoke")).is_empty());
+    assert_eq!(sent(&mut device), wire("error_stale_handle"));
+    assert_eq!(
+        feed(&mut host, &wire("error_stale_handle")),
+        [Owned::CallFailed {
+            id: stale,
+            reason: CallFailure::Remote(WireError::StaleHandle),
+            detail: vec![]
+        }]
+    );
+
+    // A new object takes slot 0 at generation 2; the device revokes it with a reason.
+    let name: heapless::String<16> = "log".try_into().unwrap();
+    let open = host
+        .call(
+            Instant::ZERO,
+            demo::OpenChannel::ID,
+            &crate::common::enc(&name)[..],
+        )
+        .unwrap();
+    assert_eq!(sent(&mut host), wire("request_open_log"));
+    let [Owned::Request { id, .. }] = feed(&mut device, &wire("request_open_log"))[..] else {
+        panic!()
+    };
+    let g = device.respond_export(id, channel).unwrap();
+    assert_eq!(g, Handle::new(0, 2));
+    assert_eq!(sent(&mut device), wire("reply_handle_reused"));
+    device.revoke(g, WireError::Revoked, "unplugged").unwrap();
+    assert_eq!(sent(&mut device), wire("revoke"));
+    let events = feed(&mut host, &both("reply_handle_reused", "revoke"));
+    assert!(matches!(&events[0], Owned::Reply { id, .. } if *id == open));
+    assert_eq!(
+        events[1],
+        Owned::Revoked {
+            handle: g,
+            code: WireError::Revoked,
+            reason: b"unplugged".to_vec()
+        }
+    );
+
+    // A constructor when the table is full (the host's fourth open of four slots...):
+    // answered TooManyHandles. Here the device's application answers a raw request id 1.
+    let [Owned::Request { id, .. }] =
+        feed(&mut device, &raw::frame(&[0x02, 0x01, 0x06, 0x01, b'x']))[..]
+    else {
+        panic!()
+    };
+    device
+        .respond_error(id, WireError::TooManyHandles, "")
+        .unwrap();
+    assert_eq!(sent(&mut device), wire("error_too_many_handles"));
 }
