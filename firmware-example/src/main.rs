@@ -369,7 +369,7 @@ fn main() -> ! {
                         Ok(Dispatched::Reply(n)) => ep.respond(id, out.get(..n).unwrap_or(&[])),
                         // open_channel made its channel at the announced handle's slot.
                         Ok(Dispatched::Export { interface, handle }) => {
-                            match ep.respond_export(id, interface) {
+                            match ep.respond_export_at(id, interface, handle) {
                                 Ok(_) => Ok(()),
                                 Err(_) => {
                                     if let Some(slot) = dev.channels.get_mut(handle.slot()) {

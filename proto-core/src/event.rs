@@ -166,14 +166,14 @@ pub enum Event<'a> {
         /// opened (give it to the `dispatch_request` that [`service!`](crate::service)
         /// generates, which checks it against the declaration).
         mode: crate::stream::StreamMode,
-        /// The handle this request's answer gets if it exports an object
-        /// ([`Endpoint::respond_export`](crate::Endpoint::respond_export), called before the
-        /// next event is polled): the lowest free slot of the export table at its next
-        /// generation. `None` if the table is full or handles are off.
+        /// The handle this request's answer gets if it exports an object with
+        /// [`Endpoint::respond_export_at`](crate::Endpoint::respond_export_at): the lowest
+        /// free slot of the export table at its next generation, announced so that a device
+        /// makes its object there first. `None` if the table is full or handles are off.
         export: Option<crate::handle::Handle>,
     },
     /// The peer calls `method` on an object this side exported; answer with `respond`,
-    /// `respond_error` or `respond_export`, as a request.
+    /// `respond_error` or `respond_export_at`, as a request.
     Invoke {
         /// Pass this to `respond`.
         id: RequestId,

@@ -194,18 +194,35 @@ impl<const H: usize> Exports<H> {
         Some(Handle::new(i as u32, next_generation(e.generation)))
     }
 
-    /// Exports an object as `interface` for the request with wire id `origin`.
+    /// True if `h` is what an export at its slot would get now: a free slot within
+    /// `limit`, at its next generation.
+    pub(crate) fn is_next(&self, limit: usize, h: Handle) -> bool {
+        h.slot() < limit
+            && matches!(self.slots.get(h.slot()), Some(e) if e.state == State::Free
+                && next_generation(e.generation) == h.generation)
+    }
+
+    /// Exports an object as `interface` at `h` (checked with [`next`](Self::next) or
+    /// [`is_next`](Self::is_next)) for the request with wire id `origin`.
+    pub(crate) fn export_at(&mut self, h: Handle, origin: u32, interface: u8) {
+        if let Some(e) = self.slots.get_mut(h.slot()) {
+            *e = Export {
+                generation: h.generation,
+                origin,
+                interface,
+                state: State::Live,
+                has_origin: true,
+            };
+            self.live = self.live.saturating_add(1);
+        }
+    }
+
+    /// Exports an object as `interface` for the request with wire id `origin`, at the
+    /// lowest free slot.
+    #[cfg(test)]
     pub(crate) fn export(&mut self, limit: usize, origin: u32, interface: u8) -> Option<Handle> {
         let h = self.next(limit)?;
-        let e = self.slots.get_mut(h.slot())?;
-        *e = Export {
-            generation: h.generation,
-            origin,
-            interface,
-            state: State::Live,
-            has_origin: true,
-        };
-        self.live = self.live.saturating_add(1);
+        self.export_at(h, origin, interface);
         Some(h)
     }
 

@@ -104,6 +104,62 @@
 /// instead of copied (other types are owned: write `heapless::String<N>` or
 /// `heapless::Vec<T, N>` in `no_std` code, `String` or `Vec<T>` with feature `alloc`).
 ///
+/// # Handles and interfaces
+///
+/// `fn f(args) -> handle I` returns a handle to a new object of interface `I`, declared in
+/// the same module with `interface I { N => Marker: fn method(a: T) -> U; ... }`: the
+/// methods callable on the handle, numbered apart from the procedures, plain calls with
+/// owned parameters (a borrowed one is refused by the compiler). The interface becomes a
+/// module `I` with the method markers, a device `Handler` (`fn method(&mut self, this:
+/// Handle, ..)`), a host `HostMethods` (on the object), `METHODS`, `SCHEMA`, `INTERFACE`,
+/// `dispatch`/`serve`, and `Remote<R>`/`AsyncRemote<R>` (the typed handle a client holds).
+/// Inside it, names of your own called `Handler`, `HostMethods`, `Remote`, `AsyncRemote`,
+/// `NAME`, `INTERFACE`, `METHODS`, `SCHEMA`, `PROCEDURES`, `dispatch` or `serve` are
+/// hidden by these.
+///
+/// ```
+/// wirecall::service! {
+///     pub mod files {
+///         /// Opens a file by name.
+///         0 => Open: fn open(name: heapless::String<16>) -> handle File;
+///         /// An open file.
+///         interface File {
+///             /// Its size in bytes.
+///             0 => Size: fn size() -> u32;
+///         }
+///     }
+/// }
+///
+/// /// A device keeps its objects by the slot of their handle.
+/// struct Device { sizes: [Option<u32>; 4] }
+/// impl files::Handler for Device {
+///     fn open(&mut self, this: wirecall::Handle, name: heapless::String<16>) -> Result<(), wirecall::WireError> {
+///         let slot = self.sizes.get_mut(this.slot()).ok_or(wirecall::WireError::Internal)?;
+///         *slot = Some(name.len() as u32);
+///         Ok(())
+///     }
+/// }
+/// impl files::File::Handler for Device {
+///     fn size(&mut self, this: wirecall::Handle) -> Result<u32, wirecall::WireError> {
+///         self.sizes.get(this.slot()).copied().flatten().ok_or(wirecall::WireError::StaleHandle)
+///     }
+/// }
+///
+/// use wirecall::Procedure;
+/// let mut device = Device { sizes: [None; 4] };
+/// let this = wirecall::Handle::new(2, 1); // the handle the request's event announced
+/// assert_eq!(files::Open::ID, 0);
+/// // `dispatch_request` runs `open` with the announced handle and says to export ...
+/// assert_eq!(files::File::INTERFACE, 0);
+/// assert_eq!(files::PROCEDURES[0].output, "handle File");
+/// assert_eq!(files::MANIFEST[0], wirecall::MANIFEST_FORMAT_INTERFACES);
+/// files::Handler::open(&mut device, this, "a.txt".try_into().unwrap()).unwrap();
+/// // ... and `dispatch_invoke` runs the methods on it.
+/// let mut out = [0u8; 8];
+/// let n = files::dispatch_invoke(&mut device, this, files::File::INTERFACE, files::File::Size::ID, &[], &mut out).unwrap();
+/// assert_eq!(&out[..n], &[5]);
+/// ```
+///
 /// # What it generates
 ///
 /// In the module, for every side:
@@ -315,7 +371,8 @@ macro_rules! __service {
             ///
             /// `export` is the request event's: the handle that a procedure returning a
             /// handle gives its new object (`TooManyHandles` if `None`); answer
-            /// `Dispatched::Export` with `Endpoint::respond_export`.
+            /// `Dispatched::Export { interface, handle }` with
+            /// `Endpoint::respond_export_at(id, interface, handle)`.
             pub fn dispatch_request<H: Handler + ?Sized>(
                 $h: &mut H,
                 $i: $crate::RequestId,

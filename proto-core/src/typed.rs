@@ -132,7 +132,7 @@ pub enum Dispatched {
     /// responds when it is over.
     Stream,
     /// A procedure returning a handle made its object, kept at `handle.slot()`: answer
-    /// with [`Endpoint::respond_export`](crate::Endpoint::respond_export)`(id, interface)`,
+    /// with [`Endpoint::respond_export_at`](crate::Endpoint::respond_export_at)`(id, interface, handle)`,
     /// which gives the object that handle.
     Export {
         /// The interface of the object (its module's `INTERFACE`).

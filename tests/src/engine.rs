@@ -181,6 +181,12 @@ pub trait Engine {
         args: &[u8],
     ) -> Result<CallId, CallError>;
     fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError>;
+    fn respond_export_at(
+        &mut self,
+        id: RequestId,
+        interface: u8,
+        handle: Handle,
+    ) -> Result<Handle, HandleError>;
     fn resolve_promise(&self, request: u32) -> Result<Resolved, HandleError>;
     fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError>;
     fn release(&mut self, handle: Handle) -> Result<(), HandleError>;
@@ -297,6 +303,14 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: us
     }
     fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError> {
         Endpoint::respond_export(self, id, interface)
+    }
+    fn respond_export_at(
+        &mut self,
+        id: RequestId,
+        interface: u8,
+        handle: Handle,
+    ) -> Result<Handle, HandleError> {
+        Endpoint::respond_export_at(self, id, interface, handle)
     }
     fn resolve_promise(&self, request: u32) -> Result<Resolved, HandleError> {
         Endpoint::resolve_promise(self, request)

@@ -192,14 +192,16 @@ impl Side {
                     other => other,
                 },
                 Answer::Error(e) => self.ep.respond_error(id, *e, ""),
-                Answer::Export(interface, handle) => match self.ep.respond_export(id, *interface) {
-                    Ok(got) => {
-                        assert_eq!(got, *handle, "the export got the announced handle");
-                        Ok(())
+                Answer::Export(interface, handle) => {
+                    match self.ep.respond_export_at(id, *interface, *handle) {
+                        Ok(got) => {
+                            assert_eq!(got, *handle, "the export got the announced handle");
+                            Ok(())
+                        }
+                        Err(HandleError::WouldBlock) => Err(RespondError::WouldBlock),
+                        Err(e) => panic!("respond_export: {e}"),
                     }
-                    Err(HandleError::WouldBlock) => Err(RespondError::WouldBlock),
-                    Err(e) => panic!("respond_export: {e}"),
-                },
+                }
             };
             match result {
                 Err(RespondError::WouldBlock) => {

@@ -894,16 +894,8 @@ impl<W> Session<W> {
                     args,
                     ..
                 } => {
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    if let Some(s) = self.requests.get_mut(id.index()) {
-                        *s = seq;
-                    }
-                    let ticket = Ticket {
-                        generation: self.generation,
-                        seq,
-                        id,
-                    };
+                    let ticket =
+                        hand_out(&mut self.next_seq, &mut self.requests, self.generation, id);
                     if matches!(on, Resolved::Pending(_)) && !self.serves_handles {
                         refuse = Some(ticket);
                     } else {
@@ -947,16 +939,8 @@ impl<W> Session<W> {
                     mode,
                     ..
                 } => {
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    if let Some(s) = self.requests.get_mut(id.index()) {
-                        *s = seq;
-                    }
-                    let ticket = Ticket {
-                        generation: self.generation,
-                        seq,
-                        id,
-                    };
+                    let ticket =
+                        hand_out(&mut self.next_seq, &mut self.requests, self.generation, id);
                     stop = sink.request(ticket, procedure, args);
                     if mode != StreamMode::Call {
                         requested = Some((ticket, mode));
@@ -1013,6 +997,21 @@ impl<W> Session<W> {
             }
         }
         (count, false)
+    }
+}
+
+/// The ticket of request `id`, handed out now: the next sequence number, recorded as the
+/// request's (fields passed apart, as an event borrows the engine).
+fn hand_out(next_seq: &mut u64, requests: &mut [u64], generation: u64, id: RequestId) -> Ticket {
+    let seq = *next_seq;
+    *next_seq += 1;
+    if let Some(s) = requests.get_mut(id.index()) {
+        *s = seq;
+    }
+    Ticket {
+        generation,
+        seq,
+        id,
     }
 }
 

@@ -25,20 +25,50 @@ impl<
 {
     /// Answers request `id` with a new handle: the object the application made for it is
     /// exported as `interface` (a number of your choosing, given back with every method
-    /// call on it). The handle is the one the request's event announced as `export` when
-    /// nothing was exported in between; index your objects with its slot.
+    /// call on it) in the lowest free slot. A host runtime, which keeps its objects by the
+    /// handle returned, uses this; a device that made its object at the slot its event
+    /// announced uses [`respond_export_at`](Self::respond_export_at).
     ///
     /// `TableFull` if every slot is taken (answer `TooManyHandles`), `Unsupported` with
     /// handles off on either side (the peer could neither call nor release the object:
     /// answer with an error), `Stale` if `id` is not waiting for an answer, `WouldBlock` if
     /// the transmit queue is full (nothing changed: retry after draining it).
     pub fn respond_export(&mut self, id: RequestId, interface: u8) -> Result<Handle, HandleError> {
+        let limit = usize::from(self.limits.handles);
+        let handle = self.exports.next(limit).ok_or(HandleError::TableFull)?;
+        self.export_as(id, interface, handle)
+    }
+
+    /// [`respond_export`](Self::respond_export) at `handle`, the one the request's event
+    /// announced as `export`, where the application made its object. Releases and session
+    /// ends that free lower slots meanwhile do not move it; `Stale` if `handle` is no longer
+    /// the next of its slot (the slot was given to another export in between: drop the
+    /// object, or answer with `respond_export` and move it), besides the errors of
+    /// `respond_export`.
+    pub fn respond_export_at(
+        &mut self,
+        id: RequestId,
+        interface: u8,
+        handle: Handle,
+    ) -> Result<Handle, HandleError> {
+        let limit = usize::from(self.limits.handles);
+        if !self.exports.is_next(limit, handle) {
+            return Err(HandleError::Stale);
+        }
+        self.export_as(id, interface, handle)
+    }
+
+    /// Answers request `id` with `handle`, a free slot at its next generation.
+    fn export_as(
+        &mut self,
+        id: RequestId,
+        interface: u8,
+        handle: Handle,
+    ) -> Result<Handle, HandleError> {
         let slot = self.active_request(id).map_err(|_| HandleError::Stale)?;
         if self.limits.handles == 0 || self.peer.handles.is_none() {
             return Err(HandleError::Unsupported);
         }
-        let limit = usize::from(self.limits.handles);
-        let handle = self.exports.next(limit).ok_or(HandleError::TableFull)?;
         // The reply carries the handle as its result: slot and generation, two varints.
         let mut n = encode_head(&mut self.scratch, Kind::Reply.header(false), id.wire);
         n += encode_varint(&mut self.scratch, n, handle.slot() as u32);
@@ -48,7 +78,7 @@ impl<
         }
         self.finish_request(slot, n)
             .map_err(|_| HandleError::WouldBlock)?;
-        self.exports.export(limit, id.wire, interface);
+        self.exports.export_at(handle, id.wire, interface);
         bump(&mut self.stats.handles_exported);
         Ok(handle)
     }

@@ -389,3 +389,102 @@ fn a_promise_whose_call_was_answered_is_never_sent_for_a_newer_call_with_its_id(
     drop((a, others, client));
     server.stop();
 }
+
+mod abandoned_open {
+    //! A tokio caller that gives up on a procedure returning a handle (a timeout around the
+    //! future) leaves no object behind on the server.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use wirecall::WireError;
+    use wirecall_adapters::host::{self, ServeOptions};
+
+    wirecall::service! {
+        pub mod slow {
+            0 => Open: fn open(ms: u32) -> handle Obj;
+            1 => Live: fn live() -> (u32, u32);
+            interface Obj {
+                0 => Ping: fn ping() -> u32;
+            }
+        }
+    }
+
+    /// Objects alive, and opens whose handler has returned.
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+    static OPENED: AtomicUsize = AtomicUsize::new(0);
+
+    struct Obj;
+    impl Drop for Obj {
+        fn drop(&mut self) {
+            LIVE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    impl slow::Obj::HostMethods for Obj {
+        fn ping(&self) -> Result<u32, WireError> {
+            Ok(1)
+        }
+    }
+    struct Slow;
+    impl slow::HostHandler for Slow {
+        type Obj = Obj;
+        fn open(&self, ms: u32) -> Result<Obj, WireError> {
+            std::thread::sleep(Duration::from_millis(u64::from(ms)));
+            LIVE.fetch_add(1, Ordering::SeqCst);
+            OPENED.fetch_add(1, Ordering::SeqCst);
+            Ok(Obj)
+        }
+        fn live(&self) -> Result<(u32, u32), WireError> {
+            let n = |a: &AtomicUsize| a.load(Ordering::SeqCst) as u32;
+            Ok((n(&LIVE), n(&OPENED)))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_async_open_leaves_no_object_on_the_server() {
+        use wirecall_adapters::host::tokio::AsyncClient;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = host::serve_tcp(listener, slow::serve(Slow), ServeOptions::default());
+        let server = server.unwrap();
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let raw = AsyncClient::over(stream, wirecall::Config::default());
+        let client = slow::AsyncClient::new(raw);
+        assert_eq!(client.live().await, Ok((0, 0)));
+        // The caller gives up long before the handler (300 ms) returns its object.
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), client.open(300)).await;
+        assert!(gave_up.is_err());
+        // Once the handler has returned, the object goes: its call was cancelled, so it is
+        // never exported. (Left exported, it would live until the session ends.)
+        let mut looks = 0;
+        loop {
+            let (live, opened) = client.live().await.unwrap();
+            if opened == 1 && live == 0 {
+                break;
+            }
+            looks += 1;
+            assert!(
+                looks < 1000,
+                "the object outlived every holder: {live} live"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A handle taken normally is kept, and released when dropped.
+        let obj = client.open(0).await.unwrap();
+        assert_eq!(obj.ping().await, Ok(1));
+        assert_eq!(client.live().await.unwrap().0, 1);
+        drop(obj);
+        loop {
+            if client.live().await.unwrap().0 == 0 {
+                break;
+            }
+            looks += 1;
+            assert!(looks < 2000, "a dropped handle was not released");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(client);
+        tokio::task::spawn_blocking(move || server.stop())
+            .await
+            .unwrap();
+    }
+}

@@ -687,3 +687,48 @@ fn an_exporter_frees_what_a_cancelled_orphan_reply_carried() {
     ));
     assert_eq!(b.exports_live(), 0);
 }
+
+#[test]
+fn an_object_made_at_the_announced_slot_is_exported_there_even_after_a_lower_slot_frees() {
+    let mut v = exporter();
+    let first = export(&mut v, 1);
+    assert_eq!(first, Handle::new(0, 1));
+    // A second constructor: its event announces slot 1 (what `next_export` says until
+    // something changes the table), where the device makes its object; its answer waits.
+    v.feed(&raw::frame(&with_id(0x02, 2, &[6])));
+    let [Owned::Request { id, .. }] = std::mem::take(&mut v.events)[..] else {
+        panic!("the request was not admitted")
+    };
+    let announced = v.ep.next_export().unwrap();
+    assert_eq!(announced, Handle::new(1, 1));
+    // Meanwhile the peer releases slot 0: now the lowest free slot.
+    v.feed(&raw::frame(&release(0, 1)));
+    assert_eq!(
+        v.events,
+        [Owned::Released {
+            handle: first,
+            interface: 3
+        }]
+    );
+    v.events.clear();
+    assert_eq!(v.ep.next_export(), Some(Handle::new(0, 2)));
+    // Answered at the announced handle, not at the lowest free slot.
+    assert_eq!(v.ep.respond_export_at(id, 3, announced), Ok(announced));
+    assert_eq!(v.frames(), [with_id(0x03, 2, &[1, 1])]);
+    assert_eq!(v.ep.export_interface(announced), Some(3));
+    // Two constructors announced the same slot: the first export takes it, the second is
+    // refused (`Stale`), never moved to another slot behind the application's back.
+    v.feed(&raw::frame(&with_id(0x02, 3, &[6])));
+    v.feed(&raw::frame(&with_id(0x02, 4, &[6])));
+    let events = std::mem::take(&mut v.events);
+    let [Owned::Request { id: a, .. }, Owned::Request { id: b, .. }] = events[..] else {
+        panic!("{events:?}")
+    };
+    let both = v.ep.next_export().unwrap();
+    assert_eq!(both, Handle::new(0, 2));
+    assert_eq!(v.ep.respond_export_at(a, 3, both), Ok(both));
+    assert_eq!(
+        v.ep.respond_export_at(b, 3, both),
+        Err(wirecall::HandleError::Stale)
+    );
+}

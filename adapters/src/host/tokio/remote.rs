@@ -91,6 +91,44 @@ impl AsyncRemoteObject for AsyncRemoteHandle {
     }
 }
 
+/// A call that returns a handle, started and not yet answered (or answered and not yet
+/// taken): dropped before its answer is taken, it cancels the call (the peer frees what a
+/// cancelled call exported), or, if the answer is in already, releases the handle it
+/// carries.
+struct PendingExport<'a> {
+    client: &'a AsyncClient,
+    id: crate::host::session::CallTicket,
+    generation: u64,
+    rx: tokio::sync::oneshot::Receiver<CallOutcome>,
+    done: bool,
+}
+
+impl Drop for PendingExport<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let shared = &self.client.shared;
+        let cancelled = shared.lock().session.cancel_call(self.id);
+        if !cancelled {
+            // Ended already: its outcome went to the channel (sent under the lock).
+            if let Ok(Ok(bytes)) = self.rx.try_recv() {
+                if let Ok(handle) = wirecall::decode_exact::<Handle>(&bytes) {
+                    let releases = shared.lock().session.releases();
+                    if !queue_release(&releases, self.generation, handle) {
+                        return;
+                    }
+                } else {
+                    return;
+                }
+            } else {
+                return;
+            }
+        }
+        shared.io.notify_one(); // the link's task writes the Cancel or the Release
+    }
+}
+
 impl AsyncClient {
     /// Calls `procedure`, which returns a handle (`-> handle I`), and returns the handle.
     /// Sent only in a session whose peer serves `schema`, if given.
@@ -120,7 +158,25 @@ impl AsyncClient {
                 )
             })
             .await?;
-        let bytes = self.finish(rx, id, deadline).await?;
+        // Until the answer is taken, a drop of this future (a timeout around it, a
+        // `select!`, an aborted task) must not leave the object alive on the peer.
+        let mut pending = PendingExport {
+            client: self,
+            id,
+            generation,
+            rx,
+            done: false,
+        };
+        let outcome = match tokio::time::timeout_at(deadline, &mut pending.rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ClientError::ConnectionLost),
+            Err(_) => Err(ClientError::Timeout), // the drop below cancels the call
+        };
+        if outcome.is_ok() {
+            pending.done = true;
+        }
+        drop(pending);
+        let bytes = outcome?;
         let handle = wirecall::decode_exact::<Handle>(&bytes).map_err(|_| ClientError::Decode)?;
         let (state, releases) = {
             let mut st = self.shared.lock();
