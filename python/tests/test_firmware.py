@@ -126,6 +126,14 @@ def test_the_firmwares_sensor_channels_are_handles_from_python(uart_socket):
             ch.close()
         with dev.open_channel(1) as again:
             assert isinstance(again.read(), int)
+            # The device withdraws every supply channel: the Revoke arrives ahead of the
+            # answer, so the handle knows at once, and a call on it is refused unsent.
+            assert again.revoked() is None
+            assert dev.power_down(1) == 1
+            assert again.revoked() == ("Revoked", "powered down")
+            with pytest.raises(wirecall.RemoteError) as e:
+                again.read()
+            assert e.value.code == "StaleHandle"
 
 
 def test_the_firmware_calls_back_into_python(uart_socket):

@@ -90,12 +90,19 @@ class CallerSide(Session):
         """The number of the current session (or of the last one): a handle is bound to it."""
         return self._session
 
+    def hold_handle(self, slot: int, generation: int, session: int) -> None:
+        """A handle received in ``session`` is held (until released or the session ends)."""
+        with self._lock:
+            if session == self._session:
+                self._held.add((slot, generation))
+
     def release_handle(self, slot: int, generation: int, session: int) -> None:
         """Gives a handle back (a Release frame), if its session is the current one and the
         peer did not withdraw it; otherwise it is gone already."""
         with self._lock:
             if self.state != ESTABLISHED or session != self._session:
                 return
+            self._held.discard((slot, generation))
             if self._revoked.pop((slot, generation), None) is not None:
                 return
         self._send(wire.Release(slot, generation).encode())  # a failed write ends the session, which frees it

@@ -243,6 +243,7 @@ class RemoteObject:
         self.handle = handle
         self._session = session
         self._closed = False
+        device.peer.hold_handle(handle.slot, handle.generation, session)
         self.methods: Dict[str, Callable[..., Any]] = {}
         # The methods reach the object through a weak reference: no cycle keeps a dropped
         # handle alive, so dropping it releases it at once (a method kept apart from its

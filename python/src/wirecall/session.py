@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, TypeVar
 
 from . import wire
 from .errors import (ConnectionLost, Error, ErrorCode, IncompatibleSchema, IncompatibleVersion, Refused)
@@ -72,6 +72,9 @@ class Session:
         self._calls: Dict[int, OutCall] = {}
         #: Handles the peer withdrew in this session: (slot, generation) -> (code, reason).
         self._revoked: Dict[Tuple[int, int], Tuple[int, str]] = {}
+        #: Handles held in this session (as many as live handle objects): a Revoke is
+        #: recorded only for one of these, so a peer cannot grow ``_revoked`` at will.
+        self._held: Set[Tuple[int, int]] = set()
         self._next_id = 0
         self._inbound: Dict[int, InCall] = {}
         self._handlers = 0
@@ -262,11 +265,13 @@ class Session:
         """The peer withdrew an object whose handle this side may hold: later calls on it
         fail here, without being sent."""
         with self._lock:
-            taken = self.state == ESTABLISHED and self.holds_handles
+            taken = self.state == ESTABLISHED and self.holds_handles and (f.slot, f.generation) in self._held
             if taken:
                 self._revoked[(f.slot, f.generation)] = (f.code, f.reason.decode("utf-8", "replace"))
         if not taken:
-            self._stray(now)  # only a side that holds handles can be told one was withdrawn
+            # Only a handle this side holds can be withdrawn from it: any other Revoke does
+            # no work (and a flood of them meets the stray budget).
+            self._stray(now)
 
     def revoked(self, slot: int, generation: int) -> Optional[Tuple[int, str]]:
         """Why the peer withdrew the object of this handle in the current session, if it did."""
@@ -332,6 +337,7 @@ class Session:
             self.state = HANDSHAKING
             self.stats["link_losses"] += 1
             self._revoked.clear()  # every handle of the session is gone anyway
+            self._held.clear()
             self._fail_calls(error)
             self._next_hello = now + self.options.keepalive
             self._fetch = None
