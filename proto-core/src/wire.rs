@@ -370,6 +370,16 @@ impl<'a> Reader<'a> {
         self.0 = self.0.get(n..)?;
         Some(v)
     }
+    /// The `timeout_ms` varint of a Request, Open or Invoke whose FLAG is `flag`: `Some(None)`
+    /// without the flag, `None` if the flag promises a timeout that is missing or malformed.
+    pub(crate) fn timeout(&mut self, flag: bool) -> Option<Option<u32>> {
+        if flag {
+            self.varint().map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
     pub(crate) fn rest(self) -> &'a [u8] {
         self.0
     }
@@ -605,11 +615,7 @@ impl<'a> Frame<&'a [u8]> {
             2 => {
                 let id = r.varint().ok_or(m)?;
                 let procedure = r.varint().ok_or(m)?;
-                let timeout_ms = if flag {
-                    Some(r.varint().ok_or(m)?)
-                } else {
-                    None
-                };
+                let timeout_ms = r.timeout(flag).ok_or(m)?;
                 Frame::Request {
                     id,
                     procedure,
@@ -643,11 +649,7 @@ impl<'a> Frame<&'a [u8]> {
                 let procedure = r.varint().ok_or(m)?;
                 let mode = crate::stream::StreamMode::from_wire(r.byte().ok_or(m)?).ok_or(m)?;
                 let depth = r.varint().ok_or(m)?;
-                let timeout_ms = if flag {
-                    Some(r.varint().ok_or(m)?)
-                } else {
-                    None
-                };
+                let timeout_ms = r.timeout(flag).ok_or(m)?;
                 Frame::Open {
                     id,
                     procedure,
@@ -709,11 +711,7 @@ impl<'a> Frame<&'a [u8]> {
                 let method = r.varint().ok_or(m)?;
                 let slot = r.varint().ok_or(m)?;
                 let generation = r.varint().ok_or(m)?;
-                let timeout_ms = if flag {
-                    Some(r.varint().ok_or(m)?)
-                } else {
-                    None
-                };
+                let timeout_ms = r.timeout(flag).ok_or(m)?;
                 Frame::Invoke {
                     id,
                     method,
