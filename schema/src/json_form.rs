@@ -17,6 +17,38 @@
 //! types for a tuple struct), `inner`, and `variants` (`[{name, kind, ...}]` with `kind` one
 //! of `unit`, `newtype` (with `inner`), `tuple` (with `items`) or `struct` (with `fields`)),
 //! and `interface` (a handle's interface name, empty for any).
+//!
+//! # Reading it back
+//!
+//! [`Manifest::from_json`](crate::Manifest::from_json) and
+//! [`Type::from_json`](crate::Type::from_json) (in `json_read`) read this form back, and a
+//! shorter one, for a server that declares its service at run time:
+//!
+//! * Anywhere a type is expected, a string in the notation is taken too (`"i32"`,
+//!   `"Vec<u8, 200>"`, `"Option<handle Channel>"`, read by [`Type::parse`](crate::Type::parse));
+//!   a struct or enum, which the notation only names, is an object as above. Objects and
+//!   strings mix freely (`{"type": "seq", "max": 4, "item": "String<8>"}`).
+//! * `params`, and the `fields` of a struct or of a struct variant, are an array of
+//!   `{"name", "type"}` or an object of name to type in declaration order
+//!   (`{"a": "i32", "b": "i32"}`). `max` may also be `0` or `null` for no bound, and a
+//!   handle's `interface` may be left out for any interface. A variant's `kind` may be left
+//!   out: its body (`inner`, `items` or `fields`, or none) says it.
+//! * What is derived may be left out. On a procedure: `signature` (ignored when given);
+//!   `id` (each missing one is the first number from 0 that the list has not used, counted
+//!   apart for the procedures and for each interface's methods); `output` (the unit type);
+//!   `params` (none); `kind` (the items given say it, so none is a `call`), and `item`,
+//!   `in_item` unless the kind needs them (a `server stream` needs `item`, a
+//!   `client stream` `in_item`, a `bidi stream` both; one it does not need is an error).
+//!   On the manifest: `interfaces` (none) and `format` (when given, it must be the one the
+//!   interfaces imply). `service`, `procedures`, names and the types' bodies are required.
+//! * A member not listed here is an error, so that a misspelt one is not passed over.
+//!
+//! Everything the byte parser refuses is refused, with the JSON path of the problem
+//! (`procedures[1].params.b: unknown type "i33"`): two procedures, methods of one interface,
+//! interfaces, parameters, fields or variants with one name, two procedures or methods of
+//! one interface with one id, a handle of an interface that is not declared, types nested
+//! deeper than [`MAX_DEPTH`](crate::MAX_DEPTH). The manifest read is then written to bytes
+//! and parsed again, so both readers agree on what a manifest is.
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;

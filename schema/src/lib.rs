@@ -11,7 +11,11 @@
 //!   [`encode_value`], [`decode_value`], [`decode_output`], [`decode_item`], ...), so a
 //!   tool can call any procedure without its Rust types;
 //! * renders signatures and type definitions ([`signature`], [`definition`],
-//!   [`named_types`]) and a JSON form of the manifest (`Serialize` on [`Manifest`]).
+//!   [`named_types`]) and a JSON form of the manifest (`Serialize` on [`Manifest`]);
+//! * reads that JSON form, or a shorter declaration, back into a manifest
+//!   ([`Manifest::from_json`]), and types from their notation ([`Type::parse`]), so a
+//!   server in another language can declare its service at run time (see "Declaring a
+//!   service" below).
 //!
 //! It depends on neither the core nor the adapters: the manifest format and postcard's
 //! encoding are the whole contract.
@@ -151,6 +155,55 @@
 //! `chat(stream String) -> stream String`, `open(name: String<16>) -> handle Channel`; a unit
 //! result is left out (`reset()`). An interface's methods have signatures like any
 //! procedure's.
+//!
+//! [`Type::parse`] reads a type back from the notation, for every type without a name
+//! (a struct or enum prints as its name only, so it cannot be read back from it; the empty
+//! tuple prints as `()`, which reads as the unit type).
+//!
+//! # Declaring a service
+//!
+//! A server that is not written in Rust (a JavaScript one, say) declares its service as
+//! JSON, and [`Manifest::from_json`] turns the declaration into the model, whose
+//! [`Manifest::to_bytes`] are the manifest it sends. The declaration is the JSON form
+//! (`serde_json::to_value(&manifest)`), with whatever is derived left out: ids (numbered
+//! from 0, around those given), `kind` (from the items given), `output` when it is `()`,
+//! `signature`, `format`, `interfaces` when there are none. Parameters and struct fields
+//! may be an object of name to type, and any type a string in the notation; structs and
+//! enums are objects (`{"type": "struct", "name": "Info", "fields": {"version": "u32"}}`).
+//! The full form is in `json_form.rs`. What the byte parser would refuse is refused, with
+//! the JSON path of the problem ([`JsonFormError`]).
+//!
+//! ```
+//! use serde_json::json;
+//! use wirecall_schema::{signature, Manifest, Type};
+//!
+//! let manifest = Manifest::from_json(&json!({
+//!     "service": "demo",
+//!     "procedures": [
+//!         {"name": "add", "params": {"a": "i32", "b": "i32"}, "output": "i32"},
+//!         {"name": "count", "params": {"n": "u32"}, "kind": "server stream", "item": "u32"},
+//!         {"name": "info", "output": {"type": "struct", "name": "Info",
+//!                                     "fields": {"version": "u32", "name": "String<16>"}}},
+//!         {"name": "open", "params": {"name": "String<16>"}, "output": "handle Channel"},
+//!     ],
+//!     "interfaces": [{"name": "Channel", "methods": [{"name": "read", "output": "i32"}]}],
+//! }))?;
+//! let add = manifest.procedure("add").expect("declared");
+//! assert_eq!((add.id, signature(add).as_str()), (0, "add(a: i32, b: i32) -> i32"));
+//! assert_eq!(signature(&manifest.procedures[1]), "count(n: u32) -> stream u32");
+//! // The bytes a device serving it would send, which parse back to the same manifest.
+//! let bytes = manifest.to_bytes();
+//! assert_eq!(Manifest::parse(&bytes)?, manifest);
+//!
+//! let error = Manifest::from_json(&json!({
+//!     "service": "demo",
+//!     "procedures": [{"name": "reset"}, {"name": "add", "params": {"a": "i32", "b": "i33"}}],
+//! }))
+//! .unwrap_err();
+//! assert_eq!(error.to_string(), r#"procedures[1].params.b: unknown type "i33""#);
+//! assert_eq!(Type::parse("Vec<u8, 200>")?, Type::seq(200, Type::U8));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -167,18 +220,22 @@
 
 mod codec;
 mod json_form;
+mod json_read;
 mod leb128;
 mod manifest;
 mod model;
 mod notation;
+mod notation_parse;
 
 pub use codec::{
     decode_args, decode_in_item, decode_item, decode_output, decode_value, encode_args,
     encode_in_item, encode_item, encode_output, encode_value, CodecError, MAX_EMPTY_VALUES,
 };
+pub use json_read::JsonFormError;
 pub use manifest::{ManifestError, ManifestErrorKind};
 pub use model::{
     Field, Interface, Manifest, Mode, Procedure, Type, Variant, VariantKind, FORMAT,
     FORMAT_INTERFACES, MAX_DEPTH,
 };
 pub use notation::{definition, named_types, signature};
+pub use notation_parse::{NotationError, NotationErrorKind};

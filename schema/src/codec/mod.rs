@@ -13,6 +13,8 @@ mod keys;
 mod text;
 
 pub use error::CodecError;
+// For the errors of reading a declared manifest, which show JSON as the codec's do.
+pub(crate) use error::got_json;
 
 use serde_json::{Map, Value};
 

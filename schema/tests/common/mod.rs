@@ -401,3 +401,40 @@ pub(crate) fn arb_handles_manifest() -> impl Strategy<Value = Manifest> {
             manifest
         })
 }
+
+/// Any type without a name that the notation writes and reads back: the primitives,
+/// bounded and unbounded strings, sequences and maps, options, tuples of one or more (the
+/// empty tuple prints as `()`, the unit type), arrays, and handles of any interface or of
+/// one named like a Rust identifier. Bounds and lengths range over all of `u32`.
+pub(crate) fn arb_anonymous_type() -> impl Strategy<Value = Type> {
+    let bound = prop_oneof![Just(0u32), 1u32..300, Just(u32::MAX), any::<u32>()];
+    let leaf = prop_oneof![
+        Just(Type::Unit),
+        Just(Type::Bool),
+        Just(Type::U8),
+        Just(Type::U16),
+        Just(Type::U32),
+        Just(Type::U64),
+        Just(Type::U128),
+        Just(Type::I8),
+        Just(Type::I16),
+        Just(Type::I32),
+        Just(Type::I64),
+        Just(Type::I128),
+        Just(Type::F32),
+        Just(Type::F64),
+        Just(Type::Char),
+        bound.clone().prop_map(Type::string),
+        prop_oneof![Just(String::new()), "[A-Za-z_][A-Za-z0-9_]{0,8}"].prop_map(Type::handle),
+    ];
+    leaf.prop_recursive(6, 64, 4, move |inner| {
+        prop_oneof![
+            inner.clone().prop_map(Type::option),
+            (bound.clone(), inner.clone()).prop_map(|(max, item)| Type::seq(max, item)),
+            (bound.clone(), inner.clone(), inner.clone())
+                .prop_map(|(max, k, v)| Type::map(max, k, v)),
+            proptest::collection::vec(inner.clone(), 1..5).prop_map(Type::Tuple),
+            (bound.clone(), inner.clone()).prop_map(|(len, item)| Type::array(len, item)),
+        ]
+    })
+}

@@ -200,6 +200,28 @@ fn the_demo_and_firmware_manifests_round_trip_through_the_host_reader() {
     );
 }
 
+/// The manifests `service!` builds read back from their JSON form (what a server in another
+/// language would declare), to the same model and so to the same bytes and hash.
+#[test]
+fn the_demo_and_firmware_manifests_read_back_from_their_json_form() {
+    use wirecall_example_service::device;
+    use wirecall_tests::calc::{calc, other};
+    use wirecall_tests::demo::demo;
+    for bytes in [
+        &demo::MANIFEST[..],
+        &device::MANIFEST[..],
+        &shapes::MANIFEST[..],
+        &calc::MANIFEST[..],
+        &other::MANIFEST[..],
+    ] {
+        let m = Manifest::parse(bytes).unwrap();
+        let form = serde_json::to_value(&m).unwrap();
+        let read = Manifest::from_json(&form).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read, m);
+        assert_eq!(read.to_bytes(), bytes);
+    }
+}
+
 #[test]
 fn a_typed_reading_from_the_firmware_prints_with_its_field_names() {
     use wirecall_example_service::{device, Reading};
