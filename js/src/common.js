@@ -1,0 +1,7 @@
+// What every entry point of the package exports (after it loaded the WebAssembly core).
+
+export * from "./errors.js";
+export { parseLinkUrl, DEFAULT_BAUD } from "./url.js";
+export { Peer } from "./peer.js";
+export { Device, ItemStream, deviceOver } from "./device.js";
+export { wasm } from "./wasm.js";

@@ -1,0 +1,20 @@
+// wirecall for Node: the entry point. Loads the WebAssembly core from disk, then offers
+// the client (`connect(url)`), the server (`Service`, `serve`), links by URL and the rest.
+
+import "./wasm.node.js";
+import { openLink } from "./links/node.js";
+import { deviceOver } from "./device.js";
+
+export * from "./common.js";
+export { openLink, tcpLink, unixLink, execLink, serialLink, StreamLink } from "./links/node.js";
+
+/**
+ * Connects to the wirecall peer a link URL names (`tcp://HOST:PORT`, `unix:///path`,
+ * `serial:///dev/ttyUSB0?baud=115200`, `exec:COMMAND`) and returns a Device bound to its
+ * manifest. Options: `timeoutMs` (each call's default deadline), `connectTimeoutMs`, and
+ * the engine's options (`maxFrame`, `maxCalls`, `keepaliveMs`, `streamWindow`).
+ */
+export async function connect(url, options = {}) {
+  const link = await openLink(url);
+  return deviceOver(link, options);
+}

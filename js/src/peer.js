@@ -1,0 +1,541 @@
+// A Peer drives one wirecall Engine (the Rust core, compiled to WebAssembly) over one link.
+//
+// The engine decides everything the protocol says; the Peer only moves bytes and time
+// between it and the link and keeps who-waits-for-what: the promise of each call, the item
+// queue of each stream, the handler of each request served. It follows the core's loop:
+// after every input or command, transmit what is queued, take every event, then feed the
+// rest of the input, and re-arm the one timer at the engine's next deadline.
+//
+// Nothing waits without a bound: input the engine does not take yet stays with the link
+// (which is paused), so a peer that sends faster than this side handles is held back by the
+// link's own flow control; a stream's items queue up to the window the engine granted; a
+// caller that finds every call slot in use waits as a pending promise of its own.
+
+import { wasm } from "./wasm.js";
+import {
+  Cancelled, ConnectionLost, DecodeError, IncompatibleSchema, IncompatibleVersion, RemoteError,
+  Timeout, TooLarge, WirecallError, ErrorCode,
+} from "./errors.js";
+
+/** Milliseconds on a monotonic clock, the engine's time. */
+export const now = () => performance.now();
+
+/** The largest manifest accepted from a peer (the engine's frames carry it in pieces). */
+const MAX_MANIFEST = 1 << 20;
+
+/** Refusals of a command that mean "wait and try again", not "fail". */
+const WAIT_CODES = new Set(["TooManyCalls", "NotConnected", "WouldBlock"]);
+
+/** The error a failed call ends with, from a `call_failed` event. */
+function callFailure(e) {
+  switch (e.reason) {
+    case "remote": return RemoteError.fromWire(e.code, e.detail, e.error);
+    case "deadline_exceeded": return new Timeout();
+    case "connection_lost": return new ConnectionLost();
+    case "idle": return new Timeout("the stream idled past its limit");
+    case "flow_control": return new WirecallError("the peer broke the stream's flow control");
+    case "item_lost": return new WirecallError("a stream item was lost on the link");
+    default: return new WirecallError(`the call failed (${e.reason})`);
+  }
+}
+
+/** The error for a command the engine refused (not a wait). */
+export function commandFailure(e) {
+  switch (e.code) {
+    case "TooLarge": return new TooLarge(`too large for the agreed frame size: ${e.message}`);
+    case "Closed": return new ConnectionLost("the session is closed");
+    default: return new WirecallError(`${e.code ?? "error"}: ${e.message}`);
+  }
+}
+
+/** A promise with its resolve and reject at hand. */
+export function deferred() {
+  let resolve, reject;
+  const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+  return { promise, resolve, reject };
+}
+
+/**
+ * One session over one link. `link` has `start({data, close, drain})`, `write(bytes)`
+ * (false: buffer full, wait for drain), `pause()`, `resume()`, `close()` and `name`.
+ * `options`: `engine` (the Engine options: maxFrame, maxCalls, keepaliveMs, callTimeoutMs,
+ * streamWindow, manifest, schema, expectSchema), `onRequest(peer, event)` to serve calls,
+ * `onClose(error)`.
+ */
+export class Peer {
+  constructor(link, options = {}) {
+    const { Engine } = wasm();
+    this.link = link;
+    this.options = options;
+    this.engine = new Engine(now(), options.engine ?? {});
+    /** call key -> the caller's state: {resolve, reject, item?, credit?} */
+    this.calls = new Map();
+    /** request key -> the server's state: {event, item?, itemsEnded?, credit?, ended?} */
+    this.requests = new Map();
+    this.waiters = new Set();
+    this.connected = deferred();
+    this.connected.promise.catch(() => {});
+    this.peerInfo = null;
+    this.closed = false;
+    this.closeError = null;
+    this.backlog = null;
+    this.writable = true;
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.driving = false;
+    this.again = false;
+    this.manifestPieces = null;
+    this.onRequest = options.onRequest ?? null;
+    this.closedPromise = deferred();
+    link.start({
+      data: (bytes) => this.#input(bytes),
+      close: (error) => this.#linkClosed(error),
+      drain: () => { this.writable = true; this.drive(); },
+    });
+    this.drive();
+  }
+
+  /** The peer's Hello, once connected: {maxFrame, maxInbound, schema, manifest, ...}. */
+  get info() {
+    return this.peerInfo;
+  }
+
+  /** Resolves once the handshake completed; rejects if the session cannot start. */
+  ready() {
+    return this.connected.promise;
+  }
+
+  /** Resolves once the peer is closed (link gone), with the error that closed it or null. */
+  done() {
+    return this.closedPromise.promise;
+  }
+
+  #input(bytes) {
+    if (this.closed) return;
+    this.backlog = this.backlog ? concat(this.backlog, bytes) : bytes;
+    this.drive();
+  }
+
+  /** Runs the core's loop until nothing is left to do. Re-entrant calls only ask again. */
+  drive() {
+    if (this.driving) {
+      this.again = true;
+      return;
+    }
+    this.driving = true;
+    try {
+      do {
+        this.again = false;
+        this.#transmit();
+        for (let e = this.engine.pollEvent(); e !== undefined; e = this.engine.pollEvent()) {
+          this.#event(e);
+        }
+        this.#transmit();
+        if (this.backlog && !this.closed) {
+          const taken = this.engine.handleInput(now(), this.backlog);
+          this.backlog = taken >= this.backlog.length ? null : this.backlog.subarray(taken);
+          if (taken > 0) this.again = true;
+        }
+      } while (this.again);
+      if (!this.closed) {
+        // Input the engine cannot take yet holds the link back (backpressure to the peer).
+        if (this.backlog) this.link.pause();
+        else this.link.resume();
+        this.#arm();
+      }
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  #transmit() {
+    if (!this.writable || this.closed) return;
+    const bytes = this.engine.pollTransmit();
+    if (bytes === undefined) return;
+    this.writable = this.link.write(bytes);
+    // A full transmit queue refused commands with WouldBlock: they may go again.
+    this.#wake();
+  }
+
+  #arm() {
+    const at = this.engine.pollTimeout();
+    if (at === this.timerAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = at ?? Infinity;
+    if (at === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      if (this.closed) return;
+      this.engine.handleTimeout(now());
+      this.drive();
+    }, Math.max(0, at - now()));
+  }
+
+  #event(e) {
+    switch (e.type) {
+      case "connected":
+        this.peerInfo = e.peer;
+        this.connected.resolve(e.peer);
+        this.#wake();
+        break;
+      case "disconnected":
+        this.#disconnected(e);
+        break;
+      case "reply": {
+        const call = this.calls.get(e.call);
+        if (call) {
+          this.calls.delete(e.call);
+          call.resolve(e.payload);
+        }
+        this.#wake();
+        break;
+      }
+      case "call_failed": {
+        const call = this.calls.get(e.call);
+        if (call) {
+          this.calls.delete(e.call);
+          call.reject(callFailure(e));
+        }
+        this.#wake();
+        break;
+      }
+      case "item": {
+        const owner = e.call !== undefined ? this.calls.get(e.call) : this.requests.get(e.request);
+        owner?.item?.(e.item);
+        break;
+      }
+      case "credit": {
+        const owner = e.call !== undefined ? this.calls.get(e.call) : this.requests.get(e.request);
+        owner?.credit?.();
+        break;
+      }
+      case "items_ended":
+        this.requests.get(e.request)?.itemsEnded?.();
+        break;
+      case "request_ended": {
+        const request = this.requests.get(e.request);
+        if (request) {
+          this.requests.delete(e.request);
+          request.ended?.(e.reason);
+        }
+        break;
+      }
+      case "manifest_piece":
+        this.manifestPieces?.(e);
+        break;
+      case "request":
+      case "invoke":
+        this.#request(e);
+        break;
+      default:
+        // released / revoked: this package holds and exports no handles.
+        break;
+    }
+  }
+
+  #request(e) {
+    if (e.type === "request" && this.onRequest) {
+      this.requests.set(e.request, { event: e });
+      this.onRequest(this, e);
+      return;
+    }
+    const what = e.type === "invoke" ? "holds no objects to call methods on" : "serves no procedures";
+    this.respondError(e.request, e.type === "invoke" ? ErrorCode.StaleHandle : ErrorCode.UnknownProcedure,
+      `this side ${what}`);
+  }
+
+  #disconnected(e) {
+    this.peerInfo = null;
+    let error;
+    if (e.reason === "incompatible") {
+      error = e.code === ErrorCode.IncompatibleVersion
+        ? new IncompatibleVersion("the peer speaks no protocol version this side speaks")
+        : new IncompatibleSchema("the peer serves another schema than the one expected");
+    } else {
+      error = new ConnectionLost(`the session ended (${e.reason.replace(/_/g, " ")}${e.error ? `: ${e.error}` : ""})`);
+    }
+    // The core ends every call and request of the session with its own event; what is
+    // left is who waits for a session (a connect, a manifest): they fail now.
+    this.connected.reject(error);
+    this.connected = deferred();
+    this.connected.promise.catch(() => {});
+    this.lastDisconnect = error;
+    for (const request of this.requests.values()) request.ended?.("connection_lost");
+    this.requests.clear();
+    if (e.reason === "incompatible" || e.reason === "local_close") this.close(error);
+    this.#wake();
+  }
+
+  #linkClosed(error) {
+    if (this.closed) return;
+    const lost = new ConnectionLost(error ? `the link closed: ${error.message ?? error}` : "the link closed");
+    this.close(lost);
+  }
+
+  /**
+   * Ends the session and the link. Every call still waiting fails with `error` (default:
+   * ConnectionLost), every request served is told it ended.
+   */
+  close(error = null) {
+    if (this.closed) return;
+    const reason = error ?? new ConnectionLost("the device was closed");
+    // A Close frame, best effort, before the link goes.
+    this.engine.close();
+    const bytes = this.engine.pollTransmit();
+    if (bytes !== undefined && this.writable) this.link.write(bytes);
+    this.closed = true;
+    this.closeError = reason;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (const call of this.calls.values()) call.reject(reason);
+    this.calls.clear();
+    for (const request of this.requests.values()) request.ended?.("connection_lost");
+    this.requests.clear();
+    this.connected.reject(reason);
+    this.manifestPieces?.({ error: reason });
+    this.#wake();
+    this.link.close();
+    this.options.onClose?.(error);
+    this.closedPromise.resolve(error);
+  }
+
+  #wake() {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+  }
+
+  /** Waits until something changed (a call ended, the session came up, the queue drained). */
+  #changed(deadline, signal) {
+    return new Promise((resolve, reject) => {
+      let timer = null;
+      const done = () => {
+        if (timer !== null) clearTimeout(timer);
+        signal?.removeEventListener("abort", aborted);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const aborted = () => { done(); };
+      this.waiters.add(done);
+      if (deadline !== Infinity) timer = setTimeout(done, Math.max(0, deadline - now()));
+      signal?.addEventListener("abort", aborted, { once: true });
+      void reject;
+    });
+  }
+
+  /**
+   * Starts a call: `procedure` (its number), encoded `args`, `mode` (`call`,
+   * `server stream`, `client stream`, `bidi stream`). Options: `timeoutMs` (the deadline, which
+   * also bounds waiting for a free call slot or for the session), `signal` (an AbortSignal:
+   * cancels), `item(bytes)` and `credit()` for streams. Returns `{key, result}` where
+   * `result` resolves with the reply's bytes.
+   */
+  async start(procedure, args, mode = "call", options = {}) {
+    const { timeoutMs, signal } = options;
+    const deadline = timeoutMs === undefined ? Infinity : now() + timeoutMs;
+    for (;;) {
+      if (this.closed) throw this.closeError;
+      if (signal?.aborted) throw new Cancelled();
+      const left = deadline === Infinity ? undefined : deadline - now();
+      if (left !== undefined && left <= 0) throw new Timeout("no free call slot or session before the deadline");
+      let key;
+      try {
+        key = this.engine.open(now(), procedure, args, mode, left);
+      } catch (e) {
+        if (WAIT_CODES.has(e.code)) {
+          await this.#changed(deadline, signal);
+          continue;
+        }
+        throw commandFailure(e);
+      }
+      const result = deferred();
+      const state = { resolve: result.resolve, reject: result.reject, item: options.item, credit: options.credit };
+      this.calls.set(key, state);
+      if (signal) {
+        const abort = () => this.cancel(key, new Cancelled());
+        signal.addEventListener("abort", abort, { once: true });
+        result.promise.then(() => signal.removeEventListener("abort", abort), () => signal.removeEventListener("abort", abort));
+      }
+      this.drive();
+      return { key, result: result.promise };
+    }
+  }
+
+  /** A plain call: resolves with the reply's bytes. */
+  async call(procedure, args, options = {}) {
+    const { result } = await this.start(procedure, args, "call", options);
+    return result;
+  }
+
+  /** Cancels call `key` (the peer is told); its promise rejects with `error`. */
+  cancel(key, error = new Cancelled()) {
+    const call = this.calls.get(key);
+    if (!call) return;
+    this.calls.delete(key);
+    try {
+      this.engine.cancel(key);
+    } catch {
+      // Already ended in the engine: nothing to tell the peer.
+    }
+    call.reject(error);
+    this.#wake();
+    this.drive();
+  }
+
+  /** Grants the peer credit for `items` items consumed on call `key`'s stream. */
+  consume(key, items = 1) {
+    try {
+      this.engine.consume(key, items);
+    } catch {
+      return; // the call ended meanwhile
+    }
+    this.drive();
+  }
+
+  /**
+   * Sends an item on call `key` (a client or bidirectional stream), waiting for credit.
+   * `waitCredit()` resolves when a `credit` event arrives for it.
+   */
+  async sendItem(key, bytes, waitCredit) {
+    for (;;) {
+      if (!this.calls.has(key)) throw this.closeError ?? new ConnectionLost("the call ended");
+      try {
+        this.engine.sendItem(key, bytes);
+        this.drive();
+        return;
+      } catch (e) {
+        if (e.code === "NoCredit" || e.code === "WouldBlock") {
+          await waitCredit();
+          continue;
+        }
+        throw commandFailure(e);
+      }
+    }
+  }
+
+  /** Ends the items of call `key`. */
+  endItems(key) {
+    try {
+      this.engine.endItems(key);
+    } catch (e) {
+      if (this.calls.has(key)) throw commandFailure(e);
+    }
+    this.drive();
+  }
+
+  /** Answers request `key` with encoded bytes. */
+  respond(key, bytes) {
+    this.requests.delete(key);
+    try {
+      this.engine.respond(key, bytes);
+    } catch (e) {
+      if (e.code !== "NotPending") throw commandFailure(e);
+    }
+    this.drive();
+  }
+
+  /** Answers request `key` with wire error `code` and a detail text. */
+  respondError(key, code, detail = "") {
+    this.requests.delete(key);
+    try {
+      this.engine.respondError(key, code, detail);
+    } catch (e) {
+      if (e.code !== "NotPending") throw commandFailure(e);
+    }
+    this.drive();
+  }
+
+  /** Sends an item on request `key`'s server stream, waiting for credit. */
+  async sendReplyItem(key, bytes, waitCredit) {
+    for (;;) {
+      if (!this.requests.has(key)) throw new Cancelled("the request ended");
+      try {
+        this.engine.sendReplyItem(key, bytes);
+        this.drive();
+        return;
+      } catch (e) {
+        if (e.code === "NoCredit" || e.code === "WouldBlock") {
+          await waitCredit();
+          continue;
+        }
+        throw commandFailure(e);
+      }
+    }
+  }
+
+  /** Grants the caller credit for `items` items of request `key` consumed. */
+  consumeRequest(key, items = 1) {
+    try {
+      this.engine.consumeRequest(key, items);
+    } catch {
+      return;
+    }
+    this.drive();
+  }
+
+  /**
+   * Fetches the peer's manifest (in pieces, as the frame size allows), checks it against
+   * the schema hash of the peer's Hello, and resolves with its bytes.
+   */
+  async fetchManifest() {
+    const info = await this.ready();
+    if (!info.manifest) {
+      throw new IncompatibleSchema("the peer does not describe itself (it sends no manifest)");
+    }
+    const parts = [];
+    let have = 0;
+    let total = null;
+    while (total === null || have < total) {
+      const piece = deferred();
+      this.manifestPieces = (e) => (e.error ? piece.reject(e.error) : piece.resolve(e));
+      try {
+        this.engine.requestManifest(have);
+      } catch (e) {
+        if (!WAIT_CODES.has(e.code)) throw commandFailure(e);
+        await this.#changed(now() + 50);
+        continue;
+      }
+      this.drive();
+      const timer = setTimeout(() => piece.reject(new Timeout("the peer did not send its manifest")), 5000);
+      let e;
+      try {
+        e = await piece.promise;
+      } finally {
+        clearTimeout(timer);
+        this.manifestPieces = null;
+      }
+      if (e.offset !== have) continue; // a late piece of an earlier request
+      if (e.total > MAX_MANIFEST) throw new DecodeError(`the peer's manifest of ${e.total} bytes exceeds ${MAX_MANIFEST}`);
+      if (total !== null && e.total !== total) throw new DecodeError("the peer's manifest changed while it was read");
+      total = e.total;
+      if (e.bytes.length === 0 && have < total) throw new DecodeError("the peer sent an empty piece of its manifest");
+      parts.push(e.bytes);
+      have += e.bytes.length;
+    }
+    const bytes = concat(...parts);
+    const hash = wasm().manifestHash(bytes);
+    if (hash !== info.schema) {
+      throw new IncompatibleSchema(`the peer's manifest hashes to 0x${hash.toString(16)}, its Hello says 0x${info.schema.toString(16)}`);
+    }
+    return bytes;
+  }
+
+  /** The engine's counters. */
+  stats() {
+    return this.engine.stats();
+  }
+}
+
+/** The bytes of several Uint8Arrays, one after another. */
+export function concat(...parts) {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
