@@ -309,7 +309,7 @@ export class Peer {
 
   /** Waits until something changed (a call ended, the session came up, the queue drained). */
   #changed(deadline, signal) {
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       let timer = null;
       const done = () => {
         if (timer !== null) clearTimeout(timer);
@@ -321,7 +321,6 @@ export class Peer {
       this.waiters.add(done);
       if (deadline !== Infinity) timer = setTimeout(done, Math.max(0, deadline - now()));
       signal?.addEventListener("abort", aborted, { once: true });
-      void reject;
     });
   }
 
