@@ -44,6 +44,7 @@ export async function deviceOver(link, options = {}) {
   try {
     const bytes = await within(peer.fetchManifest(), connectTimeoutMs, `connecting to ${link.name}`);
     const schema = new (wasm().Schema)(bytes);
+    peer.expectSchema = schema.hash;
     return new Device(peer, schema, { timeoutMs, signal });
   } catch (e) {
     peer.close(e instanceof WirecallError ? e : new ConnectionLost(String(e)));
@@ -216,6 +217,7 @@ export class ItemStream {
       credit: () => credit.fire(),
     }).then(({ key, result }) => {
       this.key = key;
+      if (this.unacked > 0) device.peer.consume(key, this.unacked);
       if (this.cancelled) device.peer.cancel(key, new Cancelled());
       if (outgoing !== undefined) sendAll(device, p, key, outgoing, credit);
       result.then((payload) => {
@@ -257,6 +259,7 @@ export class ItemStream {
       if (this.queue.length > 0) {
         const bytes = this.queue.shift();
         if (this.key !== null) this.device.peer.consume(this.key, 1);
+        else this.unacked = (this.unacked ?? 0) + 1;
         try {
           return { value: this.device.schema.decode("item", this.procedure.name, bytes), done: false };
         } catch (e) {

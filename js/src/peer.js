@@ -93,6 +93,8 @@ export class Peer {
     this.scheduled = false;
     this.manifestPieces = null;
     this.onRequest = options.onRequest ?? null;
+    /** Once set, a session with another schema hash closes the peer (a device re-flashed). */
+    this.expectSchema = undefined;
     this.closedPromise = deferred();
     link.start({
       data: (bytes) => this.#input(bytes),
@@ -196,6 +198,12 @@ export class Peer {
   #event(e) {
     switch (e.type) {
       case "connected":
+        if (this.expectSchema !== undefined && e.peer.schema !== this.expectSchema) {
+          // A new session (the device restarted) with another schema: its procedures may
+          // not be the ones this side encodes for.
+          this.close(new IncompatibleSchema(`the peer now serves schema 0x${e.peer.schema.toString(16)}, not 0x${this.expectSchema.toString(16)}`));
+          break;
+        }
         this.peerInfo = e.peer;
         this.connected.resolve(e.peer);
         this.#wake();
