@@ -151,6 +151,14 @@ impl Engine {
     /// Everything queued for the link, as one byte array, or `undefined` if nothing is.
     #[wasm_bindgen(js_name = pollTransmit)]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        // Frames that are due but not queued yet (the first Hello, a Close) are queued by
+        // the core's poll_transmit itself: an empty poll lets them in before the queue's
+        // length is read. Without it the first Hello waited for the first handleTimeout,
+        // a keepalive interval later, so a device that waits for the host's Hello (a serial
+        // port) answered only after a second.
+        if self.core.transmit_pending() == 0 {
+            let _nothing_copied = self.core.poll_transmit(&mut []);
+        }
         let pending = self.core.transmit_pending();
         if pending == 0 {
             return None;
