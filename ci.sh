@@ -100,6 +100,29 @@ python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../targ
 echo "$python_log" | tail -n 3
 python_passed=$(grep -oE '[0-9]+ passed' <<<"$python_log" | tail -n 1 | awk '{print $1}')
 
+step "javascript: the core compiled to WebAssembly, the npm package's tests against the Rust command, demo server and firmware"
+# The wasm target, and wasm-bindgen's CLI at exactly the version js/wasm pins (the glue it
+# writes must match the crate). Installed without --locked: the registry mirror lacks the
+# webpki-roots version its lock file names (about 5 minutes, once per machine).
+rustup target add wasm32-unknown-unknown >/dev/null
+bindgen_pin=$(grep -oP '^wasm-bindgen = "=\K[0-9.]+' js/wasm/Cargo.toml)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_pin" ]; then
+    cargo install -q wasm-bindgen-cli --version "$bindgen_pin"
+fi
+command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] \
+    || { echo "Node 20 or later is needed for js/ (node: $(node --version 2>/dev/null || echo none))"; exit 1; }
+cargo clippy -p wirecall-wasm --target wasm32-unknown-unknown --locked -- -D warnings
+(cd js && npm ci --no-audit --no-fund --loglevel=error && ./build.sh)
+# The size a page downloads: the module and its glue, gzipped (docs/BENCHMARKS.md).
+for f in js/dist/wirecall_wasm_bg.wasm js/dist/wirecall_wasm.js; do
+    printf '%s: %d bytes, %d gzipped\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)"
+done
+js_log=$(cd js && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" node --test test/ 2>&1) \
+    || { echo "$js_log"; echo "javascript tests failed"; exit 1; }
+echo "$js_log" | grep -E '^# (tests|pass|fail|skipped)'
+js_passed=$(grep -oP '^# pass \K[0-9]+' <<<"$js_log")
+grep -q '^# skipped 0$' <<<"$js_log" || { echo "$js_log" | grep -i skip; echo "javascript tests were skipped"; exit 1; }
+
 step "examples: build, run the stand-alone ones, the no_std service for a Cortex-M0 and a Cortex-M4F"
 cargo build -q -p wirecall-examples --examples --locked
 for example in host_client shared_state_server tokio_flavour; do
@@ -200,4 +223,4 @@ failed=$(grep -oE '[0-9]+ failed;' "$test_log" | awk '{s+=$1} END {print s+0}')
 
 echo
 echo "ci.sh: all checks passed"
-echo "tests: $passed passed, $failed failed (Rust); $python_passed passed (Python)"
+echo "tests: $passed passed, $failed failed (Rust); $python_passed passed (Python); $js_passed passed (JavaScript)"

@@ -39,6 +39,12 @@ Exit codes: 2 the command line was wrong; 4 it cannot listen on the address or o
 port (the error says why, instead of the \"serving\" line). Once serving, it runs until
 stopped.";
 
+/// The exit codes of `web`, for its `--help`.
+pub(crate) const WEB_EXIT_CODES: &str = "\
+Exit codes: 2 the command line was wrong, or the web root lacks demo/index.html or dist/
+(build the package with `npm run build` in js/); 4 it cannot listen on the address. Once
+serving, it runs until stopped.";
+
 /// What failed; the discriminant is the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Exit {

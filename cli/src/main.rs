@@ -2,7 +2,10 @@
 //!
 //! * `wirecall demo`: a demo device and a host in one process over a simulated 115200-baud
 //!   serial line, showing calls, replies, timings and the link's statistics.
-//! * `wirecall serve`: serves the demo service on TCP, a Unix socket, stdio or a serial port.
+//! * `wirecall serve`: serves the demo service on TCP, a Unix socket, stdio, a serial port
+//!   or WebSocket (`--ws`, for browsers).
+//! * `wirecall web`: the browser demo's HTTP server: its page and the built wasm package as
+//!   static files, and `/ws`, a WebSocket to the demo service or bridged to a link (`--to`).
 //! * `wirecall list`: what a device serves (it describes itself: its manifest), over TCP,
 //!   a Unix socket, a serial port or a child process.
 //! * `wirecall call`: calls a procedure of any device by name over the same links; JSON in,
@@ -16,18 +19,24 @@
 //! exit codes are in `failure.rs`, and in `wirecall --help`.
 
 mod args;
+mod bridge;
 mod cache;
 mod call;
 mod demo;
 mod device;
 mod duration;
 mod failure;
+mod files;
 mod frames;
+mod http;
 mod links;
 mod list;
+mod listen;
 mod morse;
 mod serve;
 mod stream;
+mod web;
+mod ws;
 
 use clap::{Args, Parser, Subcommand};
 use wirecall_adapters::host::LinkUrl;
@@ -76,7 +85,8 @@ enum Command {
     #[command(subcommand)]
     Morse(MorseCommand),
     /// Serve the demo service (add, echo, fail, huge, sleep, the stream count, and open,
-    /// which returns a handle of a sensor Channel: read, configure, name).
+    /// which returns a handle of a sensor Channel: read, configure, name), on TCP, a Unix
+    /// socket, stdio, a serial port, or WebSocket for browsers (`--ws HOST:PORT`).
     #[command(after_help = failure::SERVE_EXIT_CODES)]
     Serve {
         #[command(flatten)]
@@ -84,7 +94,8 @@ enum Command {
         /// Baud rate of --serial (a --link URL gives its own: ?baud=N).
         #[arg(long, default_value_t = 115_200, value_parser = baud(), conflicts_with = "link")]
         baud: u32,
-        /// Connections served at once (--tcp, --unix); more are refused with `busy`.
+        /// Connections served at once (--tcp, --unix, --ws); more are refused with `busy`
+        /// (--ws: HTTP 503).
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
         #[command(flatten)]
@@ -128,6 +139,34 @@ enum Command {
         /// it, in the same session, with arguments as above (default: none).
         #[arg(value_name = "ARGS")]
         args: Vec<String>,
+    },
+    /// Serve the browser demo over HTTP: the page (`/` is demo/index.html under the root)
+    /// and the built wasm package as static files, and `/ws`, a WebSocket carrying the
+    /// wirecall byte stream in binary messages, to the demo service or, with `--to URL`,
+    /// bridged to a link of its own to URL for each connection. The WebSocket takes only
+    /// the pages this server serves (another site's `Origin` is refused with 403).
+    #[command(after_help = failure::WEB_EXIT_CODES)]
+    Web {
+        /// The address to listen on (port 0: any free port, printed).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Bridge each WebSocket to a link of its own to this URL (tcp://HOST:PORT,
+        /// unix:///PATH, serial:///dev/ttyUSB0?baud=115200, exec:COMMAND LINE), copying the
+        /// bytes both ways, instead of serving the demo service in this process. A link that
+        /// cannot be opened closes the WebSocket with the reason.
+        #[arg(long, value_name = "URL")]
+        to: Option<LinkUrl>,
+        /// The directory of the static files: it must hold demo/index.html and dist/ (the
+        /// package `npm run build` makes in js/). Default: $WIRECALL_WEB_ROOT, else the js/
+        /// directory of the source tree this command was built from.
+        #[arg(long, value_name = "DIR")]
+        root: Option<std::path::PathBuf>,
+        /// Connections served at once, pages and WebSockets together; more are refused
+        /// with HTTP 503.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        #[command(flatten)]
+        capacity: CapacityArgs,
     },
     /// Open a stream by name and print one JSON line per item it brings:
     /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`. A stream that takes items
@@ -278,6 +317,10 @@ struct ServeLink {
     /// Serve on a serial port (with --baud).
     #[arg(long, value_name = "PORT")]
     serial: Option<String>,
+    /// Listen for WebSocket connections on HOST:PORT (any path), each a session carrying
+    /// the wirecall byte stream in binary messages: for web pages.
+    #[arg(long, value_name = "HOST:PORT")]
+    ws: Option<String>,
 }
 
 /// What `call` connects to.
@@ -339,6 +382,19 @@ fn main() {
             max_connections,
             capacity,
         } => serve::run(link, baud, max_connections as usize, capacity.capacity()),
+        Command::Web {
+            listen,
+            to,
+            root,
+            max_connections,
+            capacity,
+        } => web::run(web::WebOptions {
+            listen,
+            to,
+            root,
+            max_connections: max_connections as usize,
+            capacity: capacity.capacity(),
+        }),
         Command::List { target, json } => list::run(&target, json),
         Command::Call {
             target,

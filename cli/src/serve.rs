@@ -1,7 +1,8 @@
 //! `wirecall serve`: the demo service on a real link.
 //!
 //! The "serving ..." line comes only once the service is really up (listening, or the port
-//! open); any failure before that is reported instead of it, and exits 4.
+//! open); any failure before that is reported instead of it, and exits 4. `--ws` serves
+//! WebSocket connections (`ws.rs`), each a session of its own.
 
 use std::io;
 use std::os::unix::fs::FileTypeExt;
@@ -14,7 +15,7 @@ use wirecall_tests::demo::demo;
 
 use crate::failure::{fail, Exit};
 use crate::links::{self, cause};
-use crate::ServeLink;
+use crate::{http, listen, ws, ServeLink};
 
 const COMMAND: &str = "wirecall serve";
 
@@ -30,11 +31,10 @@ fn config() -> Config {
 }
 
 pub(crate) fn run(link: ServeLink, baud: u32, max_connections: usize, capacity: Capacity) -> i32 {
-    let options = ServeOptions {
-        max_connections,
-        capacity,
-        ..ServeOptions::from(config())
-    };
+    let options = options(max_connections, capacity);
+    if let Some(addr) = &link.ws {
+        return serve_ws(addr, options);
+    }
     match links::serve_url(&link, baud) {
         LinkUrl::Tcp(addr) => {
             let listener = match std::net::TcpListener::bind(&addr) {
@@ -88,6 +88,57 @@ pub(crate) fn run(link: ServeLink, baud: u32, max_connections: usize, capacity: 
             Exit::Usage,
             format!("cannot serve on {url}: a command is something to call, not to listen on"),
         ),
+    }
+}
+
+/// Threads each WebSocket session may lend to handlers that take long. Each is a
+/// `serve_link` with a runtime of its own, so this is per connection, where the TCP and
+/// Unix servers' 64 is for all their connections together.
+const WS_LENT_THREADS: usize = 8;
+
+/// `serve --ws ADDR`: every WebSocket connection, on any path, a session of the demo
+/// service; at most `options.max_connections` at once (503 past that).
+fn serve_ws(addr: &str, options: ServeOptions) -> i32 {
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => return cannot_listen(&format!("tcp {addr}"), &e),
+    };
+    let local = listener
+        .local_addr()
+        .map_or(addr.to_string(), |a| a.to_string());
+    eprintln!("wirecall: serving the demo service on ws://{local}/");
+    listen::accept_loop(
+        listener,
+        options.max_connections,
+        move |mut stream| match http::read_head(&mut stream) {
+            Ok((head, early)) => {
+                if let Some(ws) = ws::accept(stream, &head, &early) {
+                    ws_session(ws, options);
+                }
+            }
+            Err(e) => {
+                http::answer_bad_head(&mut stream, &e);
+                http::finish(&mut stream);
+            }
+        },
+    )
+}
+
+/// A WebSocket connection as a session of the demo service, until it ends.
+pub(crate) fn ws_session(ws: ws::WsLink, options: ServeOptions) {
+    let options = ServeOptions {
+        max_lent_threads: WS_LENT_THREADS,
+        ..options
+    };
+    host::serve_link(ws.into_link(), handler(), options);
+}
+
+/// The options of the demo service's sessions, with `capacity`.
+pub(crate) fn options(max_connections: usize, capacity: Capacity) -> ServeOptions {
+    ServeOptions {
+        max_connections,
+        capacity,
+        ..ServeOptions::from(config())
     }
 }
 

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use wirecall_tests::demo::demo;
@@ -275,34 +275,9 @@ fn a_handshake_that_never_comes_exits_4_whatever_the_timeout() {
     );
 }
 
-/// Runs `wirecall serve ARGS`, which must fail: waits for it to exit (it is killed if it
-/// does not within 10 s, and the test fails).
+/// Runs `wirecall serve ARGS`, which must fail.
 fn serve_fails(args: &[&str]) -> Output {
-    let child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut running = Running(child);
-    let exited = wait_until(Duration::from_secs(10), || {
-        running.0.try_wait().unwrap().is_some()
-    });
-    assert!(exited, "serve {args:?} did not fail");
-    let mut err = Vec::new();
-    running
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut err)
-        .unwrap();
-    Output {
-        status: running.0.wait().unwrap(),
-        stdout: Vec::new(),
-        stderr: err,
-    }
+    fails("serve", args)
 }
 
 #[test]

@@ -67,7 +67,13 @@ export class Peer {
     const { Engine } = wasm();
     this.link = link;
     this.options = options;
-    this.engine = new Engine(now(), options.engine ?? {});
+    try {
+      this.engine = new Engine(now(), options.engine ?? {});
+    } catch (e) {
+      // Bad options: the link was opened for nothing; let it go before saying why.
+      link.close();
+      throw e.code === "Usage" ? new WirecallError(e.message) : e;
+    }
     /** call key -> the caller's state: {resolve, reject, item?, credit?} */
     this.calls = new Map();
     /** request key -> the server's state: {event, item?, itemsEnded?, credit?, ended?} */
@@ -84,6 +90,7 @@ export class Peer {
     this.timerAt = Infinity;
     this.driving = false;
     this.again = false;
+    this.scheduled = false;
     this.manifestPieces = null;
     this.onRequest = options.onRequest ?? null;
     /** Who watches the session come and go (see onSession). */
@@ -131,6 +138,19 @@ export class Peer {
     if (this.closed) return;
     this.backlog = this.backlog ? concat(this.backlog, bytes) : bytes;
     this.drive();
+  }
+
+  /**
+   * Runs the loop at the end of this turn of the event loop: commands issued together (32
+   * callers answering 32 replies) go out in one write instead of one write each.
+   */
+  soon() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.drive();
+    });
   }
 
   /** Runs the core's loop until nothing is left to do. Re-entrant calls only ask again. */
@@ -330,7 +350,7 @@ export class Peer {
 
   /** Waits until something changed (a call ended, the session came up, the queue drained). */
   #changed(deadline, signal) {
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       let timer = null;
       const done = () => {
         if (timer !== null) clearTimeout(timer);
@@ -342,7 +362,6 @@ export class Peer {
       this.waiters.add(done);
       if (deadline !== Infinity) timer = setTimeout(done, Math.max(0, deadline - now()));
       signal?.addEventListener("abort", aborted, { once: true });
-      void reject;
     });
   }
 
@@ -379,7 +398,7 @@ export class Peer {
         signal.addEventListener("abort", abort, { once: true });
         result.promise.then(() => signal.removeEventListener("abort", abort), () => signal.removeEventListener("abort", abort));
       }
-      this.drive();
+      this.soon();
       return { key, result: result.promise };
     }
   }
@@ -402,7 +421,7 @@ export class Peer {
     }
     call.reject(error);
     this.#wake();
-    this.drive();
+    this.soon();
   }
 
   /** Grants the peer credit for `items` items consumed on call `key`'s stream. */
@@ -412,7 +431,7 @@ export class Peer {
     } catch {
       return; // the call ended meanwhile
     }
-    this.drive();
+    this.soon();
   }
 
   /**
@@ -424,7 +443,7 @@ export class Peer {
       if (!this.calls.has(key)) throw this.closeError ?? new ConnectionLost("the call ended");
       try {
         this.engine.sendItem(key, bytes);
-        this.drive();
+        this.soon();
         return;
       } catch (e) {
         if (e.code === "NoCredit" || e.code === "WouldBlock") {
@@ -443,7 +462,7 @@ export class Peer {
     } catch (e) {
       if (this.calls.has(key)) throw commandFailure(e);
     }
-    this.drive();
+    this.soon();
   }
 
   /** Answers request `key` with encoded bytes. */
@@ -454,7 +473,7 @@ export class Peer {
     } catch (e) {
       if (e.code !== "NotPending") throw commandFailure(e);
     }
-    this.drive();
+    this.soon();
   }
 
   /** Answers request `key` with wire error `code` and a detail text. */
@@ -465,7 +484,7 @@ export class Peer {
     } catch (e) {
       if (e.code !== "NotPending") throw commandFailure(e);
     }
-    this.drive();
+    this.soon();
   }
 
   /** Sends an item on request `key`'s server stream, waiting for credit. */
@@ -474,7 +493,7 @@ export class Peer {
       if (!this.requests.has(key)) throw new Cancelled("the request ended");
       try {
         this.engine.sendReplyItem(key, bytes);
-        this.drive();
+        this.soon();
         return;
       } catch (e) {
         if (e.code === "NoCredit" || e.code === "WouldBlock") {
@@ -493,7 +512,7 @@ export class Peer {
     } catch {
       return;
     }
-    this.drive();
+    this.soon();
   }
 
   /**
@@ -518,7 +537,7 @@ export class Peer {
         await this.#changed(now() + 50);
         continue;
       }
-      this.drive();
+      this.soon();
       const timer = setTimeout(() => piece.reject(new Timeout("the peer did not send its manifest")), 5000);
       let e;
       try {

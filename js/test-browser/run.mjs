@@ -8,7 +8,7 @@
 //
 //   cd js && npm run build && node test-browser/run.mjs
 //
-// Environment: WIRECALL_BIN (default: $CARGO_TARGET_DIR or ../target, then debug/wirecall),
+// Environment: WIRECALL_BIN (default: the repository's target/debug/wirecall),
 // CHROMIUM (default: /usr/bin/chromium-headless-shell, else /usr/bin/chromium), STEP_TIMEOUT_MS,
 // SCREENSHOT (a .png path: the page after the stream of 20, for a person to look at).
 // Exits 0 if every step passed, 1 naming the step that failed (and why), 2 if a
@@ -16,7 +16,9 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { JS_DIR, binMissing, kill, startWirecall } from "../test-support/wirecall-bin.js";
+import { REPO, WIRECALL, start, stop } from "../test/support/processes.js";
+
+const JS_DIR = join(REPO, "js");
 
 const STEP_MS = Number(process.env.STEP_TIMEOUT_MS ?? 15000);
 
@@ -25,7 +27,7 @@ function missing(why) {
   process.exit(2);
 }
 
-if (binMissing()) missing(binMissing());
+if (!existsSync(WIRECALL)) missing(`no wirecall binary at ${WIRECALL} (cargo build -p wirecall-cli, or set WIRECALL_BIN)`);
 const chromium = process.env.CHROMIUM
   ?? ["/usr/bin/chromium-headless-shell", "/usr/bin/chromium"].find((p) => existsSync(p));
 if (!chromium || !existsSync(chromium)) {
@@ -56,13 +58,21 @@ async function step(name, fn, ms = STEP_MS) {
   console.log(`ok ${passed} - ${name}`);
 }
 
+/** What the test started, stopped at its end (the `t.after` of test/support/processes.js). */
+const cleanups = [];
+const run = { after: (fn) => cleanups.push(fn) };
+
 /** Kills `wirecall web` (its process group, by its pid), if it was started. */
 function killServer() {
-  if (server) kill(server);
+  return server ? stop(server) : undefined;
 }
 
-// A signal (a CI's timeout, ^C) ends the run through process.exit, whose "exit" hook
-// (test-support/wirecall-bin.js) kills every wirecall it started.
+// Whatever ends the run (a signal from a CI's timeout, ^C, a step that failed while
+// wirecall was still starting), the processes it started are killed by their pids.
+function killAll() {
+  for (const fn of cleanups.splice(0)) fn();
+}
+process.once("exit", killAll);
 for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(1));
 
 let passed = 0;
@@ -78,10 +88,10 @@ try {
   let url;
   await step("wirecall web serves the demo page", async () => {
     // It prints the page's address once it listens: the test waits for that line.
-    const started = await startWirecall(["web", "--listen", "127.0.0.1:0", "--root", JS_DIR],
-      /the demo page is at (http:\/\/\S+)/);
+    const started = await start(run, WIRECALL, ["web", "--listen", "127.0.0.1:0", "--root", JS_DIR],
+      /the demo page is at http:\/\//);
     server = started.child;
-    url = started.match[1];
+    url = /(http:\/\/\S+)/.exec(started.line)[1];
   });
   let page;
   await step(`Chromium starts (${chromium})`, async () => {
@@ -159,7 +169,7 @@ try {
     noErrors();
   });
   await step("the page says disconnected once the server is gone", async () => {
-    killServer();
+    await killServer();
     await page.waitForSelector('#state[data-state="disconnected"]', { timeout: STEP_MS });
     if (pageErrors.length) throw new Error(`uncaught exception in the page: ${pageErrors.join("; ")}`);
   });
@@ -170,7 +180,6 @@ try {
   process.exitCode = 1;
 } finally {
   await browser?.close().catch(() => {});
-  killServer();
   // A step that timed out may have left a wirecall starting (not yet in `server`): the
   // exit hook kills it, and nothing it holds keeps this process alive.
   process.exit();

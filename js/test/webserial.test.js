@@ -1,4 +1,4 @@
-// The Web Serial link against a fake SerialPort (test-support/fake-serial.js) with a device
+// The Web Serial link against a fake SerialPort (test/support/fake-serial.js) with a device
 // served by this process on its far side: reading goes on after line errors, on the new
 // stream Chromium makes, and only a lost device closes the link and fails the calls.
 
@@ -6,9 +6,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConnectionLost, LinkError, Peer } from "../src/node.js";
 import { connectSerial, webSerialLink } from "../src/links/web.js";
-import { FakeSerialPort } from "../test-support/fake-serial.js";
-import { MemoryLink } from "../test-support/memory-link.js";
-import { serveTestDevice } from "../test-support/js-device.js";
+import { FakeSerialPort } from "./support/fake-serial.js";
+import { MemoryLink } from "./support/memory-link.js";
+import { serveTestDevice } from "./support/js-device.js";
 
 /** A fake port with the test device on its far end. */
 function portWithDevice() {

@@ -1,4 +1,4 @@
-// The WebSocket link against a fake WebSocket (test-support/fake-websocket.js): connect
+// The WebSocket link against a fake WebSocket (test/support/fake-websocket.js): connect
 // failures name the URL and the close, writes answer false above the high-water mark and
 // drain fires once bufferedAmount fell, messages received while paused wait (up to a bound)
 // and go out in order after resume.
@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LinkError } from "../src/node.js";
 import { connectWebSocket, webSocketLink } from "../src/links/web.js";
-import { FakeWebSocket, withFakeWebSocket } from "../test-support/fake-websocket.js";
+import { FakeWebSocket, withFakeWebSocket } from "./support/fake-websocket.js";
 
 const URL = "ws://127.0.0.1:9/ws";
 

@@ -270,8 +270,26 @@ impl Link {
         &self.name
     }
 
-    /// Splits into reader, writer and the guard that releases the link when dropped.
-    pub(crate) fn split(mut self) -> (Box<dyn Read + Send>, Box<dyn Write + Send>, LinkGuard) {
+    /// Splits into reader, writer and the guard that releases the link when dropped: for
+    /// code that moves the bytes itself, such as a bridge copying between two links on two
+    /// threads. The halves keep the link's ticks; the guard's drop runs the closer (a blocked
+    /// read returns, a child is killed and reaped), so drop it once both halves are done.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use wirecall_adapters::host::Link;
+    ///
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let (mut reader, _writer, guard) = Link::from_unix(a)?.split();
+    /// (&b).write_all(b"hi")?;
+    /// let mut buf = [0u8; 2];
+    /// reader.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"hi");
+    /// drop(guard); // the socket is shut down: the other end reads its end
+    /// assert_eq!((&b).read(&mut buf)?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn split(mut self) -> (Box<dyn Read + Send>, Box<dyn Write + Send>, LinkGuard) {
         let guard = LinkGuard(self.closer.take());
         let reader = std::mem::replace(&mut self.reader, Box::new(io::empty()));
         let writer = std::mem::replace(&mut self.writer, Box::new(io::sink()));
@@ -287,8 +305,14 @@ impl Drop for Link {
     }
 }
 
-/// Releases a split link when dropped.
-pub(crate) struct LinkGuard(Option<Box<dyn FnOnce() + Send>>);
+/// Releases a split link ([`Link::split`]) when dropped: runs its closer once.
+pub struct LinkGuard(Option<Box<dyn FnOnce() + Send>>);
+
+impl std::fmt::Debug for LinkGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkGuard").finish_non_exhaustive()
+    }
+}
 
 impl Drop for LinkGuard {
     fn drop(&mut self) {

@@ -78,7 +78,7 @@ mod waiter;
 
 pub use client::{Batch, Client, ClientOptions, PendingCall};
 pub use engine::{Capacity, HostEndpoint, HOST_HANDLES};
-pub use link::Link;
+pub use link::{Link, LinkGuard};
 pub use printable::{json_printable, printable};
 pub use remote::RemoteHandle;
 pub use server::{serve_link, serve_port, serve_tcp, serve_unix, ServeOptions, ServerHandle};

@@ -4,9 +4,11 @@
 // Each test file uses a part of these.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub(crate) mod ws;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_wirecall");
 
@@ -20,22 +22,82 @@ impl Drop for Running {
     }
 }
 
-/// Starts `wirecall serve ARGS` and waits for its "serving ... on" line; returns the guard
-/// and the address it printed.
-pub(crate) fn serve(args: &[&str]) -> (Running, String) {
+/// Starts `wirecall COMMAND ARGS` and waits for the line of its stderr that has `ready` in
+/// it (the command prints it once it listens); returns the guard and that line's last word.
+fn start(command: &str, args: &[&str], ready: &str) -> (Running, String) {
     let mut child = Command::new(BIN)
-        .arg("serve")
+        .arg(command)
         .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let running = Running(child);
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
+    while !line.contains(ready) {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{command} ended");
+    }
+    let word = line.trim().rsplit(' ').next().unwrap().to_string();
+    (running, word)
+}
+
+/// Starts `wirecall serve ARGS` and waits for its "serving ... on" line; returns the guard
+/// and the address it printed.
+pub(crate) fn serve(args: &[&str]) -> (Running, String) {
+    start("serve", args, "serving the demo service on")
+}
+
+/// Starts `wirecall web ARGS` and waits for its "the demo page is at" line; returns the
+/// guard and the HOST:PORT it printed.
+pub(crate) fn web(args: &[&str]) -> (Running, String) {
+    let (running, url) = start("web", args, "the demo page is at");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    (running, addr.to_string())
+}
+
+/// Runs `wirecall COMMAND ARGS`, which must fail: waits for it to exit (it is killed if it
+/// does not within 10 s, and the test fails). Its stdout is not kept.
+pub(crate) fn fails(command: &str, args: &[&str]) -> Output {
+    let child = Command::new(BIN)
+        .arg(command)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(line.contains("serving the demo service on"), "{line}");
-    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    (Running(child), addr)
+    let mut running = Running(child);
+    let exited = wait_until(Duration::from_secs(10), || {
+        running.0.try_wait().unwrap().is_some()
+    });
+    assert!(exited, "{command} {args:?} did not fail");
+    let mut err = Vec::new();
+    let mut stderr = running.0.stderr.take().unwrap();
+    stderr.read_to_end(&mut err).unwrap();
+    Output {
+        status: running.0.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: err,
+    }
+}
+
+/// Sends `METHOD PATH` to the HTTP server at `addr` and reads the answer to its end:
+/// status, head and body.
+pub(crate) fn http_get(addr: &str, method: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head");
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, answer[split + 4..].to_vec())
 }
 
 /// Runs `wirecall call ARGS` to its end.

@@ -16,6 +16,12 @@ export class StreamLink {
     this.closer = closer;
     this.handlers = null;
     this.ended = false;
+    // From the start, so that an error before start() (a reset while the caller is still
+    // setting up) is kept for it, not thrown out of the process as an unhandled 'error'.
+    this.early = null;
+    const keep = (e) => { this.early ??= e; };
+    readable.on("error", keep);
+    if (writable !== readable) writable.on("error", keep);
   }
 
   start(handlers) {
@@ -25,6 +31,7 @@ export class StreamLink {
       this.ended = true;
       handlers.close(error ?? null);
     };
+    if (this.early) queueMicrotask(() => closed(this.early));
     this.readable.on("data", (b) => handlers.data(new Uint8Array(b.buffer, b.byteOffset, b.length)));
     this.readable.on("end", () => closed(null));
     this.readable.on("close", () => closed(null));

@@ -151,29 +151,18 @@ impl Engine {
     /// Everything queued for the link, as one byte array, or `undefined` if nothing is.
     #[wasm_bindgen(js_name = pollTransmit)]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        // Frames that are due but not queued yet (the first Hello, a Close) are queued by
-        // the core's poll_transmit itself: an empty poll lets them in before the queue's
-        // length is read. Without it the first Hello waited for the first handleTimeout,
-        // a keepalive interval later, so a device that waits for the host's Hello (a serial
-        // port) answered only after a second.
-        if self.core.transmit_pending() == 0 {
-            let _nothing_copied = self.core.poll_transmit(&mut []);
-        }
-        let pending = self.core.transmit_pending();
-        if pending == 0 {
-            return None;
-        }
-        let mut out = vec![0; pending];
-        let mut n = 0;
-        while n < out.len() {
-            let got = self.core.poll_transmit(out.get_mut(n..).unwrap_or(&mut []));
-            if got == 0 {
+        // Control frames (a Hello, a pong, a credit) are written when polled, so the queue's
+        // length alone does not say what is due: poll until the core has nothing more.
+        let mut out = Vec::with_capacity(self.core.transmit_pending());
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = self.core.poll_transmit(&mut chunk);
+            if n == 0 {
                 break;
             }
-            n += got;
+            out.extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
-        out.truncate(n);
-        Some(out)
+        (!out.is_empty()).then_some(out)
     }
 
     /// The next event as a plain object with a `type` (`connected`, `disconnected`,

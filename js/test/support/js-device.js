@@ -2,9 +2,9 @@
 // need a peer on the far side of a fake link: `add(a, b) -> i32`, and `hang() -> ()`,
 // which never answers (to see calls fail when the link goes).
 
-import { wasm } from "../src/wasm.js";
-import { Peer } from "../src/peer.js";
-import { ErrorCode } from "../src/errors.js";
+import { wasm } from "../../src/wasm.js";
+import { Peer } from "../../src/peer.js";
+import { ErrorCode } from "../../src/errors.js";
 
 const DESCRIPTION = {
   service: "testdev",
