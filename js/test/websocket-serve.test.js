@@ -40,9 +40,9 @@ if (typeof globalThis.WebSocket !== "function") {
     assert.equal(items.length, 5000);
     assert.equal(items[4999], 4999);
     // The server goes: the call in flight fails, the device closes.
-    const pending = dev.sleep(10000);
+    const failed = assert.rejects(dev.sleep(10000), ConnectionLost);
     await stop(child);
-    await assert.rejects(pending, ConnectionLost);
+    await failed;
     await dev.peer.done();
   });
 
