@@ -95,6 +95,8 @@ export class Peer {
     this.onRequest = options.onRequest ?? null;
     /** Once set, a session with another schema hash closes the peer (a device re-flashed). */
     this.expectSchema = undefined;
+    /** Who watches the session come and go (see onSession). */
+    this.sessionWatchers = new Set();
     this.closedPromise = deferred();
     link.start({
       data: (bytes) => this.#input(bytes),
@@ -112,6 +114,21 @@ export class Peer {
   /** Resolves once the handshake completed; rejects if the session cannot start. */
   ready() {
     return this.connected.promise;
+  }
+
+  /**
+   * Calls `fn(info, null)` each time the session comes up (its handshake completed) and
+   * `fn(null, error)` each time it ends (the engine may start another over the same link;
+   * after close() none comes). Returns the function that stops the calls. For showing a
+   * connection's state truthfully: a link can stay open while its session is down.
+   */
+  onSession(fn) {
+    this.sessionWatchers.add(fn);
+    return () => this.sessionWatchers.delete(fn);
+  }
+
+  #tellSession(info, error) {
+    for (const fn of [...this.sessionWatchers]) fn(info, error);
   }
 
   /** Resolves once the peer is closed (link gone), with the error that closed it or null. */
@@ -206,6 +223,7 @@ export class Peer {
         }
         this.peerInfo = e.peer;
         this.connected.resolve(e.peer);
+        this.#tellSession(e.peer, null);
         this.#wake();
         break;
       case "disconnected":
@@ -290,6 +308,7 @@ export class Peer {
     this.connected = deferred();
     this.connected.promise.catch(() => {});
     this.lastDisconnect = error;
+    this.#tellSession(null, error);
     for (const request of this.requests.values()) request.ended?.("connection_lost");
     this.requests.clear();
     if (e.reason === "incompatible" || e.reason === "local_close") this.close(error);
@@ -325,6 +344,8 @@ export class Peer {
     this.manifestPieces?.({ error: reason });
     this.#wake();
     this.link.close();
+    this.#tellSession(null, reason);
+    this.sessionWatchers.clear();
     this.options.onClose?.(error);
     this.closedPromise.resolve(error);
   }
