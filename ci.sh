@@ -100,7 +100,7 @@ python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../targ
 echo "$python_log" | tail -n 3
 python_passed=$(grep -oE '[0-9]+ passed' <<<"$python_log" | tail -n 1 | awk '{print $1}')
 
-step "javascript: the core compiled to WebAssembly, the npm package's tests against the Rust command, demo server and firmware"
+step "javascript: the core compiled to WebAssembly, the npm package's tests against the Rust command, demo server and firmware, the demo page in headless Chromium"
 # The wasm target, and wasm-bindgen's CLI at exactly the version js/wasm pins (the glue it
 # writes must match the crate). Installed without --locked: the registry mirror lacks the
 # webpki-roots version its lock file names (about 5 minutes, once per machine).
@@ -122,6 +122,13 @@ js_log=$(cd js && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug
 echo "$js_log" | grep -E '^# (tests|pass|fail|skipped)'
 js_passed=$(grep -oP '^# pass \K[0-9]+' <<<"$js_log")
 grep -q '^# skipped 0$' <<<"$js_log" || { echo "$js_log" | grep -i skip; echo "javascript tests were skipped"; exit 1; }
+# The demo page in a real headless browser: Chromium (Debian's headless shell, no GTK) driven
+# by puppeteer-core, against `wirecall web`: connect, list, call add, plot a stream, stop it.
+if ! command -v chromium-headless-shell >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
+fi
+(cd js && WIRECALL_BIN="$PWD/../target/debug/wirecall" timeout 300 node test-browser/run.mjs)
 
 step "examples: build, run the stand-alone ones, the no_std service for a Cortex-M0 and a Cortex-M4F"
 cargo build -q -p wirecall-examples --examples --locked
