@@ -7,6 +7,7 @@ import { deviceOver } from "./device.js";
 
 export * from "./common.js";
 export { openLink, tcpLink, unixLink, execLink, serialLink, StreamLink } from "./links/node.js";
+export { serveStdio, listen, Listener, MAX_CONNECTIONS } from "./listen.js";
 
 /**
  * Connects to the wirecall peer a link URL names (`tcp://HOST:PORT`, `unix:///path`,
