@@ -5,3 +5,6 @@ export { parseLinkUrl, DEFAULT_BAUD } from "./url.js";
 export { Peer } from "./peer.js";
 export { Device, ItemStream, deviceOver } from "./device.js";
 export { wasm } from "./wasm.js";
+export { Service, KINDS } from "./service.js";
+export { serve } from "./serve.js";
+export { typescript } from "./types.js";

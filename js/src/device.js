@@ -175,7 +175,7 @@ async function sendAll(device, p, key, items, credit) {
 }
 
 /** A one-shot wake-up that can be waited on again and again. */
-class Signal {
+export class Signal {
   constructor() {
     this.waiting = null;
   }

@@ -9,6 +9,7 @@ import { connectWebSocket } from "./links/websocket.js";
 export * from "./common.js";
 export { openLink, tcpLink, unixLink, execLink, serialLink, StreamLink } from "./links/node.js";
 export { webSocketLink, connectWebSocket } from "./links/websocket.js";
+export { serveStdio, listen, Listener, MAX_CONNECTIONS } from "./listen.js";
 
 /**
  * Connects to the wirecall peer a link URL names (`tcp://HOST:PORT`, `unix:///path`,

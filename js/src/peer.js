@@ -60,7 +60,7 @@ export function deferred() {
  * (false: buffer full, wait for drain), `pause()`, `resume()`, `close()` and `name`.
  * `options`: `engine` (the Engine options: maxFrame, maxCalls, keepaliveMs, callTimeoutMs,
  * streamWindow, manifest, schema, expectSchema), `onRequest(peer, event)` to serve calls,
- * `onClose(error)`.
+ * `onDisconnect(event)` when a session ends (the link may carry another), `onClose(error)`.
  */
 export class Peer {
   constructor(link, options = {}) {
@@ -173,7 +173,12 @@ export class Peer {
         if (this.backlog && !this.closed) {
           const taken = this.engine.handleInput(now(), this.backlog);
           this.backlog = taken >= this.backlog.length ? null : this.backlog.subarray(taken);
-          if (taken > 0) this.again = true;
+          if (taken > 0) {
+            this.again = true;
+            // A call slot may have come free without an event (the answer to a Cancel
+            // releases a cancelled call's id): callers waiting for one look again.
+            this.#wake();
+          }
         }
       } while (this.again);
       if (!this.closed) {
@@ -208,6 +213,7 @@ export class Peer {
       this.timerAt = Infinity;
       if (this.closed) return;
       this.engine.handleTimeout(now());
+      this.#wake(); // the grace period of a cancelled call's id may have ended
       this.drive();
     }, Math.max(0, at - now()));
   }
@@ -309,6 +315,7 @@ export class Peer {
     this.connected.promise.catch(() => {});
     this.lastDisconnect = error;
     this.#tellSession(null, error);
+    this.options.onDisconnect?.(e);
     for (const request of this.requests.values()) request.ended?.("connection_lost");
     this.requests.clear();
     if (e.reason === "incompatible" || e.reason === "local_close") this.close(error);
@@ -354,6 +361,14 @@ export class Peer {
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const w of waiters) w();
+  }
+
+  /**
+   * Resolves at the next change (a call ended, the session came up, the transmit queue
+   * drained) or at `deadline` (ms on `now()`): for a server retrying a refused answer.
+   */
+  changed(deadline = Infinity, signal = undefined) {
+    return this.#changed(deadline, signal);
   }
 
   /** Waits until something changed (a call ended, the session came up, the queue drained). */
@@ -473,26 +488,30 @@ export class Peer {
     this.soon();
   }
 
-  /** Answers request `key` with encoded bytes. */
+  /**
+   * Answers request `key` with encoded bytes. Returns false, leaving the request pending,
+   * when the transmit queue is full (try again after `changed()`); throws TooLarge (the
+   * request still pending, to be answered with an error) for bytes beyond the frame.
+   */
   respond(key, bytes) {
-    this.requests.delete(key);
-    try {
-      this.engine.respond(key, bytes);
-    } catch (e) {
-      if (e.code !== "NotPending") throw commandFailure(e);
-    }
-    this.soon();
+    return this.#answer(key, () => this.engine.respond(key, bytes));
   }
 
-  /** Answers request `key` with wire error `code` and a detail text. */
+  /** Answers request `key` with wire error `code` and a detail text; as `respond`. */
   respondError(key, code, detail = "") {
-    this.requests.delete(key);
+    return this.#answer(key, () => this.engine.respondError(key, code, detail));
+  }
+
+  #answer(key, send) {
     try {
-      this.engine.respondError(key, code, detail);
+      send();
     } catch (e) {
+      if (e.code === "WouldBlock") return false;
       if (e.code !== "NotPending") throw commandFailure(e);
     }
+    this.requests.delete(key);
     this.soon();
+    return true;
   }
 
   /** Sends an item on request `key`'s server stream, waiting for credit. */

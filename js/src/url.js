@@ -21,9 +21,10 @@ function bad(url, reason) {
 /**
  * Parses a link URL into `{kind, ...}`: `{kind: "tcp", host, port}`, `{kind: "unix",
  * path}`, `{kind: "serial", path, baud}`, `{kind: "exec", command}`, `{kind: "ws", url}`.
- * Throws a LinkError that says what is wrong.
+ * Throws a LinkError that says what is wrong. `options.listening`: the URL is one to listen
+ * on, where TCP port 0 means any free port.
  */
-export function parseLinkUrl(url) {
+export function parseLinkUrl(url, options = {}) {
   if (typeof url !== "string") throw bad(String(url), "a link URL is a string");
   if (url.startsWith("tcp://")) {
     const rest = url.slice(6);
@@ -33,7 +34,8 @@ export function parseLinkUrl(url) {
       throw bad(url, "expected tcp://HOST:PORT");
     }
     const port = Number(m[2]);
-    if (port < 1 || port > 65535) throw bad(url, `port ${m[2]} is not 1 to 65535`);
+    const least = options.listening ? 0 : 1;
+    if (port < least || port > 65535) throw bad(url, `port ${m[2]} is not ${least} to 65535`);
     return { kind: "tcp", host: m[1].replace(/^\[|\]$/g, ""), port };
   }
   if (url.startsWith("unix:")) {

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { wasm } from "../src/node.js";
 import { REPO } from "./support/processes.js";
+import { frame } from "./support/raw.js";
 
 const V = JSON.parse(readFileSync(join(REPO, "tests/vectors/wire.json"), "utf8"));
 const hex = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
@@ -27,7 +28,7 @@ function withId(name, was, id) {
   const body = Uint8Array.from(F[name].body);
   assert.equal(body[1], was, `${name} carries id ${was}`);
   body[1] = id;
-  return frameFor(body);
+  return frame(body);
 }
 
 /** A device-size endpoint (256-byte frames, 4 calls) as the Rust tests' `Mcu`. */
@@ -141,7 +142,7 @@ test("an engine understands the peer-side vectors", () => {
   s.sent();
   // error_busy names id 7; the same frame for this call's id ends it with Busy.
   assert.deepEqual([...F.error_busy.body], [4, 7, 1]);
-  s.feed(frameFor([4, wireId(call), 1]));
+  s.feed(frame([4, wireId(call), 1]));
   const [failed] = s.take();
   assert.deepEqual([failed.type, failed.call, failed.reason, failed.code], ["call_failed", call, "remote", 1]);
 
@@ -216,7 +217,7 @@ test("a caller opens a server stream byte for byte", () => {
   for (const id of [0, 32]) {
     assert.equal(wireId(s.ep.call(0, 0, Uint8Array.of(2, 4))), id);
     s.sent();
-    s.feed(frameFor([3, id, 6]));
+    s.feed(frame([3, id, 6]));
   }
   s.take();
   const count = s.ep.open(0, 5, Uint8Array.of(3), "server stream");
@@ -250,42 +251,6 @@ test("a caller opens a server stream byte for byte", () => {
   assert.throws(() => s.ep.sendItem(bidi, Uint8Array.of(1)), (e) => e.code === "NotSending");
 });
 
-/** Frames a decoded body as the wire carries it: CRC-32C appended, COBS, delimiters. */
-function frameFor(body) {
-  const bytes = Uint8Array.from(body);
-  let crc = ~0 >>> 0;
-  for (const b of bytes) {
-    crc ^= b;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
-  }
-  crc = ~crc >>> 0;
-  const raw = [...bytes, crc & 0xff, (crc >>> 8) & 0xff, (crc >>> 16) & 0xff, crc >>> 24];
-  const out = [0];
-  let codeAt = out.length;
-  out.push(0);
-  let code = 1;
-  for (const b of raw) {
-    if (b === 0) {
-      out[codeAt] = code;
-      codeAt = out.length;
-      out.push(0);
-      code = 1;
-    } else {
-      out.push(b);
-      code++;
-      if (code === 0xff) {
-        out[codeAt] = code;
-        codeAt = out.length;
-        out.push(0);
-        code = 1;
-      }
-    }
-  }
-  out[codeAt] = code;
-  out.push(0);
-  return Uint8Array.from(out);
-}
-
 test("the test's own framing reproduces every wire string (so the frames it builds are right)", () => {
-  for (const [name, f] of Object.entries(F)) assert.deepEqual(frameFor(f.body), f.wire, name);
+  for (const [name, f] of Object.entries(F)) assert.deepEqual(frame(f.body), f.wire, name);
 });

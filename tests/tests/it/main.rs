@@ -31,6 +31,7 @@ mod manifest_edges;
 mod memory;
 mod morse;
 mod morse_link;
+mod node;
 mod properties;
 mod python;
 mod stream_vectors;

@@ -30,8 +30,9 @@ fn tcp_server() -> (host::ServerHandle, std::net::SocketAddr, Calc) {
     (server, addr, handler)
 }
 
-/// Every shape of procedure through a blocking typed client.
-fn every_shape(client: &calc::Client<Client>) {
+/// Every shape of procedure through a blocking typed client (node.rs runs it too); ends
+/// with a `reset`.
+pub(crate) fn every_shape(client: &calc::Client<Client>) {
     assert_eq!(client.add(40, 2), Ok(42));
     assert_eq!(
         client.add(i32::MAX, 1),
