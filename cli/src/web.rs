@@ -124,19 +124,46 @@ impl Site {
 }
 
 /// Why a WebSocket request comes from another site's page, if it does: its `Origin` (a
-/// browser always sends one) is not this server's own `http://HOST`. Programs that send
-/// no `Origin` are let in.
+/// browser always sends one) is not this server's own `http://HOST`, or `HOST` is a name
+/// other than `localhost` (an address literal is required: a page of `attacker.example`
+/// whose name an attacker re-points at 127.0.0.1, DNS rebinding, sends a matching Host and
+/// Origin of its own name). Programs that send no `Origin` are let in.
 fn foreign_origin(head: &Head) -> Option<String> {
     let origin = head.header("Origin")?;
-    let own = head.header("Host").map(|host| format!("http://{host}"));
+    let host = head.header("Host");
+    let own = host.map(|host| format!("http://{host}"));
     if own
         .as_deref()
         .is_some_and(|own| origin.eq_ignore_ascii_case(own))
+        && host.is_some_and(addressed_by_literal)
     {
         return None;
     }
     Some(format!(
         "a page from {origin} may not use this server's WebSocket: only the pages it serves \
-         may (use `wirecall serve --ws` for a WebSocket that any page may reach)\n"
+         may, opened by address or as localhost (use `wirecall serve --ws` for a WebSocket \
+         that any page may reach)\n"
     ))
+}
+
+/// Whether a `Host` header names the server by an IP address or as `localhost`, a name no
+/// DNS answer can re-point, with or without a port.
+fn addressed_by_literal(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port or [v6]
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }

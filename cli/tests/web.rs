@@ -105,11 +105,12 @@ fn web_ws_is_the_demo_service() {
     let items: Vec<u32> = client.count(50).unwrap().map(|i| i.unwrap()).collect();
     assert_eq!(items, (0..50).collect::<Vec<u32>>());
     // A page of this server may connect; a page from elsewhere may not.
-    let status_with_origin = |origin: &str| {
+    let status_with = |host: &str, origin: &str| {
         let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
         request
             .headers_mut()
             .insert("Origin", origin.parse().unwrap());
+        request.headers_mut().insert("Host", host.parse().unwrap());
         match tungstenite::client(request, std::net::TcpStream::connect(&addr).unwrap()) {
             Ok((_, response)) => response.status(),
             Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
@@ -118,8 +119,20 @@ fn web_ws_is_the_demo_service() {
             Err(e) => panic!("{e}"),
         }
     };
-    assert_eq!(status_with_origin(&format!("http://{addr}")), 101);
-    assert_eq!(status_with_origin("http://evil.example"), 403);
+    let port = addr.rsplit(':').next().unwrap();
+    assert_eq!(status_with(&addr, &format!("http://{addr}")), 101);
+    assert_eq!(
+        status_with(
+            &format!("localhost:{port}"),
+            &format!("http://localhost:{port}")
+        ),
+        101
+    );
+    assert_eq!(status_with(&addr, "http://evil.example"), 403);
+    // DNS rebinding: a page of evil.example, its name re-pointed at 127.0.0.1, sends its own
+    // name as both Host and Origin; only an address or localhost is taken as this server.
+    let rebound = format!("evil.example:{port}");
+    assert_eq!(status_with(&rebound, &format!("http://{rebound}")), 403);
 }
 
 #[test]

@@ -20,6 +20,9 @@ import {
 /** Milliseconds on a monotonic clock, the engine's time. */
 export const now = () => performance.now();
 
+/** The core's default call timeout (`Config::default().call_timeout`). */
+const DEFAULT_CALL_TIMEOUT_MS = 5000;
+
 /** The largest manifest accepted from a peer (the engine's frames carry it in pieces). */
 const MAX_MANIFEST = 1 << 20;
 
@@ -128,7 +131,14 @@ export class Peer {
   }
 
   #tellSession(info, error) {
-    for (const fn of [...this.sessionWatchers]) fn(info, error);
+    for (const fn of [...this.sessionWatchers]) {
+      try {
+        fn(info, error);
+      } catch (e) {
+        // A watcher's bug must not escape into the link's data handler.
+        queueMicrotask(() => { throw e; });
+      }
+    }
   }
 
   /** Resolves once the peer is closed (link gone), with the error that closed it or null. */
@@ -164,9 +174,11 @@ export class Peer {
     this.driving = true;
     try {
       do {
+        // Once closed, the engine is let go (and soon freed): nothing more to drive.
+        if (this.closed) break;
         this.again = false;
         this.#transmit();
-        for (let e = this.engine.pollEvent(); e !== undefined; e = this.engine.pollEvent()) {
+        for (let e = this.engine.pollEvent(); e !== undefined && !this.closed; e = this.closed ? undefined : this.engine.pollEvent()) {
           this.#event(e);
         }
         this.#transmit();
@@ -240,6 +252,7 @@ export class Peer {
         if (call) {
           this.calls.delete(e.call);
           call.resolve(e.payload);
+          call.credit?.(); // a sender waiting for credit sees the call ended
         }
         this.#wake();
         break;
@@ -249,6 +262,7 @@ export class Peer {
         if (call) {
           this.calls.delete(e.call);
           call.reject(callFailure(e));
+          call.credit?.();
         }
         this.#wake();
         break;
@@ -314,8 +328,13 @@ export class Peer {
     this.connected = deferred();
     this.connected.promise.catch(() => {});
     this.lastDisconnect = error;
+    this.manifestPieces?.({ error });
     this.#tellSession(null, error);
-    this.options.onDisconnect?.(e);
+    try {
+      this.options.onDisconnect?.(e);
+    } catch (err) {
+      queueMicrotask(() => { throw err; });
+    }
     for (const request of this.requests.values()) request.ended?.("connection_lost");
     this.requests.clear();
     if (e.reason === "incompatible" || e.reason === "local_close") this.close(error);
@@ -343,8 +362,13 @@ export class Peer {
     this.closeError = reason;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    for (const call of this.calls.values()) call.reject(reason);
+    this.finalStats = this.engine.stats();
+    const calls = [...this.calls.values()];
     this.calls.clear();
+    for (const call of calls) {
+      call.reject(reason);
+      call.credit?.();
+    }
     for (const request of this.requests.values()) request.ended?.("connection_lost");
     this.requests.clear();
     this.connected.reject(reason);
@@ -355,6 +379,9 @@ export class Peer {
     this.sessionWatchers.clear();
     this.options.onClose?.(error);
     this.closedPromise.resolve(error);
+    // The engine's memory is the wasm module's, which the garbage collector does not see:
+    // free it now, once the loop that may be polling it (close() can run inside it) ended.
+    queueMicrotask(() => this.engine.free());
   }
 
   #wake() {
@@ -397,17 +424,24 @@ export class Peer {
    */
   async start(procedure, args, mode = "call", options = {}) {
     const { timeoutMs, signal } = options;
-    const deadline = timeoutMs === undefined ? Infinity : now() + timeoutMs;
+    // A plain call without a deadline of its own has the engine's default one, which also
+    // bounds its wait for a session or a slot; a stream without one waits as long as it runs.
+    const implicit = timeoutMs === undefined && mode === "call" ? this.options.engine?.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS : undefined;
+    const deadline = now() + (timeoutMs ?? implicit ?? Infinity);
+    let waited = false;
     for (;;) {
       if (this.closed) throw this.closeError;
       if (signal?.aborted) throw new Cancelled();
-      const left = deadline === Infinity ? undefined : deadline - now();
-      if (left !== undefined && left <= 0) throw new Timeout("no free call slot or session before the deadline");
+      const remaining = deadline - now();
+      if (remaining <= 0) throw new Timeout("no free call slot or session before the deadline");
+      // Unless it waited, a call with the default deadline sends none (the peer knows it).
+      const left = timeoutMs !== undefined || waited ? (remaining === Infinity ? undefined : remaining) : undefined;
       let key;
       try {
         key = this.engine.open(now(), procedure, args, mode, left);
       } catch (e) {
         if (WAIT_CODES.has(e.code)) {
+          waited = true;
           await this.#changed(deadline, signal);
           continue;
         }
@@ -443,12 +477,14 @@ export class Peer {
       // Already ended in the engine: nothing to tell the peer.
     }
     call.reject(error);
+    call.credit?.();
     this.#wake();
     this.soon();
   }
 
   /** Grants the peer credit for `items` items consumed on call `key`'s stream. */
   consume(key, items = 1) {
+    if (this.closed) return;
     try {
       this.engine.consume(key, items);
     } catch {
@@ -462,24 +498,34 @@ export class Peer {
    * `waitCredit()` resolves when a `credit` event arrives for it.
    */
   async sendItem(key, bytes, waitCredit) {
+    // The state object, not the key: a key can name a newer call once this one ended.
+    const state = this.calls.get(key);
     for (;;) {
-      if (!this.calls.has(key)) throw this.closeError ?? new ConnectionLost("the call ended");
+      if (state === undefined || this.calls.get(key) !== state) {
+        throw this.closeError ?? new ConnectionLost("the call ended");
+      }
       try {
         this.engine.sendItem(key, bytes);
         this.soon();
         return;
       } catch (e) {
-        if (e.code === "NoCredit" || e.code === "WouldBlock") {
-          await waitCredit();
-          continue;
-        }
-        throw commandFailure(e);
+        if (e.code === "NoCredit") await waitCredit();
+        // A full transmit queue: credit will not come while our items cannot go out.
+        else if (e.code === "WouldBlock") await this.#drained();
+        else throw commandFailure(e);
       }
     }
   }
 
+  /** Waits until the loop ran again (the link drained, input came, a timer fired). */
+  #drained() {
+    this.soon();
+    return this.#changed(Infinity);
+  }
+
   /** Ends the items of call `key`. */
   endItems(key) {
+    if (this.closed) return;
     try {
       this.engine.endItems(key);
     } catch (e) {
@@ -503,6 +549,7 @@ export class Peer {
   }
 
   #answer(key, send) {
+    if (this.closed) return true; // the request ended with the session
     try {
       send();
     } catch (e) {
@@ -516,24 +563,24 @@ export class Peer {
 
   /** Sends an item on request `key`'s server stream, waiting for credit. */
   async sendReplyItem(key, bytes, waitCredit) {
+    const state = this.requests.get(key);
     for (;;) {
-      if (!this.requests.has(key)) throw new Cancelled("the request ended");
+      if (state === undefined || this.requests.get(key) !== state) throw new Cancelled("the request ended");
       try {
         this.engine.sendReplyItem(key, bytes);
         this.soon();
         return;
       } catch (e) {
-        if (e.code === "NoCredit" || e.code === "WouldBlock") {
-          await waitCredit();
-          continue;
-        }
-        throw commandFailure(e);
+        if (e.code === "NoCredit") await waitCredit();
+        else if (e.code === "WouldBlock") await this.#drained();
+        else throw commandFailure(e);
       }
     }
   }
 
   /** Grants the caller credit for `items` items of request `key` consumed. */
   consumeRequest(key, items = 1) {
+    if (this.closed) return;
     try {
       this.engine.consumeRequest(key, items);
     } catch {
@@ -589,9 +636,9 @@ export class Peer {
     return bytes;
   }
 
-  /** The engine's counters. */
+  /** The engine's counters (as they were at the end, once closed). */
   stats() {
-    return this.engine.stats();
+    return this.closed ? this.finalStats : this.engine.stats();
   }
 }
 

@@ -15,7 +15,8 @@ const ENDING = new Set(["peer_closed", "idle", "protocol_violation", "incompatib
 /**
  * Serves `service` on `link` (see peer.js for what a link is): one session, until the link
  * ends, the peer closes the session or goes silent past its keepalive, no handshake comes
- * within `handshakeTimeoutMs`, or `signal` aborts. Resolves then, with the error that
+ * within `handshakeTimeoutMs`, or `signal` aborts. Resolves then, once every handler it
+ * started has returned too, with the error that
  * ended it or null. Options: `maxCalls` (calls served at once, 1 to 32, default 32: one
  * more is answered Busy), `onError(error, procedure)` (a handler threw something that is
  * no RemoteError: it was answered Internal), `handshakeTimeoutMs` (default three
@@ -37,7 +38,12 @@ export function serve(link, service, options = {}) {
   const stop = () => peer.close();
   if (signal?.aborted) stop();
   else signal?.addEventListener("abort", stop, { once: true });
-  return peer.done().finally(() => {
+  // Ends when the session has ended and its last handler returned: a listener counts this
+  // connection until then, so handlers that ignore their signal stay within its bounds.
+  return peer.done().then(async (error) => {
+    await session.idle();
+    return error;
+  }).finally(() => {
     clearTimeout(timer);
     signal?.removeEventListener("abort", stop);
   });

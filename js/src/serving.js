@@ -70,6 +70,8 @@ export class Session {
     this.onError = options.onError ?? null;
     /** Handlers not yet returned, whether or not their request still runs. */
     this.running = 0;
+    /** Who waits for `running` to come to 0 (`idle()`). */
+    this.idleWaiters = [];
     /** procedure name -> converters of its arguments and items (bytes to Uint8Array). */
     this.converters = new Map();
   }
@@ -113,7 +115,10 @@ export class Session {
     const values = p.params.map((param, i) => (conv.params[i] ? conv.params[i](args[param.name]) : args[param.name]));
     this.running++;
     const served = new Served(this, e.request, p, entry.handler, values, conv.item);
-    served.run().catch((error) => this.report(error, p.name)).finally(() => { this.running--; });
+    served.run().catch((error) => this.report(error, p.name)).finally(() => {
+      this.running--;
+      if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    });
   }
 
   #converters(p) {
@@ -134,10 +139,17 @@ export class Session {
     }
   }
 
-  /** Sends answer `send()` (a Peer respond), waiting while the transmit queue is full. */
-  async answer(send) {
-    while (!send()) {
-      if (this.peer.closed) return;
+  /**
+   * Sends answer `send()` (a Peer respond) to request `key`, waiting while the transmit
+   * queue is full. Only while that request is still the one pending under its key: a key
+   * is the slot and the peer's wire id, which a later request can carry again once this one
+   * ended (cancelled, timed out), and an old answer must never reach it.
+   */
+  async answer(key, send) {
+    const state = this.peer.requests.get(key);
+    for (;;) {
+      if (this.peer.closed || state === undefined || this.peer.requests.get(key) !== state) return;
+      if (send()) return;
       this.peer.soon(); // the queue drains when the loop runs: make sure it will
       await this.peer.changed();
     }
@@ -145,7 +157,13 @@ export class Session {
 
   /** Answers request `key` with wire error `code`; never throws. */
   answerError(key, code, detail) {
-    this.answer(() => this.peer.respondError(key, code, detail)).catch(() => {});
+    this.answer(key, () => this.peer.respondError(key, code, detail)).catch(() => {});
+  }
+
+  /** Resolves once no handler of this session runs (each may outlive its request). */
+  idle() {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
 
@@ -279,7 +297,7 @@ class Served {
       this.#fail(e.code, e.detail);
       return;
     }
-    this.session.answer(() => {
+    this.session.answer(this.key, () => {
       try {
         return peer.respond(this.key, bytes);
       } catch (e) {

@@ -115,9 +115,9 @@ impl Engine {
     /// A new endpoint at time `now` (milliseconds on any monotonic clock, such as
     /// `performance.now()`); its Hello is ready to transmit at once. `options` (optional):
     /// `maxFrame` (48 to 4096), `maxCalls` (1 to 32), `keepaliveMs`, `callTimeoutMs`,
-    /// `streamWindow`, `schema` (the hash this side serves), `manifest` (the bytes it
-    /// serves; sets `schema`), `expectSchema`, `handles` (speak handles; default false),
-    /// `maxCallDepth`.
+    /// `streamWindow`, `frameTimeoutMs`, `schema` (the hash this side serves), `manifest`
+    /// (the bytes it serves; sets `schema`), `expectSchema`, `handles` (speak handles;
+    /// default false). Any other name is an error.
     #[wasm_bindgen(constructor)]
     pub fn new(now: f64, options: JsValue) -> Result<Engine, JsValue> {
         let config: Config = Options::read(&options)?.config();

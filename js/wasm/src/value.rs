@@ -130,8 +130,20 @@ pub(crate) fn from_json(v: &Value) -> JsValue {
         Value::Object(map) => {
             let out = Object::new();
             for (k, v) in map {
-                // Setting a property of a fresh plain object cannot fail.
-                let _ = Reflect::set(&out, &JsValue::from_str(k), &from_json(v));
+                let key = JsValue::from_str(k);
+                if k == "__proto__" {
+                    // Assigning `__proto__` would set the object's prototype (a peer's map key
+                    // must stay data): define it as an own property instead.
+                    let field = Object::new();
+                    let _ = Reflect::set(&field, &"value".into(), &from_json(v));
+                    for flag in ["writable", "enumerable", "configurable"] {
+                        let _ = Reflect::set(&field, &flag.into(), &JsValue::TRUE);
+                    }
+                    let _ = Reflect::define_property(&out, &key, &field);
+                } else {
+                    // Setting a property of a fresh plain object cannot fail.
+                    let _ = Reflect::set(&out, &key, &from_json(v));
+                }
             }
             out.into()
         }
