@@ -498,19 +498,26 @@ export class Peer {
    * `waitCredit()` resolves when a `credit` event arrives for it.
    */
   async sendItem(key, bytes, waitCredit) {
-    // The state object, not the key: a key can name a newer call once this one ended.
-    const state = this.calls.get(key);
+    await this.#sendOn(this.calls, key, () => this.engine.sendItem(key, bytes), waitCredit,
+      () => this.closeError ?? new ConnectionLost("the call ended"));
+  }
+
+  /**
+   * Sends an item by `send()` for the call or request under `key` in `table`, waiting for
+   * credit (`NoCredit`) or for the link to drain (`WouldBlock`: credit will not come while
+   * our items cannot go out), for as long as that same call or request runs: the state
+   * object, not the key, since a key can name a newer one once this one ended.
+   */
+  async #sendOn(table, key, send, waitCredit, ended) {
+    const state = table.get(key);
     for (;;) {
-      if (state === undefined || this.calls.get(key) !== state) {
-        throw this.closeError ?? new ConnectionLost("the call ended");
-      }
+      if (state === undefined || table.get(key) !== state) throw ended();
       try {
-        this.engine.sendItem(key, bytes);
+        send();
         this.soon();
         return;
       } catch (e) {
         if (e.code === "NoCredit") await waitCredit();
-        // A full transmit queue: credit will not come while our items cannot go out.
         else if (e.code === "WouldBlock") await this.#drained();
         else throw commandFailure(e);
       }
@@ -563,19 +570,8 @@ export class Peer {
 
   /** Sends an item on request `key`'s server stream, waiting for credit. */
   async sendReplyItem(key, bytes, waitCredit) {
-    const state = this.requests.get(key);
-    for (;;) {
-      if (state === undefined || this.requests.get(key) !== state) throw new Cancelled("the request ended");
-      try {
-        this.engine.sendReplyItem(key, bytes);
-        this.soon();
-        return;
-      } catch (e) {
-        if (e.code === "NoCredit") await waitCredit();
-        else if (e.code === "WouldBlock") await this.#drained();
-        else throw commandFailure(e);
-      }
-    }
+    await this.#sendOn(this.requests, key, () => this.engine.sendReplyItem(key, bytes), waitCredit,
+      () => new Cancelled("the request ended"));
   }
 
   /** Grants the caller credit for `items` items of request `key` consumed. */
