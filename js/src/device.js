@@ -42,13 +42,28 @@ export async function deviceOver(link, options = {}) {
   const { timeoutMs, connectTimeoutMs = CONNECT_TIMEOUT_MS, signal, ...engine } = options;
   const peer = new Peer(link, { engine });
   try {
-    const bytes = await within(peer.fetchManifest(), connectTimeoutMs, `connecting to ${link.name}`);
+    const bytes = await within(manifestOf(peer), connectTimeoutMs, `connecting to ${link.name}`);
     const schema = new (wasm().Schema)(bytes);
     peer.expectSchema = schema.hash;
     return new Device(peer, schema, { timeoutMs, signal });
   } catch (e) {
     peer.close(e instanceof WirecallError ? e : new ConnectionLost(String(e)));
     throw e;
+  }
+}
+
+/**
+ * The peer's manifest, read again from the start if the session restarts meanwhile (a
+ * device that resets while it boots, a Hello of its own crossing ours and taken for a
+ * restart): connecting succeeds whenever a session stays up long enough to read it.
+ */
+async function manifestOf(peer) {
+  for (;;) {
+    try {
+      return await peer.fetchManifest();
+    } catch (e) {
+      if (peer.closed || !(e instanceof ConnectionLost)) throw e;
+    }
   }
 }
 

@@ -53,3 +53,24 @@ test("a device re-flashed with another schema: the Device closes with Incompatib
   device(t, tap(deviceEnd), "other");
   await assert.rejects(dev.peer.done().then(() => dev.add(1, 1)), wirecall.IncompatibleSchema);
 });
+
+test("a device that restarts while the client connects: connect reads the manifest of the new session", async (t) => {
+  const [hostEnd, deviceEnd] = memoryPair();
+  let swapped = false;
+  // The first device goes away when the host's first request after the handshake (the
+  // manifest's, kind 0x0e) reaches it, and a new one takes the line.
+  const first = tap(deviceEnd, {
+    onData(bytes) {
+      if (swapped || !bytes.includes(0x0e)) return true;
+      swapped = true;
+      first.unplug();
+      device(t, tap(deviceEnd), "calc");
+      return false;
+    },
+  });
+  device(t, first, "calc");
+  const dev = await wirecall.deviceOver(hostEnd);
+  t.after(() => dev.close());
+  assert.ok(swapped, "the device restarted during connect");
+  assert.equal(await dev.add(2, 3), 5);
+});

@@ -42,14 +42,17 @@ class End {
   }
 }
 
-/** A view of `end` that can be unplugged: then it neither writes nor hears anything. */
-export function tap(end) {
+/**
+ * A view of `end` that can be unplugged: then it neither writes nor hears anything.
+ * `onData(bytes)`, if given, sees what arrives first; false keeps it from the view.
+ */
+export function tap(end, { onData = () => true } = {}) {
   const view = {
     name: `${end.name} (tap)`,
     plugged: true,
     start(handlers) {
       end.start({
-        data: (b) => view.plugged && handlers.data(b),
+        data: (b) => view.plugged && onData(b) && view.plugged && handlers.data(b),
         close: (e) => view.plugged && handlers.close(e),
         drain: () => view.plugged && handlers.drain(),
       });
