@@ -210,6 +210,19 @@ pub(crate) trait HostEngine: Send {
     fn revoke(&mut self, handle: Handle, code: WireError, reason: &str) -> Result<(), HandleError>;
     /// Slots of the export table.
     fn export_slots(&self) -> usize;
+    /// What the handshake learned about the peer, while connected.
+    fn peer(&self) -> Option<wirecall::PeerInfo>;
+    /// Items that may be sent on `stream` now.
+    fn credit(&self, stream: StreamId) -> u32;
+    /// The deadline of a pending request (`None`: none, or not pending).
+    fn request_deadline(&self, id: RequestId) -> Option<Instant>;
+    /// Calls nested above a pending request.
+    fn request_depth(&self, id: RequestId) -> Option<u8>;
+    /// Bytes waiting in the transmit queue.
+    fn transmit_pending(&self) -> usize;
+    /// The transmit queue has room for one more frame of the largest size: a command
+    /// made now cannot fail for want of room.
+    fn room_for_frame(&self) -> bool;
     /// A slot of the export table is free.
     fn can_export(&self) -> bool;
 }
@@ -231,6 +244,24 @@ impl<const F: usize, const I: usize, const O: usize, const T: usize, const H: us
     }
     fn export_slots(&self) -> usize {
         H
+    }
+    fn peer(&self) -> Option<wirecall::PeerInfo> {
+        Endpoint::peer(self).copied()
+    }
+    fn credit(&self, stream: StreamId) -> u32 {
+        Endpoint::credit(self, stream)
+    }
+    fn request_deadline(&self, id: RequestId) -> Option<Instant> {
+        Endpoint::request_deadline(self, id)
+    }
+    fn request_depth(&self, id: RequestId) -> Option<u8> {
+        Endpoint::request_depth(self, id)
+    }
+    fn transmit_pending(&self) -> usize {
+        Endpoint::transmit_pending(self)
+    }
+    fn room_for_frame(&self) -> bool {
+        Endpoint::transmit_pending(self) + wirecall::max_encoded_len(F) + 64 <= T
     }
     fn can_export(&self) -> bool {
         Endpoint::next_export(self).is_some()

@@ -10,6 +10,9 @@
 //! * [`serve_link`], [`serve_tcp`], [`serve_unix`]: serve a [`Handler`] on one link, or on
 //!   every connection of a listener; [`serve_port`] serves one host after another on a
 //!   serial port. [`ServeOptions`] sets the connection limit and capacities.
+//! * [`Bridge`]: forwards calls, streams and cancellations from any number of client links
+//!   to one device link (and the device's own calls to an upstream service), respecting
+//!   the device's in-flight limit.
 //! * `tokio` (feature `tokio`): `AsyncClient` and `serve` for any
 //!   `AsyncRead + AsyncWrite` stream.
 //!
@@ -57,6 +60,7 @@
 //! The async flavour serves no streams yet (it refuses them with `UnknownProcedure`);
 //! its clients consume server streams and serve callbacks.
 
+mod bridge;
 mod client;
 mod conn;
 mod engine;
@@ -76,6 +80,7 @@ mod typed;
 mod url;
 mod waiter;
 
+pub use bridge::{Bridge, BridgeOptions, BridgeStats};
 pub use client::{Batch, Client, ClientOptions, PendingCall};
 pub use engine::{Capacity, HostEndpoint, HOST_HANDLES};
 pub use link::{Link, LinkGuard};

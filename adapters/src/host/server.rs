@@ -373,14 +373,14 @@ pub fn serve_unix(
 }
 
 /// What differs between listeners: their sockets, and how one becomes a link.
-trait Listener: AsFd + Send + 'static {
+pub(crate) trait Listener: AsFd + Send + 'static {
     type Stream: Socket;
     fn accept_stream(&self) -> io::Result<Self::Stream>;
     fn into_link(stream: Self::Stream) -> io::Result<Link>;
 }
 
 /// An accepted socket, as far as a refusal needs it.
-trait Socket: Read + Write + Send {
+pub(crate) trait Socket: Read + Write + Send {
     fn shut_write(&self);
     fn set_timeouts(&self, d: Duration);
 }
@@ -496,7 +496,7 @@ fn serve_listener<L: Listener>(
 }
 
 /// The bytes of a `Close(Busy)` frame, made by an endpoint (adapters hold no protocol).
-fn refusal_bytes() -> Vec<u8> {
+pub(crate) fn refusal_bytes() -> Vec<u8> {
     let mut ep =
         wirecall::Endpoint::<64, 1, 1, 128>::new(wirecall::Instant::ZERO, Config::default());
     ep.close_with(WireError::Busy);
@@ -509,7 +509,7 @@ fn refusal_bytes() -> Vec<u8> {
 /// Tells a connection over the limit why it is closed, then closes it. What the peer had
 /// already sent (its Hello) is read first, for a few tens of milliseconds at most: closing
 /// a socket with unread input sends a reset, which can destroy the refusal on its way.
-fn refuse(mut stream: impl Socket, refusal: &[u8]) {
+pub(crate) fn refuse(mut stream: impl Socket, refusal: &[u8]) {
     stream.set_timeouts(Duration::from_millis(20));
     let _ = stream.write_all(refusal);
     stream.shut_write();

@@ -227,6 +227,15 @@ impl<
         self.pending_request(id).map(|c| c.depth)
     }
 
+    /// The deadline of a pending request: when this side answers `DeadlineExceeded` on its
+    /// own (a stream opened without a timeout has none: `None`). A forwarder gives the call
+    /// it makes on the request's behalf what is left of it.
+    pub fn request_deadline(&self, id: RequestId) -> Option<Instant> {
+        self.pending_request(id)
+            .map(|c| c.deadline)
+            .filter(|&d| d != super::NEVER)
+    }
+
     fn pending_request(&self, id: RequestId) -> Option<&crate::calls::InCall> {
         match self.inbound.get(id.index()) {
             Some(Some(c)) if c.id == id.wire && c.is_active() => Some(c),
