@@ -1,131 +1,107 @@
-//! The bridge of `wirecall web --to URL`: each WebSocket connection gets a link of its own
-//! to URL, and the bytes are copied both ways, unchanged (the wirecall session is between
-//! the page and the device; the bridge holds no protocol).
-//!
-//! Two threads, each reading one side and writing the other through a fixed buffer of
-//! [`PIECE`] bytes: a side that stops reading stops the copy towards it, and so the reads
-//! from the other (backpressure reaches both sockets). When either side ends or fails,
-//! the other thread stops within a tick, the link is released (a child process is killed
-//! and reaped) and the WebSocket closed, saying why.
+//! `wirecall bridge --listen URL --to URL [--upstream URL]`: the call-level bridge of the
+//! host runtime (`wirecall_adapters::host::Bridge`) on a listener. Every client that
+//! connects to `--listen` reaches the device at `--to` as if it were connected to it
+//! directly (the device's manifest and schema), its calls counted against the device's
+//! in-flight limit (excess calls are answered `Busy`, never queued). The device's own calls
+//! go to `--upstream`, if given.
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 
-use wirecall_adapters::host::LinkUrl;
+use wirecall_adapters::host::{Bridge, BridgeOptions, Capacity, LinkUrl};
 
-use crate::http::is_transient;
-use crate::links;
-use crate::ws::{code, WsLink};
+use crate::failure::{fail, Exit};
 
-/// The copy buffer of each direction.
-const PIECE: usize = 16 * 1024;
+const COMMAND: &str = "wirecall bridge";
 
-/// A write that makes no progress for this long means its side stopped reading.
-const WRITE_STALL: Duration = Duration::from_secs(5);
-
-/// How a direction of the copy ended.
-enum End {
-    /// Its source ended (end of stream, or the WebSocket's close).
-    Ended,
-    /// Its source failed.
-    ReadFailed(io::Error),
-    /// Its destination failed, or stopped reading.
-    WriteFailed(io::Error),
-    /// The other direction ended first.
-    Stopped,
+/// What `wirecall bridge` was asked for.
+pub(crate) struct BridgeArgs {
+    pub(crate) listen: LinkUrl,
+    pub(crate) to: LinkUrl,
+    pub(crate) upstream: Option<LinkUrl>,
+    pub(crate) max_connections: usize,
+    pub(crate) capacity: Capacity,
 }
 
-/// Bridges `ws` to a new link to `url` until either ends. A link that cannot be opened
-/// closes the WebSocket with a reason that says why.
-pub(crate) fn run(ws: WsLink, url: &LinkUrl) {
-    let WsLink {
-        reader: ws_reader,
-        writer: ws_writer,
-        closer,
-        ..
-    } = ws;
-    let target = match links::open_url(url) {
-        Ok(link) => link,
-        Err(e) => {
-            // The message's first line; its hint would not fit a close frame's 123 bytes.
-            let text = e.to_string();
-            let why = text.lines().next().unwrap_or_default();
-            return closer.close(code::SERVER_ERROR, why);
+/// Runs the bridge until the process is stopped; returns the exit code if it cannot start.
+pub(crate) fn run(args: BridgeArgs) -> i32 {
+    for url in std::iter::once(&args.to).chain(&args.upstream) {
+        if matches!(url, LinkUrl::Stdio) {
+            let why =
+                format!("cannot bridge to {url}: give a link (tcp://, unix://, serial://, exec:)");
+            return fail(COMMAND, Exit::Usage, why);
+        }
+    }
+    // Listen first: a port in use is reported before anything is opened.
+    let (listener, shown) = match &args.listen {
+        LinkUrl::Tcp(addr) => match TcpListener::bind(addr) {
+            Ok(l) => {
+                let shown = l.local_addr().map_or(addr.clone(), |a| a.to_string());
+                (Listener::Tcp(l), format!("tcp {shown}"))
+            }
+            Err(e) => {
+                let why = format!("cannot listen on tcp {addr}: {}", crate::links::cause(&e));
+                return fail(COMMAND, Exit::Link, why);
+            }
+        },
+        LinkUrl::Unix(path) => match UnixListener::bind(path) {
+            Ok(l) => (Listener::Unix(l), format!("unix {}", path.display())),
+            Err(e) => {
+                let why = format!(
+                    "cannot listen on unix {}: {}",
+                    path.display(),
+                    crate::links::cause(&e)
+                );
+                return fail(COMMAND, Exit::Link, why);
+            }
+        },
+        other => {
+            let why = format!("--listen takes tcp://HOST:PORT or unix:///PATH, not {other}");
+            return fail(COMMAND, Exit::Usage, why);
         }
     };
-    let (link_reader, link_writer, guard) = target.split();
-    let done = Arc::new(AtomicBool::new(false));
-    let stop = done.clone();
-    let towards_link = std::thread::Builder::new()
-        .name("wirecall-bridge".into())
-        .spawn(move || {
-            let end = copy(ws_reader, link_writer, &stop);
-            stop.store(true, Ordering::SeqCst);
-            end
-        });
-    let Ok(towards_link) = towards_link else {
-        drop(guard);
-        return closer.close(code::SERVER_ERROR, "the server could not start a thread");
+    let options = BridgeOptions {
+        max_connections: args.max_connections,
+        capacity: args.capacity,
+        ..BridgeOptions::default()
     };
-    let towards_page = copy(link_reader, ws_writer, &done);
-    done.store(true, Ordering::SeqCst);
-    let from_page = towards_link.join().unwrap_or(End::Stopped);
-    drop(guard); // the link is released: a socket shut down, a child killed and reaped
-    let why = match (towards_page, from_page) {
-        (End::Ended, _) => format!("the link to {url} ended"),
-        (End::ReadFailed(e), _) => format!("the link to {url} failed: {e}"),
-        (_, End::WriteFailed(e)) => format!("writing to {url} failed: {e}"),
-        // The page's side ended or broke (its close, if any, is answered already).
-        _ => "the bridge ended".to_string(),
+    let to = args.to.clone();
+    let upstream = args
+        .upstream
+        .clone()
+        .map(|url| Box::new(move || url.open()) as Box<dyn FnMut() -> std::io::Result<_> + Send>);
+    let bridge = match Bridge::start(move || to.open(), upstream, options) {
+        Ok(b) => b,
+        Err(e) => return fail(COMMAND, Exit::Usage, e),
     };
-    closer.close(code::SERVER_ERROR, &why);
+    let served = match listener {
+        Listener::Tcp(l) => bridge.serve_tcp(l),
+        Listener::Unix(l) => bridge.serve_unix(l),
+    };
+    if let Err(e) = served {
+        return fail(
+            COMMAND,
+            Exit::Link,
+            format!("cannot accept on {shown}: {e}"),
+        );
+    }
+    if !bridge.stats().back_connected {
+        eprintln!(
+            "wirecall: {} is not answering yet; calls through the bridge fail with NoSession until it does",
+            args.to
+        );
+    }
+    if let Some(up) = &args.upstream {
+        eprintln!("wirecall: the device's own calls go to {up}");
+    }
+    // The listening line last: a caller may stop reading this process's stderr after it.
+    eprintln!("wirecall: bridging {shown} to {}", args.to);
+    loop {
+        std::thread::park(); // the bridge's threads serve until the process is stopped
+    }
 }
 
-/// Copies from `from` to `to` until `from` ends, either fails, or `stop` is set.
-fn copy(mut from: impl Read, mut to: impl Write, stop: &AtomicBool) -> End {
-    let mut piece = vec![0u8; PIECE];
-    while !stop.load(Ordering::SeqCst) {
-        match from.read(&mut piece) {
-            Ok(0) => return End::Ended,
-            Ok(n) => {
-                if let Err(e) = write_all(&mut to, piece.get(..n).unwrap_or_default(), stop) {
-                    return e;
-                }
-            }
-            Err(e) if is_transient(&e) => {}
-            Err(e) => return End::ReadFailed(e),
-        }
-    }
-    End::Stopped
-}
-
-/// Writes all of `bytes` to `to`, whose writes return within a tick: gives up when `stop`
-/// is set or after [`WRITE_STALL`] without progress.
-fn write_all(to: &mut impl Write, mut bytes: &[u8], stop: &AtomicBool) -> Result<(), End> {
-    let mut since = Instant::now();
-    while !bytes.is_empty() {
-        match to.write(bytes) {
-            Ok(0) => return Err(End::WriteFailed(io::ErrorKind::WriteZero.into())),
-            Ok(n) => {
-                bytes = bytes.get(n..).unwrap_or_default();
-                since = Instant::now();
-            }
-            Err(e) if is_transient(&e) => {
-                if stop.load(Ordering::SeqCst) {
-                    return Err(End::Stopped);
-                }
-                if since.elapsed() >= WRITE_STALL {
-                    let stalled = io::Error::new(io::ErrorKind::TimedOut, "it stopped reading");
-                    return Err(End::WriteFailed(stalled));
-                }
-            }
-            Err(e) => return Err(End::WriteFailed(e)),
-        }
-    }
-    match to.flush() {
-        Err(e) if !is_transient(&e) => Err(End::WriteFailed(e)),
-        _ => Ok(()),
-    }
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
 }

@@ -6,6 +6,8 @@
 //!   or WebSocket (`--ws`, for browsers).
 //! * `wirecall web`: the browser demo's HTTP server: its page and the built wasm package as
 //!   static files, and `/ws`, a WebSocket to the demo service or bridged to a link (`--to`).
+//! * `wirecall bridge`: forwards calls, streams and cancellations from clients on a TCP or
+//!   Unix listener to one device link (`--to URL`), within the device's in-flight limit.
 //! * `wirecall list`: what a device serves (it describes itself: its manifest), over TCP,
 //!   a Unix socket, a serial port or a child process.
 //! * `wirecall call`: calls a procedure of any device by name over the same links; JSON in,
@@ -37,6 +39,7 @@ mod serve;
 mod stream;
 mod web;
 mod ws;
+mod ws_bridge;
 
 use clap::{Args, Parser, Subcommand};
 use wirecall_adapters::host::LinkUrl;
@@ -164,6 +167,30 @@ enum Command {
         /// Connections served at once, pages and WebSockets together; more are refused
         /// with HTTP 503.
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        #[command(flatten)]
+        capacity: CapacityArgs,
+    },
+    /// Forward calls between links: every client connecting to `--listen` reaches the
+    /// device at `--to` (its manifest, its procedures, its streams), within the device's
+    /// own in-flight limit (excess calls are answered Busy, never queued). Deadlines
+    /// shrink on the way, a cancel or a lost link on either side reaches the other:
+    /// `wirecall bridge --listen tcp://127.0.0.1:7100 --to serial:///dev/ttyUSB0?baud=115200`.
+    Bridge {
+        /// Where clients connect: tcp://HOST:PORT (port 0: any free port, printed) or
+        /// unix:///PATH.
+        #[arg(long, value_name = "URL")]
+        listen: LinkUrl,
+        /// The device: tcp://HOST:PORT, unix:///PATH, serial:///dev/ttyUSB0?baud=115200 or
+        /// exec:COMMAND LINE. Opened again whenever it drops.
+        #[arg(long, value_name = "URL")]
+        to: LinkUrl,
+        /// A service that serves the device's own calls (those not made back to a client
+        /// while serving its call); without it, they are answered UnknownProcedure.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<LinkUrl>,
+        /// Clients served at once; more are refused with Close(Busy).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
         #[command(flatten)]
         capacity: CapacityArgs,
@@ -392,6 +419,19 @@ fn main() {
             listen,
             to,
             root,
+            max_connections: max_connections as usize,
+            capacity: capacity.capacity(),
+        }),
+        Command::Bridge {
+            listen,
+            to,
+            upstream,
+            max_connections,
+            capacity,
+        } => bridge::run(bridge::BridgeArgs {
+            listen,
+            to,
+            upstream,
             max_connections: max_connections as usize,
             capacity: capacity.capacity(),
         }),

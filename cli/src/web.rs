@@ -1,6 +1,6 @@
 //! `wirecall web`: one HTTP/1.1 server for the browser demo. `GET /ws` is a WebSocket
 //! carrying the wirecall byte stream, to the demo service in this process or, with
-//! `--to URL`, bridged to a link of its own to URL (`bridge.rs`); every other `GET` is a
+//! `--to URL`, bridged to a link of its own to URL (`ws_bridge.rs`); every other `GET` is a
 //! static file from the web root (`files.rs`): `/` is its `demo/index.html`.
 //!
 //! The "demo page is at" line comes only once the server listens; a root without the page
@@ -17,7 +17,7 @@ use wirecall_adapters::host::{Capacity, LinkUrl, ServeOptions};
 
 use crate::failure::{fail, Exit};
 use crate::http::{self, Head};
-use crate::{bridge, files, listen, serve, ws};
+use crate::{files, listen, serve, ws, ws_bridge};
 
 const COMMAND: &str = "wirecall web";
 
@@ -118,7 +118,7 @@ impl Site {
         };
         match &self.to {
             None => serve::ws_session(ws, self.options),
-            Some(url) => bridge::run(ws, url),
+            Some(url) => ws_bridge::run(ws, url),
         }
     }
 }

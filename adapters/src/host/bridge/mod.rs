@@ -108,6 +108,8 @@ pub struct BridgeStats {
     pub fronts: usize,
     /// Forwarded calls in flight now.
     pub in_flight: usize,
+    /// Stream items held by the bridge now, waiting for the other side's credit.
+    pub buffered_items: usize,
     /// The back's link is up and its handshake done.
     pub back_connected: bool,
 }
@@ -258,6 +260,7 @@ impl Bridge {
             callbacks: c.callbacks,
             fronts: f.fronts(),
             in_flight: f.in_flight(),
+            buffered_items: f.buffered_items(),
             back_connected: f.is_back_connected(),
         }
     }
