@@ -8,9 +8,12 @@
 //!   thread keep the K calls in flight with `Client::start` instead of K threads.
 //! * `wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]`: the core's
 //!   input path, to be counted by callgrind (see `corecost.rs` and `bench/corecost.sh`).
+//! * `wirecall-bench bridge-tcp [--runs R] [--seconds S] [--warmup W]`: `add` direct and
+//!   through a call-level `Bridge`, at 1 and 32 in flight, in the same run (`bridge.rs`).
 //! * `wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]`: a server
 //!   stream's payload throughput over loopback TCP against a raw socket (`streams.rs`).
 
+mod bridge;
 mod corecost;
 mod proxy;
 mod rpc;
@@ -23,6 +26,7 @@ fn usage() -> ! {
         "usage: wirecall-bench <case> [--runs R] [--seconds S] [--warmup W] [--inflight K] [--size N]\n\
          \x20      wirecall-bench <case> --wire-bytes [--size N] [--byte-calls N]\n\
          \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
+         \x20      wirecall-bench bridge-tcp [--runs R] [--seconds S] [--warmup W]\n\
          \x20      wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]\n\
          \x20      wirecall-bench list\n\
          cases: wirecall-[tokio-|pipelined-]{{tcp,unix}}-{{add,echo}}"
@@ -104,6 +108,7 @@ fn main() {
             Some(kind) => rpc::serve(kind, args.get(2).map(String::as_str)),
             None => usage(),
         },
+        Some("bridge-tcp") => bridge::run(&parse(&args[1..])),
         Some("stream-tcp") => streams::run(&parse_stream(&args[1..])).map_err(|e| e.to_string()),
         Some("list") => {
             for t in ["", "tokio-", "pipelined-"] {

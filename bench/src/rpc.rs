@@ -148,6 +148,7 @@ pub(crate) fn serve(kind: &str, path: Option<&str>) -> Result<(), String> {
             }
         }
         "tokio-tcp" | "tokio-unix" => crate::rpc_tokio::serve(kind == "tokio-unix", path, announce),
+        "bridge" => crate::bridge::serve(path.ok_or("the address to bridge to")?, announce),
         other => Err(format!("unknown server kind {other}")),
     }
 }
@@ -171,7 +172,6 @@ impl Drop for Server {
 }
 
 pub(crate) fn spawn_server(case: Case) -> Result<Server, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let kind = match (case.tokio, case.unix) {
         (false, false) => "tcp",
         (false, true) => "unix",
@@ -184,10 +184,18 @@ pub(crate) fn spawn_server(case: Case) -> Result<Server, String> {
             .display()
             .to_string()
     });
+    let mut server = spawn_child(kind, unix.as_deref())?;
+    server.unix = unix;
+    Ok(server)
+}
+
+/// `wirecall-bench serve KIND [ARG]` as a child process, once it announced its address.
+pub(crate) fn spawn_child(kind: &str, arg: Option<&str>) -> Result<Server, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
     cmd.arg("serve").arg(kind);
-    if let Some(p) = &unix {
-        cmd.arg(p);
+    if let Some(a) = arg {
+        cmd.arg(a);
     }
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -204,7 +212,11 @@ pub(crate) fn spawn_server(case: Case) -> Result<Server, String> {
         .strip_prefix("LISTEN ")
         .ok_or_else(|| format!("the server did not announce itself: {line:?}"))?
         .to_string();
-    Ok(Server { child, addr, unix })
+    Ok(Server {
+        child,
+        addr,
+        unix: None,
+    })
 }
 
 /// peerbench's `add` arguments for call `i`.
@@ -222,7 +234,7 @@ pub(crate) fn echo_payload(size: usize, i: u64) -> Vec<u8> {
 
 /// One call with the blocking client (the generated typed client, as an application
 /// calls), checked.
-fn call_blocking(client: &svc::Client<Client>, case: Case, size: usize, i: u64) {
+pub(crate) fn call_blocking(client: &svc::Client<Client>, case: Case, size: usize, i: u64) {
     if case.echo {
         let data = serde_bytes::ByteBuf::from(echo_payload(size, i));
         let got = client
@@ -235,7 +247,7 @@ fn call_blocking(client: &svc::Client<Client>, case: Case, size: usize, i: u64) 
     }
 }
 
-fn connect_blocking(case: Case, addr: &str) -> Result<Client, String> {
+pub(crate) fn connect_blocking(case: Case, addr: &str) -> Result<Client, String> {
     let addr = addr.to_string();
     let link = move || {
         if case.unix {

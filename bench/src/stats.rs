@@ -42,6 +42,21 @@ pub(crate) struct RunResult {
 }
 
 impl RunResult {
+    /// Calls per second.
+    pub(crate) fn cps(&self) -> f64 {
+        self.cps
+    }
+
+    /// Median latency, µs.
+    pub(crate) fn p50(&self) -> f64 {
+        self.p50_us
+    }
+
+    /// 99th percentile latency, µs.
+    pub(crate) fn p99(&self) -> f64 {
+        self.p99_us
+    }
+
     pub(crate) fn from_lats(mut lats: Vec<u32>, seconds: f64) -> RunResult {
         lats.sort_unstable();
         let pct = |p: f64| {
