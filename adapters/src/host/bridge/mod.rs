@@ -22,7 +22,7 @@
 //!
 //! Per front: its endpoint ([`Capacity::endpoint_bytes`], 20,496 bytes at the default
 //! capacity), a 16 KiB read buffer, a 16 KiB write buffer, two threads. Per forwarded call:
-//! about 200 bytes of bookkeeping, its answer while it waits for room (at most a frame), and
+//! at most 256 bytes of bookkeeping (tested), its answer while it waits for room (at most a frame), and
 //! for a stream at most its receive windows of items waiting for the other side's credit
 //! (the back's window one way, the front's the other: 2 x 8 items of at most a frame each at
 //! the defaults), since an item is taken from one side only once it was sent on the other.

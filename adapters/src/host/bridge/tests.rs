@@ -593,3 +593,12 @@ fn random_traffic_ends_every_call_exactly_once() {
         assert_eq!(sim.fwd.in_flight(), 0, "seed {seed}");
     }
 }
+
+#[test]
+fn a_forwarded_call_costs_a_stated_number_of_bytes() {
+    // The ARCHITECTURE figure: a pair and its two index entries (keys and slot), before
+    // any stream item or held answer (those are bounded by windows and one frame).
+    let entry = size_of::<(Side, RequestId, usize)>().max(size_of::<(Side, CallId, usize)>());
+    let per_call = size_of::<super::pairs::Pair>() + 2 * (entry + 1);
+    assert!(per_call <= 256, "{per_call} bytes");
+}
