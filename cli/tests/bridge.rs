@@ -1,6 +1,7 @@
 //! `wirecall bridge` end to end: TCP clients -> the bridge -> socat's pty -> the example
 //! firmware under QEMU (which serves 4 calls at once). QEMU, socat, the bridge and every
 //! client are child processes stopped by their pids.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 
