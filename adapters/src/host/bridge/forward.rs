@@ -12,6 +12,8 @@
 //! peers' own credit bounds what waits here. The back's calls nested in a forwarded call
 //! (callbacks) go to the front that made it; its other calls go upstream, if there is one.
 
+use std::collections::VecDeque;
+
 use wirecall::{
     CallError, CallFailure, CallId, Duration, Event, Instant, Open, RequestId, StreamId,
     StreamMode, WireError,
@@ -597,30 +599,9 @@ impl Forwarder {
         };
         let (rs, req, cs, call) = (p.req_side, p.req, p.call_side, p.call);
         let (mut up, mut down) = (std::mem::take(&mut p.up), std::mem::take(&mut p.down));
-        while let Some(item) = up.front() {
-            let Some(e) = self.engine(rs) else { break };
-            if e.credit(StreamId::Request(req)) == 0
-                || e.send_item(StreamId::Request(req), item).is_err()
-            {
-                break;
-            }
-            up.pop_front();
-            if let Some(e) = self.engine(cs) {
-                let _ = e.consume(StreamId::Call(call), 1);
-            }
-        }
-        while let Some(item) = down.front() {
-            let Some(e) = self.engine(cs) else { break };
-            if e.credit(StreamId::Call(call)) == 0
-                || e.send_item(StreamId::Call(call), item).is_err()
-            {
-                break;
-            }
-            down.pop_front();
-            if let Some(e) = self.engine(rs) {
-                let _ = e.consume(StreamId::Request(req), 1);
-            }
-        }
+        let (to_caller, from_server) = (StreamId::Request(req), StreamId::Call(call));
+        self.pass(&mut up, (rs, to_caller), (cs, from_server));
+        self.pass(&mut down, (cs, from_server), (rs, to_caller));
         let Some(p) = self.pairs.get_mut(i) else {
             return;
         };
@@ -641,6 +622,26 @@ impl Forwarder {
                 self.pairs.remove(i);
             } else if let Some(p) = self.pairs.get_mut(i) {
                 p.outcome = Some(outcome); // no room yet: again after the next write
+            }
+        }
+    }
+
+    /// Sends `queue`'s items on `to` while it has credit and room, consuming each on
+    /// `from` (where it came from) once sent: the coupling that bounds the queue.
+    fn pass(
+        &mut self,
+        queue: &mut VecDeque<Vec<u8>>,
+        (to_side, to): (Side, StreamId),
+        (from_side, from): (Side, StreamId),
+    ) {
+        while let Some(item) = queue.front() {
+            let Some(e) = self.engine(to_side) else { break };
+            if e.credit(to) == 0 || e.send_item(to, item).is_err() {
+                break;
+            }
+            queue.pop_front();
+            if let Some(e) = self.engine(from_side) {
+                let _ = e.consume(from, 1);
             }
         }
     }
