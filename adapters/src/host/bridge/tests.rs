@@ -602,3 +602,32 @@ fn a_forwarded_call_costs_a_stated_number_of_bytes() {
     let per_call = size_of::<super::pairs::Pair>() + 2 * (entry + 1);
     assert!(per_call <= 256, "{per_call} bytes");
 }
+
+/// The threaded driver: fronts over the cap are refused with `Close(Busy)`, as servers do.
+#[test]
+fn fronts_over_the_cap_are_refused_busy() {
+    use crate::host::{serve_tcp, Bridge, BridgeOptions, Client, ClientError, ClientOptions, Link};
+    let device = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = device.local_addr().unwrap();
+    let echo = |_: u32, args: &[u8]| Ok::<_, (WireError, String)>(args.to_vec());
+    let server = serve_tcp(device, move || Box::new(echo), Config::default()).unwrap();
+    let options = BridgeOptions {
+        max_connections: 1,
+        ..BridgeOptions::default()
+    };
+    let bridge = Bridge::start(move || Link::tcp(at), None, options).unwrap();
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = front.local_addr().unwrap();
+    bridge.serve_tcp(front).unwrap();
+    let first = Client::over(Link::tcp(addr).unwrap(), ClientOptions::default()).unwrap();
+    assert_eq!(first.call(0, b"a", None), Ok(b"a".to_vec()));
+    let second = Client::over(Link::tcp(addr).unwrap(), ClientOptions::default()).unwrap();
+    assert_eq!(
+        second.call(0, b"b", Some(std::time::Duration::from_secs(5))),
+        Err(ClientError::Refused(WireError::Busy))
+    );
+    assert_eq!(bridge.stats().fronts, 1);
+    drop((first, second));
+    bridge.stop();
+    server.stop();
+}
