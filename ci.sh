@@ -132,6 +132,12 @@ if ! command -v chromium-headless-shell >/dev/null; then
 fi
 (cd js && WIRECALL_BIN="$PWD/../target/debug/wirecall" timeout 300 node test-browser/run.mjs)
 
+step "guests: the guest crates linted for wasm32, the example guest module built (the runner's tests load it)"
+# The wasm target was added for js/ above.
+cargo clippy --target wasm32-unknown-unknown -p wirecall-guest -p wirecall-guest-services -p wirecall-guest-example --locked -- -D warnings
+cargo build --target wasm32-unknown-unknown --release -p wirecall-guest-example --locked
+ls -l target/wasm32-unknown-unknown/release/wirecall_guest_example.wasm
+
 step "examples: build, run the stand-alone ones, the no_std service for a Cortex-M0 and a Cortex-M4F"
 cargo build -q -p wirecall-examples --examples --locked
 for example in host_client shared_state_server tokio_flavour; do
@@ -226,8 +232,9 @@ done
 step "tests (unit, integration, property, doc)"
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
-# The Node server (js/examples/server.js) is there by now: its Rust test must not skip.
-WIRECALL_REQUIRE_NODE=1 cargo test --workspace --locked 2>&1 | tee "$test_log"
+# The Node server (js/examples/server.js) and the example guest's module are there by now:
+# their Rust tests must not skip.
+WIRECALL_REQUIRE_NODE=1 WIRECALL_REQUIRE_GUEST=1 cargo test --workspace --locked 2>&1 | tee "$test_log"
 passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed;' "$test_log" | awk '{s+=$1} END {print s+0}')
 
