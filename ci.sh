@@ -100,6 +100,12 @@ python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../targ
 echo "$python_log" | tail -n 3
 python_passed=$(grep -oE '[0-9]+ passed' <<<"$python_log" | tail -n 1 | awk '{print $1}')
 
+step "guests: the guest crates linted for wasm32, the example guest module built (the runner's tests load it)"
+rustup target add wasm32-unknown-unknown >/dev/null
+cargo clippy --target wasm32-unknown-unknown -p wirecall-guest -p wirecall-guest-services -p wirecall-guest-example --locked -- -D warnings
+cargo build --target wasm32-unknown-unknown --release -p wirecall-guest-example --locked
+ls -l target/wasm32-unknown-unknown/release/wirecall_guest_example.wasm
+
 step "javascript: the core compiled to WebAssembly, the npm package's tests against the Rust command, demo server and firmware, the demo page in headless Chromium"
 # The wasm target, and wasm-bindgen's CLI at exactly the version js/wasm pins (the glue it
 # writes must match the crate). Installed without --locked: the registry mirror lacks the
@@ -119,7 +125,7 @@ for f in js/dist/wirecall_wasm_bg.wasm js/dist/wirecall_wasm.js; do
 done
 # The Rust calc server, whose manifest the JavaScript copy of calc must match byte for byte.
 cargo build -q -p wirecall-tests --bin calc-server --locked
-js_log=$(cd js && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" node --test test/ 2>&1) \
+js_log=$(cd js && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_REQUIRE_GUEST=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" node --test test/ 2>&1) \
     || { echo "$js_log"; echo "javascript tests failed"; exit 1; }
 echo "$js_log" | grep -E '^# (tests|pass|fail|skipped)'
 js_passed=$(grep -oP '^# pass \K[0-9]+' <<<"$js_log")
@@ -131,12 +137,6 @@ if ! command -v chromium-headless-shell >/dev/null; then
     apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
 fi
 (cd js && WIRECALL_BIN="$PWD/../target/debug/wirecall" timeout 300 node test-browser/run.mjs)
-
-step "guests: the guest crates linted for wasm32, the example guest module built (the runner's tests load it)"
-# The wasm target was added for js/ above.
-cargo clippy --target wasm32-unknown-unknown -p wirecall-guest -p wirecall-guest-services -p wirecall-guest-example --locked -- -D warnings
-cargo build --target wasm32-unknown-unknown --release -p wirecall-guest-example --locked
-ls -l target/wasm32-unknown-unknown/release/wirecall_guest_example.wasm
 
 step "examples: build, run the stand-alone ones, the no_std service for a Cortex-M0 and a Cortex-M4F"
 cargo build -q -p wirecall-examples --examples --locked

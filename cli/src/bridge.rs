@@ -8,7 +8,7 @@
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 
-use wirecall_adapters::host::{Bridge, BridgeOptions, Capacity, LinkUrl};
+use wirecall_adapters::host::{Bridge, BridgeOptions, Capacity, Link, LinkUrl};
 
 use crate::failure::{fail, Exit};
 
@@ -32,8 +32,42 @@ pub(crate) fn run(args: BridgeArgs) -> i32 {
             return fail(COMMAND, Exit::Usage, why);
         }
     }
+    let to = args.to.clone();
+    let device = Device {
+        shown: args.to.to_string(),
+        open: Box::new(move || to.open()),
+    };
+    serve(
+        COMMAND,
+        &args.listen,
+        device,
+        args.upstream.as_ref(),
+        args.max_connections,
+        args.capacity,
+    )
+}
+
+/// What the bridge's back side is: how it is shown, and how it is opened (again after it
+/// dropped).
+pub(crate) struct Device {
+    /// As the listening line names it (`serial:///dev/ttyUSB0?baud=115200`, `guest:NAME`).
+    pub(crate) shown: String,
+    /// Opens the device's link.
+    pub(crate) open: Box<dyn FnMut() -> std::io::Result<Link> + Send>,
+}
+
+/// Listens on `listen` and bridges every client that connects to `device` (its own calls to
+/// `upstream`), until the process is stopped; returns the exit code if it cannot start.
+pub(crate) fn serve(
+    command: &str,
+    listen: &LinkUrl,
+    device: Device,
+    upstream: Option<&LinkUrl>,
+    max_connections: usize,
+    capacity: Capacity,
+) -> i32 {
     // Listen first: a port in use is reported before anything is opened.
-    let (listener, shown) = match &args.listen {
+    let (listener, shown) = match listen {
         LinkUrl::Tcp(addr) => match TcpListener::bind(addr) {
             Ok(l) => {
                 let shown = l.local_addr().map_or(addr.clone(), |a| a.to_string());
@@ -41,7 +75,7 @@ pub(crate) fn run(args: BridgeArgs) -> i32 {
             }
             Err(e) => {
                 let why = format!("cannot listen on tcp {addr}: {}", crate::links::cause(&e));
-                return fail(COMMAND, Exit::Link, why);
+                return fail(command, Exit::Link, why);
             }
         },
         LinkUrl::Unix(path) => match UnixListener::bind(path) {
@@ -52,27 +86,27 @@ pub(crate) fn run(args: BridgeArgs) -> i32 {
                     path.display(),
                     crate::links::cause(&e)
                 );
-                return fail(COMMAND, Exit::Link, why);
+                return fail(command, Exit::Link, why);
             }
         },
         other => {
             let why = format!("--listen takes tcp://HOST:PORT or unix:///PATH, not {other}");
-            return fail(COMMAND, Exit::Usage, why);
+            return fail(command, Exit::Usage, why);
         }
     };
     let options = BridgeOptions {
-        max_connections: args.max_connections,
-        capacity: args.capacity,
+        max_connections,
+        capacity,
         ..BridgeOptions::default()
     };
-    let to = args.to.clone();
-    let upstream = args
-        .upstream
-        .clone()
+    let upstream_shown = upstream.map(ToString::to_string);
+    let upstream = upstream
+        .cloned()
         .map(|url| Box::new(move || url.open()) as Box<dyn FnMut() -> std::io::Result<_> + Send>);
-    let bridge = match Bridge::start(move || to.open(), upstream, options) {
+    let Device { shown: to, open } = device;
+    let bridge = match Bridge::start(open, upstream, options) {
         Ok(b) => b,
-        Err(e) => return fail(COMMAND, Exit::Usage, e),
+        Err(e) => return fail(command, Exit::Usage, e),
     };
     let served = match listener {
         Listener::Tcp(l) => bridge.serve_tcp(l),
@@ -80,22 +114,21 @@ pub(crate) fn run(args: BridgeArgs) -> i32 {
     };
     if let Err(e) = served {
         return fail(
-            COMMAND,
+            command,
             Exit::Link,
             format!("cannot accept on {shown}: {e}"),
         );
     }
     if !bridge.stats().back_connected {
         eprintln!(
-            "wirecall: {} is not answering yet; calls through the bridge fail with NoSession until it does",
-            args.to
+            "wirecall: {to} is not answering yet; calls through the bridge fail with NoSession until it does"
         );
     }
-    if let Some(up) = &args.upstream {
+    if let Some(up) = &upstream_shown {
         eprintln!("wirecall: the device's own calls go to {up}");
     }
     // The listening line last: a caller may stop reading this process's stderr after it.
-    eprintln!("wirecall: bridging {shown} to {}", args.to);
+    eprintln!("wirecall: bridging {shown} to {to}");
     loop {
         std::thread::park(); // the bridge's threads serve until the process is stopped
     }

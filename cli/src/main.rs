@@ -30,6 +30,7 @@ mod duration;
 mod failure;
 mod files;
 mod frames;
+mod guest;
 mod http;
 mod links;
 mod list;
@@ -192,6 +193,35 @@ enum Command {
         /// Clients served at once; more are refused with Close(Busy).
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
+        #[command(flatten)]
+        capacity: CapacityArgs,
+    },
+    /// Run a WebAssembly guest (built with wirecall-guest) on wasmtime and serve it like a
+    /// device: clients on --listen call its service through the bridge, and its own calls
+    /// go to --upstream, a native service:
+    /// `wirecall guest plugin.wasm --listen tcp://127.0.0.1:7200 --upstream unix:///run/kv.sock`.
+    /// A guest that traps, loops, floods or outgrows its memory is stopped (its calls end
+    /// with explicit errors, the reason is printed) and a fresh instance serves the next.
+    Guest {
+        /// The guest module (.wasm).
+        module: std::path::PathBuf,
+        /// Where clients connect: tcp://HOST:PORT (port 0: any free port, printed) or
+        /// unix:///PATH.
+        #[arg(long, value_name = "URL")]
+        listen: LinkUrl,
+        /// The native service that serves the guest's own calls; without it, they are
+        /// answered UnknownProcedure.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<LinkUrl>,
+        /// Clients served at once; more are refused with Close(Busy).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// The guest's memory limit, in MiB.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        memory_mib: u32,
+        /// The longest the guest may compute without waiting for input, in milliseconds.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+        cpu_ms: u64,
         #[command(flatten)]
         capacity: CapacityArgs,
     },
@@ -434,6 +464,23 @@ fn main() {
             upstream,
             max_connections: max_connections as usize,
             capacity: capacity.capacity(),
+        }),
+        Command::Guest {
+            module,
+            listen,
+            upstream,
+            max_connections,
+            memory_mib,
+            cpu_ms,
+            capacity,
+        } => guest::run(guest::GuestArgs {
+            module,
+            listen,
+            upstream,
+            max_connections: max_connections as usize,
+            capacity: capacity.capacity(),
+            memory_mib: memory_mib as usize,
+            cpu_ms,
         }),
         Command::List { target, json } => list::run(&target, json),
         Command::Call {
