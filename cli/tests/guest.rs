@@ -168,3 +168,40 @@ fn a_guest_that_traps_is_stopped_and_a_fresh_one_serves_the_next_calls() {
         "{said}"
     );
 }
+
+/// A module whose `wirecall_main` is `unreachable`: it traps the moment it starts (58 bytes:
+/// one type, one function, one memory page, the two exports the runner checks).
+const TRAPS_AT_START: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02,
+    0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x1a, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72,
+    0x79, 0x02, 0x00, 0x0d, 0x77, 0x69, 0x72, 0x65, 0x63, 0x61, 0x6c, 0x6c, 0x5f, 0x6d, 0x61, 0x69,
+    0x6e, 0x00, 0x00, 0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b,
+];
+
+#[test]
+fn a_guest_that_traps_at_start_is_restarted_with_a_growing_backoff() {
+    let dir = TempDir::new("guest-trap-at-start");
+    let module = dir.file("traps.wasm");
+    std::fs::write(&module, TRAPS_AT_START).unwrap();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["guest", &module, "--listen", "tcp://127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let _running = Running(child);
+    // Before the fix, instances followed each other every 50 ms (about 20 a second). The
+    // waits now double from 50 ms: the fifth start comes after at least 50 + 100 + 200 +
+    // 400 ms. A lower bound only, which a slow machine cannot break.
+    for line in err.lines().map_while(Result::ok) {
+        if line.contains("(instance 5) stopped") {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(750),
+        "five instances in {:?}",
+        started.elapsed()
+    );
+}

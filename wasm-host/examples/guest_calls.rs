@@ -50,6 +50,9 @@ impl plugin::HostHandler for Native {
     fn hog(&self) -> Result<(), WireError> {
         Err(WireError::UnknownProcedure)
     }
+    fn poll_spin(&self) -> Result<(), WireError> {
+        Err(WireError::UnknownProcedure)
+    }
 }
 
 /// Calls `add` from `threads` threads for `seconds`; calls per second.

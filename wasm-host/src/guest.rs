@@ -14,6 +14,10 @@ use wasmtime::{
 use crate::pipe::Pipe;
 use crate::{Exit, GuestError, Limits};
 
+/// The least timeout a `read` that took no input must have asked for to count as waiting
+/// (and re-arm the CPU budget): it blocked that long unless input came.
+const MIN_WAIT: Duration = Duration::from_millis(1);
+
 /// Longest a guest's `write` waits for room before answering 0: a guest that spins on a
 /// full channel then costs a wake-up per few milliseconds, not a core.
 const WRITE_WAIT: Duration = Duration::from_millis(5);
@@ -318,8 +322,14 @@ fn imports(engine: &Engine) -> Result<Linker<State>, GuestError> {
                         a.len() + b.len()
                     })
                 };
-                // Waiting, not computing: the budget starts again.
-                caller.data_mut().last_wait = Instant::now();
+                // Waiting, or taking input, is not computing: the budget starts again. A read
+                // with no timeout that took nothing is not (a guest polling with timeout 0 in
+                // a loop would otherwise spin a core forever). Whether it waited is what it
+                // asked for, not the time it took: a read preempted on a loaded machine
+                // takes long without having yielded anything.
+                if timeout >= MIN_WAIT || got.is_none_or(|n| n > 0) {
+                    caller.data_mut().last_wait = Instant::now();
+                }
                 Ok(got.map_or(-1, |n| n as i32))
             },
         )

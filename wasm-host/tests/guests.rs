@@ -255,6 +255,17 @@ fn a_flood_is_contained() {
 }
 
 #[test]
+fn a_busy_poll_of_read_is_contained() {
+    // `read` with a zero timeout and nothing to read neither waits nor takes input: it does
+    // not re-arm the budget, so a guest that polls in a loop is stopped like any spinner.
+    contained(
+        quick_budget(),
+        |c| c.poll_spin(),
+        |e| matches!(e, Exit::CpuBudget { .. }),
+    );
+}
+
+#[test]
 fn memory_growth_is_contained() {
     let limits = Limits {
         memory_bytes: 8 << 20,

@@ -7,7 +7,7 @@
 //!
 //! `remember` and `recall` drop through to the host: they are answered by the main loop
 //! (like the firmware's `ask_host`) with a blocking call of `kv` made by
-//! [`wirecall_guest::call`]. The hostile procedures (`trap`, `spin`, `flood`, `hog`) do what
+//! [`wirecall_guest::call`]. The hostile procedures (`trap`, `spin`, `flood`, `hog`, `poll_spin`) do what
 //! their names say, for the runner's containment tests.
 
 use wirecall::{Config, Dispatched, Event, Open, Procedure, RequestId, ServedStream, WireError};
@@ -63,6 +63,13 @@ impl plugin::Handler for Plugin {
         let junk = [0x55u8; 1024];
         loop {
             std::hint::black_box(sys::write(&junk));
+        }
+    }
+    fn poll_spin(&mut self) -> Result<(), WireError> {
+        // Asks for input without waiting, again and again: busy, though it calls `read`.
+        let mut buf = [0u8; 64];
+        loop {
+            std::hint::black_box(sys::read(&mut buf, 0));
         }
     }
     fn hog(&mut self) -> Result<(), WireError> {

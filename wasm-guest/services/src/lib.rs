@@ -40,6 +40,8 @@ wirecall::service! {
         7 => Flood: fn flood() -> ();
         /// Allocates a MiB at a time, forever.
         8 => Hog: fn hog() -> ();
+        /// Polls for input with a zero timeout, forever (a busy wait that never yields).
+        9 => PollSpin: fn poll_spin() -> ();
     }
 }
 

@@ -53,6 +53,9 @@ use super::engine::Capacity;
 use super::link::Link;
 use super::server::{refusal_bytes, refuse, Listener};
 
+/// How long a link must have lived for the wait before reopening it to start short again.
+const LIVED: Duration = Duration::from_secs(1);
+
 /// How a [`Bridge`] runs.
 ///
 /// ```
@@ -337,7 +340,7 @@ impl Bridge {
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue;
                 };
-                backoff = Duration::from_millis(50);
+                let opened = std::time::Instant::now();
                 let (mut reader, writer, guard) = link.split();
                 let out = Out::new(side, writer, guard);
                 lock(&s.outs).insert(side, out.clone());
@@ -347,6 +350,14 @@ impl Bridge {
                 out.close();
                 lock(&s.outs).remove(&side);
                 s.step(Some(side), |f| f.set(side, super::now(), None));
+                // A link that opens and drops at once (a device that resets at boot, a guest
+                // that traps at start) backs off like one that does not open; only a link
+                // that lived starts the next wait short again.
+                backoff = if opened.elapsed() >= LIVED {
+                    Duration::from_millis(50)
+                } else {
+                    (backoff * 2).min(Duration::from_secs(2))
+                };
                 s.sleep(backoff);
             }
         })
