@@ -11,12 +11,21 @@
 //! at a time and consumed on the side they came from only once sent on the other, so the
 //! peers' own credit bounds what waits here. The back's calls nested in a forwarded call
 //! (callbacks) go to the front that made it; its other calls go upstream, if there is one.
+//!
+//! Room: a side's input is taken only while it and the shared sides its events command
+//! (back, upstream) have room for a frame, never depending on a front's room (see
+//! [`Forwarder::may_take_input`]). So whatever the back sends a front must be able to wait
+//! for that front's room: an answer waits in its pair (at most one), stream items in its
+//! queue (at most the back's window: they are consumed on the back only once sent), a
+//! client stream's end in its flag (retried after each write), a cancel or credit in the
+//! front's endpoint's due flags (the core sends them when room comes); only a callback,
+//! which would need a call slot and the request's arguments held, is refused `Busy`.
 
 use std::collections::VecDeque;
 
 use wirecall::{
-    CallError, CallFailure, CallId, Duration, Event, Instant, Open, RequestId, StreamId,
-    StreamMode, WireError,
+    CallError, CallFailure, CallId, Duration, Event, Instant, Open, RequestId, StreamError,
+    StreamId, StreamMode, WireError,
 };
 
 use super::pairs::{Outcome, Pair, Pairs, Side};
@@ -224,10 +233,17 @@ impl Forwarder {
         n
     }
 
-    /// Whether `side`'s bytes may be fed now: its endpoint and every endpoint its
-    /// events can command have room for a frame, so no command fails for want of room.
-    /// When this is false, the driver writes those sides out first (backpressure: it
-    /// stops reading `side` meanwhile).
+    /// Whether `side`'s bytes may be fed now: its endpoint and the shared endpoints its
+    /// events can command (the back, the upstream) have room for a frame. When this is
+    /// false, the driver writes those sides out first (backpressure: it stops reading
+    /// `side` meanwhile).
+    ///
+    /// The fronts' room never gates the back: one front that stops reading would stall
+    /// the device for every other front, and then its link would idle out. What the back
+    /// sends a front without room waits in that front's pairs instead (an answer, at most
+    /// a window of items per stream, whose credit on the back stops while they wait), and
+    /// a callback to it is refused `Busy`; a front stuck for good is dropped by its
+    /// writer, alone.
     pub(crate) fn may_take_input(&self, side: Side) -> bool {
         let room = |e: &Option<Box<dyn HostEngine>>| e.as_ref().is_none_or(|e| e.room_for_frame());
         let own = match side {
@@ -237,7 +253,7 @@ impl Forwarder {
         };
         let others = match side {
             Side::Front(_) | Side::Upstream => room(&self.back),
-            Side::Back => room(&self.upstream) && self.fronts.iter().all(room),
+            Side::Back => room(&self.upstream),
         };
         own && others
     }
@@ -369,7 +385,7 @@ impl Forwarder {
             }
             Ev::Ended(id) => {
                 if let Some(i) = self.pairs.by_req(side, id) {
-                    if let Some(p) = self.pairs.remove(i) {
+                    if let Some(p) = self.pairs.remove(i).filter(|p| !p.call_gone) {
                         self.counters.cancels += 1;
                         if let Some(e) = self.engine(p.call_side) {
                             let _ = e.cancel(p.call);
@@ -542,6 +558,7 @@ impl Forwarder {
                     caller_ended: false,
                     end_sent: false,
                     outcome: None,
+                    call_gone: false,
                 });
             }
             Err(e) => {
@@ -578,6 +595,12 @@ impl Forwarder {
         if let Some(p) = self.pairs.get_mut(i) {
             match stream {
                 StreamId::Call(_) => p.up.push_back(item.to_vec()),
+                // Its call is gone: nothing will take it, and the request is about to end.
+                StreamId::Request(_) if p.call_gone => {
+                    if let Some(e) = self.engine(side) {
+                        let _ = e.consume(stream, 1);
+                    }
+                }
                 StreamId::Request(_) => p.down.push_back(item.to_vec()),
             }
         }
@@ -597,20 +620,28 @@ impl Forwarder {
         let Some(p) = self.pairs.get_mut(i) else {
             return;
         };
-        let (rs, req, cs, call) = (p.req_side, p.req, p.call_side, p.call);
+        let (rs, req, cs, call, gone) = (p.req_side, p.req, p.call_side, p.call, p.call_gone);
         let (mut up, mut down) = (std::mem::take(&mut p.up), std::mem::take(&mut p.down));
         let (to_caller, from_server) = (StreamId::Request(req), StreamId::Call(call));
-        self.pass(&mut up, (rs, to_caller), (cs, from_server));
-        self.pass(&mut down, (cs, from_server), (rs, to_caller));
+        // A call gone with its side takes no credit back and is sent nothing more.
+        let server = (!gone).then_some((cs, from_server));
+        self.pass(&mut up, (rs, to_caller), server);
+        if !gone {
+            self.pass(&mut down, (cs, from_server), Some((rs, to_caller)));
+        }
         let Some(p) = self.pairs.get_mut(i) else {
             return;
         };
         p.up = up;
         p.down = down;
-        if p.caller_ended && !p.end_sent && p.down.is_empty() {
-            p.end_sent = true;
-            if let Some(e) = self.engine(cs) {
-                let _ = e.end_items(call);
+        if p.caller_ended && !p.end_sent && p.down.is_empty() && !gone {
+            // Marked sent only once queued: a full queue refuses it like an item, and
+            // the next write's pump retries it (else the server would wait for it forever).
+            let sent = self.engine(cs).map_or(Ok(()), |e| e.end_items(call));
+            if !matches!(sent, Err(StreamError::WouldBlock)) {
+                if let Some(p) = self.pairs.get_mut(i) {
+                    p.end_sent = true;
+                }
             }
         }
         let Some(p) = self.pairs.get_mut(i) else {
@@ -632,7 +663,7 @@ impl Forwarder {
         &mut self,
         queue: &mut VecDeque<Vec<u8>>,
         (to_side, to): (Side, StreamId),
-        (from_side, from): (Side, StreamId),
+        from: Option<(Side, StreamId)>,
     ) {
         while let Some(item) = queue.front() {
             let Some(e) = self.engine(to_side) else { break };
@@ -640,8 +671,10 @@ impl Forwarder {
                 break;
             }
             queue.pop_front();
-            if let Some(e) = self.engine(from_side) {
-                let _ = e.consume(from, 1);
+            if let Some((from_side, from)) = from {
+                if let Some(e) = self.engine(from_side) {
+                    let _ = e.consume(from, 1);
+                }
             }
         }
     }
@@ -665,24 +698,31 @@ impl Forwarder {
         !matches!(r, Err(wirecall::RespondError::WouldBlock))
     }
 
-    /// A side's link ended (or its endpoint is being replaced): every pair through it ends
-    /// now, explicitly on the side still there.
+    /// A side's link ended (or its endpoint is being replaced): every pair through it ends,
+    /// explicitly on the side still there. A request whose call was on the lost side keeps
+    /// what its pair already holds: the items, then the call's own end if it came before
+    /// the loss (a reply waiting for room is still the reply), else `NoSession`. Its pair
+    /// stays until that is sent, as an answer waits for room anywhere (the caller's
+    /// endpoint may be full right now); the caller's `process` sends what it can.
     fn side_lost(&mut self, _now: Instant, side: Side, why: &str) {
         for i in self.pairs.live() {
             let Some(p) = self.pairs.get_mut(i) else {
                 continue;
             };
-            if p.call_side == side {
-                let (rs, req) = (p.req_side, p.req);
+            if p.req_side == side {
+                let (cs, call, gone) = (p.call_side, p.call, p.call_gone);
                 self.pairs.remove(i);
-                self.answer(rs, req, Err((WireError::NoSession, why.into())));
-            } else if p.req_side == side {
-                let (cs, call) = (p.call_side, p.call);
-                self.pairs.remove(i);
-                self.counters.cancels += 1;
-                if let Some(e) = self.engine(cs) {
-                    let _ = e.cancel(call);
+                if !gone {
+                    self.counters.cancels += 1;
+                    if let Some(e) = self.engine(cs) {
+                        let _ = e.cancel(call);
+                    }
                 }
+            } else if p.call_side == side && !p.call_gone {
+                p.down.clear(); // the caller's items: nowhere to go now
+                p.outcome
+                    .get_or_insert_with(|| Err((WireError::NoSession, why.into())));
+                self.pairs.detach_call(i);
             }
         }
     }

@@ -3,8 +3,12 @@
 //! a step, and never holds it while it reads or writes a socket.
 //!
 //! Who writes what: a thread writes its own link and the back (or upstream) itself; bytes
-//! for another front go to that front's writer thread (one wake-up), so a front that stops
-//! reading stalls only its own writer, never the device's reader.
+//! for another front go to that front's writer thread (one wake-up). So no thread that
+//! reads the back (or the upstream, or runs the timer) ever writes a front, and a front
+//! that stops reading stalls only its own writer (and its own reader, held back by its
+//! full queue). The back's reader waits only for the back's and the upstream's room
+//! (`Forwarder::may_take_input`): what it decodes for a full front waits in that front's
+//! pairs. A front whose writer makes no progress for [`WRITE_STALL`] is closed, alone.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

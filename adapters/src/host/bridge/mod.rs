@@ -26,8 +26,12 @@
 //! for a stream at most its receive windows of items waiting for the other side's credit
 //! (the back's window one way, the front's the other: 2 x 8 items of at most a frame each at
 //! the defaults), since an item is taken from one side only once it was sent on the other.
-//! The back and the upstream cost the same as a front. Nothing else grows: when an
-//! endpoint's transmit queue is full, the links whose input would add to it are not read.
+//! The back and the upstream cost the same as a front. Nothing else grows: when the back's
+//! (or the upstream's) transmit queue is full, the links whose input would add to it are
+//! not read; when a front's is full, its own link is not read, and what the back sends it
+//! waits in its pairs as counted above (the back is read on: one front that stops
+//! reading must not stall the device for the others; it is dropped after its writer's
+//! stall limit).
 
 mod forward;
 mod io;

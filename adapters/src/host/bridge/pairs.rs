@@ -36,6 +36,10 @@ pub(crate) struct Pair {
     pub(crate) end_sent: bool,
     /// The call's end, passed on once `up` is empty.
     pub(crate) outcome: Option<Outcome>,
+    /// The call's side was lost (or replaced) while the request still waited for room or
+    /// credit to take what the pair holds: the pair is no longer found by its call, whose
+    /// id a new endpoint on that side may give to another call, and nothing is sent there.
+    pub(crate) call_gone: bool,
 }
 
 /// The pairs in flight, found by either end. Bounded by the call tables of the
@@ -80,9 +84,23 @@ impl Pairs {
     pub(crate) fn remove(&mut self, i: usize) -> Option<Pair> {
         let pair = self.slots.get_mut(i)?.take()?;
         self.by_req.remove(&(pair.req_side, pair.req));
-        self.by_call.remove(&(pair.call_side, pair.call));
+        if !pair.call_gone {
+            self.by_call.remove(&(pair.call_side, pair.call));
+        }
         self.free.push(i);
         Some(pair)
+    }
+
+    /// The call of pair `i` is gone with its side; the pair stays, found by its request
+    /// only, until the request has what it holds (see [`Pair::call_gone`]).
+    pub(crate) fn detach_call(&mut self, i: usize) {
+        let Some(p) = self.slots.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        if !p.call_gone {
+            p.call_gone = true;
+            self.by_call.remove(&(p.call_side, p.call));
+        }
     }
 
     /// Indexes of the pairs in flight.
@@ -99,7 +117,7 @@ impl Pairs {
         self.slots
             .iter()
             .flatten()
-            .filter(move |p| p.call_side == side)
+            .filter(move |p| p.call_side == side && !p.call_gone)
     }
 
     /// Stream items held, all pairs together.

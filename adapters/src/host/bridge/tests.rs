@@ -17,7 +17,7 @@ use crate::host::engine::{Capacity, HostEndpoint};
 const ECHO: u32 = 0;
 const HOLD: u32 = 1; // answered only when the test says so
 const FAIL: u32 = 2; // BadArguments "bad"
-const COUNT_DOWN: u32 = 3; // a server stream of args[0] items
+const COUNT_DOWN: u32 = 3; // a server stream of args[0] items of args[1] x 100 bytes (or 1)
 const ASK_CALLER: u32 = 4; // calls its caller back (procedure 9), replies with the answer
 const SUM_ITEMS: u32 = 5; // a client stream: replies with the number of items
 const CALLBACK: u32 = 9; // served by the fronts: "cb:" + args
@@ -39,6 +39,10 @@ struct Front {
     ended_requests: Vec<(RequestId, RequestEnd)>,
     /// Answer callbacks at once (else hold them).
     answer_callbacks: bool,
+    /// Its peer stopped reading: the bridge's bytes for it stay in the bridge.
+    stuck: bool,
+    /// Bytes it sent that the bridge did not take yet (a socket's buffer).
+    backlog: Vec<u8>,
 }
 
 struct Sim {
@@ -50,14 +54,18 @@ struct Sim {
     /// Device requests that ended without an answer (cancels, deadlines).
     dev_ended: Vec<(RequestId, RequestEnd)>,
     dev_deadlines: Vec<Duration>,
-    /// Server streams the device is producing: (request, items left).
-    producing: Vec<(RequestId, u8)>,
+    /// Server streams the device is producing: (request, items left, item size).
+    producing: Vec<(RequestId, u8, usize)>,
     counting: HashMap<RequestId, u32>,
     asked: HashMap<CallId, RequestId>,
     /// The device's calls that failed, with their details.
     dev_failed: Vec<(CallId, CallFailure, String)>,
     /// Most items waiting inside the forwarder at once.
     most_buffered: usize,
+    /// Bytes the device's link takes from the bridge at once (a slow link: small).
+    back_chunk: usize,
+    /// The device's bytes the bridge did not take yet (its own queue was full).
+    dev_backlog: Vec<u8>,
 }
 
 fn front_config() -> Config {
@@ -91,6 +99,8 @@ impl Sim {
             asked: HashMap::new(),
             dev_failed: Vec::new(),
             most_buffered: 0,
+            back_chunk: 4096,
+            dev_backlog: Vec::new(),
         };
         for _ in 0..fronts {
             sim.add_front();
@@ -137,7 +147,8 @@ impl Sim {
         let mut buf = [0u8; 4096];
         for _ in 0..10_000 {
             let mut moved = false;
-            let n = self.fwd.poll_transmit(Side::Back, &mut buf);
+            let chunk = self.back_chunk;
+            let n = self.fwd.poll_transmit(Side::Back, &mut buf[..chunk]);
             moved |= n > 0;
             let mut off = 0;
             while off < n {
@@ -146,12 +157,20 @@ impl Sim {
             }
             let n = self.dev.poll_transmit(&mut buf);
             moved |= n > 0;
-            self.feed(Side::Back, &buf[..n]);
+            let mut backlog = std::mem::take(&mut self.dev_backlog);
+            backlog.extend_from_slice(&buf[..n]);
+            let taken = self.offer(Side::Back, &backlog);
+            moved |= taken > 0;
+            backlog.drain(..taken);
+            self.dev_backlog = backlog;
             for f in 0..self.fronts.len() {
                 if self.fronts[f].ep.is_none() {
                     continue;
                 }
-                let n = self.fwd.poll_transmit(Side::Front(f), &mut buf);
+                let n = match self.fronts[f].stuck {
+                    true => 0,
+                    false => self.fwd.poll_transmit(Side::Front(f), &mut buf),
+                };
                 moved |= n > 0;
                 let mut off = 0;
                 while off < n {
@@ -161,7 +180,12 @@ impl Sim {
                 }
                 let n = self.front(f).poll_transmit(&mut buf);
                 moved |= n > 0;
-                self.feed(Side::Front(f), &buf[..n]);
+                let mut backlog = std::mem::take(&mut self.fronts[f].backlog);
+                backlog.extend_from_slice(&buf[..n]);
+                let taken = self.offer(Side::Front(f), &backlog);
+                moved |= taken > 0;
+                backlog.drain(..taken);
+                self.fronts[f].backlog = backlog;
             }
             self.serve_device();
             moved |= self.produce();
@@ -169,19 +193,31 @@ impl Sim {
                 self.serve_front(f);
             }
             if !moved {
+                assert!(self.dev_backlog.is_empty(), "input of the device stalls");
+                // Only a front that does not read may be held back for good.
+                for (f, front) in self.fronts.iter().enumerate() {
+                    assert!(
+                        front.backlog.is_empty() || front.stuck,
+                        "input of front {f} stalls"
+                    );
+                }
                 return;
             }
         }
         panic!("the simulation does not settle");
     }
 
-    fn feed(&mut self, side: Side, bytes: &[u8]) {
+    /// Feeds bytes as the driver does, while the forwarder takes them; how many it took.
+    fn offer(&mut self, side: Side, bytes: &[u8]) -> usize {
         let mut off = 0;
-        while off < bytes.len() {
+        while off < bytes.len() && self.fwd.may_take_input(side) {
             let taken = self.fwd.handle_input(self.now, side, &bytes[off..]);
-            assert!(taken > 0 || self.fwd.may_take_input(side), "input stalls");
+            if taken == 0 {
+                break;
+            }
             off += taken;
         }
+        off
     }
 
     /// Jumps the clock to the earliest deadline of any endpoint (at most `limit` ahead).
@@ -234,7 +270,10 @@ impl Sim {
                             .dev
                             .respond_error(id, WireError::BadArguments, "bad")
                             .unwrap(),
-                        COUNT_DOWN => self.producing.push((id, args[0])),
+                        COUNT_DOWN => {
+                            let size = args.get(1).map_or(1, |&k| usize::from(k) * 100);
+                            self.producing.push((id, args[0], size));
+                        }
                         ASK_CALLER => {
                             let how = Open::call().nested_in(id);
                             let cb = self.dev.open(self.now, CALLBACK, &args[..], how).unwrap();
@@ -284,10 +323,12 @@ impl Sim {
     fn produce(&mut self) -> bool {
         let mut sent = false;
         let mut left = Vec::new();
-        for (id, n) in std::mem::take(&mut self.producing) {
+        for (id, n, size) in std::mem::take(&mut self.producing) {
             let mut n = n;
-            while n > 0 && self.dev.credit(id) > 0 {
-                self.dev.send_item(id, &[n][..]).unwrap();
+            while n > 0
+                && self.dev.credit(id) > 0
+                && self.dev.send_item(id, &vec![n; size][..]).is_ok()
+            {
                 n -= 1;
                 sent = true;
             }
@@ -295,7 +336,7 @@ impl Sim {
                 self.dev.respond(id, &b"done"[..]).unwrap();
                 sent = true;
             } else if self.dev.request_mode(id).is_some() {
-                left.push((id, n));
+                left.push((id, n, size));
             }
         }
         self.producing = left;
@@ -601,6 +642,143 @@ fn a_forwarded_call_costs_a_stated_number_of_bytes() {
     let entry = size_of::<(Side, RequestId, usize)>().max(size_of::<(Side, CallId, usize)>());
     let per_call = size_of::<super::pairs::Pair>() + 2 * (entry + 1);
     assert!(per_call <= 256, "{per_call} bytes");
+}
+
+/// Answers the device's held calls one by one with `payload`, the bridge running between.
+fn answer_held(sim: &mut Sim, payload: &[u8]) {
+    for id in std::mem::take(&mut sim.held) {
+        sim.dev.respond(id, payload).unwrap();
+        sim.settle();
+    }
+}
+
+/// Review: one front that stopped reading stalled the device's input for every front
+/// (the back was read only while every front had room), until the device's link dropped.
+#[test]
+fn a_front_that_stops_reading_stalls_only_itself() {
+    let mut sim = Sim::new(2, 8);
+    sim.fronts[0].stuck = true;
+    let stuck: Vec<CallId> = (0..4)
+        .map(|_| sim.call(0, HOLD, b"", Open::call()))
+        .collect();
+    let big = vec![7u8; 3000];
+    answer_held(&mut sim, &big); // two fill its queue; two wait in their pairs
+    assert!(!sim.fwd.may_take_input(Side::Front(0)), "its queue is full");
+    assert_eq!(sim.fwd.in_flight(), 2, "replies wait for its room");
+    for i in 0..10u8 {
+        let c = sim.call(1, ECHO, &[i][..], Open::call());
+        assert_eq!(
+            sim.ends(1, c),
+            vec![End::Ok(vec![i])],
+            "call {i} of the other front"
+        );
+    }
+    assert!(sim.fwd.may_take_input(Side::Back));
+    assert!(sim.fwd.is_back_connected());
+    sim.fronts[0].stuck = false; // it reads again: nothing it was sent was lost
+    sim.settle();
+    for c in stuck {
+        assert_eq!(sim.ends(0, c), vec![End::Ok(big.clone())]);
+    }
+    assert_eq!(sim.fwd.in_flight(), 0);
+}
+
+#[test]
+fn a_stuck_fronts_stream_holds_a_window_and_stops_the_devices_credit() {
+    let mut sim = Sim::new(2, 8);
+    sim.fronts[0].stuck = true;
+    let how = Open::stream(StreamMode::ServerStream);
+    let s = sim.call(0, COUNT_DOWN, &[40u8, 30][..], how); // 40 items of 3000 bytes
+    for i in 0..5u8 {
+        let c = sim.call(1, ECHO, &[i][..], Open::call());
+        assert_eq!(sim.ends(1, c), vec![End::Ok(vec![i])]);
+    }
+    assert!(
+        sim.fwd.buffered_items() <= 8,
+        "{}",
+        sim.fwd.buffered_items()
+    );
+    assert!(sim.producing[0].1 > 0, "the device waits for credit");
+    sim.fronts[0].stuck = false;
+    sim.settle();
+    let items = sim.fronts[0].items.get(&s).cloned().unwrap_or_default();
+    assert_eq!(items.len(), 40);
+    assert_eq!(items[39], vec![1u8; 3000]);
+    assert_eq!(sim.ends(0, s), vec![End::Ok(b"done".to_vec())]);
+    assert!(
+        sim.most_buffered <= 8,
+        "at most a window: {}",
+        sim.most_buffered
+    );
+}
+
+/// Review: a reply waiting for a front's room was answered `NoSession` when the device's
+/// link dropped, and an answer the front had no room for was dropped.
+#[test]
+fn losing_the_device_keeps_the_replies_that_wait_for_room() {
+    let mut sim = Sim::new(1, 8);
+    sim.fronts[0].stuck = true;
+    let answered: Vec<CallId> = (0..3)
+        .map(|_| sim.call(0, HOLD, b"", Open::call()))
+        .collect();
+    let pending = sim.call(0, HOLD, b"", Open::call());
+    let last = sim.held.pop().unwrap();
+    let big = vec![9u8; 3000];
+    answer_held(&mut sim, &big); // two fill its queue; one waits in its pair
+    assert_eq!(sim.fwd.in_flight(), 2);
+    sim.held.push(last);
+    let now = sim.now;
+    sim.fwd.set_back(now, None);
+    sim.settle();
+    sim.fronts[0].stuck = false;
+    sim.settle();
+    for c in answered {
+        assert_eq!(sim.ends(0, c), vec![End::Ok(big.clone())]);
+    }
+    let ends = sim.ends(0, pending);
+    assert!(
+        matches!(&ends[..], [End::Err(CallFailure::Remote(WireError::NoSession), d)] if d.contains("lost")),
+        "{ends:?}"
+    );
+    assert_eq!(sim.fwd.in_flight(), 0);
+}
+
+/// Review: the end of a client stream was marked sent even when the device's queue had
+/// no room for it, and the device then waited for it forever. Items of random sizes
+/// through a slow device link, the queue nearly full all along. (The input gate leaves
+/// room for a frame before each event, so the refusal needs an exact fit after a batch
+/// of items passed on one credit; these runs guard the path, they do not hit that fit.)
+#[test]
+fn a_client_stream_through_a_slow_device_link_ends() {
+    for seed in 0..40u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut sim = Sim::new(1, 4);
+        sim.back_chunk = rng.usize(1..24);
+        let c = sim.call(0, SUM_ITEMS, b"", Open::stream(StreamMode::ClientStream));
+        let (mut sent, total) = (0u32, 24u32);
+        for _ in 0..1000 {
+            while sent < total && sim.front(0).credit(c) > 0 {
+                let item = vec![sent as u8; rng.usize(500..1100)];
+                if sim.front(0).send_item(c, &item[..]).is_err() {
+                    break; // its own queue is full: after the next settle
+                }
+                sent += 1;
+            }
+            if sent == total {
+                break;
+            }
+            sim.settle();
+        }
+        while sim.front(0).end_items(c).is_err() {
+            sim.settle();
+        }
+        sim.settle();
+        assert_eq!(
+            sim.ends(0, c),
+            vec![End::Ok(total.to_le_bytes().to_vec())],
+            "seed {seed}"
+        );
+    }
 }
 
 /// The threaded driver: fronts over the cap are refused with `Close(Busy)`, as servers do.
