@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,25 +21,11 @@ fn firmware_behind_a_bridge() -> (Qemu, Running, String) {
     (qemu, bridge, addr)
 }
 
-/// Starts `wirecall bridge --listen tcp://127.0.0.1:0 ARGS`; returns it and its address,
-/// read from its "bridging tcp ADDR to URL" line.
+/// Starts `wirecall bridge --listen tcp://127.0.0.1:0 ARGS`; returns it and its address.
 fn bridge(args: &[&str]) -> (Running, String) {
-    let mut child = Command::new(BIN)
-        .args(["bridge", "--listen", "tcp://127.0.0.1:0"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let mut line = String::new();
-    while !line.contains("bridging tcp") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "the bridge ended");
-    }
-    let addr = line.split_whitespace().nth(3).unwrap().to_string();
-    // Keep reading its stderr so that it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let mut all = vec!["bridge", "--listen", "tcp://127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let (running, addr, _) = common::bridging(&all);
     (running, addr)
 }
 

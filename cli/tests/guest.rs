@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{call, stderr, stdout, wait_until, Running, TempDir, BIN};
+use common::{bridging, call, stderr, stdout, wait_until, Running, TempDir, BIN};
 use wirecall::WireError;
 use wirecall_adapters::host::{serve_unix, ServeOptions, ServerHandle};
 use wirecall_guest_services::{kv, Key, Value};
@@ -68,33 +68,11 @@ fn native_kv(dir: &TempDir) -> (ServerHandle, Store, String) {
 }
 
 /// `wirecall guest MODULE --listen tcp://127.0.0.1:0 ARGS`, its address, and the lines it
-/// printed after (the guests' exits), gathered by a thread.
+/// printed after (the guests' exits).
 fn guest(args: &[&str]) -> (Running, String, Arc<Mutex<Vec<String>>>) {
-    let mut child = Command::new(BIN)
-        .args(["guest", MODULE, "--listen", "tcp://127.0.0.1:0"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let mut line = String::new();
-    while !line.contains("bridging tcp") {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "wirecall guest ended"
-        );
-    }
-    let addr = line.split_whitespace().nth(3).unwrap().to_string();
-    let later = Arc::new(Mutex::new(Vec::new()));
-    let seen = later.clone();
-    std::thread::spawn(move || {
-        for line in err.lines().map_while(Result::ok) {
-            seen.lock().unwrap().push(line);
-        }
-    });
-    (running, addr, later)
+    let mut all = vec!["guest", MODULE, "--listen", "tcp://127.0.0.1:0"];
+    all.extend_from_slice(args);
+    bridging(&all)
 }
 
 fn on(addr: &str, procedure: &str, args: &str) -> std::process::Output {

@@ -22,6 +22,42 @@ impl Drop for Running {
     }
 }
 
+/// Starts `wirecall ARGS` (a `bridge` or a `guest`, listening on TCP) and waits for its
+/// `bridging tcp ADDR to ...` line; returns the guard, ADDR, and the lines it prints after,
+/// gathered by a thread (which also keeps its stderr from filling).
+pub(crate) fn bridging(
+    args: &[&str],
+) -> (
+    Running,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let running = Running(child);
+    let mut line = String::new();
+    while !line.contains("bridging tcp") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "wirecall ended: {args:?}"
+        );
+    }
+    let addr = line.split_whitespace().nth(3).unwrap().to_string();
+    let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = later.clone();
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            seen.lock().unwrap().push(line);
+        }
+    });
+    (running, addr, later)
+}
+
 /// Starts `wirecall COMMAND ARGS` and waits for the line of its stderr that has `ready` in
 /// it (the command prints it once it listens); returns the guard and that line's last word.
 fn start(command: &str, args: &[&str], ready: &str) -> (Running, String) {
