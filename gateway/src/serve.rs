@@ -171,8 +171,9 @@ async fn answer(
     };
     let args = encode_args(p, &json)
         .map_err(|e| Failure::new(400, format!("{e}; expected {}", printable(&signature(p)))))?;
-    // The client would wait for a session up to the deadline; a device that is not there
-    // is said so at once instead.
+    // The client would wait for a session up to the deadline; a device whose session is
+    // known to be down is said so at once instead. (A link that died without the client
+    // noticing yet still waits out the deadline: see the README's list of what is missing.)
     match device.client.peer() {
         None => {
             return Err(Failure::new(
