@@ -245,6 +245,19 @@ async fn nats_requests_become_calls_on_the_demo_device() {
         "{add:?}"
     );
 
+    // $SRV.STATS counts the requests the endpoint answered, errors among them.
+    let stats = client
+        .request("$SRV.STATS.wirecall-demo", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let add = stats["endpoints"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["subject"] == "wirecall.demo.add"))
+        .unwrap_or_else(|| panic!("no add endpoint in {stats}"));
+    assert_eq!(add["num_requests"], 6, "{add}");
+    assert_eq!(add["num_errors"], 4, "{add}");
+
     drop(client);
     drop(gateway);
     drop(device);
