@@ -13,12 +13,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "install: Rust components and microcontroller targets"
 rustup component add rustfmt clippy >/dev/null
 rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf >/dev/null
-step "install: system packages (socat makes serial-port pairs; QEMU runs the firmware; valgrind counts the core's instructions)"
+step "install: system packages (socat makes serial-port pairs; QEMU runs the firmware; valgrind counts the core's instructions; nats-server is the bus of the gateway's tests)"
 if ! command -v socat >/dev/null || ! command -v python3 >/dev/null || ! command -v qemu-system-arm >/dev/null \
-    || ! command -v valgrind >/dev/null; then
+    || ! command -v valgrind >/dev/null || ! command -v nats-server >/dev/null; then
     apt-get update -qq
     # --no-install-recommends: with recommends apt swaps out the machine's newer qemu-utils.
-    apt-get install -y -qq --no-install-recommends socat python3 qemu-system-arm binutils valgrind >/dev/null
+    apt-get install -y -qq --no-install-recommends socat python3 qemu-system-arm binutils valgrind \
+        nats-server >/dev/null
 fi
 
 step "format"
@@ -233,8 +234,9 @@ step "tests (unit, integration, property, doc)"
 test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 # The Node server (js/examples/server.js) and the example guest's module are there by now:
-# their Rust tests must not skip.
-WIRECALL_REQUIRE_NODE=1 WIRECALL_REQUIRE_GUEST=1 cargo test --workspace --locked 2>&1 | tee "$test_log"
+# their Rust tests must not skip; nor must the gateway's (nats-server is installed above,
+# and each test starts and kills its own by pid).
+WIRECALL_REQUIRE_NODE=1 WIRECALL_REQUIRE_GUEST=1 WIRECALL_REQUIRE_NATS=1 cargo test --workspace --locked 2>&1 | tee "$test_log"
 passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed;' "$test_log" | awk '{s+=$1} END {print s+0}')
 
