@@ -14,37 +14,29 @@ use crate::failure::{fail, Exit};
 
 const COMMAND: &str = "wirecall bridge";
 
-/// What `wirecall bridge` was asked for.
-pub(crate) struct BridgeArgs {
+/// The clients' side of a bridge, as `bridge` and `guest` are asked for it.
+pub(crate) struct Front {
     pub(crate) listen: LinkUrl,
-    pub(crate) to: LinkUrl,
     pub(crate) upstream: Option<LinkUrl>,
     pub(crate) max_connections: usize,
     pub(crate) capacity: Capacity,
 }
 
-/// Runs the bridge until the process is stopped; returns the exit code if it cannot start.
-pub(crate) fn run(args: BridgeArgs) -> i32 {
-    for url in std::iter::once(&args.to).chain(&args.upstream) {
+/// Runs the bridge to the device at `to` until the process is stopped; returns the exit
+/// code if it cannot start.
+pub(crate) fn run(to: LinkUrl, front: Front) -> i32 {
+    for url in std::iter::once(&to).chain(&front.upstream) {
         if matches!(url, LinkUrl::Stdio) {
             let why =
                 format!("cannot bridge to {url}: give a link (tcp://, unix://, serial://, exec:)");
             return fail(COMMAND, Exit::Usage, why);
         }
     }
-    let to = args.to.clone();
     let device = Device {
-        shown: args.to.to_string(),
+        shown: to.to_string(),
         open: Box::new(move || to.open()),
     };
-    serve(
-        COMMAND,
-        &args.listen,
-        device,
-        args.upstream.as_ref(),
-        args.max_connections,
-        args.capacity,
-    )
+    serve(COMMAND, front, device)
 }
 
 /// What the bridge's back side is: how it is shown, and how it is opened (again after it
@@ -56,18 +48,17 @@ pub(crate) struct Device {
     pub(crate) open: Box<dyn FnMut() -> std::io::Result<Link> + Send>,
 }
 
-/// Listens on `listen` and bridges every client that connects to `device` (its own calls to
-/// `upstream`), until the process is stopped; returns the exit code if it cannot start.
-pub(crate) fn serve(
-    command: &str,
-    listen: &LinkUrl,
-    device: Device,
-    upstream: Option<&LinkUrl>,
-    max_connections: usize,
-    capacity: Capacity,
-) -> i32 {
+/// Listens on `front.listen` and bridges every client that connects to `device` (its own
+/// calls to `front.upstream`), until the process is stopped; returns the exit code if it cannot start.
+pub(crate) fn serve(command: &str, front: Front, device: Device) -> i32 {
+    let Front {
+        listen,
+        upstream,
+        max_connections,
+        capacity,
+    } = front;
     // Listen first: a port in use is reported before anything is opened.
-    let (listener, shown) = match listen {
+    let (listener, shown) = match &listen {
         LinkUrl::Tcp(addr) => match TcpListener::bind(addr) {
             Ok(l) => {
                 let shown = l.local_addr().map_or(addr.clone(), |a| a.to_string());
@@ -99,9 +90,8 @@ pub(crate) fn serve(
         capacity,
         ..BridgeOptions::default()
     };
-    let upstream_shown = upstream.map(ToString::to_string);
+    let upstream_shown = upstream.as_ref().map(ToString::to_string);
     let upstream = upstream
-        .cloned()
         .map(|url| Box::new(move || url.open()) as Box<dyn FnMut() -> std::io::Result<_> + Send>);
     let Device { shown: to, open } = device;
     let bridge = match Bridge::start(open, upstream, options) {

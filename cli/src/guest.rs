@@ -12,10 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wirecall_adapters::host::{Capacity, LinkUrl};
 use wirecall_wasm_host::{Limits, Runner};
 
-use crate::bridge::{self, Device};
+use crate::bridge::{self, Device, Front};
 use crate::failure::{fail, Exit};
 
 const COMMAND: &str = "wirecall guest";
@@ -23,10 +22,7 @@ const COMMAND: &str = "wirecall guest";
 /// What `wirecall guest` was asked for.
 pub(crate) struct GuestArgs {
     pub(crate) module: PathBuf,
-    pub(crate) listen: LinkUrl,
-    pub(crate) upstream: Option<LinkUrl>,
-    pub(crate) max_connections: usize,
-    pub(crate) capacity: Capacity,
+    pub(crate) front: Front,
     pub(crate) memory_mib: usize,
     pub(crate) cpu_ms: u64,
 }
@@ -82,12 +78,5 @@ pub(crate) fn run(args: GuestArgs) -> i32 {
         shown: format!("guest {shown}"),
         open: Box::new(open),
     };
-    bridge::serve(
-        COMMAND,
-        &args.listen,
-        device,
-        args.upstream.as_ref(),
-        args.max_connections,
-        args.capacity,
-    )
+    bridge::serve(COMMAND, args.front, device)
 }

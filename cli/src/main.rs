@@ -178,23 +178,12 @@ enum Command {
     /// shrink on the way, a cancel or a lost link on either side reaches the other:
     /// `wirecall bridge --listen tcp://127.0.0.1:7100 --to serial:///dev/ttyUSB0?baud=115200`.
     Bridge {
-        /// Where clients connect: tcp://HOST:PORT (port 0: any free port, printed) or
-        /// unix:///PATH.
-        #[arg(long, value_name = "URL")]
-        listen: LinkUrl,
         /// The device: tcp://HOST:PORT, unix:///PATH, serial:///dev/ttyUSB0?baud=115200 or
         /// exec:COMMAND LINE. Opened again whenever it drops.
         #[arg(long, value_name = "URL")]
         to: LinkUrl,
-        /// A service that serves the device's own calls (those not made back to a client
-        /// while serving its call); without it, they are answered UnknownProcedure.
-        #[arg(long, value_name = "URL")]
-        upstream: Option<LinkUrl>,
-        /// Clients served at once; more are refused with Close(Busy).
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-        max_connections: u32,
         #[command(flatten)]
-        capacity: CapacityArgs,
+        front: FrontArgs,
     },
     /// Run a WebAssembly guest (built with wirecall-guest) on wasmtime and serve it like a
     /// device: clients on --listen call its service through the bridge, and its own calls
@@ -205,17 +194,6 @@ enum Command {
     Guest {
         /// The guest module (.wasm).
         module: std::path::PathBuf,
-        /// Where clients connect: tcp://HOST:PORT (port 0: any free port, printed) or
-        /// unix:///PATH.
-        #[arg(long, value_name = "URL")]
-        listen: LinkUrl,
-        /// The native service that serves the guest's own calls; without it, they are
-        /// answered UnknownProcedure.
-        #[arg(long, value_name = "URL")]
-        upstream: Option<LinkUrl>,
-        /// Clients served at once; more are refused with Close(Busy).
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-        max_connections: u32,
         /// The guest's memory limit, in MiB.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
         memory_mib: u32,
@@ -223,7 +201,7 @@ enum Command {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
         cpu_ms: u64,
         #[command(flatten)]
-        capacity: CapacityArgs,
+        front: FrontArgs,
     },
     /// Open a stream by name and print one JSON line per item it brings:
     /// `wirecall stream --tcp 127.0.0.1:7000 count '[1000]'`. A stream that takes items
@@ -325,6 +303,36 @@ fn parse_hash(s: &str) -> Result<u32, String> {
         Ok(0) => Err("0 is no schema; give the hash `wirecall list` prints".into()),
         Ok(h) => Ok(h),
         Err(_) => Err(format!("`{s}` is not a schema hash (like 0x1BDF1C4B)")),
+    }
+}
+
+/// The clients' side of a bridge (`bridge`, `guest`): where they connect, how many, the
+/// endpoint they get, and the service that serves the device's own calls.
+#[derive(Args, Debug)]
+struct FrontArgs {
+    /// Where clients connect: tcp://HOST:PORT (port 0: any free port, printed) or
+    /// unix:///PATH.
+    #[arg(long, value_name = "URL")]
+    listen: LinkUrl,
+    /// A service that serves the device's (or guest's) own calls, those not made back to a
+    /// client while serving its call; without it, they are answered UnknownProcedure.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<LinkUrl>,
+    /// Clients served at once; more are refused with Close(Busy).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    #[command(flatten)]
+    capacity: CapacityArgs,
+}
+
+impl FrontArgs {
+    fn front(self) -> bridge::Front {
+        bridge::Front {
+            listen: self.listen,
+            upstream: self.upstream,
+            max_connections: self.max_connections as usize,
+            capacity: self.capacity.capacity(),
+        }
     }
 }
 
@@ -452,33 +460,15 @@ fn main() {
             max_connections: max_connections as usize,
             capacity: capacity.capacity(),
         }),
-        Command::Bridge {
-            listen,
-            to,
-            upstream,
-            max_connections,
-            capacity,
-        } => bridge::run(bridge::BridgeArgs {
-            listen,
-            to,
-            upstream,
-            max_connections: max_connections as usize,
-            capacity: capacity.capacity(),
-        }),
+        Command::Bridge { to, front } => bridge::run(to, front.front()),
         Command::Guest {
             module,
-            listen,
-            upstream,
-            max_connections,
             memory_mib,
             cpu_ms,
-            capacity,
+            front,
         } => guest::run(guest::GuestArgs {
             module,
-            listen,
-            upstream,
-            max_connections: max_connections as usize,
-            capacity: capacity.capacity(),
+            front: front.front(),
             memory_mib: memory_mib as usize,
             cpu_ms,
         }),

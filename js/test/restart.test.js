@@ -25,7 +25,11 @@ function device(t, link, name) {
   return peer;
 }
 
-test("a device that restarts with the same schema: calls carry on", async (t) => {
+/**
+ * A Device bound to a `calc` device that answers one call, then is replaced on the same
+ * line by a device serving service `then` (a restart, or a re-flash when the name differs).
+ */
+async function restarted(t, then) {
   const [hostEnd, deviceEnd] = memoryPair();
   const first = tap(deviceEnd);
   device(t, first, "calc");
@@ -33,7 +37,12 @@ test("a device that restarts with the same schema: calls carry on", async (t) =>
   t.after(() => dev.close());
   assert.equal(await dev.add(2, 3), 5);
   first.unplug();
-  device(t, tap(deviceEnd), "calc");
+  device(t, tap(deviceEnd), then);
+  return dev;
+}
+
+test("a device that restarts with the same schema: calls carry on", async (t) => {
+  const dev = await restarted(t, "calc");
   // A call made before this side hears of the restart may have reached the old device or
   // none: it fails with ConnectionLost, never silently. The new session then carries calls.
   await dev.add(4, 5).then((sum) => assert.equal(sum, 9), (e) => assert.ok(e instanceof wirecall.ConnectionLost, e));
@@ -43,14 +52,7 @@ test("a device that restarts with the same schema: calls carry on", async (t) =>
 });
 
 test("a device re-flashed with another schema: the Device closes with IncompatibleSchema", async (t) => {
-  const [hostEnd, deviceEnd] = memoryPair();
-  const first = tap(deviceEnd);
-  device(t, first, "calc");
-  const dev = await wirecall.deviceOver(hostEnd);
-  t.after(() => dev.close());
-  assert.equal(await dev.add(2, 3), 5);
-  first.unplug();
-  device(t, tap(deviceEnd), "other");
+  const dev = await restarted(t, "other");
   await assert.rejects(dev.peer.done().then(() => dev.add(1, 1)), wirecall.IncompatibleSchema);
 });
 
