@@ -1,0 +1,129 @@
+// wirecall/nats against a real bus: nats-server, the Rust demo server and wirecall-gateway
+// between them. Discovery, calls, errors, deadlines, streams and cancellation, each checked
+// on the bus itself where it can be: a second NATS connection (the spy) subscribes to the
+// subjects a call uses and sees its requests, their headers, the cancels and the gateway's
+// answers. Skipped (saying why) without nats-server, the gateway binary or the nats
+// package, unless WIRECALL_REQUIRE_NATS=1 (as ./ci.sh sets).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+// The error classes straight from their module: no WebAssembly is needed on this path.
+import * as wirecall from "../src/errors.js";
+import { natsMissing, spyOn, startBus } from "./support/nats-bus.js";
+
+const skip = (await natsMissing()) ?? false;
+const nats = skip ? null : await import("wirecall/nats");
+
+/** The demo service's schema hash (tests/src/demo.rs). */
+const DEMO_SCHEMA = 0x1BDF1C4B;
+
+/** A fresh bus with the demo device, a wirecall/nats client of it and a spy. */
+async function setup(t, options = {}) {
+  const url = await startBus(t);
+  const bus = await nats.connectNats(url, options);
+  t.after(() => bus.close());
+  const spy = await spyOn(t, url);
+  return { bus, spy, dev: bus.device("demo") };
+}
+
+test("discovery lists the demo device with its procedures", { skip }, async (t) => {
+  const { bus } = await setup(t);
+  const started = Date.now();
+  const devices = await bus.devices();
+  const took = Date.now() - started;
+  assert.deepEqual(devices.map((d) => d.id), ["demo"]);
+  const [demo] = devices;
+  assert.equal(demo.service, "demo");
+  assert.equal(demo.schema, DEMO_SCHEMA);
+  assert.match(demo.link, /^tcp/);
+  assert.equal(demo.gateways.length, 1);
+  const add = demo.procedures.find((p) => p.name === "add");
+  assert.deepEqual(add, { name: "add", subject: "wirecall.demo.add", signature: "add(a: i32, b: i32) -> i32", mode: "call", procedureId: 0 });
+  // The answer came at once: the gather ended on its quiet window, not its bound.
+  assert.ok(took < 2000, `${took} ms`);
+  assert.equal((await bus.device("demo").info()).schema, DEMO_SCHEMA);
+  assert.equal(await bus.device("nobody").info(), null);
+});
+
+test("calls by method and by name", { skip }, async (t) => {
+  const { dev } = await setup(t);
+  assert.equal(await dev.add(2, 40), 42);
+  assert.equal(await dev.add({ a: -7, b: 5 }), -2);
+  assert.equal(await dev.add([1, 2]), 3);
+  assert.equal(await dev.call("add", 2, 40), 42);
+  assert.equal(await dev.echo(new Uint8Array([104, 105])), "hi");
+  assert.equal(await dev.sleep(1), null);
+  // Many calls at once, each answered to its own reply subject.
+  const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => dev.add(i, i)));
+  assert.deepEqual(sums, Array.from({ length: 50 }, (_, i) => 2 * i));
+});
+
+test("every call sends its timeout to the gateway", { skip }, async (t) => {
+  const { bus, spy, dev } = await setup(t);
+  const requests = await spy.watch("wirecall.demo.add");
+  assert.equal(await dev.add(1, 2), 3);
+  assert.equal(await dev.with({ timeoutMs: 1500 }).add(1, 2), 3);
+  assert.equal(await bus.call("demo", "add", [1, 2], { timeoutMs: 250 }), 3);
+  const sent = [];
+  for (let i = 0; i < 3; i++) sent.push((await requests.next()).headers.get("Wirecall-Timeout-Ms"));
+  assert.deepEqual(sent, ["5000", "1500", "250"]);
+});
+
+test("errors are the package's error classes", { skip }, async (t) => {
+  const { bus, dev } = await setup(t);
+  for (const bad of [["two", 40], [1, 2, 3]]) {
+    await assert.rejects(dev.add(...bad), (e) => e instanceof wirecall.RemoteError
+      && e.code === wirecall.ErrorCode.BadArguments && e.message.includes("add(a: i32, b: i32) -> i32"));
+  }
+  await assert.rejects(dev.fail(), (e) => e instanceof wirecall.RemoteError && e.code === wirecall.ErrorCode.Internal);
+  await assert.rejects(bus.device("nobody").add(1, 2),
+    (e) => e instanceof nats.NoGateway && e instanceof wirecall.ConnectionLost && /no gateway serves device nobody/.test(e.message));
+  await assert.rejects(dev.subtract(1, 2), (e) => e instanceof wirecall.RemoteError
+    && e.code === wirecall.ErrorCode.UnknownProcedure && /has no procedure subtract .*add/.test(e.message));
+  assert.throws(() => bus.device("a.b"), /bad device id/);
+  await assert.rejects(dev.call("x.y"), /bad procedure name/);
+  assert.equal(await dev.add(20, 22), 42, "the device carries on");
+});
+
+test("a deadline ends the call on the device", { skip }, async (t) => {
+  const { dev } = await setup(t);
+  const started = Date.now();
+  await assert.rejects(dev.with({ timeoutMs: 300 }).sleep(5000), wirecall.DeadlineExceeded);
+  const took = Date.now() - started;
+  // The gateway's 504 at the deadline, well before the sleep's end.
+  assert.ok(took >= 250 && took < 3000, `${took} ms`);
+  assert.equal(await dev.add(1, 1), 2);
+});
+
+test("no answer in time: the caller gives up and sends the cancel", { skip }, async (t) => {
+  // The spy takes the request and stays silent, as a gateway killed mid-call would.
+  const { bus, spy } = await setup(t);
+  const requests = await spy.watch("wirecall.silent.add");
+  const cancels = await spy.watch("wirecall.silent.add.cancel");
+  const started = Date.now();
+  await assert.rejects(bus.device("silent", { timeoutMs: 200 }).add(1, 2), (e) => e instanceof wirecall.Timeout && /no answer/.test(e.message));
+  const took = Date.now() - started;
+  assert.ok(took >= 200 + nats.GRACE_MS - 50 && took < 200 + nats.GRACE_MS + 2000, `${took} ms`);
+  const request = await requests.next();
+  const cancel = await cancels.next();
+  assert.equal(new TextDecoder().decode(cancel.data), request.reply);
+});
+
+test("an AbortSignal cancels a call: the gateway is sent the cancel", { skip }, async (t) => {
+  const { spy, dev } = await setup(t);
+  const requests = await spy.watch("wirecall.demo.sleep");
+  const cancels = await spy.watch("wirecall.demo.sleep.cancel");
+  const abort = new AbortController();
+  const call = dev.with({ signal: abort.signal, timeoutMs: 30000 }).sleep(8000);
+  const settled = call.then(() => "resolved", (e) => e);
+  const request = await requests.next();
+  const started = Date.now();
+  abort.abort();
+  const outcome = await settled;
+  assert.ok(outcome instanceof wirecall.Cancelled, String(outcome));
+  assert.ok(Date.now() - started < 1000);
+  const cancel = await cancels.next();
+  assert.equal(new TextDecoder().decode(cancel.data), request.reply);
+  // An already aborted signal sends nothing.
+  await assert.rejects(dev.with({ signal: abort.signal }).add(1, 2), wirecall.Cancelled);
+});
