@@ -58,7 +58,7 @@ export function errorFor(code, text) {
     case 499: return new Cancelled(text);
     case 502: return new DecodeError(text);
     case 503:
-      if (text.startsWith("Busy")) return new Busy(text);
+      if (text.startsWith("Busy")) return new Busy(text.replace(/^Busy:?\s*/, ""));
       if (text.includes("shutting down")) return new RemoteError(ErrorCode.ShuttingDown, text);
       return new ConnectionLost(text);
     case 504: return new DeadlineExceeded(text);
@@ -130,7 +130,7 @@ function deviceInfo(data) {
       mode: meta.mode ?? "call",
       procedureId: meta.procedure_id === undefined ? null : Number(meta.procedure_id),
     };
-  });
+  }).sort((a, b) => (a.procedureId ?? Infinity) - (b.procedureId ?? Infinity));
   return {
     device: {
       id: info.name.slice(SERVICE_PREFIX.length),
@@ -182,7 +182,7 @@ export async function busOver(nc, options = {}) {
 
 /** A NATS connection that calls wirecall devices through their gateways. */
 export class NatsBus {
-  #routes = new Map(); // reply subject -> (msg) => void
+  #routes = new Map(); // reply subject -> {take(msg), fail(error)}
   #next = 0;
 
   constructor(nc, nats, { timeoutMs = DEFAULT_TIMEOUT_MS, owned = false } = {}) {
@@ -193,15 +193,16 @@ export class NatsBus {
     this.prefix = nats.createInbox();
     this.subscription = nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {
-        if (!err) this.#routes.get(msg.subject)?.(msg);
+        if (!err) this.#routes.get(msg.subject)?.take(msg);
       },
     });
   }
 
-  /** A fresh reply subject whose messages go to `take`; `drop()` it when done. */
-  route(take) {
+  /** A fresh reply subject whose messages go to `take` (and `fail`, with ConnectionLost,
+   * if the bus closes first); `drop()` it when done. */
+  route(take, fail = () => {}) {
     const reply = `${this.prefix}.${++this.#next}`;
-    this.#routes.set(reply, take);
+    this.#routes.set(reply, { take, fail });
     return { reply, drop: () => this.#routes.delete(reply) };
   }
 
@@ -215,7 +216,12 @@ export class NatsBus {
 
   /** Publishes the cancel of the request whose reply subject is `reply`. */
   cancel(subject, reply) {
-    if (!this.nc.isClosed()) this.nc.publish(`${subject}.cancel`, encoder.encode(reply));
+    try {
+      this.nc.publish(`${subject}.cancel`, encoder.encode(reply));
+    } catch {
+      // The connection is closing or closed: the gateway hears nothing more from this
+      // caller anyway, and the call ends at its deadline there.
+    }
   }
 
   /**
@@ -290,11 +296,11 @@ export class NatsBus {
    * deadline; the bus's default if undefined) and `signal` (an AbortSignal).
    */
   call(id, procedure, args, options = {}) {
-    const subject = `wirecall.${checkToken("device id", id)}.${checkToken("procedure name", procedure)}`;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const { signal } = options;
-    let payload, headers;
+    let subject, payload, headers;
     try {
+      subject = `wirecall.${checkToken("device id", id)}.${checkToken("procedure name", procedure)}`;
       payload = payloadOf(args);
       headers = this.headers(timeoutMs);
     } catch (e) {
@@ -309,6 +315,9 @@ export class NatsBus {
       const { reply, drop } = this.route((msg) => {
         finish();
         this.#answer(msg, id, procedure, subject, reply).then(resolve, reject);
+      }, (e) => {
+        finish();
+        reject(e);
       });
       const onAbort = () => {
         finish();
@@ -372,6 +381,8 @@ export class NatsBus {
    * bus made it. */
   async close() {
     if (this.nc.isClosed()) return;
+    for (const { fail } of this.#routes.values()) fail(new ConnectionLost("the bus was closed"));
+    this.#routes.clear();
     this.subscription.unsubscribe();
     if (this.owned) await this.nc.drain();
     else await this.nc.flush();
@@ -411,7 +422,10 @@ export class NatsStream {
       this.#ended = true;
       throw new Cancelled(`${this.procedure} was cancelled before it was sent`);
     }
-    const { reply, drop } = this.bus.route((msg) => { this.#queue.push(msg); this.#wake?.(); });
+    const { reply, drop } = this.bus.route((msg) => { this.#queue.push(msg); this.#wake?.(); }, (e) => {
+      this.#error ??= e;
+      this.#end(false);
+    });
     this.#reply = reply;
     this.#drop = drop;
     if (this.timeoutMs !== undefined) this.#deadline = Date.now() + this.timeoutMs + GRACE_MS;

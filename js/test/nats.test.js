@@ -5,7 +5,7 @@
 // answers. Skipped (saying why) without nats-server, the gateway binary or the nats
 // package, unless WIRECALL_REQUIRE_NATS=1 (as ./ci.sh sets).
 
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 // The error classes straight from their module: no WebAssembly is needed on this path.
 import * as wirecall from "../src/errors.js";
@@ -17,9 +17,19 @@ const nats = skip ? null : await import("wirecall/nats");
 /** The demo service's schema hash (tests/src/demo.rs). */
 const DEMO_SCHEMA = 0x1BDF1C4B;
 
-/** A fresh bus with the demo device, a wirecall/nats client of it and a spy. */
+// One bus for the file: nats-server, the demo server and the gateway, stopped by pid after
+// the last test.
+const stops = [];
+let url = null;
+before(async () => {
+  if (!skip) url = await startBus({ after: (stop) => stops.push(stop) });
+});
+after(async () => {
+  for (const stop of stops.reverse()) await stop();
+});
+
+/** A wirecall/nats client of the bus, and a spy. */
 async function setup(t, options = {}) {
-  const url = await startBus(t);
   const bus = await nats.connectNats(url, options);
   t.after(() => bus.close());
   const spy = await spyOn(t, url);
@@ -53,9 +63,45 @@ test("calls by method and by name", { skip }, async (t) => {
   assert.equal(await dev.call("add", 2, 40), 42);
   assert.equal(await dev.echo(new Uint8Array([104, 105])), "hi");
   assert.equal(await dev.sleep(1), null);
-  // Many calls at once, each answered to its own reply subject.
-  const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => dev.add(i, i)));
-  assert.deepEqual(sums, Array.from({ length: 50 }, (_, i) => 2 * i));
+  // Calls at once (fewer than the 32 the device takes), each answered to its own reply subject.
+  const sums = await Promise.all(Array.from({ length: 20 }, (_, i) => dev.add(i, i)));
+  assert.deepEqual(sums, Array.from({ length: 20 }, (_, i) => 2 * i));
+});
+
+test("a device at its limit answers Busy at once", { skip }, async (t) => {
+  const { spy, dev } = await setup(t);
+  const requests = await spy.watch("wirecall.demo.sleep");
+  // The gateway takes as many calls per device as the device does (32): fill them.
+  const sleeps = Array.from({ length: 32 }, () => dev.sleep(3000));
+  let done = false;
+  const all = Promise.all(sleeps).finally(() => { done = true; });
+  for (let i = 0; i < 32; i++) await requests.next();
+  // The spy saw the requests; the gateway takes them at the same time. Until the sleeps
+  // end (3 s), one more call is refused at once.
+  let busy = null;
+  while (busy === null && !done) {
+    try {
+      await dev.add(1, 2);
+    } catch (e) {
+      if (!(e instanceof wirecall.Busy)) throw e;
+      busy = e;
+    }
+  }
+  assert.ok(busy, "no call was refused Busy while 32 were in flight");
+  assert.equal(busy.message, "the device answered: busy: device demo has as many calls in flight as it takes");
+  assert.deepEqual(await all, Array(32).fill(null));
+});
+
+test("closing the bus fails the calls still waiting", { skip }, async (t) => {
+  const { bus, spy, dev } = await setup(t);
+  const requests = await spy.watch("wirecall.demo.sleep");
+  const call = dev.sleep(3000).then(() => "resolved", (e) => e);
+  await requests.next();
+  const started = Date.now();
+  await bus.close();
+  const outcome = await call;
+  assert.ok(outcome instanceof wirecall.ConnectionLost && /closed/.test(outcome.message), String(outcome));
+  assert.ok(Date.now() - started < 1000);
 });
 
 test("every call sends its timeout to the gateway", { skip }, async (t) => {

@@ -170,7 +170,7 @@ def test_discovery_lists_the_demo_device(bus: Bus) -> None:
         assert by_name["add"].subject == "wirecall.demo.add"
         assert by_name["add"].mode == "call"
         assert by_name["add"].procedure_id == 0
-        assert by_name["sleep"].signature == "sleep(ms: u32) -> ()"
+        assert by_name["sleep"].signature == "sleep(ms: u32)"
         # The answers came at once: the gather ended on its quiet window, not its bound.
         assert took < 2.0, took
         info = await client.device("demo").info()
@@ -189,9 +189,9 @@ def test_calls_by_method_and_by_name(bus: Bus) -> None:
         assert await dev.call("add", {"a": -7, "b": 5}) == -2
         assert await dev.echo(b"hello") == "hello"
         assert await dev.sleep(1) is None
-        # Many calls at once, each answered to its own reply subject.
-        sums = await asyncio.gather(*(dev.add(i, i) for i in range(50)))
-        assert sums == [2 * i for i in range(50)]
+        # Calls at once (fewer than the 32 the device takes), each answered to its own reply subject.
+        sums = await asyncio.gather(*(dev.add(i, i) for i in range(20)))
+        assert sums == [2 * i for i in range(20)]
 
     run(bus, body)
 
@@ -231,6 +231,43 @@ def test_errors_are_the_packages_exceptions(bus: Bus) -> None:
         with pytest.raises(TypeError, match="not both"):
             await dev.add(1, b=2)
         assert await dev.add(20, 22) == 42, "the device carries on"
+
+    run(bus, body)
+
+
+def test_a_device_at_its_limit_answers_busy_at_once(bus: Bus) -> None:
+    async def body(client: Any, spy: Any) -> None:
+        requests = await _subscribe(spy, "wirecall.demo.sleep")
+        dev = client.device("demo")
+        # The gateway takes as many calls per device as the device does (32): fill them.
+        sleeps = [asyncio.ensure_future(dev.sleep(3000)) for _ in range(32)]
+        for _ in sleeps:
+            await requests.next_msg(EVENT)
+        # The spy saw the requests; the gateway takes them at the same time. Until the
+        # sleeps end (3 s), one more call is refused at once.
+        busy = None
+        while busy is None and not any(s.done() for s in sleeps):
+            try:
+                await dev.add(1, 2)
+            except wirecall.Busy as e:
+                busy = e
+        assert busy is not None, "no call was refused Busy while 32 were in flight"
+        assert "as many calls in flight" in str(busy)
+        assert await asyncio.gather(*sleeps) == [None] * 32
+
+    run(bus, body)
+
+
+def test_closing_the_bus_fails_the_calls_still_waiting(bus: Bus) -> None:
+    async def body(client: Any, spy: Any) -> None:
+        requests = await _subscribe(spy, "wirecall.demo.sleep")
+        call = asyncio.ensure_future(client.device("demo").sleep(3000))
+        await requests.next_msg(EVENT)
+        started = time.monotonic()
+        await client.close()
+        with pytest.raises(wirecall.ConnectionLost, match="closed"):
+            await call
+        assert time.monotonic() - started < 1.0
 
     run(bus, body)
 

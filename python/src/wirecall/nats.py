@@ -106,7 +106,7 @@ def error_for(code: int, text: str) -> Error:
         return DecodeError(text)
     if code == 503:
         if text.startswith("Busy"):
-            return Busy(detail=text)
+            return Busy(detail=re.sub(r"^Busy:?\s*", "", text))
         if "shutting down" in text:
             return RemoteError("ShuttingDown", text)
         return ConnectionLost(text)
@@ -187,6 +187,7 @@ def _device_info(data: bytes) -> Optional[Tuple[DeviceInfo, str]]:
             number = meta.get("procedure_id")
             procedures.append(ProcedureInfo(e["name"], e["subject"], meta.get("signature", ""),
                                             meta.get("mode", "call"), None if number is None else int(number)))
+        procedures.sort(key=lambda p: (p.procedure_id is None, p.procedure_id or 0))
         device = DeviceInfo(name[len(_SERVICE_PREFIX):], metadata.get("wirecall_service", ""),
                             int(metadata["schema_hash"], 16), metadata.get("link", ""), procedures, [])
         return device, str(info.get("id", ""))
@@ -206,8 +207,8 @@ class Bus:
         self._owned = owned
         self._prefix = nc.new_inbox()
         self._numbers = itertools.count(1)
-        # Reply subject -> what takes its messages.
-        self._routes: Dict[str, Callable[[Msg], None]] = {}
+        # Reply subject -> what takes its messages, and what to tell if the bus closes first.
+        self._routes: Dict[str, Tuple[Callable[[Msg], None], Callable[[Error], None]]] = {}
         # Cancels on their way out (a task each, so that a cancelled caller need not await).
         self._sending: Set["asyncio.Task[None]"] = set()
         self._loop = asyncio.get_running_loop()
@@ -225,9 +226,9 @@ class Bus:
         await self.nc.flush()
 
     async def _route(self, msg: Msg) -> None:
-        deliver = self._routes.get(msg.subject)
-        if deliver is not None:
-            deliver(msg)
+        route = self._routes.get(msg.subject)
+        if route is not None:
+            route[0](msg)
 
     def _reply_subject(self) -> str:
         return f"{self._prefix}.{next(self._numbers)}"
@@ -244,7 +245,7 @@ class Bus:
         (one per schema, should two gateways serve different schemas under one id)."""
         answers: "asyncio.Queue[Msg]" = asyncio.Queue()
         reply = self._reply_subject()
-        self._routes[reply] = answers.put_nowait
+        self._routes[reply] = (answers.put_nowait, lambda e: None)
         found: Dict[Tuple[str, int], DeviceInfo] = {}
         try:
             await self.nc.publish("$SRV.INFO", b"", reply=reply)
@@ -268,7 +269,7 @@ class Bus:
                 known = found.setdefault((device.id, device.schema), device)
                 known.gateways.append(gateway)
         finally:
-            del self._routes[reply]
+            self._routes.pop(reply, None)
         return sorted(found.values(), key=lambda d: (d.id, d.schema))
 
     async def device_info(self, id: str, timeout: float = 2.0) -> Optional[DeviceInfo]:
@@ -296,8 +297,12 @@ class Bus:
             if not answer.done():
                 answer.set_result(msg)
 
+        def fail(e: Error) -> None:
+            if not answer.done():
+                answer.set_exception(e)
+
         reply = self._reply_subject()
-        self._routes[reply] = take
+        self._routes[reply] = (take, fail)
         try:
             await self.nc.publish(subject, payload, reply=reply, headers=headers)
             try:
@@ -309,7 +314,7 @@ class Bus:
                 self._cancel(subject, reply)
                 raise
         finally:
-            del self._routes[reply]
+            self._routes.pop(reply, None)
         if _is_no_responders(msg):
             raise await self._nobody_serves(device, procedure)
         failure = _error_of(msg)
@@ -333,8 +338,13 @@ class Bus:
             return
 
         async def send() -> None:
-            await self.nc.publish(subject + ".cancel", reply.encode())
-            await self.nc.flush()
+            try:
+                await self.nc.publish(subject + ".cancel", reply.encode())
+                await self.nc.flush()
+            except nats.errors.Error:
+                # The connection is closing or closed: the gateway hears nothing more from
+                # this caller anyway, and the call ends at its deadline there.
+                pass
 
         task = self._loop.create_task(send())
         self._sending.add(task)
@@ -352,7 +362,12 @@ class Bus:
                                                f"(its gateway serves {served})")
 
     async def close(self) -> None:
-        """Sends the cancels still on their way, then closes the connection if this bus made it."""
+        """Fails the calls still waiting (:class:`ConnectionLost`), sends the cancels still on
+        their way, then closes the connection if this bus made it."""
+        routes = list(self._routes.values())
+        self._routes.clear()
+        for _, fail in routes:
+            fail(ConnectionLost("the bus was closed"))
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
         if self._owned and not self.nc.is_closed:
@@ -380,19 +395,26 @@ class BusStream:
         self._headers = _timeout_headers(timeout)
         self._timeout = timeout
         self._idle = idle
-        self._queue: "asyncio.Queue[Msg]" = asyncio.Queue()
+        # None: the bus closed (see _failure).
+        self._queue: "asyncio.Queue[Optional[Msg]]" = asyncio.Queue()
         self._reply: Optional[str] = None
         self._deadline: Optional[float] = None
         self._ended = False
         self._items = 0
+        self._failure: Optional[Error] = None
         self.count: Optional[int] = None
 
     async def _open(self) -> None:
         self._reply = self._bus._reply_subject()
-        self._bus._routes[self._reply] = self._queue.put_nowait
+        self._bus._routes[self._reply] = (self._queue.put_nowait, self._fail)
         if self._timeout is not None:
             self._deadline = self._bus._loop.time() + self._timeout + GRACE
         await self._bus.nc.publish(self._subject, self._payload, reply=self._reply, headers=self._headers)
+
+    def _fail(self, error: Error) -> None:
+        """The bus closed under the stream: it ends with ``error`` once the queue is read."""
+        self._failure = error
+        self._queue.put_nowait(None)
 
     def _end(self, cancel: bool) -> None:
         self._ended = True
@@ -420,6 +442,9 @@ class BusStream:
         except asyncio.CancelledError:
             self._end(cancel=True)
             raise
+        if msg is None or self._failure is not None:
+            self._end(cancel=False)
+            raise self._failure or ConnectionLost("the bus was closed")
         headers = msg.headers or {}
         if ITEM_HEADER in headers:
             self._items += 1
