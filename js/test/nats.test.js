@@ -173,3 +173,148 @@ test("an AbortSignal cancels a call: the gateway is sent the cancel", { skip }, 
   // An already aborted signal sends nothing.
   await assert.rejects(dev.with({ signal: abort.signal }).add(1, 2), wirecall.Cancelled);
 });
+
+test("the gateway ends a cancelled call with 499", { skip }, async (t) => {
+  const { bus, spy, dev } = await setup(t);
+  if (!(await needsStreams(t, bus))) return; // the cancel subject came with the streams
+  const requests = await spy.watch("wirecall.demo.sleep");
+  const abort = new AbortController();
+  const settled = dev.with({ signal: abort.signal, timeoutMs: 30000 }).sleep(8000).then(() => "resolved", (e) => e);
+  const request = await requests.next();
+  // From now on the spy sees what the gateway answers to the call's reply subject.
+  const answers = await spy.watch(request.reply);
+  const started = Date.now();
+  abort.abort();
+  assert.ok((await settled) instanceof wirecall.Cancelled);
+  const answer = await finalAnswer(answers);
+  assert.equal(answer.headers.get("Nats-Service-Error-Code"), "499");
+  // Long before the sleep's 8 s.
+  assert.ok(Date.now() - started < 5000);
+});
+
+test("streams follow the contract (a scripted responder)", { skip }, async (t) => {
+  // The stream side of docs/NATS.md against a responder on the spy's connection (device
+  // "scripted"): numbered items, the end with their count, an error as the last message,
+  // and an item lost on the way (as core NATS drops them for a slow consumer).
+  const { bus, spy } = await setup(t);
+  const { headers } = await import("nats");
+  const encoder = new TextEncoder();
+  spy.nc.subscribe("wirecall.scripted.count", {
+    callback: (_, msg) => {
+      const [n, skipped, fail] = JSON.parse(new TextDecoder().decode(msg.data));
+      for (let i = 0; i < n; i++) {
+        const h = headers();
+        h.set("Wirecall-Item", String(i + 1));
+        if (i + 1 !== skipped) spy.nc.publish(msg.reply, encoder.encode(String(i * 10)), { headers: h });
+      }
+      const h = headers();
+      if (fail) {
+        h.set("Nats-Service-Error", "device scripted: it broke");
+        h.set("Nats-Service-Error-Code", "500");
+      } else {
+        h.set("Wirecall-End", String(n));
+      }
+      spy.nc.publish(msg.reply, new Uint8Array(0), { headers: h });
+    },
+  });
+  await spy.nc.flush();
+  const dev = bus.device("scripted");
+  const stream = dev.stream("count", 4, 0, false);
+  assert.deepEqual(await stream.toArray(), [0, 10, 20, 30]);
+  assert.equal(stream.count, 4);
+  let seen = [];
+  await assert.rejects(async () => { for await (const x of dev.count(2, 0, true)) seen.push(x); },
+    (e) => e instanceof wirecall.RemoteError && e.code === wirecall.ErrorCode.Internal && /it broke/.test(e.message));
+  assert.deepEqual(seen, [0, 10]);
+  seen = [];
+  await assert.rejects(async () => { for await (const x of dev.count(3, 2, false)) seen.push(x); }, /item 2 was lost/);
+  assert.deepEqual(seen, [0]);
+});
+
+test("a stream yields all its items", { skip }, async (t) => {
+  const { bus, dev } = await setup(t);
+  if (!(await needsStreams(t, bus))) return;
+  const items = [];
+  for await (const x of dev.count(5)) items.push(x);
+  assert.deepEqual(items, [0, 1, 2, 3, 4]);
+  const stream = dev.stream("count", 300);
+  assert.deepEqual(await stream.toArray(), Array.from({ length: 300 }, (_, i) => i));
+  assert.equal(stream.count, 300);
+  assert.deepEqual(await dev.stream("count", 0).toArray(), []);
+  // A call and a stream each say which they are when used as the other.
+  await assert.rejects(dev.count(5), /count is a server stream/);
+  await assert.rejects(async () => { for await (const _ of dev.add(1, 2)) void _; }, /add is not a server stream/);
+  await assert.rejects(async () => { for await (const _ of dev.count("many")) void _; }, wirecall.RemoteError);
+  await assert.rejects(async () => { for await (const _ of bus.device("nobody").count(5)) void _; }, nats.NoGateway);
+});
+
+/** The cancel went out naming the stream's reply subject, and the gateway then ended the
+ * stream with 499 (not with its end, 100000 items later). */
+async function endedByCancel(request, cancels, answers) {
+  const cancel = await cancels.next();
+  assert.equal(new TextDecoder().decode(cancel.data), request.reply);
+  const final = await finalAnswer(answers);
+  assert.equal(final.headers.get("Nats-Service-Error-Code"), "499");
+}
+
+test("leaving a stream early, aborting it or its timeout sends the cancel", { skip }, async (t) => {
+  const { bus, spy, dev } = await setup(t);
+  if (!(await needsStreams(t, bus))) return;
+  const requests = await spy.watch("wirecall.demo.count");
+  const cancels = await spy.watch("wirecall.demo.count.cancel");
+  let request, answers;
+
+  // `break`: the loop calls the stream's return().
+  for await (const x of dev.count(100000)) {
+    if (x === 0) {
+      request = await requests.next();
+      // From now on the spy sees what the gateway sends to the stream's reply subject.
+      answers = await spy.watch(request.reply);
+    }
+    if (x === 2) break;
+  }
+  await endedByCancel(request, cancels, answers);
+
+  // An AbortSignal.
+  const abort = new AbortController();
+  await assert.rejects(async () => {
+    for await (const x of dev.with({ signal: abort.signal }).count(100000)) {
+      if (x === 0) {
+        request = await requests.next();
+        answers = await spy.watch(request.reply);
+      }
+      if (x === 2) abort.abort();
+    }
+  }, wirecall.Cancelled);
+  await endedByCancel(request, cancels, answers);
+
+  // Its own deadline: the gateway ends it (504) and the caller hears so.
+  const started = Date.now();
+  await assert.rejects(async () => {
+    for await (const x of dev.with({ streamTimeoutMs: 300 }).count(100000)) {
+      // A slow consumer: the deadline passes long before the end.
+      if (x % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }, (e) => e instanceof wirecall.DeadlineExceeded || e instanceof wirecall.Timeout);
+  assert.ok(Date.now() - started < 300 + nats.GRACE_MS + 2000);
+});
+
+/** The first message on a reply subject that is no stream item (the call's one answer,
+ * or a stream's last message). */
+async function finalAnswer(answers) {
+  for (;;) {
+    const msg = await answers.next();
+    if (!msg.headers?.has("Wirecall-Item")) return msg;
+  }
+}
+
+/** Whether the gateway serves server streams (the demo device's `count` has an endpoint);
+ * else skips `t`, or fails it under WIRECALL_REQUIRE_NATS=1. */
+async function needsStreams(t, bus) {
+  const devices = await bus.devices();
+  const count = devices.find((d) => d.id === "demo")?.procedures.find((p) => p.name === "count");
+  if (count?.mode === "server_stream") return true;
+  if (process.env.WIRECALL_REQUIRE_NATS === "1") assert.fail("needs gateway streams: the demo device's count has no stream endpoint");
+  t.skip("needs gateway streams");
+  return false;
+}

@@ -320,11 +320,156 @@ def test_cancelling_a_call_sends_the_cancel(bus: Bus) -> None:
         assert time.monotonic() - started < 1.0
         cancel = await cancels.next_msg(EVENT)
         assert cancel.data.decode() == request.reply
-        if os.environ.get("WIRECALL_NATS_CANCEL") != "1":
-            return
+        await _needs_streams(client)  # and the cancel subject, which came with them
         # The gateway cancelled the call and answered 499, long before the sleep's 8 s.
-        answer = await answers.next_msg(EVENT)
+        answer = await _final_answer(answers)
         assert answer.headers["Nats-Service-Error-Code"] == "499", answer.headers
         assert time.monotonic() - started < 5.0
 
     run(bus, body)
+
+
+def test_streams_follow_the_contract(bus: Bus) -> None:
+    """The stream side of docs/NATS.md against a scripted responder on the spy's connection
+    (device "scripted"): numbered items, the end with their count, an error as the last
+    message, and an item lost on the way (as core NATS drops them for a slow consumer)."""
+
+    async def body(client: Any, spy: Any) -> None:
+        async def serve(msg: Any) -> None:
+            n, skip, fail = json.loads(msg.data)
+            for i in range(n):
+                if i + 1 != skip:
+                    await spy.publish(msg.reply, json.dumps(i * 10).encode(), headers={"Wirecall-Item": str(i + 1)})
+            if fail:
+                await spy.publish(msg.reply, b"", headers={"Nats-Service-Error": "device scripted: it broke",
+                                                           "Nats-Service-Error-Code": "500"})
+            else:
+                await spy.publish(msg.reply, b"", headers={"Wirecall-End": str(n)})
+
+        await spy.subscribe("wirecall.scripted.count", cb=serve)
+        await spy.flush()
+        dev = client.device("scripted")
+        stream = dev.stream("count", [4, 0, False])
+        assert [x async for x in stream] == [0, 10, 20, 30]
+        assert stream.count == 4
+        seen = []
+        with pytest.raises(wirecall.RemoteError, match="it broke") as e:
+            async for x in dev.count(2, 0, True):
+                seen.append(x)
+        assert seen == [0, 10] and e.value.code == "Internal"
+        seen = []
+        with pytest.raises(wirecall.ProtocolError, match="item 2 was lost"):
+            async for x in dev.count(3, 2, False):
+                seen.append(x)
+        assert seen == [0]
+
+    run(bus, body)
+
+
+def test_a_stream_yields_all_its_items(bus: Bus) -> None:
+    async def body(client: Any, spy: Any) -> None:
+        await _needs_streams(client)
+        dev = client.device("demo")
+        assert [x async for x in dev.count(5)] == [0, 1, 2, 3, 4]
+        async with dev.count(300) as stream:
+            assert [x async for x in stream] == list(range(300))
+        assert stream.count == 300
+        assert [x async for x in dev.stream("count", [0])] == []
+        # A call and a stream each say which they are when used as the other.
+        with pytest.raises(wirecall.Error, match="count is a server stream"):
+            await dev.count(5)
+        with pytest.raises(wirecall.Error, match="add is not a server stream"):
+            async for _ in dev.add(1, 2):
+                pass
+        with pytest.raises(wirecall.RemoteError, match="count"):
+            async for _ in dev.count("many"):
+                pass
+        with pytest.raises(wnats.NoGateway):
+            async for _ in client.device("nobody").count(5):
+                pass
+
+    run(bus, body)
+
+
+async def _ended_by_cancel(request: Any, cancels: Any, answers: Any) -> None:
+    """The cancel went out naming the stream's reply subject, and the gateway then ended the
+    stream with 499 (not with its end, 100000 items later)."""
+    cancel = await cancels.next_msg(EVENT)
+    assert cancel.data.decode() == request.reply
+    final = await _final_answer(answers)
+    assert final.headers["Nats-Service-Error-Code"] == "499", final.headers
+
+
+def test_leaving_a_stream_early_sends_the_cancel(bus: Bus) -> None:
+    async def body(client: Any, spy: Any) -> None:
+        await _needs_streams(client)
+        requests = await _subscribe(spy, "wirecall.demo.count")
+        cancels = await _subscribe(spy, "wirecall.demo.count.cancel")
+        dev = client.device("demo")
+
+        # `break`: the loop drops its stream, whose finaliser sends the cancel.
+        async for x in dev.count(100000):
+            if x == 0:
+                request = await requests.next_msg(EVENT)
+                # From now on the spy sees what the gateway sends to the stream's reply subject.
+                answers = await _subscribe(spy, request.reply)
+            if x == 2:
+                break
+        await _ended_by_cancel(request, cancels, answers)
+
+        # `async with`: leaving the block closes the stream.
+        async with dev.count(100000) as stream:
+            async for x in stream:
+                if x == 0:
+                    request = await requests.next_msg(EVENT)
+                    answers = await _subscribe(spy, request.reply)
+                if x == 2:
+                    break
+        await _ended_by_cancel(request, cancels, answers)
+
+    run(bus, body)
+
+
+def test_cancelling_a_streams_task_sends_the_cancel(bus: Bus) -> None:
+    async def body(client: Any, spy: Any) -> None:
+        await _needs_streams(client)
+        requests = await _subscribe(spy, "wirecall.demo.count")
+        cancels = await _subscribe(spy, "wirecall.demo.count.cancel")
+        seen: List[int] = []
+
+        async def consume() -> None:
+            async for x in client.device("demo").count(100000):
+                seen.append(x)
+                await asyncio.sleep(0.001)  # a slow consumer: the task is cancelled mid-stream
+
+        task = asyncio.ensure_future(consume())
+        request = await requests.next_msg(EVENT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancel = await cancels.next_msg(EVENT)
+        assert cancel.data.decode() == request.reply
+        assert len(seen) < 100000
+
+    run(bus, body)
+
+
+async def _final_answer(answers: Any) -> Any:
+    """The first message on a reply subject that is no stream item (the call's one answer,
+    or a stream's last message), within EVENT seconds in all."""
+    end = time.monotonic() + EVENT
+    while True:
+        msg = await answers.next_msg(max(0.001, end - time.monotonic()))
+        if "Wirecall-Item" not in (msg.headers or {}):
+            return msg
+
+
+async def _needs_streams(client: Any) -> None:
+    """Skips the test (or fails it under WIRECALL_REQUIRE_NATS=1) when the gateway serves no
+    server streams yet: the demo device's ``count`` has no endpoint."""
+    devices = await client.devices()
+    modes = {p.name: p.mode for d in devices if d.id == "demo" for p in d.procedures}
+    if modes.get("count") != "server_stream":
+        if os.environ.get("WIRECALL_REQUIRE_NATS") == "1":
+            pytest.fail(f"needs gateway streams: the demo device's endpoints are {modes}")
+        pytest.skip("needs gateway streams")
