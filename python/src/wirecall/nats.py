@@ -304,7 +304,7 @@ class Bus:
         reply = self._reply_subject()
         self._routes[reply] = (take, fail)
         try:
-            await self.nc.publish(subject, payload, reply=reply, headers=headers)
+            await self._publish(subject, payload, reply, headers)
             try:
                 msg = await asyncio.wait_for(answer, timeout + GRACE)
             except asyncio.TimeoutError:
@@ -330,6 +330,12 @@ class Bus:
         """A server stream of ``procedure``: iterate it with ``async for``. ``timeout`` bounds
         the whole stream (sent as its deadline); ``idle`` how long it may bring nothing."""
         return BusStream(self, device, procedure, args, timeout, idle)
+
+    async def _publish(self, subject: str, payload: bytes, reply: str, headers: Optional[Dict[str, str]]) -> None:
+        try:
+            await self.nc.publish(subject, payload, reply=reply, headers=headers)
+        except nats.errors.Error as e:
+            raise ConnectionLost(f"cannot send to NATS: {e!r}") from e
 
     def _cancel(self, subject: str, reply: str) -> None:
         """Publishes the cancel of the request whose reply subject is ``reply``, as a task of
@@ -409,7 +415,7 @@ class BusStream:
         self._bus._routes[self._reply] = (self._queue.put_nowait, self._fail)
         if self._timeout is not None:
             self._deadline = self._bus._loop.time() + self._timeout + GRACE
-        await self._bus.nc.publish(self._subject, self._payload, reply=self._reply, headers=self._headers)
+        await self._bus._publish(self._subject, self._payload, self._reply, self._headers)
 
     def _fail(self, error: Error) -> None:
         """The bus closed under the stream: it ends with ``error`` once the queue is read."""
@@ -441,6 +447,9 @@ class BusStream:
             raise Timeout(f"{self._subject}: no item within {wait:.3g} s (the gateway was sent a cancel)") from None
         except asyncio.CancelledError:
             self._end(cancel=True)
+            raise
+        except ConnectionLost:  # the request could not be sent
+            self._end(cancel=False)
             raise
         if msg is None or self._failure is not None:
             self._end(cancel=False)
