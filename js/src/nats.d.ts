@@ -57,7 +57,7 @@ export interface NatsCallOptions {
 
 /** Options of one server stream. */
 export interface NatsStreamOptions {
-  /** The whole stream's deadline, sent as `Wirecall-Timeout-Ms` (default: none sent). */
+  /** The whole stream's deadline, sent as `Wirecall-Timeout-Ms` (default: the bus's). */
   timeoutMs?: number;
   /** How long it may bring nothing before it is cancelled (default 30000). */
   idleMs?: number;
@@ -67,18 +67,20 @@ export interface NatsStreamOptions {
 
 /** Defaults of a device's calls and streams. */
 export interface NatsDeviceDefaults {
+  /** The deadline of each call and of each whole stream. */
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** The deadline of its streams (none if unset). */
-  streamTimeoutMs?: number;
+  /** How long a stream may bring nothing. */
   idleMs?: number;
 }
 
 /** The items of one server stream; leaving a loop early cancels it. */
-export declare class NatsStream<T = unknown> implements AsyncIterable<T> {
+export declare class NatsStream<T = unknown, R = unknown> implements AsyncIterable<T> {
   readonly procedure: string;
   /** How many items the gateway said it sent, once the stream ended well. */
   readonly count: number | null;
+  /** The procedure's final value (null for none) once the stream ended well; rejects with its error. */
+  readonly result: Promise<R>;
   [Symbol.asyncIterator](): AsyncIterator<T>;
   next(): Promise<IteratorResult<T, undefined>>;
   return(): Promise<IteratorResult<T, undefined>>;

@@ -206,9 +206,9 @@ export class NatsBus {
     return { reply, drop: () => this.#routes.delete(reply) };
   }
 
-  /** The headers of a request with deadline `timeoutMs` (none if undefined). */
+  /** The headers of a request with deadline `timeoutMs`: every request carries its
+   * deadline, since NATS requests have none of their own. */
   headers(timeoutMs) {
-    if (timeoutMs === undefined) return undefined;
     const h = this.nats.headers();
     h.set(TIMEOUT_HEADER, String(checkTimeout(timeoutMs)));
     return h;
@@ -358,11 +358,11 @@ export class NatsBus {
 
   /**
    * A server stream of `procedure`: iterate it with `for await`. `options`: `timeoutMs`
-   * bounds the whole stream (sent as its deadline; none if undefined), `idleMs` how long
-   * it may bring nothing, `signal` cancels it.
+   * bounds the whole stream (sent as its deadline as for a call; the bus's default if
+   * undefined), `idleMs` how long it may bring nothing, `signal` cancels it.
    */
   stream(id, procedure, args, options = {}) {
-    return new NatsStream(this, id, procedure, args, options);
+    return new NatsStream(this, id, procedure, args, { ...options, timeoutMs: options.timeoutMs ?? this.timeoutMs });
   }
 
   /** Why nobody answered `wirecall.ID.PROCEDURE`: no gateway serves the device, or its
@@ -391,8 +391,9 @@ export class NatsBus {
 
 /**
  * The items of one server stream, as they arrive (`for await`). Leaving the loop early,
- * `cancel()`, an aborted signal or the timeout cancels it on the device; `count` is the
- * number of items the gateway said it sent, once the stream ended well.
+ * `cancel()`, an aborted signal or the timeout cancels it on the device. `count` is the
+ * number of items the gateway said it sent, once the stream ended well; `result` resolves
+ * then with the procedure's final value (null for none), or rejects with the stream's error.
  */
 export class NatsStream {
   #queue = [];
@@ -404,8 +405,9 @@ export class NatsStream {
   #ended = false;
   #error = null;
   #onAbort = null;
+  #final = null;
 
-  constructor(bus, id, procedure, args, { timeoutMs, idleMs = STREAM_IDLE_MS, signal } = {}) {
+  constructor(bus, id, procedure, args, { timeoutMs = bus.timeoutMs, idleMs = STREAM_IDLE_MS, signal } = {}) {
     this.bus = bus;
     this.id = id;
     this.procedure = procedure;
@@ -415,12 +417,17 @@ export class NatsStream {
     this.idleMs = idleMs;
     this.signal = signal;
     this.count = null;
+    let settle;
+    this.result = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    this.result.catch(() => {}); // read only by those who want it
+    this.#final = settle;
   }
 
   #open() {
     if (this.signal?.aborted) {
-      this.#ended = true;
-      throw new Cancelled(`${this.procedure} was cancelled before it was sent`);
+      this.#error = new Cancelled(`${this.procedure} was cancelled before it was sent`);
+      this.#end(false);
+      throw this.#error;
     }
     const { reply, drop } = this.bus.route((msg) => { this.#queue.push(msg); this.#wake?.(); }, (e) => {
       this.#error ??= e;
@@ -428,8 +435,14 @@ export class NatsStream {
     });
     this.#reply = reply;
     this.#drop = drop;
-    if (this.timeoutMs !== undefined) this.#deadline = Date.now() + this.timeoutMs + GRACE_MS;
-    this.bus.nc.publish(this.subject, this.payload, { reply, headers: this.bus.headers(this.timeoutMs) });
+    this.#deadline = Date.now() + this.timeoutMs + GRACE_MS;
+    try {
+      this.bus.nc.publish(this.subject, this.payload, { reply, headers: this.bus.headers(this.timeoutMs) });
+    } catch (e) {
+      this.#error = e instanceof RangeError ? e : new ConnectionLost(`cannot send to NATS: ${e?.message ?? e}`);
+      this.#end(false);
+      throw this.#error;
+    }
     if (this.signal) {
       this.#onAbort = () => this.cancel(new Cancelled(`${this.procedure} was cancelled (the gateway was sent a cancel)`));
       this.signal.addEventListener("abort", this.#onAbort, { once: true });
@@ -438,6 +451,7 @@ export class NatsStream {
 
   #end(cancel) {
     this.#ended = true;
+    if (this.#error) this.#final.reject(this.#error);
     this.#drop?.();
     if (this.#onAbort) this.signal.removeEventListener("abort", this.#onAbort);
     if (cancel && this.#reply !== null) this.bus.cancel(this.subject, this.#reply);
@@ -455,8 +469,7 @@ export class NatsStream {
       if (this.#error) throw this.#error;
       if (this.#ended && this.#queue.length === 0) return { value: undefined, done: true };
       if (this.#queue.length === 0) {
-        let wait = this.idleMs;
-        if (this.#deadline !== null) wait = Math.max(0, Math.min(wait, this.#deadline - Date.now()));
+        const wait = Math.max(0, Math.min(this.idleMs, this.#deadline - Date.now()));
         let timer;
         const came = await new Promise((resolve) => {
           this.#wake = () => resolve(true);
@@ -482,19 +495,27 @@ export class NatsStream {
         }
         return { value: decode(msg.data), done: false };
       }
-      this.#end(false);
       const end = msg.headers?.get(END_HEADER);
       if (end) {
         this.count = Number.parseInt(end, 10);
         if (this.count !== this.#items) {
           this.#error = new WirecallError(`${this.subject}: the gateway sent ${this.count} items, ${this.#items} arrived`);
-          continue;
+        } else {
+          try {
+            // The procedure's final value, if the gateway sent one (mostly `()`: null).
+            this.#final.resolve(msg.data.length > 0 ? decode(msg.data) : null);
+          } catch (e) {
+            this.#error = e;
+          }
         }
-        return { value: undefined, done: true };
+      } else if (isNoResponders(msg)) {
+        this.#error = await this.bus.nobodyServes(this.id, this.procedure);
+      } else {
+        this.#error = errorOf(msg)
+          ?? new WirecallError(`${this.procedure} is not a server stream (it answered once): await it instead`);
       }
-      if (isNoResponders(msg)) this.#error = await this.bus.nobodyServes(this.id, this.procedure);
-      else this.#error = errorOf(msg)
-        ?? new WirecallError(`${this.procedure} is not a server stream (it answered once): await it instead`);
+      this.#end(false);
+      if (!this.#error) return { value: undefined, done: true };
     }
   }
 
@@ -571,11 +592,8 @@ function natsDevice(bus, id, defaults) {
     with: (more) => natsDevice(bus, id, { ...defaults, ...more }),
     /** Calls `name` with the arguments as `dev.NAME(...)` takes them. */
     call: (name, ...args) => bus.call(id, name, argsOf(args), defaults),
-    /** The server stream `name`, with `signal`, `streamTimeoutMs` (its deadline; none if
-     * unset: `timeoutMs` bounds calls only) and `idleMs` from the defaults. */
-    stream: (name, ...args) => bus.stream(id, name, argsOf(args), {
-      signal: defaults.signal, timeoutMs: defaults.streamTimeoutMs, idleMs: defaults.idleMs,
-    }),
+    /** The server stream `name`, with the defaults' `timeoutMs`, `signal` and `idleMs`. */
+    stream: (name, ...args) => bus.stream(id, name, argsOf(args), defaults),
     /** What a gateway says of this device, or null. */
     info: () => bus.deviceInfo(id),
   };

@@ -180,7 +180,7 @@ export async function main(): Promise<number> {
   for await (const x of dev.count(5)) void x;
   const stream: NatsStream = dev.stream("count", 5);
   const abort = new AbortController();
-  await dev.with({ signal: abort.signal, streamTimeoutMs: 100 }).call("add", 1, 2);
+  await dev.with({ signal: abort.signal, idleMs: 100 }).call("add", 1, 2);
   void (new NoGateway("x") satisfies ConnectionLost);
   await bus.close();
   return signature.length + Number(sum) + (stream.count ?? 0);

@@ -430,6 +430,22 @@ def test_leaving_a_stream_early_sends_the_cancel(bus: Bus) -> None:
     run(bus, body)
 
 
+def test_a_streams_deadline_ends_it(bus: Bus) -> None:
+    async def body(client: Any, spy: Any) -> None:
+        await _needs_streams(client)
+        started = time.monotonic()
+        items = 0
+        with pytest.raises(wirecall.DeadlineExceeded):
+            async for _ in client.device("demo").count(1000000, timeout=0.3):
+                items += 1
+        # The gateway's 504 at the deadline, long before the end.
+        assert items < 1000000
+        took = time.monotonic() - started
+        assert took < 0.3 + wnats.GRACE + 2.0, took
+
+    run(bus, body)
+
+
 def test_cancelling_a_streams_task_sends_the_cancel(bus: Bus) -> None:
     async def body(client: Any, spy: Any) -> None:
         await _needs_streams(client)

@@ -145,9 +145,8 @@ def _decode(data: bytes) -> Any:
         raise DecodeError(f"the gateway's answer is not JSON: {e}: {data[:80]!r}") from None
 
 
-def _timeout_headers(timeout: Optional[float]) -> Optional[Dict[str, str]]:
-    if timeout is None:
-        return None
+def _timeout_headers(timeout: float) -> Dict[str, str]:
+    """Every request carries its deadline: NATS requests have none of their own."""
     if not timeout > 0:
         raise ValueError(f"a timeout must be above 0 seconds, not {timeout}")
     return {TIMEOUT_HEADER: str(max(1, math.ceil(timeout * 1000)))}
@@ -327,9 +326,10 @@ class Bus:
 
     def stream(self, device: str, procedure: str, args: Any = None, timeout: Optional[float] = None,
                idle: float = STREAM_IDLE) -> "BusStream":
-        """A server stream of ``procedure``: iterate it with ``async for``. ``timeout`` bounds
-        the whole stream (sent as its deadline); ``idle`` how long it may bring nothing."""
-        return BusStream(self, device, procedure, args, timeout, idle)
+        """A server stream of ``procedure``: iterate it with ``async for``. ``timeout`` (the
+        bus's default if ``None``) bounds the whole stream, sent as its deadline as for a
+        call; ``idle`` is how long it may bring nothing."""
+        return BusStream(self, device, procedure, args, self.timeout if timeout is None else timeout, idle)
 
     async def _publish(self, subject: str, payload: bytes, reply: str, headers: Optional[Dict[str, str]]) -> None:
         try:
@@ -388,11 +388,11 @@ class Bus:
 
 class BusStream:
     """The items of one server stream, as they arrive (``async for``). Leaving early
-    (:meth:`aclose`, ``async with``, or dropping it) cancels the stream on the device;
-    ``count`` is the number of items the gateway said it sent, once the stream ended well."""
+    (:meth:`aclose`, ``async with``, or dropping it) cancels the stream on the device.
+    Once it ended well, ``count`` is the number of items the gateway said it sent and
+    ``result`` the procedure's final value (``None`` for none)."""
 
-    def __init__(self, bus: Bus, device: str, procedure: str, args: Any, timeout: Optional[float],
-                 idle: float) -> None:
+    def __init__(self, bus: Bus, device: str, procedure: str, args: Any, timeout: float, idle: float) -> None:
         self.procedure = procedure
         self._bus = bus
         self._subject = f"wirecall.{_check_token('device id', device)}.{_check_token('procedure name', procedure)}"
@@ -401,26 +401,22 @@ class BusStream:
         self._headers = _timeout_headers(timeout)
         self._timeout = timeout
         self._idle = idle
-        # None: the bus closed (see _failure).
-        self._queue: "asyncio.Queue[Optional[Msg]]" = asyncio.Queue()
+        # The messages of the reply subject, or the error that ended the stream first (the
+        # bus closed). The bus holds the queue, not the stream: a stream dropped by a loop
+        # left with `break` is finalised at once, and its finaliser sends the cancel.
+        self._queue: "asyncio.Queue[Union[Msg, Error]]" = asyncio.Queue()
         self._reply: Optional[str] = None
-        self._deadline: Optional[float] = None
+        self._deadline = 0.0
         self._ended = False
         self._items = 0
-        self._failure: Optional[Error] = None
         self.count: Optional[int] = None
+        self.result: Any = None
 
     async def _open(self) -> None:
         self._reply = self._bus._reply_subject()
-        self._bus._routes[self._reply] = (self._queue.put_nowait, self._fail)
-        if self._timeout is not None:
-            self._deadline = self._bus._loop.time() + self._timeout + GRACE
+        self._bus._routes[self._reply] = (self._queue.put_nowait, self._queue.put_nowait)
+        self._deadline = self._bus._loop.time() + self._timeout + GRACE
         await self._bus._publish(self._subject, self._payload, self._reply, self._headers)
-
-    def _fail(self, error: Error) -> None:
-        """The bus closed under the stream: it ends with ``error`` once the queue is read."""
-        self._failure = error
-        self._queue.put_nowait(None)
 
     def _end(self, cancel: bool) -> None:
         self._ended = True
@@ -438,9 +434,7 @@ class BusStream:
         try:
             if self._reply is None:
                 await self._open()
-            wait = self._idle
-            if self._deadline is not None:
-                wait = min(wait, max(0.0, self._deadline - self._bus._loop.time()))
+            wait = min(self._idle, max(0.0, self._deadline - self._bus._loop.time()))
             msg = await asyncio.wait_for(self._queue.get(), wait)
         except asyncio.TimeoutError:
             self._end(cancel=True)
@@ -451,9 +445,9 @@ class BusStream:
         except ConnectionLost:  # the request could not be sent
             self._end(cancel=False)
             raise
-        if msg is None or self._failure is not None:
+        if isinstance(msg, Error):
             self._end(cancel=False)
-            raise self._failure or ConnectionLost("the bus was closed")
+            raise msg
         headers = msg.headers or {}
         if ITEM_HEADER in headers:
             self._items += 1
@@ -469,6 +463,9 @@ class BusStream:
             if self.count != self._items:
                 raise ProtocolError(f"{self._subject}: the gateway sent {self.count} items, "
                                     f"{self._items} arrived")
+            # The procedure's final value, if the gateway sent one (a server stream's is
+            # mostly `()`: null).
+            self.result = _decode(msg.data) if msg.data else None
             raise StopAsyncIteration
         if _is_no_responders(msg):
             raise await self._bus._nobody_serves(self._device, self.procedure)
@@ -555,7 +552,7 @@ class BusDevice:
     def stream(self, procedure: str, args: Any = None, *, timeout: Optional[float] = None,
                idle: float = STREAM_IDLE) -> BusStream:
         """The items of server stream ``procedure``: see :meth:`Bus.stream`."""
-        return self.bus.stream(self.id, procedure, args, timeout, idle)
+        return self.bus.stream(self.id, procedure, args, self.timeout if timeout is None else timeout, idle)
 
     async def info(self) -> Optional[DeviceInfo]:
         """What a gateway says of this device, or ``None`` if none serves it."""
