@@ -117,7 +117,7 @@ export interface NatsDevice {
 /** A NATS connection that calls wirecall devices through their gateways. */
 export declare class NatsBus {
   readonly nc: NatsConnection;
-  /** The deadline of calls that name none. */
+  /** The deadline of calls and streams that name none. */
   timeoutMs: number;
   /** The device with id `id` (no request is made). */
   device(id: string, defaults?: NatsDeviceDefaults): NatsDevice & { [procedure: string]: (...args: unknown[]) => NatsInvocation };
@@ -133,7 +133,7 @@ export declare class NatsBus {
   close(): Promise<void>;
 }
 
-/** Connects to NATS; `timeoutMs` is the deadline of calls that name none, the rest goes to the `nats` package. */
+/** Connects to NATS; `timeoutMs` is the deadline of calls and streams that name none, the rest goes to the `nats` package. */
 export declare function connectNats(servers?: string | string[], options?: { timeoutMs?: number } & Omit<ConnectionOptions, "servers">): Promise<NatsBus>;
 
 /** A NatsBus on a NATS connection the caller made (and closes). */

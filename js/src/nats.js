@@ -158,7 +158,8 @@ async function natsModule() {
 
 /**
  * Connects to NATS and returns a NatsBus. `options`: `timeoutMs` (the deadline of calls
- * that name none, default 5000), and the rest goes to the `nats` package's `connect`.
+ * and streams that name none, default 5000), and the rest goes to the `nats` package's
+ * `connect`.
  */
 export async function connectNats(servers = "nats://127.0.0.1:4222", options = {}) {
   const { timeoutMs = DEFAULT_TIMEOUT_MS, ...natsOptions } = options;

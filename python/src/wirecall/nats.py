@@ -198,7 +198,7 @@ class Bus:
     """A NATS connection that calls wirecall devices through their gateways.
 
     Made by :func:`connect` (or :meth:`over` for a connection of your own); ``timeout`` is
-    the deadline of calls that name none."""
+    the deadline of calls and streams that name none."""
 
     def __init__(self, nc: NatsClient, timeout: float = DEFAULT_TIMEOUT, owned: bool = True) -> None:
         self.nc = nc
@@ -234,7 +234,8 @@ class Bus:
 
     def device(self, id: str, timeout: Optional[float] = None) -> "BusDevice":
         """The device with id ``id`` (no request is made: a device no gateway serves fails at
-        its first call with :class:`NoGateway`). ``timeout`` is its calls' default deadline."""
+        its first call with :class:`NoGateway`). ``timeout`` is the default deadline of its
+        calls and streams."""
         return BusDevice(self, _check_token("device id", id), self.timeout if timeout is None else timeout)
 
     async def devices(self, timeout: float = 2.0, quiet: float = 0.25) -> List[DeviceInfo]:
@@ -565,7 +566,7 @@ class BusDevice:
 async def connect(servers: Union[str, List[str]] = "nats://127.0.0.1:4222", *, timeout: float = DEFAULT_TIMEOUT,
                   **options: Any) -> Bus:
     """Connects to NATS (``options`` go to ``nats.connect``) and returns a :class:`Bus`;
-    ``timeout`` is the deadline of calls that name none."""
+    ``timeout`` is the deadline of calls and streams that name none."""
     try:
         nc = await nats.connect(servers, **options)
     except Exception as e:  # nats-py raises several kinds; each means the same here
