@@ -20,7 +20,9 @@ use tokio::time::{timeout_at, Instant};
 use wirecall_adapters::host::{json_printable, printable};
 
 use super::reply::{exit_of, Reply};
-use super::{block_on, check_token, connect, discover, SERVICE_PREFIX, SUBJECT_ROOT, TIMEOUT_HEADER};
+use super::{
+    block_on, check_token, connect, discover, SERVICE_PREFIX, SUBJECT_ROOT, TIMEOUT_HEADER,
+};
 use crate::failure::{fail, Exit};
 
 const COMMAND: &str = "wirecall call";
@@ -130,14 +132,21 @@ impl Call<'_> {
         let mut headers = HeaderMap::new();
         headers.insert(
             TIMEOUT_HEADER,
-            left.as_millis().clamp(1, u128::from(u64::MAX)).to_string().as_str(),
+            left.as_millis()
+                .clamp(1, u128::from(u64::MAX))
+                .to_string()
+                .as_str(),
         );
         let subject = self.subject();
         if let Err(e) = client
             .publish_with_reply_and_headers(subject.clone(), inbox.clone(), headers, payload.into())
             .await
         {
-            return fail(COMMAND, Exit::Link, format!("cannot publish {subject}: {e}"));
+            return fail(
+                COMMAND,
+                Exit::Link,
+                format!("cannot publish {subject}: {e}"),
+            );
         }
         let mut out = std::io::stdout().lock();
         let mut items = 0u64;
@@ -153,9 +162,7 @@ impl Call<'_> {
             };
             let m = match m {
                 Ok(Some(m)) => m,
-                Ok(None) => {
-                    return fail(COMMAND, Exit::Link, "the connection to NATS was closed")
-                }
+                Ok(None) => return fail(COMMAND, Exit::Link, "the connection to NATS was closed"),
                 Err(_) => {
                     // The gateway may be alive but stuck: it should stop the call too.
                     self.cancel(&client, &inbox).await;
@@ -201,7 +208,10 @@ impl Call<'_> {
                     return fail(
                         COMMAND,
                         Exit::Link,
-                        format!("the stream sent {n} items, {} of them were lost on the bus", n.saturating_sub(items)),
+                        format!(
+                            "the stream sent {n} items, {} of them were lost on the bus",
+                            n.saturating_sub(items)
+                        ),
                     )
                 }
                 Reply::Failure { code, text } => {

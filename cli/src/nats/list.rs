@@ -221,8 +221,10 @@ mod tests {
         for i in [&a, &a, &old] {
             *served.entry(Served::of(i)).or_default() += 1;
         }
-        let counts: Vec<(&str, usize)> =
-            served.iter().map(|(s, n)| (s.schema.as_str(), *n)).collect();
+        let counts: Vec<(&str, usize)> = served
+            .iter()
+            .map(|(s, n)| (s.schema.as_str(), *n))
+            .collect();
         assert_eq!(counts, [("0x1", 2), ("0x2", 1)]);
     }
 }

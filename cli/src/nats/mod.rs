@@ -34,7 +34,11 @@ fn block_on<F: std::future::Future<Output = i32>>(command: &str, work: F) -> i32
         .build()
     {
         Ok(runtime) => runtime.block_on(work),
-        Err(e) => fail(command, Exit::Link, format!("cannot start the runtime: {e}")),
+        Err(e) => fail(
+            command,
+            Exit::Link,
+            format!("cannot start the runtime: {e}"),
+        ),
     }
 }
 

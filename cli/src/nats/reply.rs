@@ -35,7 +35,11 @@ impl Reply {
             return Reply::NoResponders;
         }
         let headers = m.headers.as_ref();
-        let get = |name: &str| headers.and_then(|h: &HeaderMap| h.get(name)).map(|v| v.as_str());
+        let get = |name: &str| {
+            headers
+                .and_then(|h: &HeaderMap| h.get(name))
+                .map(|v| v.as_str())
+        };
         if let Some(text) = get(ERROR) {
             // A missing or unreadable code is still a failure: the gateway's catch-all.
             let code = get(ERROR_CODE)
