@@ -1,12 +1,15 @@
 //! One device behind the gateway: its link, its session and what it serves.
 
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wirecall_adapters::host::{Client, ClientOptions, LinkUrl};
+use wirecall_adapters::host::{Client, ClientOptions, Link, LinkUrl};
 use wirecall_schema::Manifest;
+
+use crate::inflight::Inflight;
 
 /// `ID=LINK_URL` from the command line.
 #[derive(Clone, Debug)]
@@ -32,11 +35,12 @@ impl FromStr for DeviceSpec {
 }
 
 /// A device id is one subject token and part of a service name, which the services API
-/// limits to letters, digits, `-` and `_`.
+/// limits to letters, digits, `-` and `_`; a leading `_` is kept for the gateway's own
+/// subjects.
 pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() || !id.chars().all(is_name_char) {
+    if id.is_empty() || !id.chars().all(is_name_char) || id.starts_with('_') {
         return Err(format!(
-            "bad device id `{id}`: use letters, digits, `-` and `_` only"
+            "bad device id `{id}`: use letters, digits, `-` and `_` only, not starting with `_`"
         ));
     }
     Ok(())
@@ -53,29 +57,48 @@ pub(crate) struct Device {
     pub(crate) link: LinkUrl,
     pub(crate) client: Client,
     pub(crate) manifest: Manifest,
-    /// The schema hash its handshake announced (the manifest hashes to it).
+    /// The schema hash its handshake announced (the manifest hashes to it). Every call is
+    /// sent only in a session that announces it, so a device re-flashed behind the gateway
+    /// is refused (409) rather than called with another service's procedure numbers.
     pub(crate) schema: u32,
     /// One permit per call the client can have in flight: a request that finds none is
     /// answered `Busy` at once, so requests never queue up without bound in the gateway.
     pub(crate) permits: Arc<Semaphore>,
     /// The call deadline when a request names none.
     pub(crate) default_timeout: Duration,
+    /// The longest deadline a request may ask for.
+    pub(crate) max_timeout: Duration,
+    /// Its calls in flight, by reply subject.
+    pub(crate) inflight: Arc<Inflight>,
+    /// Set once the gateway stops serving it: requests still buffered are answered 503.
+    pub(crate) stopping: AtomicBool,
+}
+
+/// How a device is opened: the bounds from the command line.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// For the first link, session and manifest.
+    pub(crate) connect_timeout: Duration,
+    /// The longest `Wirecall-Timeout-Ms` taken.
+    pub(crate) max_timeout: Duration,
 }
 
 impl Device {
-    /// Opens the link, waits for a session and reads the manifest, all within `timeout`.
-    pub(crate) async fn open(spec: DeviceSpec, timeout: Duration) -> Result<Device, String> {
+    /// Opens the link, waits for a session and reads the manifest, all within the connect
+    /// timeout.
+    pub(crate) async fn open(spec: DeviceSpec, limits: Limits) -> Result<Device, String> {
         // The blocking client and its first handshake: off the async threads.
-        tokio::task::spawn_blocking(move || Device::open_blocking(spec, timeout))
+        tokio::task::spawn_blocking(move || Device::open_blocking(spec, limits))
             .await
             .map_err(|e| format!("opening a device failed: {e}"))?
     }
 
-    fn open_blocking(spec: DeviceSpec, timeout: Duration) -> Result<Device, String> {
+    fn open_blocking(spec: DeviceSpec, limits: Limits) -> Result<Device, String> {
         let DeviceSpec { id, link } = spec;
+        let timeout = limits.connect_timeout;
         // Opened once here, so that a wrong URL fails now with its own message; opened
         // again whenever the link drops.
-        let first = link.open().map_err(|e| format!("device {id}: {e}"))?;
+        let first = open_within(&link, timeout).map_err(|e| format!("device {id}: {e}"))?;
         let mut first = Some(first);
         let reopen = link.clone();
         let options = ClientOptions::default();
@@ -103,7 +126,49 @@ impl Device {
             schema,
             permits: Arc::new(Semaphore::new(max_calls)),
             default_timeout,
+            max_timeout: limits.max_timeout,
+            inflight: Arc::default(),
+            stopping: AtomicBool::new(false),
         })
+    }
+
+    /// True while a session with the device is up (its link may still die unnoticed
+    /// until the next read or keepalive).
+    pub(crate) fn is_up(&self) -> bool {
+        self.client.peer().is_some()
+    }
+
+    /// The kind of link, for the service's metadata: never an `exec:` command line, which
+    /// may hold what the operator would not publish on a bus.
+    pub(crate) fn link_kind(&self) -> &'static str {
+        match self.link {
+            LinkUrl::Tcp(_) => "tcp",
+            LinkUrl::Unix(_) => "unix",
+            LinkUrl::Serial { .. } => "serial",
+            LinkUrl::Exec(_) => "exec",
+            LinkUrl::Stdio => "stdio",
+        }
+    }
+}
+
+/// Opens `link` within `timeout`: a TCP connect to a host that drops packets, or a serial
+/// port that blocks on open, would otherwise hold the gateway's start for minutes. The
+/// opening thread is left to finish on its own if it overruns (what it opens is dropped).
+fn open_within(link: &LinkUrl, timeout: Duration) -> Result<Link, String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let link = link.clone();
+    std::thread::Builder::new()
+        .name("wirecall-open".into())
+        .spawn(move || {
+            let _ = tx.send(link.open());
+        })
+        .map_err(|e| format!("cannot start a thread to open the link: {e}"))?;
+    match rx.recv_timeout(timeout) {
+        Ok(opened) => opened.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "the link did not open within {} s",
+            timeout.as_secs_f64()
+        )),
     }
 }
 

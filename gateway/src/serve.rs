@@ -1,29 +1,35 @@
-//! A device as a NATS service: one endpoint per plain procedure, each request a call.
+//! A device as a NATS service: one endpoint per plain or server-stream procedure, each
+//! request a call; a cancel subject; a stop that lets calls finish.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::service::{self, Service, ServiceExt};
 use futures_util::StreamExt;
-use wirecall::WireError;
-use wirecall_adapters::host::{printable, ClientError};
-use wirecall_schema::{decode_output, encode_args, signature, Procedure, Type};
+use wirecall_adapters::host::printable;
+use wirecall_schema::{signature, Mode, Procedure, Type};
 
+use crate::calls;
 use crate::device::{is_name_char, Device};
-
-/// The request header that carries the caller's timeout in milliseconds: NATS requests
-/// carry no deadline of their own, so a caller that wants the device to give up when it
-/// does says so here. Without it a call gets the device's default deadline.
-pub(crate) const TIMEOUT_HEADER: &str = "Wirecall-Timeout-Ms";
+use crate::failure::{Ended, Failure};
+use crate::streams::{self, Sink};
 
 /// The subject prefix of every device's endpoints: `wirecall.ID.PROCEDURE`.
 const SUBJECT_ROOT: &str = "wirecall";
 
-/// Registers `device` as service `wirecall-ID` and serves its requests until the service
-/// stops. Streams and procedures that return handles are left out (not in this slice);
-/// a procedure whose name is no subject token is left out too, with a warning.
-pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Result<Service, String> {
+/// A device being served: stop it with [`Served::stop`].
+pub(crate) struct Served {
+    service: Service,
+    device: Arc<Device>,
+    cancels: tokio::task::JoinHandle<()>,
+}
+
+/// Registers `device` as service `wirecall-ID` and serves its requests until stopped.
+/// Client-stream and bidirectional procedures and procedures that return handles are
+/// left out, and so is a procedure whose name is no subject token, each with a warning.
+pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Result<Served, String> {
     let device = Arc::new(device);
     let id = device.id.clone();
     let metadata = HashMap::from([
@@ -35,8 +41,14 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
             "wirecall_service".to_string(),
             device.manifest.service.clone(),
         ),
-        ("link".to_string(), device.link.to_string()),
+        ("link".to_string(), device.link_kind().to_string()),
     ]);
+    // Cancels first: a request must not be answerable before its cancel can be heard.
+    let cancel_subject = format!("{SUBJECT_ROOT}.{id}.*.cancel");
+    let mut cancel_sub = nats
+        .subscribe(cancel_subject.clone())
+        .await
+        .map_err(|e| format!("device {id}: cannot subscribe to {cancel_subject}: {e}"))?;
     let service = nats
         .service_builder()
         .description(format!(
@@ -44,6 +56,17 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
             device.manifest.service
         ))
         .metadata(metadata)
+        .stats_handler({
+            // Each endpoint's `data` in $SRV.STATS: the device's state now, for operators
+            // (and for tests, which wait on it instead of on the clock).
+            let device = device.clone();
+            move |_endpoint, _stats| {
+                serde_json::json!({
+                    "connected": device.is_up(),
+                    "in_flight": device.inflight.len(),
+                })
+            }
+        })
         .start(format!("wirecall-{id}"), env!("CARGO_PKG_VERSION"))
         .await
         .map_err(|e| format!("device {id}: cannot register its NATS service: {e}"))?;
@@ -56,34 +79,83 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
             );
             continue;
         }
+        let mode = if p.mode.is_stream() {
+            "server_stream"
+        } else {
+            "call"
+        };
         let endpoint = service
             .endpoint_builder()
             .name(&p.name)
             .metadata(HashMap::from([
                 ("signature".to_string(), signature(p)),
                 ("procedure_id".to_string(), p.id.to_string()),
+                ("mode".to_string(), mode.to_string()),
             ]))
             .add(format!("{SUBJECT_ROOT}.{id}.{}", p.name))
             .await
             .map_err(|e| format!("device {id}: cannot add endpoint {}: {e}", p.name))?;
-        tokio::spawn(serve_endpoint(endpoint, device.clone(), p.clone()));
+        tokio::spawn(serve_endpoint(
+            endpoint,
+            nats.clone(),
+            device.clone(),
+            Arc::new(p.clone()),
+        ));
         served.push(p.name.as_str());
     }
+    let inflight = device.inflight.clone();
+    let cancels = tokio::spawn(async move {
+        while let Some(m) = cancel_sub.next().await {
+            if let Ok(reply) = std::str::from_utf8(&m.payload) {
+                inflight.end(reply.trim(), Ended::ByCaller);
+            }
+        }
+    });
     eprintln!(
         "wirecall-gateway: device {id} ({}, schema 0x{:08X}) on {SUBJECT_ROOT}.{id}.{{{}}}",
         printable(&device.manifest.service),
         device.schema,
         served.join(",")
     );
-    Ok(service)
+    Ok(Served {
+        service,
+        device,
+        cancels,
+    })
 }
 
-/// Why procedure `p` gets no endpoint in this slice, if it does not.
+impl Served {
+    /// The device's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.device.id
+    }
+
+    /// Stops serving: the endpoints leave the queue group at once (so NATS sends new
+    /// requests to another gateway), requests already delivered here are answered 503,
+    /// calls in flight may finish for `grace`, then those still running are cancelled on
+    /// the device and answered 503. Returns how many were cut short.
+    pub(crate) async fn stop(self, grace: Duration) -> usize {
+        self.device.stopping.store(true, Ordering::SeqCst);
+        // A stopped service leaves the bus's directory at once instead of timing out of it.
+        let _ = self.service.stop().await;
+        let inflight = &self.device.inflight;
+        let cut = match tokio::time::timeout(grace, inflight.drained()).await {
+            Ok(()) => 0,
+            Err(_) => inflight.end_all(Ended::ShuttingDown),
+        };
+        // Cancelled calls end at once; bounded all the same, a device may not answer.
+        let _ = tokio::time::timeout(Duration::from_secs(5), inflight.drained()).await;
+        self.cancels.abort();
+        cut
+    }
+}
+
+/// Why procedure `p` gets no endpoint, if it does not.
 fn left_out(p: &Procedure) -> Option<&'static str> {
-    if p.mode.is_stream() {
-        Some("streams are not served over NATS yet")
+    if matches!(p.mode, Mode::ClientStream { .. } | Mode::Bidi { .. }) {
+        Some("only server streams are served over NATS (a request carries no items)")
     } else if matches!(p.output, Type::Handle(_)) {
-        Some("procedures that return handles are not served over NATS yet")
+        Some("procedures that return handles are not served over NATS")
     } else if p.name.is_empty() || !p.name.chars().all(is_name_char) {
         Some("its name is not a NATS subject token")
     } else {
@@ -96,11 +168,23 @@ fn left_out(p: &Procedure) -> Option<&'static str> {
 /// many run at once.
 async fn serve_endpoint(
     mut endpoint: service::endpoint::Endpoint,
+    nats: async_nats::Client,
     device: Arc<Device>,
-    p: Procedure,
+    p: Arc<Procedure>,
 ) {
-    let p = Arc::new(p);
     while let Some(request) = endpoint.next().await {
+        // Nobody could hear the answer of a request without a reply subject.
+        let Some(reply) = request.message.reply.clone() else {
+            continue;
+        };
+        if device.stopping.load(Ordering::SeqCst) {
+            let e = Failure::new(
+                503,
+                "the gateway is shutting down: call again (another gateway may serve it)",
+            );
+            let _ = request.respond(Err(e.into())).await;
+            continue;
+        }
         let Ok(permit) = device.permits.clone().try_acquire_owned() else {
             let e = Failure::new(
                 503,
@@ -112,159 +196,39 @@ async fn serve_endpoint(
             let _ = request.respond(Err(e.into())).await;
             continue;
         };
-        let device = device.clone();
-        let p = p.clone();
+        let Some(ticket) = device.inflight.enter(reply.as_str()) else {
+            let e = Failure::new(
+                400,
+                "a call with this reply subject is in flight already: use a fresh inbox",
+            );
+            let _ = request.respond(Err(e.into())).await;
+            continue;
+        };
+        let ticket = Arc::new(ticket);
+        let (nats, device, p) = (nats.clone(), device.clone(), p.clone());
         tokio::spawn(async move {
-            let outcome = answer(&device, &p, &request.message).await;
+            let asked = calls::asked(&device, &p, &request.message);
+            if p.mode.is_stream() {
+                let sink = Sink::of(&nats, &request.message, &reply);
+                match (asked, sink) {
+                    (Ok(asked), Ok(sink)) => {
+                        streams::serve(&nats, &device, &p, asked, sink, reply, &ticket).await;
+                    }
+                    (Err(f), _) | (_, Err(f)) => {
+                        let _ = request.respond(Err(f.into())).await;
+                    }
+                }
+            } else {
+                let outcome = match asked {
+                    Ok(asked) => calls::answer(&device, &p, asked, &ticket).await,
+                    Err(f) => Err(f),
+                };
+                let _ = request
+                    .respond(outcome.map(Into::into).map_err(Into::into))
+                    .await;
+            }
             drop(permit);
-            let _ = request
-                .respond(outcome.map(Into::into).map_err(Into::into))
-                .await;
+            drop(ticket);
         });
-    }
-}
-
-/// A failed request: the services API's error code and text.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub(crate) code: usize,
-    pub(crate) message: String,
-}
-
-impl Failure {
-    fn new(code: usize, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<Failure> for service::error::Error {
-    fn from(f: Failure) -> Self {
-        // A header value is one line of visible text.
-        let status = f
-            .message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        service::error::Error {
-            status,
-            code: f.code,
-        }
-    }
-}
-
-/// Makes the call a request asks for: the JSON result, or why not.
-async fn answer(
-    device: &Arc<Device>,
-    p: &Arc<Procedure>,
-    message: &async_nats::Message,
-) -> Result<Vec<u8>, Failure> {
-    let timeout = requested_timeout(message)?.unwrap_or(device.default_timeout);
-    let json: serde_json::Value = if message.payload.is_empty() {
-        // No payload: no arguments, as `wirecall call` without ARGS.
-        serde_json::Value::Array(Vec::new())
-    } else {
-        serde_json::from_slice(&message.payload)
-            .map_err(|e| Failure::new(400, format!("the arguments are not JSON: {e}")))?
-    };
-    let args = encode_args(p, &json)
-        .map_err(|e| Failure::new(400, format!("{e}; expected {}", printable(&signature(p)))))?;
-    // The client would wait for a session up to the deadline; a device whose session is
-    // known to be down is said so at once instead. (A link that died without the client
-    // noticing yet still waits out the deadline: see the README's list of what is missing.)
-    match device.client.peer() {
-        None => {
-            return Err(Failure::new(
-                503,
-                format!("device {} is not connected", device.id),
-            ))
-        }
-        Some(peer) if peer.schema != device.schema => {
-            return Err(Failure::new(
-                503,
-                format!(
-                    "device {} now serves schema 0x{:08X}, not 0x{:08X}: restart the gateway \
-                     to serve it",
-                    device.id, peer.schema, device.schema
-                ),
-            ))
-        }
-        Some(_) => {}
-    }
-    let client = device.client.clone();
-    let id = p.id;
-    let outcome = tokio::task::spawn_blocking(move || client.call(id, &args, Some(timeout)))
-        .await
-        .map_err(|e| Failure::new(500, format!("the call's task failed: {e}")))?;
-    let out = outcome.map_err(|e| failure_of(&device.id, &e))?;
-    let value = decode_output(p, &out)
-        .map_err(|e| Failure::new(502, format!("the device's result did not decode: {e}")))?;
-    Ok(value.to_string().into_bytes())
-}
-
-/// The caller's timeout from [`TIMEOUT_HEADER`], if it gave one.
-fn requested_timeout(message: &async_nats::Message) -> Result<Option<Duration>, Failure> {
-    let Some(value) = message.headers.as_ref().and_then(|h| h.get(TIMEOUT_HEADER)) else {
-        return Ok(None);
-    };
-    match value.as_str().trim().parse::<u64>() {
-        Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
-        _ => Err(Failure::new(
-            400,
-            format!(
-                "{TIMEOUT_HEADER} must be a number of milliseconds above 0, not `{}`",
-                value.as_str()
-            ),
-        )),
-    }
-}
-
-/// A failed call as the services API's error: HTTP-like codes, as its examples use.
-pub(crate) fn failure_of(id: &str, e: &ClientError) -> Failure {
-    let code = match e {
-        ClientError::Remote(w, _) => match w {
-            WireError::Busy | WireError::ShuttingDown | WireError::TooManyHandles => 503,
-            WireError::UnknownProcedure => 404,
-            WireError::BadArguments => 400,
-            WireError::TooLarge => 413,
-            WireError::DeadlineExceeded => 504,
-            WireError::Cancelled => 499,
-            _ => 500,
-        },
-        ClientError::Timeout => 504,
-        ClientError::ConnectionLost | ClientError::Refused(_) => 503,
-        ClientError::TooLarge => 413,
-        _ => 500,
-    };
-    Failure::new(code, format!("device {id}: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wire_errors_map_onto_service_error_codes() {
-        let busy = ClientError::Remote(WireError::Busy, String::new());
-        assert_eq!(failure_of("d", &busy).code, 503);
-        assert_eq!(failure_of("d", &ClientError::Timeout).code, 504);
-        assert_eq!(failure_of("d", &ClientError::ConnectionLost).code, 503);
-        let bad = ClientError::Remote(WireError::BadArguments, "add".into());
-        let f = failure_of("d", &bad);
-        assert_eq!(f.code, 400);
-        assert!(
-            f.message.starts_with("device d: the device answered"),
-            "{}",
-            f.message
-        );
-    }
-
-    #[test]
-    fn an_error_header_is_one_line() {
-        let e: service::error::Error = Failure::new(500, "two\nlines").into();
-        assert_eq!(e.status, "two lines");
-        assert_eq!(e.code, 500);
     }
 }

@@ -196,8 +196,12 @@ impl Client {
             .call(procedure, args, timeout.unwrap_or(self.default_timeout))
     }
 
-    /// [`call`](Self::call), sent only in a session whose peer serves `schema`.
-    pub(crate) fn call_checked(
+    /// [`call`](Self::call), sent only in a session whose peer serves `schema` (with
+    /// `Some`): a call made while the link reconnects to re-flashed firmware fails with
+    /// [`ClientError::IncompatibleSchema`] instead of reaching another service's
+    /// procedure of the same number. What a bridge or gateway that read the manifest once
+    /// should call with that manifest's hash.
+    pub fn call_checked(
         &self,
         schema: Option<u32>,
         procedure: u32,
@@ -287,6 +291,18 @@ impl Client {
         }
     }
 
+    /// [`start`](Self::start), sent only in a session whose peer serves `schema` (see
+    /// [`call_checked`](Self::call_checked)).
+    pub fn start_checked(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<PendingCall, ClientError> {
+        self.start_call_in(schema, procedure, args, timeout, true)
+    }
+
     fn start_call(
         &self,
         procedure: u32,
@@ -294,8 +310,19 @@ impl Client {
         timeout: Option<Duration>,
         send: bool,
     ) -> Result<PendingCall, ClientError> {
+        self.start_call_in(None, procedure, args, timeout, send)
+    }
+
+    fn start_call_in(
+        &self,
+        schema: Option<u32>,
+        procedure: u32,
+        args: &[u8],
+        timeout: Option<Duration>,
+        send: bool,
+    ) -> Result<PendingCall, ClientError> {
         let timeout = timeout.unwrap_or(self.default_timeout);
-        let started = self.conn.start(None, procedure, args, timeout, send)?;
+        let started = self.conn.start(schema, procedure, args, timeout, send)?;
         Ok(PendingCall {
             conn: self.conn.clone(),
             started: Some(started),
@@ -551,6 +578,12 @@ impl PendingCall {
         Some(self.conn.finish(&started))
     }
 
+    /// A handle that cancels this call from another thread or task, while this one waits
+    /// for it: the thread in [`wait`](Self::wait) then returns `Err(Cancelled)` at once.
+    pub fn canceller(&self) -> CallCanceller {
+        CallCanceller::of(&self.conn, self.started.as_ref())
+    }
+
     /// True once the outcome is in: [`wait`](Self::wait) returns it without blocking.
     /// While no thread waits for a reply, the client's I/O thread reads them (from a few
     /// tens of milliseconds after the last call started), so polling this alone gets there.
@@ -620,6 +653,66 @@ impl Batch<'_> {
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         self.client.conn.close_batch(self.latest);
+    }
+}
+
+/// Cancels one call (or stream) from anywhere: what a gateway holds for a request whose
+/// caller may give up while a thread waits for the device's answer. Cloning it is cheap;
+/// cancelling a call that has ended does nothing.
+///
+/// ```
+/// # use wirecall_adapters::host::{serve_tcp, Client, ClientError, ClientOptions, Link};
+/// # use std::time::Duration;
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let addr = listener.local_addr()?;
+/// // Procedure 0 never answers within the test.
+/// let slow = |_: u32, _: &[u8]| {
+///     std::thread::sleep(Duration::from_millis(300));
+///     Ok::<_, (wirecall::WireError, String)>(Vec::new())
+/// };
+/// # let server = serve_tcp(listener, move || Box::new(slow), wirecall::Config::default())?;
+/// # let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
+/// let pending = client.start(0, &[], Some(Duration::from_secs(30)))?;
+/// let cancel = pending.canceller();
+/// let waiting = std::thread::spawn(move || pending.wait());
+/// assert!(cancel.cancel());
+/// assert_eq!(waiting.join().unwrap(), Err(ClientError::Cancelled));
+/// assert!(!cancel.cancel(), "once");
+/// # drop(client);
+/// # server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct CallCanceller {
+    target: Option<(
+        Arc<Conn>,
+        super::session::CallTicket,
+        Arc<super::waiter::Waiter>,
+    )>,
+}
+
+impl CallCanceller {
+    pub(crate) fn of(conn: &Arc<Conn>, started: Option<&Started>) -> CallCanceller {
+        CallCanceller {
+            target: started.map(|s| {
+                let (id, waiter) = s.cancel_parts();
+                (conn.clone(), id, waiter)
+            }),
+        }
+    }
+
+    /// Cancels the call if it is still in flight (the peer is told, and whoever waits for
+    /// it gets `Err(ClientError::Cancelled)`); false if it had ended already.
+    pub fn cancel(&self) -> bool {
+        self.target
+            .as_ref()
+            .is_some_and(|(conn, id, waiter)| conn.cancel_started(*id, waiter))
+    }
+}
+
+impl std::fmt::Debug for CallCanceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallCanceller").finish_non_exhaustive()
     }
 }
 

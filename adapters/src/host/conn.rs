@@ -204,6 +204,11 @@ pub(crate) struct Started {
 }
 
 impl Started {
+    /// What a [`CallCanceller`](super::CallCanceller) needs of the call.
+    pub(crate) fn cancel_parts(&self) -> (super::session::CallTicket, Arc<Waiter>) {
+        (self.id, self.waiter.clone())
+    }
+
     /// True once the call's outcome was delivered.
     pub(crate) fn is_answered(&self) -> bool {
         self.waiter.is_answered()
@@ -440,7 +445,14 @@ impl Conn {
 
     pub(crate) fn stats(&self) -> (wirecall::Stats, bool) {
         let st = self.lock();
-        (st.session.stats(), st.session.is_connected())
+        (st.session.stats(), Self::session_up(&st))
+    }
+
+    /// True while a session is established on a link that is still up. The endpoint alone
+    /// cannot say: a link that ends without a Disconnect frame (a killed peer, an unplugged
+    /// cable) leaves it believing in the session until the next link restarts it.
+    fn session_up(st: &State) -> bool {
+        st.link.as_ref().is_some_and(|a| !a.down) && st.session.is_connected()
     }
 
     /// True once a handshake completed on the current link.
@@ -643,6 +655,21 @@ impl Conn {
 
     /// Gives up on a started call without waiting for it: the peer is told to stop.
     /// Returns false if the call had already ended.
+    /// Cancels a started call from any thread (the peer is told) and hands its waiter
+    /// `Cancelled`, so that a thread blocked on it returns at once; false if it had ended.
+    pub(crate) fn cancel_started(&self, id: super::session::CallTicket, waiter: &Waiter) -> bool {
+        let mut st = self.lock();
+        if !st.session.cancel_call(id) {
+            return false;
+        }
+        // Under the lock, so that no outcome can be delivered between the two: the call is
+        // no longer live, so its answer, should one arrive, goes nowhere.
+        waiter.deliver(Err(ClientError::Cancelled));
+        drop(self.flush(st, Some(StdInstant::now() + super::link::TICK)));
+        self.changed.notify_all();
+        true
+    }
+
     pub(crate) fn abandon(&self, started: &Started) -> bool {
         let mut st = self.lock();
         if st.session.cancel_call(started.id) {

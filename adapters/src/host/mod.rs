@@ -81,7 +81,7 @@ mod url;
 mod waiter;
 
 pub use bridge::{Bridge, BridgeOptions, BridgeStats};
-pub use client::{Batch, Client, ClientOptions, PendingCall};
+pub use client::{Batch, CallCanceller, Client, ClientOptions, PendingCall};
 pub use engine::{Capacity, HostEndpoint, HOST_HANDLES};
 pub use link::{Link, LinkGuard};
 pub use printable::{json_printable, printable};

@@ -105,6 +105,9 @@ pub enum ClientError {
     /// The peer's manifest pieces were inconsistent, too large, or did not hash to the
     /// schema hash of its handshake.
     BadManifest(String),
+    /// This side cancelled the call ([`CallCanceller::cancel`](super::CallCanceller::cancel));
+    /// the peer was told.
+    Cancelled,
     /// A typed client's call was not sent: the peer serves another service (its handshake
     /// announced schema hash `peer`, the client's service is `expected`; 0 is a peer that
     /// announces none).
@@ -137,6 +140,7 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::TooDeep => f.write_str("calls nested too deep"),
             ClientError::StreamEnded => f.write_str("the stream is over"),
+            ClientError::Cancelled => f.write_str("the call was cancelled by this side"),
             ClientError::ItemLost => f.write_str("a stream item was lost on the link"),
             ClientError::FlowControl => f.write_str("the peer broke the stream's flow control"),
             ClientError::NoManifest => {

@@ -66,8 +66,9 @@ impl Client {
         self.open_checked(None, procedure, args, mode, timeout)
     }
 
-    /// [`open_stream`](Self::open_stream), in a session whose peer serves `schema` only.
-    pub(crate) fn open_checked(
+    /// [`open_stream`](Self::open_stream), in a session whose peer serves `schema` only
+    /// (with `Some`; see [`call_checked`](Self::call_checked)).
+    pub fn open_checked(
         &self,
         schema: Option<u32>,
         procedure: u32,
@@ -201,6 +202,13 @@ pub struct CallStream {
 }
 
 impl CallStream {
+    /// A handle that cancels this stream from another thread or task: a thread waiting in
+    /// [`next_item`](Self::next_item) then sees the items end, and the outcome is
+    /// `Err(Cancelled)`.
+    pub fn canceller(&self) -> super::CallCanceller {
+        super::CallCanceller::of(self.client.conn(), self.started.as_ref())
+    }
+
     /// Which way items flow.
     pub fn mode(&self) -> StreamMode {
         self.mode

@@ -241,6 +241,45 @@ fn a_link_lost_mid_call_fails_the_call_at_once_and_the_client_reconnects() {
 }
 
 #[test]
+fn peer_and_stats_say_down_as_soon_as_the_link_ends_without_a_word() {
+    // A device that says Hello and then vanishes without a Disconnect frame (reset, cable
+    // pulled): the client's session view must end with the link, not linger until the
+    // next link restarts it (a gateway answers "not connected" from it).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (vanish, told) = std::sync::mpsc::channel::<()>();
+    let device = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&raw::frame(&raw::hello(
+            false,
+            1,
+            1,
+            256,
+            4,
+            4,
+            1000,
+            demo::SCHEMA_HASH,
+        )))
+        .unwrap();
+        told.recv().unwrap();
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+        // The listener goes with this thread: reconnecting finds nobody.
+    });
+    let client = Client::connect(move || Link::tcp(addr), client_options()).unwrap();
+    assert!(client.wait_connected(Duration::from_secs(10)));
+    assert_eq!(client.peer().map(|p| p.schema), Some(demo::SCHEMA_HASH));
+    vanish.send(()).unwrap();
+    device.join().unwrap();
+    let bound = Instant::now() + Duration::from_secs(10);
+    while client.peer().is_some() && Instant::now() < bound {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(client.peer(), None, "the link ended; no session is up");
+    assert_eq!(client.stats().map(|(_, up)| up), Some(false));
+    assert!(!client.wait_connected(Duration::from_millis(50)));
+}
+
+#[test]
 fn calls_made_while_disconnected_wait_for_the_link_up_to_their_deadline() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

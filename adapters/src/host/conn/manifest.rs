@@ -14,14 +14,15 @@ use crate::host::slot::{Popped, StreamSlot};
 impl Conn {
     /// What the handshake of the current session learned about the peer.
     pub(crate) fn peer(&self) -> Option<wirecall::PeerInfo> {
-        self.lock().session.peer()
+        let st = self.lock();
+        st.session.peer().filter(|_| Self::session_up(&st))
     }
 
     /// Waits until a session is up, for at most until `deadline`; false if none came (or
     /// none can come any more: the client is over).
     fn wait_session(&self, deadline: StdInstant) -> bool {
         loop {
-            if self.lock().session.peer().is_some() {
+            if self.peer().is_some() {
                 return true;
             }
             if self.is_over() || StdInstant::now() >= deadline {
