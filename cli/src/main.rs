@@ -265,7 +265,7 @@ first call that fails stops the chain, with its exit code. The handle is release
 command ends.
 
 On NATS (--nats URL DEVICE PROCEDURE [ARGS]): --timeout is sent as the call's deadline
-(header Wirecall-Timeout-Ms), and the gateway's errors exit as the same failures on a link
+(header Wirecall-Timeout-Ms; for a server stream, the whole stream's), and the gateway's errors exit as the same failures on a link
 do (400 and 413: 2; 504: 3; 409: 5; 503 Busy and the device's errors: 1; the device not
 connected or no gateway serving it: 4). On Ctrl-C the call is cancelled on the device
 (`wirecall.DEVICE.PROCEDURE.cancel`) and the command exits 130. A server stream's items

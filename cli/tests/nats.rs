@@ -275,7 +275,7 @@ fn list_and_call_a_device_through_two_gateways() {
     let o = bus.run("call", &["demo", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("unknown procedure `nope`") && stderr(&o).contains("add, echo"),
+        stderr(&o).contains("unknown procedure `nope`") && stderr(&o).contains("add, count, echo"),
         "{}",
         stderr(&o)
     );
@@ -325,7 +325,6 @@ fn an_unreachable_nats_server_is_a_link_that_cannot_be_opened() {
 }
 
 #[test]
-#[ignore = "needs gateway streams"]
 fn a_server_stream_prints_every_item_in_order() {
     let Some(gateway) = gateway_binary() else {
         return;
@@ -346,38 +345,40 @@ fn a_server_stream_prints_every_item_in_order() {
     // A stream of no items ends well with nothing printed.
     let o = bus.run("call", &["demo", "count", "[0]"]);
     assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    // A stream the deadline ends: the gateway's 504 after the items so far, which are the
+    // stream's first ones in order; exit 3 as a call that timed out.
+    let o = bus.run(
+        "call",
+        &["--timeout", "500ms", "demo", "count", "[100000000]"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("504"), "{}", stderr(&o));
+    let out = stdout(&o);
+    for (i, line) in out.lines().enumerate() {
+        assert_eq!(line, i.to_string());
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs gateway streams"]
-async fn ctrl_c_cancels_the_call_on_the_device() {
-    let Some(gateway) = gateway_binary() else {
-        return;
-    };
-    let bus = Bus::start(&gateway, 1);
+/// Runs `wirecall call --nats URL --timeout 60s demo PROCEDURE ARGS`, sends it Ctrl-C once
+/// its request is on the bus, checks that it published the request's reply subject on the
+/// cancel subject and left with 130, and returns the gateway's final answer to the request
+/// (a stream's items before it skipped), which the command itself no longer reads.
+async fn interrupt(bus: &Bus, procedure: &str, args: &str) -> async_nats::Message {
     let watcher = async_nats::connect(&bus.url).await.unwrap();
+    let subject = format!("wirecall.demo.{procedure}");
     // A plain subscriber (no queue group) sees a copy of every request, and so learns the
     // command's reply subject; and every cancel.
-    let mut requests = watcher.subscribe("wirecall.demo.sleep").await.unwrap();
+    let mut requests = watcher.subscribe(subject.clone()).await.unwrap();
     let mut cancels = watcher
-        .subscribe("wirecall.demo.sleep.cancel")
+        .subscribe(format!("{subject}.cancel"))
         .await
         .unwrap();
     watcher.flush().await.unwrap();
 
-    // Long enough that only a cancel ends it before the test's bound: the demo sleeps up
-    // to 10 s, the deadline is a minute.
+    // The deadline is a minute, beyond every wait here: only a cancel ends the call in time.
     let mut child = Command::new(BIN)
-        .args([
-            "call",
-            "--nats",
-            &bus.url,
-            "--timeout",
-            "60s",
-            "demo",
-            "sleep",
-            "10000",
-        ])
+        .args(["call", "--nats", &bus.url, "--timeout", "60s", "demo"])
+        .args([procedure, args])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -388,7 +389,7 @@ async fn ctrl_c_cancels_the_call_on_the_device() {
     let pid = child.0.id();
     let request = tokio::time::timeout(EVENT, requests.next())
         .await
-        .expect("no request on wirecall.demo.sleep")
+        .unwrap_or_else(|_| panic!("no request on {subject}"))
         .unwrap();
     let reply = request
         .reply
@@ -405,8 +406,7 @@ async fn ctrl_c_cancels_the_call_on_the_device() {
         "{:?}",
         request.headers
     );
-    // The gateway's answer to the cancelled request goes to the reply subject, which the
-    // command no longer reads: this subscriber does.
+    // The gateway's answer goes to the reply subject: this subscriber reads it too.
     let mut answers = watcher.subscribe(reply.clone()).await.unwrap();
     watcher.flush().await.unwrap();
 
@@ -420,27 +420,51 @@ async fn ctrl_c_cancels_the_call_on_the_device() {
 
     let cancel = tokio::time::timeout(EVENT, cancels.next())
         .await
-        .expect("no cancel on wirecall.demo.sleep.cancel")
+        .unwrap_or_else(|_| panic!("no cancel on {subject}.cancel"))
         .unwrap();
     assert_eq!(
         std::str::from_utf8(&cancel.payload).unwrap(),
         reply.as_str()
     );
-    let answer = tokio::time::timeout(EVENT, answers.next())
-        .await
-        .expect("no answer to the cancelled request")
-        .unwrap();
-    let code = answer
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.as_str().to_string());
-    // 499: the gateway cancelled the call on the device (a deadline would be 504, a
-    // finished sleep no error at all).
-    assert_eq!(code.as_deref(), Some("499"), "{answer:?}");
     // The command left after sending the cancel, as a command ended by Ctrl-C: 130.
     assert!(wait_until(EVENT, || child.0.try_wait().unwrap().is_some()));
     assert_eq!(child.0.wait().unwrap().code(), Some(130));
     let err = String::from_utf8(err.join().unwrap()).unwrap();
     assert!(err.contains("interrupted; the call was cancelled"), "{err}");
+    loop {
+        let answer = tokio::time::timeout(EVENT, answers.next())
+            .await
+            .expect("no final answer to the cancelled request")
+            .unwrap();
+        let item = answer
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get("Wirecall-Item").is_some());
+        if !item {
+            return answer;
+        }
+    }
+}
+
+/// The services API's error code of `m`, if it is an error.
+fn error_code(m: &async_nats::Message) -> Option<String> {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.as_str().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_a_call_and_a_stream_on_the_device() {
+    let Some(gateway) = gateway_binary() else {
+        return;
+    };
+    let bus = Bus::start(&gateway, 1);
+    // 499: the gateway cancelled the call on the device. Without the cancel the demo's
+    // 10 s sleep would answer `null` after this test's bound, or the deadline 504.
+    let answer = interrupt(&bus, "sleep", "10000").await;
+    assert_eq!(error_code(&answer).as_deref(), Some("499"), "{answer:?}");
+    // A stream of ten million items: cancelled on the device long before it could end.
+    let answer = interrupt(&bus, "count", "[10000000]").await;
+    assert_eq!(error_code(&answer).as_deref(), Some("499"), "{answer:?}");
 }
