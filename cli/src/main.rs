@@ -130,7 +130,8 @@ enum Command {
         #[arg(requires = "nats")]
         device: Option<String>,
         /// Print the manifest as JSON: the service, each procedure's number, name, kind,
-        /// parameters and types, and each interface with its methods.
+        /// parameters and types, and each interface with its methods. With --nats: an array
+        /// of the devices, each with its service, schema, gateways and endpoints.
         #[arg(long)]
         json: bool,
     },

@@ -103,14 +103,6 @@ impl Call<'_> {
 
     async fn run(self, payload: String) -> i32 {
         let start = Instant::now();
-        // Registered before the request goes out, so that a Ctrl-C from then on is this
-        // command's to handle (it sends the cancel) instead of ending it outright.
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return fail(COMMAND, Exit::Link, "cannot handle Ctrl-C");
-        };
         let client = match connect(COMMAND, self.url, self.timeout).await {
             Ok(c) => c,
             Err(code) => return code,
@@ -126,6 +118,14 @@ impl Call<'_> {
                     format!("cannot subscribe to an inbox: {e}"),
                 )
             }
+        };
+        // Registered just before the request goes out: a Ctrl-C from then on is this
+        // command's to handle (it sends the cancel), one before it ends it as usual.
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return fail(COMMAND, Exit::Link, "cannot handle Ctrl-C");
         };
         // The device gets what is left of the command's deadline as its own.
         let left = deadline.saturating_duration_since(Instant::now());
