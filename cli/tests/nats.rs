@@ -192,7 +192,7 @@ fn list_and_call_a_device_through_two_gateways() {
     let Some(gateway) = gateway_binary() else {
         return;
     };
-    let bus = Bus::start(&gateway, 2);
+    let mut bus = Bus::start(&gateway, 2);
 
     // Discovery: the device, its service, schema, both gateways, each procedure's
     // number and signature as `wirecall list` prints them.
@@ -279,13 +279,30 @@ fn list_and_call_a_device_through_two_gateways() {
         "{}",
         stderr(&o)
     );
+    // Arguments over the NATS server's largest message (1 MiB by default): refused before
+    // they are sent, exit 2 as arguments too large for a device's frames.
+    let dir = common::TempDir::new("nats-large-args");
+    let large = dir.file("args.json");
+    std::fs::write(&large, format!("\"{}\"", "a".repeat(2 << 20))).unwrap();
+    let o = bus.run("call", &["demo", "echo", &format!("@{large}")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max payload"), "{}", stderr(&o));
     // A device id that is no subject token never reaches the bus.
     let o = bus.run("call", &["de.mo", "add"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("bad device id"), "{}", stderr(&o));
 
-    // With one gateway stopped the other still serves the device.
-    drop(bus.gateways.into_iter().next());
+    // One gateway killed: once the server has dropped its subscriptions (discovery
+    // counts one gateway), the other serves every call.
+    drop(bus.gateways.remove(0));
+    let one = wait_until(EVENT, || {
+        stdout(&bus.run("list", &["demo"])).contains(", 1 gateway)")
+    });
+    assert!(one, "discovery still counts the killed gateway");
+    for _ in 0..3 {
+        let o = bus.run("call", &["demo", "add", "[40, 2]"]);
+        assert_eq!(stdout(&o), "42", "{}", stderr(&o));
+    }
 }
 
 #[test]

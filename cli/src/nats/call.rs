@@ -142,11 +142,13 @@ impl Call<'_> {
             .publish_with_reply_and_headers(subject.clone(), inbox.clone(), headers, payload.into())
             .await
         {
-            return fail(
-                COMMAND,
-                Exit::Link,
-                format!("cannot publish {subject}: {e}"),
-            );
+            // Arguments over the server's largest message: too large, as a direct call's
+            // arguments over the device's frames are, refused before they are sent.
+            let exit = match e.kind() {
+                async_nats::client::PublishErrorKind::MaxPayloadExceeded => Exit::Usage,
+                _ => Exit::Link,
+            };
+            return fail(COMMAND, exit, format!("cannot publish {subject}: {e}"));
         }
         let mut out = std::io::stdout().lock();
         let mut items = 0u64;
