@@ -17,7 +17,7 @@ use crate::failure::{Ended, Failure};
 use crate::streams::{self, Sink};
 
 /// The subject prefix of every device's endpoints: `wirecall.ID.PROCEDURE`.
-const SUBJECT_ROOT: &str = "wirecall";
+pub(crate) const SUBJECT_ROOT: &str = "wirecall";
 
 /// A device being served: stop it with [`Served::stop`].
 pub(crate) struct Served {
