@@ -8,12 +8,19 @@
 //! the reply the JSON result; failures answer at once with the services API's error
 //! headers (`Nats-Service-Error`, `Nats-Service-Error-Code`).
 //!
-//! This is the first slice of issue 17: plain calls only (streams, JetStream, queue-group
-//! failover and plugging devices in and out are not done yet).
+//! `--watch DIR` puts every serial port in DIR (such as `/dev/serial/by-id`) on the bus
+//! while it is plugged in (`watch.rs`); every device, named or watched, is kept by
+//! `fleet.rs`, which tries again while one fails to come up.
+//!
+//! This is the first slice of issue 17: plain calls only (streams, JetStream and
+//! queue-group failover are not done yet).
 
 mod device;
+mod fleet;
 mod serve;
+mod watch;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -32,10 +39,28 @@ struct Args {
     nats: String,
     /// A device: `ID=LINK_URL` (`tcp://HOST:PORT`, `unix:PATH`, `serial:///dev/X?baud=N`,
     /// `exec:COMMAND`). ID names its subjects (`wirecall.ID.PROCEDURE`): letters, digits,
-    /// `-` and `_`. Repeat for more devices.
-    #[arg(long = "device", value_name = "ID=LINK", required = true)]
+    /// `-` and `_`. Repeat for more devices. One that cannot be reached is reported and
+    /// tried again in the background (with a growing backoff) while the others serve.
+    #[arg(
+        long = "device",
+        value_name = "ID=LINK",
+        required_unless_present = "watch"
+    )]
     devices: Vec<DeviceSpec>,
-    /// How long to wait for each device's first session and manifest at start.
+    /// Serves every serial port in DIR while it is there, e.g. `/dev/serial/by-id`:
+    /// plugged in, an entry is opened at `--baud` and registered; unplugged, its service
+    /// leaves the bus. Its id is the entry's name with each character other than letters,
+    /// digits, `-` and `_` made `_` (and a leading `_` made `d`). Entries that are not
+    /// character devices (or links to one) are ignored; a second entry with an id already
+    /// taken is refused. DIR is looked at 4 times a second and may be missing for a while.
+    /// Repeatable; with or without `--device`.
+    #[arg(long, value_name = "DIR")]
+    watch: Vec<PathBuf>,
+    /// The baud rate of the serial ports found by `--watch`.
+    #[arg(long, value_name = "N", default_value_t = 115_200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    baud: u32,
+    /// How long each attempt to reach a device and read its manifest may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     connect_timeout: u64,
 }
@@ -66,19 +91,30 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot connect to NATS at {}: {e}", args.nats))?;
     let timeout = std::time::Duration::from_secs(args.connect_timeout);
-    let mut services = Vec::with_capacity(args.devices.len());
+    let fleet = fleet::Fleet::new(nats.clone(), timeout);
+    let mut keepers = Vec::with_capacity(args.devices.len());
+    let mut firsts = Vec::new();
     for spec in args.devices {
-        let device = device::Device::open(spec, timeout).await?;
-        let service = serve::register(&nats, device).await?;
-        services.push(service);
+        // Two `--device` with one id is a mistake in the command line: refused at once.
+        let origin = format!("--device {}={}", spec.id, spec.link);
+        let (keeper, first) = fleet.keep(spec, &origin)?;
+        keepers.push(keeper);
+        firsts.push(first);
     }
-    // The test and scripts wait for this line: every service is registered by now.
+    let mut watcher = watch::Watcher::new(args.watch, args.baud, fleet.clone());
+    firsts.extend(watcher.poll().await);
+    // Every device present at start has had its first attempt (those that failed are
+    // being tried again in the background). The tests and scripts wait for this line.
+    futures_util::future::join_all(firsts).await;
+    fleet.synced().await?;
     eprintln!("wirecall-gateway: ready");
+    let (stop_watching, watching) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(watcher.run(watching));
     wait_for_stop().await;
-    for service in services {
-        // A stopped service leaves the bus's directory at once instead of timing out of it.
-        let _ = service.stop().await;
-    }
+    // Each stopped service leaves the bus's directory at once instead of timing out of it.
+    let _ = stop_watching.send(());
+    let _ = watcher.await;
+    futures_util::future::join_all(keepers.into_iter().map(fleet::Keeper::stop)).await;
     // Buffered replies go out before the process ends.
     let _ = nats.flush().await;
     Ok(())
