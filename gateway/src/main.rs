@@ -33,6 +33,13 @@ use device::DeviceSpec;
     name = "wirecall-gateway",
     about = "Registers wirecall devices as NATS services: one endpoint per procedure"
 )]
+// Devices named, watched for, or both; not neither.
+#[command(group(
+    clap::ArgGroup::new("some devices")
+        .required(true)
+        .multiple(true)
+        .args(["devices", "watch"])
+))]
 struct Args {
     /// The NATS server, e.g. `nats://127.0.0.1:4222`.
     #[arg(long, value_name = "URL")]
@@ -41,11 +48,7 @@ struct Args {
     /// `exec:COMMAND`). ID names its subjects (`wirecall.ID.PROCEDURE`): letters, digits,
     /// `-` and `_`. Repeat for more devices. One that cannot be reached is reported and
     /// tried again in the background (with a growing backoff) while the others serve.
-    #[arg(
-        long = "device",
-        value_name = "ID=LINK",
-        required_unless_present = "watch"
-    )]
+    #[arg(long = "device", value_name = "ID=LINK")]
     devices: Vec<DeviceSpec>,
     /// Serves every serial port in DIR while it is there, e.g. `/dev/serial/by-id`:
     /// plugged in, an entry is opened at `--baud` and registered; unplugged, its service

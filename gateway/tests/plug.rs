@@ -11,6 +11,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use async_nats::service::Info;
 use async_nats::{HeaderMap, RequestErrorKind};
@@ -115,9 +116,10 @@ async fn a_watched_device_comes_goes_and_comes_back() {
     })
     .await;
     wait_until("no responders for wirecall.board-1.add", || async {
+        let asked = client.request("wirecall.board-1.add", "[1, 1]".into());
         matches!(
-            client.request("wirecall.board-1.add", "[1, 1]".into()).await,
-            Err(e) if e.kind() == RequestErrorKind::NoResponders
+            tokio::time::timeout(Duration::from_secs(1), asked).await,
+            Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders
         )
     })
     .await;
@@ -148,7 +150,7 @@ async fn two_entries_with_one_id_the_second_is_refused() {
     let client = client(&nats_url).await;
 
     // `tty a` and `tty.a` are both device `tty_a`. The first (in order of path) is served.
-    let _first = plug(&wirecall, &watched.0, &other.0, "tty a");
+    let mut first = plug(&wirecall, &watched.0, &other.0, "tty a");
     wait_until("wirecall-tty_a on the bus", || {
         has_service(&client, "tty_a")
     })
@@ -170,4 +172,22 @@ async fn two_entries_with_one_id_the_second_is_refused() {
         .await
         .unwrap();
     assert_eq!(ok_text(&reply), "3");
+
+    // The first goes: the second gets the id.
+    first.socat.terminate();
+    let second = format!(
+        "{} appeared: device tty_a",
+        watched.0.join("tty.a").display()
+    );
+    gateway.wait_for("the second served", |l| l.contains(&second).then_some(()));
+    // (A request may still meet the first one's endpoint on its way off the bus, and go
+    // unanswered: each try waits a second.)
+    wait_until("wirecall-tty_a served again", || async {
+        let asked = client.request("wirecall.tty_a.add", "[2, 2]".into());
+        match tokio::time::timeout(Duration::from_secs(1), asked).await {
+            Ok(Ok(reply)) => error_code(&reply).is_none() && &reply.payload[..] == b"4",
+            _ => false,
+        }
+    })
+    .await;
 }
