@@ -125,11 +125,6 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
 }
 
 impl Served {
-    /// The device's id.
-    pub(crate) fn id(&self) -> &str {
-        &self.device.id
-    }
-
     /// Stops serving: the endpoints leave the queue group at once (so NATS sends new
     /// requests to another gateway), requests already delivered here are answered 503,
     /// calls in flight may finish for `grace`, then those still running are cancelled on
