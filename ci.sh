@@ -238,8 +238,8 @@ test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 # The Node server (js/examples/server.js) and the example guest's module are there by now:
 # their Rust tests must not skip; nor must the gateway's (nats-server is installed above,
-# and each test starts and kills its own by pid).
-WIRECALL_REQUIRE_NODE=1 WIRECALL_REQUIRE_GUEST=1 WIRECALL_REQUIRE_NATS=1 cargo test --workspace --locked 2>&1 | tee "$test_log"
+# and each test starts and kills its own by pid), the firmware's among them (built above).
+WIRECALL_REQUIRE_NODE=1 WIRECALL_REQUIRE_GUEST=1 WIRECALL_REQUIRE_NATS=1 WIRECALL_REQUIRE_FIRMWARE=1 cargo test --workspace --locked 2>&1 | tee "$test_log"
 passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$test_log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed;' "$test_log" | awk '{s+=$1} END {print s+0}')
 

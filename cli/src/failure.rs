@@ -24,7 +24,8 @@ Exit codes (call, stream):
   3  the call timed out after the session was established (or a stream went idle)
   4  the link could not be opened, or no session was established on it (refused, not a
      wirecall device, incompatible protocol version, no handshake in time), or it was
-     lost before the answer
+     lost before the answer; with --nats: the NATS server cannot be reached, or no
+     gateway serves the device
   5  the device serves an incompatible schema"
     };
 }

@@ -15,6 +15,9 @@
 //!   it, and `then METHOD [ARGS]` calls methods on it in the same session.
 //! * `wirecall stream`: opens a stream by name; one JSON line per item (items to send are
 //!   read from stdin, one JSON value per line).
+//! * `wirecall list --nats URL [DEVICE]` and `wirecall call --nats URL DEVICE PROCEDURE
+//!   [ARGS]`: the same for devices that `wirecall-gateway` serves on a NATS bus
+//!   (docs/NATS.md), found by the services API's discovery (`nats/`).
 //!
 //! Links are named by the project's link URLs (`--link tcp://HOST:PORT`, ...; see
 //! `wirecall_adapters::host::LinkUrl`) or by `--tcp`, `--unix`, `--serial`, `--exec`. The
@@ -36,6 +39,7 @@ mod links;
 mod list;
 mod listen;
 mod morse;
+mod nats;
 mod serve;
 mod stream;
 mod web;
@@ -108,12 +112,26 @@ enum Command {
     /// List what a device serves: its procedures with their signatures, its interfaces
     /// (the types of the handles procedures return) with their methods, and the types they
     /// use: `wirecall list --tcp 127.0.0.1:7000` (`--json` for a machine-readable form).
-    #[command(after_help = failure::EXIT_CODES)]
+    /// With `--nats URL`, the devices gateways serve on a NATS bus instead: each one's id,
+    /// service, schema hash, how many gateways serve it, and the procedures they serve.
+    #[command(
+        after_help = failure::EXIT_CODES,
+        override_usage = "wirecall list [OPTIONS] <--link <URL>|--tcp <ADDR>|--unix <PATH>|--serial <PORT>|--exec <COMMAND>>
+       wirecall list [OPTIONS] --nats <URL> [DEVICE]"
+    )]
     List {
         #[command(flatten)]
         target: Target,
+        /// A NATS server where `wirecall-gateway` serves devices: list every device found by
+        /// services discovery (`$SRV.INFO`), or DEVICE only.
+        #[arg(long, value_name = "URL", group = "CallLink", conflicts_with_all = NATS_CONFLICTS, display_order = 4)]
+        nats: Option<String>,
+        /// With --nats: only this device (its id on the bus, as in `wirecall.DEVICE.PROC`).
+        #[arg(requires = "nats")]
+        device: Option<String>,
         /// Print the manifest as JSON: the service, each procedure's number, name, kind,
-        /// parameters and types, and each interface with its methods.
+        /// parameters and types, and each interface with its methods. With --nats: an array
+        /// of the devices, each with its service, schema, gateways and endpoints.
         #[arg(long)]
         json: bool,
     },
@@ -121,20 +139,29 @@ enum Command {
     /// `wirecall call --tcp 127.0.0.1:7000 add '[1, 2]'`. A procedure that returns a
     /// handle prints it, and `then METHOD [ARGS]` calls methods on it:
     /// `wirecall call --tcp 127.0.0.1:7000 open '["temp"]' then configure '[3]' then read`.
+    /// With `--nats URL`, a device that `wirecall-gateway` serves on a NATS bus:
+    /// `wirecall call --nats nats://127.0.0.1:4222 demo add '[1, 2]'`.
     #[command(
         after_help = CALL_HELP,
-        override_usage = "wirecall call [OPTIONS] <--link <URL>|--tcp <ADDR>|--unix <PATH>|--serial <PORT>|--exec <COMMAND>> <PROCEDURE> [ARGS] [then METHOD [ARGS]]..."
+        override_usage = "wirecall call [OPTIONS] <--link <URL>|--tcp <ADDR>|--unix <PATH>|--serial <PORT>|--exec <COMMAND>> <PROCEDURE> [ARGS] [then METHOD [ARGS]]...
+       wirecall call [OPTIONS] --nats <URL> <DEVICE> <PROCEDURE> [ARGS]"
     )]
     Call {
         #[command(flatten)]
         target: Target,
+        /// Call through a NATS server where `wirecall-gateway` serves the device: the
+        /// request goes to `wirecall.DEVICE.PROCEDURE`, and a server stream's items print
+        /// one JSON line each. Ctrl-C cancels the call on the device.
+        #[arg(long, value_name = "URL", group = "CallLink", conflicts_with_all = NATS_CONFLICTS, display_order = 4)]
+        nats: Option<String>,
         /// Send the procedure and every `then` call at once, without waiting for each
         /// answer: the methods name "the handle the procedure's call returns" (pipelining,
         /// a round trip saved per call on a slow link). They may then run in any order on
         /// the device; the results print in the command line's order.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "nats")]
         pipelined: bool,
-        /// The procedure's name (`wirecall list` shows them).
+        /// The procedure's name (`wirecall list` shows them). With --nats, the device's id
+        /// comes first: DEVICE PROCEDURE (`wirecall list --nats URL` shows them).
         procedure: String,
         /// The arguments: one JSON value (`[1, 2]` by position, `{"a": 1, "b": 2}` by name,
         /// or a bare value for a single parameter), `@FILE` to read it from a file, or `-`
@@ -218,7 +245,11 @@ enum Command {
     },
 }
 
-/// `wirecall call --help`'s words on handles, then the exit codes.
+/// The options of a link to a device that mean nothing on NATS (the gateway owns the
+/// device's link): refused with `--nats` rather than ignored.
+const NATS_CONFLICTS: [&str; 5] = ["baud", "schema", "no_cache", "max_frame", "max_calls"];
+
+/// `wirecall call --help`'s words on handles and on NATS, then the exit codes.
 const CALL_HELP: &str = concat!(
     "\
 Handles: a procedure that returns a handle (`open(name: String<16>) -> handle Channel` in
@@ -233,6 +264,13 @@ session, and prints the result on a line of its own:
 An unknown method or arguments that do not fit are refused before anything is sent; the
 first call that fails stops the chain, with its exit code. The handle is released when the
 command ends.
+
+On NATS (--nats URL DEVICE PROCEDURE [ARGS]): --timeout is sent as the call's deadline
+(header Wirecall-Timeout-Ms; for a server stream, the whole stream's), and the gateway's errors exit as the same failures on a link
+do (400 and 413: 2; 504: 3; 409: 5; 503 Busy and the device's errors: 1; the device not
+connected or no gateway serving it: 4). On Ctrl-C the call is cancelled on the device
+(`wirecall.DEVICE.PROCEDURE.cancel`) and the command exits 130. A server stream's items
+print one JSON line each, as `wirecall stream` prints them.
 
 ",
     failure::exit_codes!()
@@ -472,12 +510,26 @@ fn main() {
             memory_mib: memory_mib as usize,
             cpu_ms,
         }),
-        Command::List { target, json } => list::run(&target, json),
+        Command::List {
+            target,
+            nats: Some(url),
+            device,
+            json,
+        } => nats::list(&url, device.as_deref(), target.timeout, json),
+        Command::List { target, json, .. } => list::run(&target, json),
+        Command::Call {
+            target,
+            nats: Some(url),
+            procedure: device,
+            args,
+            ..
+        } => nats::call(&url, target.timeout, &device, &args),
         Command::Call {
             target,
             pipelined,
             procedure,
             args,
+            ..
         } => call::run(&target, &procedure, &args, pipelined),
         Command::Stream {
             target,

@@ -11,14 +11,21 @@
 //! Server streams publish each item as a message; a caller cancels by publishing its
 //! request's reply subject to `wirecall.ID.PROCEDURE.cancel`; a stopping gateway lets calls
 //! finish for `--grace` seconds. docs/NATS.md is the contract on the bus.
+//!
+//! `--watch DIR` puts every serial port in DIR (such as `/dev/serial/by-id`) on the bus
+//! while it is plugged in (`watch.rs`); every device, named or watched, is kept by
+//! `fleet.rs`, which tries again while one fails to come up.
 
 mod calls;
 mod device;
 mod failure;
+mod fleet;
 mod inflight;
 mod serve;
 mod streams;
+mod watch;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -32,16 +39,37 @@ use device::DeviceSpec;
     name = "wirecall-gateway",
     about = "Registers wirecall devices as NATS services: one endpoint per procedure"
 )]
+// Devices named, watched for, or both; not neither.
+#[command(group(
+    clap::ArgGroup::new("some devices")
+        .required(true)
+        .multiple(true)
+        .args(["devices", "watch"])
+))]
 struct Args {
     /// The NATS server, e.g. `nats://127.0.0.1:4222`.
     #[arg(long, value_name = "URL")]
     nats: String,
     /// A device: `ID=LINK_URL` (`tcp://HOST:PORT`, `unix:PATH`, `serial:///dev/X?baud=N`,
     /// `exec:COMMAND`). ID names its subjects (`wirecall.ID.PROCEDURE`): letters, digits,
-    /// `-` and `_`. Repeat for more devices.
-    #[arg(long = "device", value_name = "ID=LINK", required = true)]
+    /// `-` and `_`. Repeat for more devices. One that cannot be reached is reported and
+    /// tried again in the background (with a growing backoff) while the others serve.
+    #[arg(long = "device", value_name = "ID=LINK")]
     devices: Vec<DeviceSpec>,
-    /// How long to wait for each device's first link, session and manifest at start.
+    /// Serves every serial port in DIR while it is there, e.g. `/dev/serial/by-id`:
+    /// plugged in, an entry is opened at `--baud` and registered; unplugged, its service
+    /// leaves the bus. Its id is the entry's name with each character other than letters,
+    /// digits, `-` and `_` made `_` (and a leading `_` made `d`). Entries that are not
+    /// character devices (or links to one) are ignored; a second entry with an id already
+    /// taken is refused. DIR is looked at 4 times a second and may be missing for a while.
+    /// Repeatable; with or without `--device`.
+    #[arg(long, value_name = "DIR")]
+    watch: Vec<PathBuf>,
+    /// The baud rate of the serial ports found by `--watch`.
+    #[arg(long, value_name = "N", default_value_t = 115_200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    baud: u32,
+    /// How long each attempt to reach a device (its link, session and manifest) may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     connect_timeout: u64,
     /// The longest deadline a request may ask for (header `Wirecall-Timeout-Ms`); longer
@@ -87,25 +115,32 @@ async fn run(args: Args) -> Result<(), String> {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         max_timeout: Duration::from_secs(args.max_timeout),
     };
-    let mut services = Vec::with_capacity(args.devices.len());
+    let fleet = fleet::Fleet::new(nats.clone(), limits);
+    let mut keepers = Vec::with_capacity(args.devices.len());
+    let mut firsts = Vec::new();
     for spec in args.devices {
-        let device = device::Device::open(spec, limits).await?;
-        let service = serve::register(&nats, device).await?;
-        services.push(service);
+        // Two `--device` with one id is a mistake in the command line: refused at once.
+        let origin = format!("--device {}={}", spec.id, spec.link);
+        let (keeper, first) = fleet.keep(spec, &origin)?;
+        keepers.push(keeper);
+        firsts.push(first);
     }
-    // The test and scripts wait for this line: every service is registered by now.
+    let mut watcher = watch::Watcher::new(args.watch, args.baud, fleet.clone());
+    firsts.extend(watcher.poll().await);
+    // Every device present at start has had its first attempt (those that failed are
+    // being tried again in the background). The tests and scripts wait for this line.
+    futures_util::future::join_all(firsts).await;
+    fleet.synced().await?;
     eprintln!("wirecall-gateway: ready");
+    let (stop_watching, watching) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(watcher.run(watching));
     wait_for_stop().await;
     eprintln!("wirecall-gateway: stopping");
+    // Every device at once: each leaves the bus, then its calls have the same grace.
     let grace = Duration::from_secs(args.grace);
-    let stops = services.into_iter().map(|s| async move {
-        let id = s.id().to_string();
-        let cut = s.stop(grace).await;
-        if cut > 0 {
-            eprintln!("wirecall-gateway: device {id}: {cut} calls cut short by the stop");
-        }
-    });
-    futures_util::future::join_all(stops).await;
+    let _ = stop_watching.send(grace);
+    let _ = watcher.await;
+    futures_util::future::join_all(keepers.into_iter().map(|k| k.stop(grace))).await;
     // Buffered replies go out before the process ends.
     let _ = nats.flush().await;
     eprintln!("wirecall-gateway: stopped");

@@ -17,7 +17,7 @@ use crate::failure::{Ended, Failure};
 use crate::streams::{self, Sink};
 
 /// The subject prefix of every device's endpoints: `wirecall.ID.PROCEDURE`.
-const SUBJECT_ROOT: &str = "wirecall";
+pub(crate) const SUBJECT_ROOT: &str = "wirecall";
 
 /// A device being served: stop it with [`Served::stop`].
 pub(crate) struct Served {
@@ -125,11 +125,6 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
 }
 
 impl Served {
-    /// The device's id.
-    pub(crate) fn id(&self) -> &str {
-        &self.device.id
-    }
-
     /// Stops serving: the endpoints leave the queue group at once (so NATS sends new
     /// requests to another gateway), requests already delivered here are answered 503,
     /// calls in flight may finish for `grace`, then those still running are cancelled on

@@ -50,7 +50,10 @@ impl Sink {
             Some(s) => {
                 return Err(Failure::new(
                     400,
-                    format!("{SUBJECT_HEADER} `{s}` is not a subject to publish to"),
+                    format!(
+                        "{SUBJECT_HEADER} `{s}` is not a subject items may go to (no \
+                         wildcards, nothing under `$` or `wirecall.`)"
+                    ),
                 ))
             }
         };
@@ -113,11 +116,17 @@ impl Sink {
     }
 }
 
-/// A subject without wildcards or empty tokens.
+/// A subject a caller may have items published to: no wildcards or empty tokens, and
+/// none of the subjects where a message is itself a command. The gateway publishes with
+/// its own NATS permissions, so a caller must not make it send to `$JS.API.>` (JetStream's
+/// administration), `$SYS`/`$SRV` or `wirecall.>` (other devices' requests). An operator
+/// narrows this further with the gateway's publish permissions on the NATS server.
 fn is_publish_subject(s: &str) -> bool {
     !s.is_empty()
+        && !s.starts_with('$')
+        && s.split('.').next() != Some(crate::serve::SUBJECT_ROOT)
         && s.split('.')
-            .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.chars().any(|c| c.is_whitespace()))
+            .all(|t| !t.is_empty() && t != "*" && t != ">" && !t.chars().any(char::is_whitespace))
 }
 
 /// What the device's side of a stream hands to the publishing side.
@@ -235,7 +244,16 @@ mod tests {
     #[test]
     fn items_go_to_plain_subjects_only() {
         assert!(is_publish_subject("sensors.dev1.temp"));
-        for bad in ["", "a..b", "a.*", "a.>", "a b", ".a"] {
+        for bad in [
+            "",
+            "a..b",
+            "a.*",
+            "a.>",
+            "a b",
+            ".a",
+            "$JS.API.STREAM.DELETE.KEPT",
+            "wirecall.other.reset",
+        ] {
             assert!(!is_publish_subject(bad), "{bad}");
         }
     }

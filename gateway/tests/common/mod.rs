@@ -1,0 +1,369 @@
+//! What the gateway's test files share: child processes killed by their pid, the tools
+//! they need (`nats-server`, the `wirecall` binary, socat), a NATS server on a free port,
+//! the demo server, the gateway, and waiting for events with an upper bound.
+
+// Each test file uses a part of these.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use async_nats::Message;
+
+/// How long any one awaited event may take before the test fails (an upper bound on a
+/// wait for a line or a reply, never a sleep).
+pub(crate) const EVENT: Duration = Duration::from_secs(15);
+
+/// A child process, killed by its pid and reaped when dropped; its stderr lines arrive
+/// on `lines` (a thread reads them as they come, so the pipe never fills).
+pub(crate) struct Process {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Process {
+    /// Starts `command` with stderr read line by line.
+    pub(crate) fn start(command: &mut Command) -> Process {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        // Unbounded: a gateway with many devices says much, and must never block on it.
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                // Nobody waits any more: keep draining so the child never blocks.
+                let _ = tx.send(line);
+            }
+        });
+        Process { child, lines }
+    }
+
+    /// Waits for the first line `pick` accepts and returns what it made of it.
+    pub(crate) fn wait_for<T>(&self, what: &str, mut pick: impl FnMut(&str) -> Option<T>) -> T {
+        let end = Instant::now() + EVENT;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no {what} line: {e}"));
+            if let Some(found) = pick(&line) {
+                return found;
+            }
+        }
+    }
+
+    /// Lets the reader thread drain the rest of the output on its own.
+    pub(crate) fn detach_lines(&mut self) {
+        let (_, empty) = mpsc::channel();
+        drop(std::mem::replace(&mut self.lines, empty));
+    }
+
+    /// Waits (at most [`EVENT`]) for the process to end by itself, and says how it ended.
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + EVENT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < end, "the process did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process (SIGKILL, by its pid) and reaps it: when this returns, the
+    /// process and its sockets are gone.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Asks the process to end (SIGTERM, by its pid) and reaps it, as an unplugged device's
+    /// link goes away cleanly (socat removes its links); SIGKILL if it takes too long.
+    pub(crate) fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + EVENT;
+        while Instant::now() < end {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `wirecall` binary next to this test (target/debug/deps/THIS-TEST ->
+/// target/debug/wirecall), if built.
+fn wirecall_binary() -> Option<PathBuf> {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("wirecall"))
+        .filter(|p| p.exists())
+}
+
+/// Whether `program --version` (or `-V`) runs.
+pub(crate) fn installed(program: &str, version_flag: &str) -> bool {
+    Command::new(program)
+        .arg(version_flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `nats-server` and the `wirecall` binary, or `None` (after saying why) when one is
+/// missing and `WIRECALL_REQUIRE_NATS` is not `1`.
+pub(crate) fn tools() -> Option<PathBuf> {
+    let nats = installed("nats-server", "--version");
+    let wirecall = wirecall_binary();
+    let why = match (nats, &wirecall) {
+        (true, Some(_)) => return wirecall,
+        (false, _) => "nats-server is not installed",
+        (true, None) => "the wirecall binary is not built (cargo build -p wirecall-cli)",
+    };
+    skip(why, "WIRECALL_REQUIRE_NATS");
+    None
+}
+
+/// [`tools`], and socat too (for its pty pairs).
+pub(crate) fn tools_and_socat() -> Option<PathBuf> {
+    let wirecall = tools()?;
+    if installed("socat", "-V") {
+        return Some(wirecall);
+    }
+    skip("socat is not installed", "WIRECALL_REQUIRE_NATS");
+    None
+}
+
+/// Says why a test does not run; a failure instead when `require` is `1`.
+pub(crate) fn skip(why: &str, require: &str) {
+    assert!(
+        std::env::var(require).as_deref() != Ok("1"),
+        "{require}=1, and {why}"
+    );
+    eprintln!("skipped: {why}");
+}
+
+/// A running `nats-server` and its monitoring port.
+pub(crate) struct Nats {
+    /// The server process.
+    pub(crate) process: Process,
+    /// `HOST:PORT` of its HTTP monitoring.
+    monitor: String,
+}
+
+impl Nats {
+    /// How many client connections the server has now (its `/connz`): a killed client
+    /// is gone from the bus exactly when the server has dropped its connection.
+    pub(crate) fn connections(&self) -> u64 {
+        use std::io::{Read, Write};
+        let mut http = std::net::TcpStream::connect(&self.monitor).unwrap();
+        write!(
+            http,
+            "GET /connz HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.monitor
+        )
+        .unwrap();
+        let mut answer = String::new();
+        http.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let connz: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("/connz is not JSON ({e}): {answer}"));
+        connz["num_connections"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no num_connections in {connz}"))
+    }
+}
+
+/// A `nats-server` on a free loopback port, and its URL.
+pub(crate) fn nats_server() -> (Nats, String) {
+    nats_server_with(&[])
+}
+
+/// [`nats_server`] with more arguments (`-js -sd DIR` for JetStream).
+pub(crate) fn nats_server_with(extra: &[&std::ffi::OsStr]) -> (Nats, String) {
+    // `-p -1`, `-m -1`: nats-server picks free ports and logs them, so none is guessed.
+    let mut nats = Process::start(
+        Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1"])
+            .args(extra),
+    );
+    let monitor = nats.wait_for("nats-server monitoring", |l| {
+        l.split_once("Starting http monitor on ")
+            .map(|(_, addr)| addr.trim().to_string())
+    });
+    let addr = nats.wait_for("nats-server listening", |l| {
+        l.split_once("Listening for client connections on ")
+            .map(|(_, addr)| addr.trim().to_string())
+    });
+    nats.wait_for("nats-server ready", |l| {
+        l.contains("Server is ready").then_some(())
+    });
+    nats.detach_lines();
+    (
+        Nats {
+            process: nats,
+            monitor,
+        },
+        format!("nats://{addr}"),
+    )
+}
+
+/// `wirecall serve ARGS` (the demo service), once it says it serves; returns it and what
+/// follows ` on ` in that line (`tcp ADDR`, `unix PATH`, `PATH at N baud`).
+pub(crate) fn demo_server(wirecall: &Path, args: &[&str]) -> (Process, String) {
+    let mut device = Process::start(Command::new(wirecall).arg("serve").args(args));
+    let on = device.wait_for("wirecall serving", |l| {
+        l.split_once("serving the demo service on ")
+            .map(|(_, on)| on.trim().to_string())
+    });
+    device.detach_lines();
+    (device, on)
+}
+
+/// `wirecall-gateway --nats URL ARGS`, once it says it is ready (its lines before that are
+/// checked by `check`). Its later lines stay readable with [`Process::wait_for`].
+pub(crate) fn gateway(nats_url: &str, args: &[&str], mut check: impl FnMut(&str)) -> Process {
+    let gateway = Process::start(
+        Command::new(env!("CARGO_BIN_EXE_wirecall-gateway"))
+            .args(["--nats", nats_url])
+            .args(args),
+    );
+    gateway.wait_for("gateway ready", |l| {
+        check(l);
+        l.contains("wirecall-gateway: ready").then_some(())
+    });
+    gateway
+}
+
+/// A NATS client whose requests wait at most [`EVENT`].
+pub(crate) async fn client(nats_url: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .request_timeout(Some(EVENT))
+        .connect(nats_url)
+        .await
+        .unwrap()
+}
+
+/// Polls `check` until it is true; fails the test after [`EVENT`], naming `what`.
+pub(crate) async fn wait_until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let end = Instant::now() + EVENT;
+    while !check().await {
+        assert!(Instant::now() < end, "{what}: not within {EVENT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A reply's error code (`Nats-Service-Error-Code`), if it is an error.
+pub(crate) fn error_code(reply: &Message) -> Option<String> {
+    reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.as_str().to_string())
+}
+
+/// A reply's error text (`Nats-Service-Error`), empty if none.
+pub(crate) fn error_text(reply: &Message) -> String {
+    reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error"))
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// A successful reply's payload as text; fails the test on an error reply.
+pub(crate) fn ok_text(reply: &Message) -> String {
+    assert_eq!(error_code(reply), None, "{}", error_text(reply));
+    String::from_utf8(reply.payload.to_vec()).unwrap()
+}
+
+/// Whether service `wirecall-ID` is on the bus: `Some(true)` if it answers
+/// `$SRV.INFO.wirecall-ID`, `Some(false)` if NATS says "no responders" (nobody has
+/// subscribed), `None` if it is being taken off (still subscribed, no longer answering:
+/// a stopped service drops its subscriptions a moment after it stops answering).
+pub(crate) async fn service_state(client: &async_nats::Client, id: &str) -> Option<bool> {
+    let subject = format!("$SRV.INFO.wirecall-{id}");
+    let asked = client.request(subject.clone(), "".into());
+    match tokio::time::timeout(Duration::from_secs(1), asked).await {
+        Ok(Ok(_)) => Some(true),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Some(false),
+        Ok(Err(e)) => panic!("{subject}: {e}"),
+        Err(_) => None,
+    }
+}
+
+/// Whether service `wirecall-ID` answers `$SRV.INFO.wirecall-ID` now.
+pub(crate) async fn has_service(client: &async_nats::Client, id: &str) -> bool {
+    service_state(client, id).await == Some(true)
+}
+
+/// Whether nobody serves `wirecall-ID` now (NATS says "no responders").
+pub(crate) async fn lacks_service(client: &async_nats::Client, id: &str) -> bool {
+    service_state(client, id).await == Some(false)
+}
+
+/// A temporary directory of this test, removed on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    /// A new empty directory named after `tag`, the process and the thread.
+    pub(crate) fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "wirecall-gateway-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `socat` joining two new ptys, linked as `a` and `b`, once both links exist: a serial
+/// cable between two ports, one of them plugged into the gateway's watched directory.
+pub(crate) fn pty_pair(a: &Path, b: &Path) -> Process {
+    let socat = Process::start(Command::new("socat").args([
+        format!("pty,raw,echo=0,link={}", a.display()),
+        format!("pty,raw,echo=0,link={}", b.display()),
+    ]));
+    let end = Instant::now() + EVENT;
+    while !(a.exists() && b.exists()) {
+        assert!(Instant::now() < end, "socat made no ptys");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    socat
+}
