@@ -380,10 +380,16 @@ export class NatsBus {
 
   /** Flushes what is on its way (cancels among it), then closes the connection if this
    * bus made it. */
-  async close() {
-    if (this.nc.isClosed()) return;
+  close() {
+    // Once: a second close (say, a test's cleanup after the test closed it) waits for the first.
+    this.closing ??= this.#close();
+    return this.closing;
+  }
+
+  async #close() {
     for (const { fail } of this.#routes.values()) fail(new ConnectionLost("the bus was closed"));
     this.#routes.clear();
+    if (this.nc.isClosed()) return;
     this.subscription.unsubscribe();
     if (this.owned) await this.nc.drain();
     else await this.nc.flush();
