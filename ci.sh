@@ -85,18 +85,19 @@ demo_out=$(cargo run -q -p wirecall-cli --locked -- demo)
 echo "$demo_out" | tail -n 20
 grep -q "add(2, 40) = 42 .* 22 bytes on the wire" <<<"$demo_out"
 
-step "python: the wirecall package in a fresh virtual environment; its tests against the Rust command, demo server and firmware"
+step "python: the wirecall package in a fresh virtual environment; its tests against the Rust command, demo server, firmware and NATS gateway"
 # The venv module is a separate package on Debian and Ubuntu.
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
 fi
-cargo build -q -p wirecall-cli --locked
+cargo build -q -p wirecall-cli -p wirecall-gateway --locked
 python3 -m venv --clear target/python-venv
-target/python-venv/bin/pip install -q --disable-pip-version-check "./python[test,lint]"
+target/python-venv/bin/pip install -q --disable-pip-version-check "./python[test,lint,nats]"
 target/python-venv/bin/python -m pyflakes python/src python/tests python/bench
 target/python-venv/bin/python -m mypy --config-file python/pyproject.toml python/src/wirecall
-python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" ../target/python-venv/bin/python -m pytest -q \
+python_log=$(cd python && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_REQUIRE_NATS=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" \
+    WIRECALL_GATEWAY_BIN="$PWD/../target/debug/wirecall-gateway" ../target/python-venv/bin/python -m pytest -q \
     -p no:cacheprovider tests 2>&1) || { echo "$python_log"; echo "python tests failed"; exit 1; }
 echo "$python_log" | tail -n 3
 python_passed=$(grep -oE '[0-9]+ passed' <<<"$python_log" | tail -n 1 | awk '{print $1}')
@@ -107,7 +108,7 @@ cargo clippy --target wasm32-unknown-unknown -p wirecall-guest -p wirecall-guest
 cargo build --target wasm32-unknown-unknown --release -p wirecall-guest-example --locked
 ls -l target/wasm32-unknown-unknown/release/wirecall_guest_example.wasm
 
-step "javascript: the core compiled to WebAssembly, the npm package's tests against the Rust command, demo server and firmware, the demo page in headless Chromium"
+step "javascript: the core compiled to WebAssembly, the npm package's tests against the Rust command, demo server, firmware and NATS gateway, the demo page in headless Chromium"
 # The wasm target, and wasm-bindgen's CLI at exactly the version js/wasm pins (the glue it
 # writes must match the crate). Installed without --locked: the registry mirror lacks the
 # webpki-roots version its lock file names (about 5 minutes, once per machine).
@@ -126,7 +127,9 @@ for f in js/dist/wirecall_wasm_bg.wasm js/dist/wirecall_wasm.js; do
 done
 # The Rust calc server, whose manifest the JavaScript copy of calc must match byte for byte.
 cargo build -q -p wirecall-tests --bin calc-server --locked
-js_log=$(cd js && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_REQUIRE_GUEST=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" node --test test/ 2>&1) \
+# npm ci installs the optional `nats` package (wirecall/nats), as package-lock.json pins it.
+js_log=$(cd js && WIRECALL_REQUIRE_FIRMWARE=1 WIRECALL_REQUIRE_GUEST=1 WIRECALL_REQUIRE_NATS=1 WIRECALL_BIN="$PWD/../target/debug/wirecall" \
+    WIRECALL_GATEWAY_BIN="$PWD/../target/debug/wirecall-gateway" node --test test/ 2>&1) \
     || { echo "$js_log"; echo "javascript tests failed"; exit 1; }
 echo "$js_log" | grep -E '^# (tests|pass|fail|skipped)'
 js_passed=$(grep -oP '^# pass \K[0-9]+' <<<"$js_log")

@@ -97,7 +97,7 @@ async function compile(files) {
       compilerOptions: {
         strict: true, noEmit: true, target: "es2022", lib: ["es2022", "dom"],
         module: "nodenext", moduleResolution: "nodenext",
-        paths: { wirecall: [path.join(JS, "src/index.d.ts")] },
+        paths: { wirecall: [path.join(JS, "src/index.d.ts")], "wirecall/nats": [path.join(JS, "src/nats.d.ts")] },
       },
       files: Object.keys(files).filter((f) => f.endsWith(".ts")),
     };
@@ -165,4 +165,34 @@ export async function main() {
   assert.notEqual(code, 0);
   assert.match(output, /bad\.ts\(7,.*Argument of type 'string' is not assignable to parameter of type 'number'/);
   assert.match(output, /bad\.ts\(9,.*Argument of type '"Dim"' is not assignable/);
+});
+
+const NATS_USE = `
+import { connectNats, NoGateway, type NatsStream } from "wirecall/nats";
+import { ConnectionLost } from "wirecall";
+
+export async function main(): Promise<number> {
+  const bus = await connectNats("nats://127.0.0.1:4222", { timeoutMs: 1000, name: "types" });
+  const devices = await bus.devices({ quietMs: 100 });
+  const signature: string = devices[0].procedures[0].signature;
+  const dev = bus.device("demo", { timeoutMs: 500 });
+  const sum = await dev.add(2, 40);
+  for await (const x of dev.count(5)) void x;
+  const stream: NatsStream = dev.stream("count", 5);
+  const abort = new AbortController();
+  await dev.with({ signal: abort.signal, idleMs: 100 }).call("add", 1, 2);
+  void (new NoGateway("x") satisfies ConnectionLost);
+  await bus.close();
+  return signature.length + Number(sum) + (stream.count ?? 0);
+}
+`;
+
+const natsTypes = tsc || (existsSync(path.join(JS, "node_modules/nats")) ? false : "the nats package is not installed in js/node_modules");
+
+test("wirecall/nats's declarations compile with code that uses them, and a wrong id does not", { skip: natsTypes }, async () => {
+  const good = await compile({ "use.ts": NATS_USE });
+  assert.equal(good.code, 0, good.output);
+  const bad = await compile({ "bad.ts": 'import { connectNats } from "wirecall/nats";\nexport async function main() {\n  (await connectNats()).device(7);\n}\n' });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.output, /bad\.ts\(3,.*Argument of type 'number' is not assignable to parameter of type 'string'/);
 });
