@@ -56,18 +56,27 @@ pub(crate) fn check_up(device: &Device) -> Result<(), Failure> {
     }
 }
 
-/// Makes the call: the JSON result, or why not.
+/// The device's side of a call the gateway answered before it ended (it was cancelled or
+/// cut while waiting to start, or left to run past its cancel): awaited before the call's
+/// slot is given back.
+pub(crate) type Leftover = tokio::task::JoinHandle<Result<Vec<u8>, Failure>>;
+
+/// Makes the call: the JSON result, or why not; answered at once when the gateway ends
+/// the call (a cancel, a stop), with what is still running on the device as a
+/// [`Leftover`].
 pub(crate) async fn answer(
     device: &Arc<Device>,
     p: &Arc<Procedure>,
     asked: Asked,
     ticket: &Arc<Ticket>,
-) -> Result<Vec<u8>, Failure> {
-    check_up(device)?;
+) -> (Result<Vec<u8>, Failure>, Option<Leftover>) {
+    if let Err(f) = check_up(device) {
+        return (Err(f), None);
+    }
     let (d, t, id) = (device.clone(), ticket.clone(), p.id);
     // One blocking thread per call in flight (the device's permits bound them): the
     // host client's calls block, and its session is what reconnects serial links.
-    let outcome = tokio::task::spawn_blocking(move || {
+    let mut call = tokio::task::spawn_blocking(move || {
         t.check_not_ended(&d.id)?;
         let left = left_until(asked.deadline)?;
         let pending = d
@@ -76,12 +85,19 @@ pub(crate) async fn answer(
             .map_err(|e| failure_of(&d.id, &e, t.ended()))?;
         t.started(pending.canceller());
         pending.wait().map_err(|e| failure_of(&d.id, &e, t.ended()))
-    })
-    .await
-    .map_err(|e| Failure::new(500, format!("the call's task failed: {e}")))??;
-    let value = decode_output(p, &outcome)
-        .map_err(|e| Failure::new(502, format!("the device's result did not decode: {e}")))?;
-    Ok(value.to_string().into_bytes())
+    });
+    let outcome = tokio::select! {
+        joined = &mut call => joined
+            .map_err(|e| Failure::new(500, format!("the call's task failed: {e}")))
+            .and_then(|r| r),
+        why = ticket.until_ended() => return (Err(ticket.failure(&device.id, why)), Some(call)),
+    };
+    let result = outcome.and_then(|out| {
+        decode_output(p, &out)
+            .map(|value| value.to_string().into_bytes())
+            .map_err(|e| Failure::new(502, format!("the device's result did not decode: {e}")))
+    });
+    (result, None)
 }
 
 /// What is left of the request's time; 504 if nothing.

@@ -109,13 +109,26 @@ impl Device {
             options,
         )
         .map_err(|e| format!("device {id}: {e}"))?;
+        let lost = || format!("device {id}: the link was lost after the handshake");
+        if !client.wait_connected(timeout) {
+            return Err(format!(
+                "device {id}: no session within {} s",
+                timeout.as_secs_f64()
+            ));
+        }
+        let before = client.peer().ok_or_else(lost)?;
         let bytes = client
             .manifest(Some(timeout))
             .map_err(|e| format!("device {id}: cannot read its manifest: {e}"))?;
-        let schema = client
-            .peer()
-            .map(|p| p.schema)
-            .ok_or_else(|| format!("device {id}: the link was lost after the handshake"))?;
+        let peer = client.peer().ok_or_else(lost)?;
+        let schema = peer.schema;
+        if before.schema != schema {
+            // Re-flashed (or restarted into another schema) while its manifest was read:
+            // which session's the manifest is cannot be told. The next attempt will know.
+            return Err(format!(
+                "device {id}: its schema changed while its manifest was read"
+            ));
+        }
         let manifest = Manifest::parse(&bytes)
             .map_err(|e| format!("device {id}: its manifest does not parse: {e}"))?;
         Ok(Device {
@@ -124,7 +137,11 @@ impl Device {
             client,
             manifest,
             schema,
-            permits: Arc::new(Semaphore::new(max_calls)),
+            // The device's own limit when it is lower than the client's: a call past it
+            // is answered Busy at once instead of waiting in the client for a slot.
+            permits: Arc::new(Semaphore::new(
+                max_calls.min(usize::try_from(peer.max_inbound).unwrap_or(usize::MAX)),
+            )),
             default_timeout,
             max_timeout: limits.max_timeout,
             inflight: Arc::default(),

@@ -1,33 +1,60 @@
 //! The calls one device has in flight through this gateway, by the reply subject of their
 //! request: what a cancel message names, and what a stopping gateway cancels once its
 //! grace period is over.
+//!
+//! Ending a call here answers its caller at once (the answering task waits for
+//! [`Ticket::until_ended`] beside the device). Whether the device is told too depends on
+//! the device's cancel budget: see [`DEVICE_CANCELS`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use wirecall_adapters::host::{CallCanceller, ClientError};
 
 use crate::failure::{failure_of, Ended, Failure};
 
-/// One call's entry: how to cancel it once it started, and why the gateway ended it.
+/// Cancels passed on to one device per [`DEVICE_CANCEL_WINDOW`]. A device resets a link on
+/// which more than 32 requests per 10 s are cancelled while being served (its
+/// `abandon_budget`, the guard against the rapid-reset pattern), which would fail every
+/// caller's calls to hold off one caller's cancels. So the gateway passes on half that;
+/// past it, a cancelled call is answered 499 at once all the same and left to run to its
+/// end (or deadline) on the device, its slot held until then.
+pub(crate) const DEVICE_CANCELS: usize = 16;
+/// The window of [`DEVICE_CANCELS`].
+pub(crate) const DEVICE_CANCEL_WINDOW: Duration = Duration::from_secs(10);
+
+/// How many cancels of requests not (yet) seen are remembered, and for how long: a cancel
+/// can overtake its request inside the gateway (different tasks read them), while a
+/// cancel that came after its call ended (a caller's timeout racing the answer), or one
+/// for a request another gateway took, must not linger to end a later request.
+const EARLY_CANCELS: usize = 256;
+const EARLY_CANCEL_LIFE: Duration = Duration::from_secs(2);
+
+/// One call's state: how to cancel it once it started, and why the gateway ended it.
 #[derive(Default)]
-struct Entry {
+struct State {
     canceller: Option<CallCanceller>,
     ended: Option<Ended>,
 }
 
-/// How many cancels of requests not (yet) seen are remembered: a cancel can overtake its
-/// request inside the gateway (they are read by different tasks), and every gateway of a
-/// queue group hears every cancel, most of them for requests another gateway took.
-const EARLY_CANCELS: usize = 256;
+/// One call's entry.
+#[derive(Default)]
+struct Entry {
+    state: Mutex<State>,
+    /// Woken when the call is ended.
+    ended: Notify,
+}
 
 /// A device's calls in flight.
 #[derive(Default)]
 pub(crate) struct Inflight {
-    calls: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
+    calls: Mutex<HashMap<String, Arc<Entry>>>,
     /// Reply subjects cancelled before their request was entered, oldest first.
-    early: Mutex<VecDeque<String>>,
+    early: Mutex<VecDeque<(String, Instant)>>,
+    /// When cancels were last passed on to the device, oldest first.
+    sent: Mutex<VecDeque<Instant>>,
     /// Woken whenever a call leaves, for a stop that waits for the last one.
     left: Notify,
 }
@@ -36,7 +63,7 @@ pub(crate) struct Inflight {
 pub(crate) struct Ticket {
     inflight: Arc<Inflight>,
     reply: String,
-    entry: Arc<Mutex<Entry>>,
+    entry: Arc<Entry>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,15 +79,20 @@ impl Inflight {
             return None;
         }
         let mut early = lock(&self.early);
-        let ended = early.iter().position(|r| r == reply).map(|at| {
+        let now = Instant::now();
+        early.retain(|(_, at)| now.duration_since(*at) < EARLY_CANCEL_LIFE);
+        let ended = early.iter().position(|(r, _)| r == reply).map(|at| {
             early.remove(at);
             Ended::ByCaller
         });
         drop(early);
-        let entry = Arc::new(Mutex::new(Entry {
-            canceller: None,
-            ended,
-        }));
+        let entry = Arc::new(Entry {
+            state: Mutex::new(State {
+                canceller: None,
+                ended,
+            }),
+            ended: Notify::new(),
+        });
         calls.insert(reply.to_string(), entry.clone());
         Some(Ticket {
             inflight: self.clone(),
@@ -70,7 +102,7 @@ impl Inflight {
     }
 
     /// Ends the call answered on `reply`, if it is here (true); if not, remembers it for a
-    /// while in case its request is still on its way.
+    /// moment in case its request is still on its way.
     pub(crate) fn end(&self, reply: &str, why: Ended) -> bool {
         let calls = lock(&self.calls);
         let Some(entry) = calls.get(reply).cloned() else {
@@ -78,17 +110,17 @@ impl Inflight {
             if early.len() == EARLY_CANCELS {
                 early.pop_front();
             }
-            early.push_back(reply.to_string());
+            early.push_back((reply.to_string(), Instant::now()));
             return false;
         };
         drop(calls);
-        end_entry(&entry, why)
+        self.end_entry(&entry, why)
     }
 
     /// Ends every call in flight (a stop past its grace period); how many.
     pub(crate) fn end_all(&self, why: Ended) -> usize {
         let entries: Vec<_> = lock(&self.calls).values().cloned().collect();
-        entries.iter().filter(|e| end_entry(e, why)).count()
+        entries.iter().filter(|e| self.end_entry(e, why)).count()
     }
 
     /// How many calls are in flight.
@@ -106,49 +138,94 @@ impl Inflight {
             left.await;
         }
     }
-}
 
-/// Marks the entry ended and cancels its call if it started; true unless it was ended
-/// already.
-fn end_entry(entry: &Mutex<Entry>, why: Ended) -> bool {
-    let mut e = lock(entry);
-    if e.ended.is_some() {
-        return false;
+    /// Marks the entry ended, wakes its answering task, and cancels its call on the device
+    /// if it started and the budget allows; true unless it was ended already.
+    fn end_entry(&self, entry: &Entry, why: Ended) -> bool {
+        let mut state = lock(&entry.state);
+        if state.ended.is_some() {
+            return false;
+        }
+        state.ended = Some(why);
+        if let Some(c) = state.canceller.clone() {
+            self.cancel_on_device(c);
+        }
+        drop(state);
+        entry.ended.notify_waiters();
+        true
     }
-    e.ended = Some(why);
-    if let Some(c) = &e.canceller {
-        c.cancel();
+
+    /// Tells the device, within its cancel budget ([`DEVICE_CANCELS`]). Off the async
+    /// threads when on one: a cancel writes to the link, which may take a serial tick.
+    fn cancel_on_device(&self, canceller: CallCanceller) {
+        {
+            let mut sent = lock(&self.sent);
+            let now = Instant::now();
+            while sent
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= DEVICE_CANCEL_WINDOW)
+            {
+                sent.pop_front();
+            }
+            if sent.len() >= DEVICE_CANCELS {
+                return; // left to run to its end: see DEVICE_CANCELS
+            }
+            sent.push_back(now);
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || canceller.cancel());
+            }
+            Err(_) => {
+                canceller.cancel();
+            }
+        }
     }
-    true
 }
 
 impl Ticket {
     /// Records how to cancel the call, now that it started: at once if it was ended
     /// meanwhile (the cancel message came before the call was sent).
     pub(crate) fn started(&self, canceller: CallCanceller) {
-        let mut e = lock(&self.entry);
-        if e.ended.is_some() {
-            canceller.cancel();
+        let mut state = lock(&self.entry.state);
+        if state.ended.is_some() {
+            self.inflight.cancel_on_device(canceller.clone());
         }
-        e.canceller = Some(canceller);
+        state.canceller = Some(canceller);
     }
 
     /// Why the gateway ended the call, if it did.
     pub(crate) fn ended(&self) -> Option<Ended> {
-        lock(&self.entry).ended
+        lock(&self.entry.state).ended
+    }
+
+    /// Returns once the gateway ended the call (at once if it had).
+    pub(crate) async fn until_ended(&self) -> Ended {
+        loop {
+            let woken = self.entry.ended.notified();
+            if let Some(why) = self.ended() {
+                return why;
+            }
+            woken.await;
+        }
+    }
+
+    /// The answer for a call the gateway ended.
+    pub(crate) fn failure(&self, device: &str, why: Ended) -> Failure {
+        failure_of(device, &ClientError::Cancelled, Some(why))
     }
 
     /// The answer for a call ended before it could start (its cancel came first).
     pub(crate) fn check_not_ended(&self, device: &str) -> Result<(), Failure> {
         match self.ended() {
-            Some(why) => Err(failure_of(device, &ClientError::Cancelled, Some(why))),
+            Some(why) => Err(self.failure(device, why)),
             None => Ok(()),
         }
     }
 
     /// Ends the call (for a reason found by its own task).
     pub(crate) fn end(&self, why: Ended) {
-        end_entry(&self.entry, why);
+        self.inflight.end_entry(&self.entry, why);
     }
 }
 
@@ -160,7 +237,7 @@ impl Drop for Ticket {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -200,16 +277,33 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn drained_waits_for_the_last_call() {
+    #[test]
+    fn an_early_cancel_is_forgotten_after_a_moment() {
         let inflight = Arc::new(Inflight::default());
-        let t = inflight.enter("r").unwrap();
+        let long_ago = Instant::now()
+            .checked_sub(EARLY_CANCEL_LIFE)
+            .expect("the clock is past EARLY_CANCEL_LIFE");
+        lock(&inflight.early).push_back(("_INBOX.late".to_string(), long_ago));
+        assert_eq!(inflight.enter("_INBOX.late").unwrap().ended(), None);
+    }
+
+    #[tokio::test]
+    async fn drained_waits_for_the_last_call_and_until_ended_for_the_end() {
+        let inflight = Arc::new(Inflight::default());
+        let t = Arc::new(inflight.enter("r").unwrap());
         let waiting = tokio::spawn({
             let inflight = inflight.clone();
             async move { inflight.drained().await }
         });
+        let ending = tokio::spawn({
+            let t = t.clone();
+            async move { t.until_ended().await }
+        });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
+        assert!(!ending.is_finished());
+        assert_eq!(inflight.end_all(Ended::ShuttingDown), 1);
+        assert_eq!(ending.await.unwrap(), Ended::ShuttingDown);
         drop(t);
         waiting.await.unwrap();
         assert_eq!(inflight.end_all(Ended::ShuttingDown), 0);

@@ -98,7 +98,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let outcome = runtime.block_on(run(args));
+    // A blocking thread still waiting on a device (a call left to run past its cancel, an
+    // open that hangs) must not hold the process: dropping the runtime would wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wirecall-gateway: {e}");

@@ -24,6 +24,9 @@ pub(crate) struct Served {
     service: Service,
     device: Arc<Device>,
     cancels: tokio::task::JoinHandle<()>,
+    /// The endpoints' request loops: they end once their subscriptions are gone, having
+    /// answered 503 to every request delivered after the stop began.
+    endpoints: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Registers `device` as service `wirecall-ID` and serves its requests until stopped.
@@ -71,6 +74,7 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
         .await
         .map_err(|e| format!("device {id}: cannot register its NATS service: {e}"))?;
     let mut served = Vec::new();
+    let mut endpoints = Vec::new();
     for p in &device.manifest.procedures {
         if let Some(why) = left_out(p) {
             eprintln!(
@@ -95,12 +99,12 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
             .add(format!("{SUBJECT_ROOT}.{id}.{}", p.name))
             .await
             .map_err(|e| format!("device {id}: cannot add endpoint {}: {e}", p.name))?;
-        tokio::spawn(serve_endpoint(
+        endpoints.push(tokio::spawn(serve_endpoint(
             endpoint,
             nats.clone(),
             device.clone(),
             Arc::new(p.clone()),
-        ));
+        )));
         served.push(p.name.as_str());
     }
     let inflight = device.inflight.clone();
@@ -121,6 +125,7 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
         service,
         device,
         cancels,
+        endpoints,
     })
 }
 
@@ -133,6 +138,11 @@ impl Served {
         self.device.stopping.store(true, Ordering::SeqCst);
         // A stopped service leaves the bus's directory at once instead of timing out of it.
         let _ = self.service.stop().await;
+        // Every request NATS delivered before the unsubscription is taken in (and each is
+        // in flight, or answered 503) before the wait for calls in flight begins. Bounded:
+        // a connection to NATS that is gone never confirms the unsubscription.
+        let loops = futures_util::future::join_all(self.endpoints);
+        let _ = tokio::time::timeout(Duration::from_secs(2), loops).await;
         let inflight = &self.device.inflight;
         let cut = match tokio::time::timeout(grace, inflight.drained()).await {
             Ok(()) => 0,
@@ -143,6 +153,13 @@ impl Served {
         self.cancels.abort();
         cut
     }
+}
+
+/// Whether the gateway may publish an answer (or stream items) to `reply`: not under `$`
+/// (JetStream's and the system's APIs, where a message is a command) nor under the
+/// gateway's own `wirecall.` (devices' requests and cancels).
+pub(crate) fn is_answerable(reply: &str) -> bool {
+    !reply.starts_with('$') && reply.split('.').next() != Some(SUBJECT_ROOT)
 }
 
 /// Why procedure `p` gets no endpoint, if it does not.
@@ -168,10 +185,16 @@ async fn serve_endpoint(
     p: Arc<Procedure>,
 ) {
     while let Some(request) = endpoint.next().await {
-        // Nobody could hear the answer of a request without a reply subject.
+        // Nobody could hear the answer of a request without a reply subject; and one
+        // whose reply subject is a command (JetStream's API under `$JS.API`, the system's,
+        // another device's requests) gets none: the gateway answers with its own NATS
+        // permissions, and an answer there would act for the caller.
         let Some(reply) = request.message.reply.clone() else {
             continue;
         };
+        if !is_answerable(&reply) {
+            continue;
+        }
         if device.stopping.load(Ordering::SeqCst) {
             let e = Failure::new(
                 503,
@@ -199,6 +222,17 @@ async fn serve_endpoint(
             let _ = request.respond(Err(e.into())).await;
             continue;
         };
+        if device.stopping.load(Ordering::SeqCst) {
+            // The stop began between the check above and the entry: its wait for calls
+            // in flight may have found none, so this one is not started.
+            drop(ticket);
+            let e = Failure::new(
+                503,
+                "the gateway is shutting down: call again (another gateway may serve it)",
+            );
+            let _ = request.respond(Err(e.into())).await;
+            continue;
+        }
         let ticket = Arc::new(ticket);
         let (nats, device, p) = (nats.clone(), device.clone(), p.clone());
         tokio::spawn(async move {
@@ -214,13 +248,17 @@ async fn serve_endpoint(
                     }
                 }
             } else {
-                let outcome = match asked {
+                let (outcome, leftover) = match asked {
                     Ok(asked) => calls::answer(&device, &p, asked, &ticket).await,
-                    Err(f) => Err(f),
+                    Err(f) => (Err(f), None),
                 };
                 let _ = request
                     .respond(outcome.map(Into::into).map_err(Into::into))
                     .await;
+                if let Some(still) = leftover {
+                    // Answered already; the device's slot is held until its call ends.
+                    let _ = still.await;
+                }
             }
             drop(permit);
             drop(ticket);

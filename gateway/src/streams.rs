@@ -15,6 +15,9 @@ use crate::device::Device;
 use crate::failure::{failure_of, Ended, Failure};
 use crate::inflight::Ticket;
 
+/// How many items the device's side may take ahead of what NATS has taken.
+const ITEMS_AHEAD: usize = 16;
+
 /// Header of each item's message: its number, from 1.
 pub(crate) const ITEM_HEADER: &str = "Wirecall-Item";
 /// Header of the final message of a stream that ended well: how many items it had.
@@ -173,9 +176,11 @@ async fn run(
     ticket: &Arc<Ticket>,
 ) -> Result<(u64, String), Failure> {
     check_up(device)?;
-    // One item at a time between the two sides: the device's thread takes the next item
-    // (and so returns credit to the device) only once the last one was handed to NATS.
-    let (tx, mut rx) = mpsc::channel(1);
+    // A short queue between the two sides: the device's thread takes items (and so
+    // returns credit to the device) at most ITEMS_AHEAD ahead of what NATS has taken, so
+    // that a stream is never buffered without bound here, while the two threads do not
+    // hand over every single item (one wake-up per item halved the rate).
+    let (tx, mut rx) = mpsc::channel(ITEMS_AHEAD);
     let (d, t, id) = (device.clone(), ticket.clone(), p.id);
     let reader = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
         t.check_not_ended(&d.id)?;
@@ -203,7 +208,17 @@ async fn run(
     });
     let mut n = 0u64;
     let mut outcome = None;
-    while let Some(got) = rx.recv().await {
+    loop {
+        let got = tokio::select! {
+            got = rx.recv() => got,
+            why = ticket.until_ended() => {
+                // A cancel or a stop: answered now, and nothing more is published. The
+                // device's thread ends at its next item or its deadline (dropping the
+                // stream cancels it on the device, if that was not done already).
+                return Err(ticket.failure(&device.id, why));
+            }
+        };
+        let Some(got) = got else { break };
         match got {
             FromDevice::Item(bytes) => {
                 n += 1;
@@ -214,9 +229,9 @@ async fn run(
                     Err(f) => Err(f),
                 };
                 if let Err(f) = sent {
+                    // As for a cancel: the device's side ends on its own.
                     ticket.end(Ended::NotKept);
-                    outcome = Some(Err(f));
-                    break;
+                    return Err(f);
                 }
             }
             FromDevice::Over(over) => {

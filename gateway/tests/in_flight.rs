@@ -30,6 +30,11 @@ struct Bus {
 
 impl Bus {
     fn start(jetstream: bool, gateway_args: &[&str]) -> Option<Bus> {
+        Bus::start_with(jetstream, &[], gateway_args)
+    }
+
+    /// [`start`](Self::start) with more arguments for `wirecall serve`.
+    fn start_with(jetstream: bool, device_args: &[&str], gateway_args: &[&str]) -> Option<Bus> {
         let wirecall = tools()?;
         let store = jetstream.then(|| TempDir::new("js"));
         let extra: Vec<&std::ffi::OsStr> = match &store {
@@ -37,7 +42,7 @@ impl Bus {
             None => Vec::new(),
         };
         let (nats, nats_url) = nats_server_with(&extra);
-        let (device, device_addr) = start_demo(&wirecall, "127.0.0.1:0");
+        let (device, device_addr) = start_demo(&wirecall, "127.0.0.1:0", device_args);
         let demo = format!("demo=tcp://{device_addr}");
         let mut args = vec!["--device", demo.as_str()];
         args.extend_from_slice(gateway_args);
@@ -59,8 +64,10 @@ impl Bus {
 }
 
 /// `wirecall serve --tcp ADDR`, and the address it serves on.
-fn start_demo(wirecall: &Path, addr: &str) -> (Process, String) {
-    let (device, on) = demo_server(wirecall, &["--tcp", addr]);
+fn start_demo(wirecall: &Path, addr: &str, more: &[&str]) -> (Process, String) {
+    let mut args = vec!["--tcp", addr];
+    args.extend_from_slice(more);
+    let (device, on) = demo_server(wirecall, &args);
     let addr = on.strip_prefix("tcp ").unwrap().to_string();
     (device, addr)
 }
@@ -182,7 +189,9 @@ async fn a_server_stream_publishes_each_item_then_its_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_keeps_a_streams_items_when_asked() {
-    let Some(bus) = Bus::start(true, &[]) else {
+    // A device that serves one call at a time: the stream that cannot be kept must be
+    // cancelled on it, or the call after it finds no slot.
+    let Some(bus) = Bus::start_with(true, &["--max-calls", "1"], &[]) else {
         return;
     };
     let client = bus.client().await;
@@ -213,7 +222,14 @@ async fn jetstream_keeps_a_streams_items_when_asked() {
         ("Wirecall-Stream-Subject", "nowhere.demo"),
         ("Wirecall-JetStream", "true"),
     ];
-    publish_request(&client, "wirecall.demo.count", &inbox, &lost, "[10]").await;
+    publish_request(
+        &client,
+        "wirecall.demo.count",
+        &inbox,
+        &lost,
+        "[4000000000]",
+    )
+    .await;
     let end = next(&mut sub).await;
     assert_eq!(
         header(&end, "Nats-Service-Error-Code"),
@@ -224,8 +240,19 @@ async fn jetstream_keeps_a_streams_items_when_asked() {
         header(&end, "Nats-Service-Error").is_some_and(|t| t.contains("nowhere.demo")),
         "{end:?}"
     );
-    // The device's stream was cancelled: nothing is left in flight.
+    // The device's endless stream was cancelled: its one slot serves the next call.
     wait_state(&client, |(_, in_flight)| in_flight == 0).await;
+    let mut headers = HeaderMap::new();
+    headers.insert("Wirecall-Timeout-Ms", "10000");
+    let reply = client
+        .request_with_headers("wirecall.demo.add", headers, "[1, 2]".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::str::from_utf8(&reply.payload).unwrap(),
+        "3",
+        "{reply:?}"
+    );
     drop(bus);
 }
 
@@ -326,7 +353,7 @@ async fn a_device_that_is_down_is_answered_at_once_and_found_again() {
     assert!(started.elapsed() < EVENT);
 
     // The device comes back on the same address; the gateway's client finds it.
-    let (device, _) = start_demo(&bus.wirecall, &bus.device_addr);
+    let (device, _) = start_demo(&bus.wirecall, &bus.device_addr, &[]);
     bus.device = Some(device);
     wait_state(&client, |(connected, _)| connected).await;
     let reply = client
@@ -348,7 +375,14 @@ async fn a_stopping_gateway_finishes_calls_within_its_grace_then_cuts_the_rest()
     let (short_inbox, long_inbox) = (client.new_inbox(), client.new_inbox());
     let mut short_sub = client.subscribe(short_inbox.clone()).await.unwrap();
     let mut long_sub = client.subscribe(long_inbox.clone()).await.unwrap();
-    publish_request(&client, "wirecall.demo.sleep", &short_inbox, &long, "[300]").await;
+    publish_request(
+        &client,
+        "wirecall.demo.sleep",
+        &short_inbox,
+        &long,
+        "[1500]",
+    )
+    .await;
     publish_request(
         &client,
         "wirecall.demo.sleep",
@@ -386,5 +420,133 @@ async fn a_stopping_gateway_finishes_calls_within_its_grace_then_cuts_the_rest()
         .await
         .unwrap_err();
     assert_eq!(e.kind(), async_nats::RequestErrorKind::NoResponders, "{e}");
+    drop(bus);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_never_goes_to_a_subject_that_is_a_command() {
+    let Some(bus) = Bus::start(true, &[]) else {
+        return;
+    };
+    let client = bus.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "KEPT".into(),
+        subjects: vec!["kept.demo".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // An answer (here an error, an empty message) to JetStream's API would delete the
+    // stream with the gateway's permissions; one to a device's subject would call it.
+    publish_request(
+        &client,
+        "wirecall.demo.add",
+        "$JS.API.STREAM.DELETE.KEPT",
+        &[],
+        "not json",
+    )
+    .await;
+    publish_request(
+        &client,
+        "wirecall.demo.add",
+        "wirecall.demo.fail",
+        &[],
+        "[1, 2]",
+    )
+    .await;
+    // Requests of one endpoint are taken in order: once a later one is answered, the
+    // gateway has dealt with these.
+    let reply = client
+        .request("wirecall.demo.add", "[2, 40]".into())
+        .await
+        .unwrap();
+    assert_eq!(std::str::from_utf8(&reply.payload).unwrap(), "42");
+    client.flush().await.unwrap();
+    assert!(
+        js.get_stream("KEPT").await.is_ok(),
+        "stream KEPT was deleted"
+    );
+    let stats = client
+        .request("$SRV.STATS.wirecall-demo", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let fail = stats["endpoints"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["name"] == "fail"))
+        .unwrap_or_else(|| panic!("no fail endpoint in {stats}"));
+    assert_eq!(fail["num_requests"], 0, "{fail}");
+    drop(bus);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_devices_own_limit_is_busy_at_once() {
+    let Some(bus) = Bus::start_with(false, &["--max-calls", "1"], &[]) else {
+        return;
+    };
+    let client = bus.client().await;
+    let (a, b) = (client.new_inbox(), client.new_inbox());
+    let mut sub_a = client.subscribe(a.clone()).await.unwrap();
+    let mut sub_b = client.subscribe(b.clone()).await.unwrap();
+    let long = [("Wirecall-Timeout-Ms", "120000")];
+    publish_request(&client, "wirecall.demo.sleep", &a, &long, "[60000]").await;
+    wait_state(&client, |(_, n)| n == 1).await;
+    publish_request(&client, "wirecall.demo.add", &b, &long, "[1, 2]").await;
+    // At once: long before the first call's minute, or the second's two.
+    let m = next(&mut sub_b).await;
+    assert_eq!(header(&m, "Nats-Service-Error-Code"), Some("503"), "{m:?}");
+    assert!(
+        header(&m, "Nats-Service-Error").is_some_and(|t| t.contains("Busy")),
+        "{m:?}"
+    );
+    client
+        .publish("wirecall.demo.sleep.cancel", a.clone().into())
+        .await
+        .unwrap();
+    let m = next(&mut sub_a).await;
+    assert_eq!(header(&m, "Nats-Service-Error-Code"), Some("499"), "{m:?}");
+    drop(bus);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_callers_cancels_never_cost_another_caller_its_call() {
+    // A device resets a link on which more than 32 requests per 10 s are cancelled while
+    // being served (its guard against rapid reset). 40 cancels from one caller: each is
+    // answered 499 at once, and another caller's call in flight is not lost with the link.
+    let Some(bus) = Bus::start(false, &[]) else {
+        return;
+    };
+    let client = bus.client().await;
+    let victim = client.new_inbox();
+    let mut victim_sub = client.subscribe(victim.clone()).await.unwrap();
+    let long = [("Wirecall-Timeout-Ms", "60000")];
+    publish_request(&client, "wirecall.demo.sleep", &victim, &long, "[8000]").await;
+    wait_state(&client, |(_, n)| n == 1).await;
+    for _round in 0..2 {
+        let inboxes: Vec<String> = (0..20).map(|_| client.new_inbox()).collect();
+        let mut subs = Vec::new();
+        for i in &inboxes {
+            subs.push(client.subscribe(i.clone()).await.unwrap());
+            publish_request(&client, "wirecall.demo.sleep", i, &long, "[2000]").await;
+        }
+        wait_state(&client, |(_, n)| n >= 21).await;
+        for i in &inboxes {
+            client
+                .publish("wirecall.demo.sleep.cancel", i.clone().into())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+        for sub in &mut subs {
+            let m = next(sub).await;
+            assert_eq!(header(&m, "Nats-Service-Error-Code"), Some("499"), "{m:?}");
+        }
+        // Those left to run on the device end by themselves.
+        wait_state(&client, |(_, n)| n <= 1).await;
+    }
+    let m = next(&mut victim_sub).await;
+    assert_eq!(header(&m, "Nats-Service-Error"), None, "{m:?}");
+    assert_eq!(std::str::from_utf8(&m.payload).unwrap(), "null");
     drop(bus);
 }

@@ -665,12 +665,17 @@ impl Drop for Batch<'_> {
 /// # use std::time::Duration;
 /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// # let addr = listener.local_addr()?;
-/// // Procedure 0 never answers within the test.
-/// let slow = |_: u32, _: &[u8]| {
-///     std::thread::sleep(Duration::from_millis(300));
-///     Ok::<_, (wirecall::WireError, String)>(Vec::new())
+/// // Procedure 0 answers only once `release` is dropped (or after a minute).
+/// let (release, held) = std::sync::mpsc::channel::<()>();
+/// let held = std::sync::Arc::new(std::sync::Mutex::new(held));
+/// let slow = move || {
+///     let held = held.clone();
+///     Box::new(move |_: u32, _: &[u8]| {
+///         let _ = held.lock().unwrap().recv_timeout(Duration::from_secs(60));
+///         Ok::<_, (wirecall::WireError, String)>(Vec::new())
+///     })
 /// };
-/// # let server = serve_tcp(listener, move || Box::new(slow), wirecall::Config::default())?;
+/// # let server = serve_tcp(listener, slow, wirecall::Config::default())?;
 /// # let client = Client::connect(move || Link::tcp(addr), ClientOptions::default())?;
 /// let pending = client.start(0, &[], Some(Duration::from_secs(30)))?;
 /// let cancel = pending.canceller();
@@ -678,6 +683,7 @@ impl Drop for Batch<'_> {
 /// assert!(cancel.cancel());
 /// assert_eq!(waiting.join().unwrap(), Err(ClientError::Cancelled));
 /// assert!(!cancel.cancel(), "once");
+/// # drop(release);
 /// # drop(client);
 /// # server.stop();
 /// # Ok::<(), Box<dyn std::error::Error>>(())

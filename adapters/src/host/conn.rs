@@ -653,8 +653,6 @@ impl Conn {
         drop(self.flush(st, Some(deadline)));
     }
 
-    /// Gives up on a started call without waiting for it: the peer is told to stop.
-    /// Returns false if the call had already ended.
     /// Cancels a started call from any thread (the peer is told) and hands its waiter
     /// `Cancelled`, so that a thread blocked on it returns at once; false if it had ended.
     pub(crate) fn cancel_started(&self, id: super::session::CallTicket, waiter: &Waiter) -> bool {
@@ -670,6 +668,8 @@ impl Conn {
         true
     }
 
+    /// Gives up on a started call without waiting for it: the peer is told to stop.
+    /// Returns false if the call had already ended.
     pub(crate) fn abandon(&self, started: &Started) -> bool {
         let mut st = self.lock();
         if st.session.cancel_call(started.id) {

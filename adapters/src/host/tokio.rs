@@ -630,7 +630,9 @@ impl AsyncClient {
     /// The endpoint's statistics, and whether a session is established now.
     pub fn stats(&self) -> (wirecall::Stats, bool) {
         let st = self.shared.lock();
-        (st.session.stats(), st.session.is_connected())
+        // The link too: one that ended without a Disconnect frame leaves the endpoint
+        // believing in its session until the next link restarts it.
+        (st.session.stats(), st.link_up && st.session.is_connected())
     }
 
     /// Closes the session now (the peer is told); pending calls end with `ConnectionLost`.

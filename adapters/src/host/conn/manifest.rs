@@ -63,7 +63,7 @@ impl Conn {
                 if st.closed {
                     return Err(st.terminal.clone().unwrap_or(ClientError::ConnectionLost));
                 }
-                let Some(peer) = st.session.peer() else {
+                let Some(peer) = st.session.peer().filter(|_| Self::session_up(&st)) else {
                     // Between sessions (the peer restarted): wait for the next one.
                     drop(st);
                     if !self.wait_session(deadline) {
