@@ -145,8 +145,9 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = stop_watching.send(grace);
     let _ = watcher.await;
     futures_util::future::join_all(keepers.into_iter().map(|k| k.stop(grace))).await;
-    // Buffered replies go out before the process ends.
-    let _ = nats.flush().await;
+    // Buffered replies go out before the process ends; bounded, for a NATS server that is
+    // gone (the client would try to reconnect for ever).
+    let _ = tokio::time::timeout(Duration::from_secs(2), nats.flush()).await;
     eprintln!("wirecall-gateway: stopped");
     Ok(())
 }

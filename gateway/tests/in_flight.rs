@@ -24,7 +24,7 @@ struct Bus {
     // Dropped in this order: the gateway first, the server last.
     gateway: Process,
     device: Option<Process>,
-    _nats: Nats,
+    nats: Nats,
     _store: Option<TempDir>,
 }
 
@@ -53,7 +53,7 @@ impl Bus {
             wirecall,
             gateway,
             device: Some(device),
-            _nats: nats,
+            nats,
             _store: store,
         })
     }
@@ -548,5 +548,23 @@ async fn one_callers_cancels_never_cost_another_caller_its_call() {
     let m = next(&mut victim_sub).await;
     assert_eq!(header(&m, "Nats-Service-Error"), None, "{m:?}");
     assert_eq!(std::str::from_utf8(&m.payload).unwrap(), "null");
+    drop(bus);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_nats_server_is_gone_still_stops() {
+    let Some(mut bus) = Bus::start(false, &["--grace", "1"]) else {
+        return;
+    };
+    bus.nats.process.kill();
+    let pid = bus.gateway.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // Within the bound: it does not wait for ever to flush to a server that is gone.
+    let status = bus.gateway.wait_exit();
+    assert!(status.success(), "{status:?}");
     drop(bus);
 }
