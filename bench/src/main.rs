@@ -12,9 +12,15 @@
 //!   through a call-level `Bridge`, at 1 and 32 in flight, in the same run (`bridge.rs`).
 //! * `wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]`: a server
 //!   stream's payload throughput over loopback TCP against a raw socket (`streams.rs`).
+//! * `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--gateway
+//!   PATH]`: `add` through NATS (`nats-server` and the `wirecall-gateway` binary) against
+//!   direct calls to the same server, at 1 and 32 in flight, in the same run (`nats.rs`).
 
 mod bridge;
 mod corecost;
+mod nats;
+mod nats_client;
+mod processes;
 mod proxy;
 mod rpc;
 mod rpc_tokio;
@@ -28,6 +34,7 @@ fn usage() -> ! {
          \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
          \x20      wirecall-bench bridge-tcp [--runs R] [--seconds S] [--warmup W]\n\
          \x20      wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]\n\
+         \x20      wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--gateway PATH]\n\
          \x20      wirecall-bench list\n\
          cases: wirecall-[tokio-|pipelined-]{{tcp,unix}}-{{add,echo}}"
     );
@@ -109,6 +116,9 @@ fn main() {
             None => usage(),
         },
         Some("bridge-tcp") => bridge::run(&parse(&args[1..])),
+        Some(mode @ ("nats-tcp" | "nats-unix")) => {
+            nats::parse(&args[1..]).and_then(|o| nats::run(mode == "nats-unix", &o))
+        }
         Some("stream-tcp") => streams::run(&parse_stream(&args[1..])).map_err(|e| e.to_string()),
         Some("list") => {
             for t in ["", "tokio-", "pipelined-"] {

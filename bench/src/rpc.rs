@@ -149,6 +149,7 @@ pub(crate) fn serve(kind: &str, path: Option<&str>) -> Result<(), String> {
         }
         "tokio-tcp" | "tokio-unix" => crate::rpc_tokio::serve(kind == "tokio-unix", path, announce),
         "bridge" => crate::bridge::serve(path.ok_or("the address to bridge to")?, announce),
+        "nats-floor" => crate::nats_client::serve_floor(path.ok_or("the NATS URL")?, announce),
         other => Err(format!("unknown server kind {other}")),
     }
 }
@@ -158,6 +159,13 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) addr: String,
     unix: Option<String>,
+}
+
+impl Server {
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Server {
