@@ -12,8 +12,8 @@
 //!   through a call-level `Bridge`, at 1 and 32 in flight, in the same run (`bridge.rs`).
 //! * `wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]`: a server
 //!   stream's payload throughput over loopback TCP against a raw socket (`streams.rs`).
-//! * `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--gateway
-//!   PATH]`: `add` through NATS (`nats-server` and the `wirecall-gateway` binary) against
+//! * `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--inflight
+//!   K,..] [--gateway PATH]`: `add` through NATS (`nats-server` and the `wirecall-gateway` binary) against
 //!   direct calls to the same server, at 1 and 32 in flight, in the same run (`nats.rs`).
 
 mod bridge;
@@ -34,7 +34,7 @@ fn usage() -> ! {
          \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
          \x20      wirecall-bench bridge-tcp [--runs R] [--seconds S] [--warmup W]\n\
          \x20      wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]\n\
-         \x20      wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--gateway PATH]\n\
+         \x20      wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--inflight K,..] [--gateway PATH]\n\
          \x20      wirecall-bench list\n\
          cases: wirecall-[tokio-|pipelined-]{{tcp,unix}}-{{add,echo}}"
     );

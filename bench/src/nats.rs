@@ -1,7 +1,8 @@
-//! `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--gateway PATH]`:
-//! calls per second and latency of `add` through NATS (an async-nats client, `nats-server`,
-//! the `wirecall-gateway` binary, the demo server over TCP or a Unix socket) against direct
-//! calls to the same demo server, at 1 and 32 in flight, alternating in the same run.
+//! `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--inflight
+//! K,..] [--gateway PATH]`: calls per second and latency of `add` through NATS (an
+//! async-nats client, `nats-server`, the `wirecall-gateway` binary, the demo server over
+//! TCP or a Unix socket) against direct calls to the same demo server, at 1 and 32 in
+//! flight (or the given counts), alternating in the same run.
 //!
 //! Four paths, each measured once per round in turn:
 //!
@@ -37,6 +38,7 @@ pub(crate) struct NatsOpts {
     runs: usize,
     seconds: f64,
     warmup: f64,
+    inflight: Vec<usize>,
     gateway: Option<PathBuf>,
 }
 
@@ -46,6 +48,7 @@ pub(crate) fn parse(args: &[String]) -> Result<NatsOpts, String> {
         runs: 5,
         seconds: 2.0,
         warmup: 0.3,
+        inflight: vec![1, 32],
         gateway: None,
     };
     let mut it = args.iter();
@@ -59,6 +62,15 @@ pub(crate) fn parse(args: &[String]) -> Result<NatsOpts, String> {
             "--runs" => o.runs = num(val)? as usize,
             "--seconds" => o.seconds = num(val)?,
             "--warmup" => o.warmup = num(val)?,
+            "--inflight" => {
+                o.inflight = val
+                    .split(',')
+                    .map(|k| k.trim().parse::<usize>().ok().filter(|&k| k > 0))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        format!("--inflight takes counts above 0 like 1,32, not `{val}`")
+                    })?
+            }
             "--gateway" => o.gateway = Some(PathBuf::from(val)),
             other => return Err(format!("unknown option {other}")),
         }
@@ -183,7 +195,7 @@ pub(crate) fn run(unix: bool, opts: &NatsOpts) -> Result<(), String> {
         opts.warmup
     );
     let mut tables = Vec::new();
-    for inflight in [1, 32] {
+    for &inflight in &opts.inflight {
         let mut paths: [PathRuns; PATHS.len()] = Default::default();
         for round in 1..=opts.runs {
             for (k, name) in PATHS.iter().enumerate() {
