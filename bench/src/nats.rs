@@ -59,7 +59,11 @@ pub(crate) fn parse(args: &[String]) -> Result<NatsOpts, String> {
                 .map_err(|_| format!("{a} takes a number, not `{v}`"))
         };
         match a.as_str() {
-            "--runs" => o.runs = num(val)? as usize,
+            "--runs" => {
+                o.runs = val
+                    .parse()
+                    .map_err(|_| format!("--runs takes a number of runs, not `{val}`"))?
+            }
             "--seconds" => o.seconds = num(val)?,
             "--warmup" => o.warmup = num(val)?,
             "--inflight" => {
@@ -300,5 +304,54 @@ fn print_tables(tables: &[(usize, [PathRuns; PATHS.len()])]) {
             let cells: Vec<String> = per.iter().map(|c| format!("{c:.1}")).collect();
             println!("| {inflight} | {name} | {} | {all:.1} |", cells.join(" | "));
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(a: &str) -> Vec<String> {
+        a.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn options_have_defaults_and_bad_ones_are_named() {
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.runs, o.seconds, o.warmup), (5, 2.0, 0.3));
+        assert_eq!(o.inflight, [1, 32]);
+        let o = parse(&args("--runs 3 --seconds 0.5 --inflight 8 --gateway /x/gw")).unwrap();
+        assert_eq!((o.runs, o.seconds, o.inflight), (3, 0.5, vec![8]));
+        assert_eq!(o.gateway, Some(PathBuf::from("/x/gw")));
+        for (bad, says) in [
+            ("--runs", "needs a value"),
+            ("--runs x", "takes a number"),
+            ("--seconds 1s", "takes a number"),
+            ("--runs 0", "above 0"),
+            ("--inflight 1,0", "counts above 0"),
+            ("--inflight 1,,2", "counts above 0"),
+            ("--fast 1", "unknown option --fast"),
+        ] {
+            let e = parse(&args(bad)).err().unwrap();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn a_missing_gateway_binary_says_how_to_build_it() {
+        let o = parse(&args("--gateway /nonexistent/wirecall-gateway")).unwrap();
+        let e = gateway_exe(&o).unwrap_err();
+        assert!(
+            e.contains("cargo build --release -p wirecall-gateway"),
+            "{e}"
+        );
     }
 }

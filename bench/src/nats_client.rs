@@ -148,3 +148,35 @@ pub(crate) fn serve_floor(url: &str, announce: impl Fn(&str)) -> Result<(), Stri
         Ok(())
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn reply(payload: &str, headers: Option<HeaderMap>) -> async_nats::Message {
+        async_nats::Message {
+            subject: "_INBOX.x".into(),
+            reply: None,
+            payload: payload.to_string().into(),
+            headers,
+            status: None,
+            description: None,
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn a_reply_is_checked_against_its_sum() {
+        // add_args(3) = (1003, 5678)
+        assert_eq!(check_reply(3, &reply("6681", None)), Ok(()));
+        let wrong = check_reply(3, &reply("6680", None)).unwrap_err();
+        assert!(wrong.contains("expected 6681"), "{wrong}");
+        assert!(check_reply(3, &reply("", None)).is_err());
+        let mut h = HeaderMap::new();
+        h.insert("Nats-Service-Error", "Busy: device bench has as many calls");
+        h.insert("Nats-Service-Error-Code", "503");
+        let busy = check_reply(3, &reply("", Some(h))).unwrap_err();
+        assert!(busy.contains("error 503 Busy"), "{busy}");
+    }
+}

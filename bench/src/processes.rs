@@ -119,3 +119,30 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_grows_while_a_process_works_and_ends_with_it() {
+        let me = std::process::id();
+        let before = cpu_seconds(me).unwrap();
+        // Work until the kernel has counted at least two of its 10 ms ticks.
+        let t0 = Instant::now();
+        let mut x = 0u64;
+        while cpu_seconds(me).unwrap() < before + 0.02 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no CPU time counted"
+            );
+        }
+        std::hint::black_box(x);
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(cpu_seconds(pid), None);
+    }
+}
