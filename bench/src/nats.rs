@@ -85,13 +85,32 @@ pub(crate) fn parse(args: &[String]) -> Result<NatsOpts, String> {
     Ok(o)
 }
 
-/// The paths, in the order each round measures them.
-const PATHS: [&str; 4] = [
-    "direct blocking",
-    "direct tokio",
-    "NATS floor",
-    "NATS gateway",
+/// The ways a call goes, in the order each round measures them.
+#[derive(Clone, Copy)]
+enum Path {
+    DirectBlocking,
+    DirectTokio,
+    NatsFloor,
+    NatsGateway,
+}
+
+const PATHS: [Path; 4] = [
+    Path::DirectBlocking,
+    Path::DirectTokio,
+    Path::NatsFloor,
+    Path::NatsGateway,
 ];
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Path::DirectBlocking => "direct blocking",
+            Path::DirectTokio => "direct tokio",
+            Path::NatsFloor => "NATS floor",
+            Path::NatsGateway => "NATS gateway",
+        })
+    }
+}
 
 /// The processes whose CPU time is counted, in the order of the CPU table's columns.
 const PROCESSES: [&str; 5] = [
@@ -202,23 +221,26 @@ pub(crate) fn run(unix: bool, opts: &NatsOpts) -> Result<(), String> {
     for &inflight in &opts.inflight {
         let mut paths: [PathRuns; PATHS.len()] = Default::default();
         for round in 1..=opts.runs {
-            for (k, name) in PATHS.iter().enumerate() {
+            for (k, path) in PATHS.into_iter().enumerate() {
                 let win = Window::new(opts.warmup, opts.seconds);
                 let cpu = cpu_during(win, pids);
-                let r = match k {
-                    0 => bridge::measure(case, &server.addr, inflight, win)?,
-                    1 => rpc_tokio::measure(&rt, case, &server.addr, (inflight, 0), win)?,
-                    _ => {
-                        let to = if k == 2 { FLOOR_SUBJECT } else { &subject };
-                        let lats = rt.block_on(nats_client::measure(&url, to, inflight, win))?;
-                        RunResult::from_lats(lats, win.seconds())
+                let nats_to = |to: &str| {
+                    let lats = rt.block_on(nats_client::measure(&url, to, inflight, win))?;
+                    Ok::<_, String>(RunResult::from_lats(lats, win.seconds()))
+                };
+                let r = match path {
+                    Path::DirectBlocking => bridge::measure(case, &server.addr, inflight, win)?,
+                    Path::DirectTokio => {
+                        rpc_tokio::measure(&rt, case, &server.addr, (inflight, 0), win)?
                     }
+                    Path::NatsFloor => nats_to(FLOOR_SUBJECT)?,
+                    Path::NatsGateway => nats_to(&subject)?,
                 };
                 let cpu = cpu.join().map_err(|_| "the CPU sampler panicked")?;
                 let calls = r.cps() * win.seconds();
                 let per_call = cpu.map(|s| s * 1e6 / calls);
                 println!(
-                    "  {inflight:>2} in flight, round {round}, {name:<15}: {:>8.0} calls/s  p50 {:>8.1} us  p99 {:>8.1} us  CPU us/call {}",
+                    "  {inflight:>2} in flight, round {round}, {path:<15}: {:>8.0} calls/s  p50 {:>8.1} us  p99 {:>8.1} us  CPU us/call {}",
                     r.cps(),
                     r.p50(),
                     r.p99(),
