@@ -65,8 +65,8 @@ pub(crate) fn measure(
 
 /// Runs the comparison and prints one line per run and a Markdown table of medians.
 pub(crate) fn run(opts: &Opts) -> Result<(), String> {
-    let server = spawn_child("tcp", None)?;
-    let bridge = spawn_child("bridge", Some(&server.addr))?;
+    let server = spawn_child("tcp", &[])?;
+    let bridge = spawn_child("bridge", &[&server.addr])?;
     let case = Case::parse("wirecall-tcp-add").ok_or("case")?;
     println!("| in flight | direct calls/s | bridged calls/s | ratio | direct p50/p99 µs | bridged p50/p99 µs | added p50/p99 µs |");
     println!("|---|---|---|---|---|---|---|");

@@ -20,6 +20,7 @@ mod bridge;
 mod corecost;
 mod nats;
 mod nats_client;
+mod nats_relay;
 mod processes;
 mod proxy;
 mod rpc;
@@ -112,7 +113,7 @@ fn main() {
                 .map(|fed| println!("FED\t{size}\t{workload}\t{chunk}\t{fed}"))
         }
         Some("serve") => match args.get(1) {
-            Some(kind) => rpc::serve(kind, args.get(2).map(String::as_str)),
+            Some(kind) => rpc::serve(kind, &args[2..]),
             None => usage(),
         },
         Some("bridge-tcp") => bridge::run(&parse(&args[1..])),

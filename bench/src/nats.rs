@@ -12,11 +12,14 @@
 //!   itself (`nats_client::serve_floor`): the two hops through `nats-server` and the JSON,
 //!   with no device behind them;
 //! * `NATS gateway`: the NATS client requesting `wirecall.bench.add` from the gateway,
-//!   which calls the demo server.
+//!   which calls the demo server;
+//! * `NATS async relay`: the NATS client requesting from a relay that calls the demo server
+//!   with the tokio `AsyncClient` from the request's task (`nats_relay.rs`), where the
+//!   gateway hands each call to a blocking thread.
 //!
 //! The demo server is `serve tcp`/`serve unix` (the host runtime's `serve_tcp`/`serve_unix`,
-//! as `wirecall serve` runs it), the responder `serve nats-floor`, both child processes of
-//! this binary like the other cases' servers. Every program is stopped by its pid. Beside
+//! as `wirecall serve` runs it), the responder `serve nats-floor` and the relay `serve
+//! nats-relay`, child processes of this binary like the other cases' servers. Every program is stopped by its pid. Beside
 //! the times, each path's CPU per call in each process (from `/proc/PID/stat` over the
 //! measured window) says where the time goes.
 
@@ -25,6 +28,7 @@ use std::time::Instant;
 
 use crate::bridge;
 use crate::nats_client::{self, FLOOR_SUBJECT};
+use crate::nats_relay::RELAY_SUBJECT;
 use crate::processes::{self, cpu_seconds};
 use crate::rpc::{spawn_child, spawn_server, Case};
 use crate::rpc_tokio;
@@ -92,13 +96,15 @@ enum Path {
     DirectTokio,
     NatsFloor,
     NatsGateway,
+    NatsRelay,
 }
 
-const PATHS: [Path; 4] = [
+const PATHS: [Path; 5] = [
     Path::DirectBlocking,
     Path::DirectTokio,
     Path::NatsFloor,
     Path::NatsGateway,
+    Path::NatsRelay,
 ];
 
 impl std::fmt::Display for Path {
@@ -108,16 +114,18 @@ impl std::fmt::Display for Path {
             Path::DirectTokio => "direct tokio",
             Path::NatsFloor => "NATS floor",
             Path::NatsGateway => "NATS gateway",
+            Path::NatsRelay => "NATS async relay",
         })
     }
 }
 
 /// The processes whose CPU time is counted, in the order of the CPU table's columns.
-const PROCESSES: [&str; 5] = [
+const PROCESSES: [&str; 6] = [
     "client (this process)",
     "nats-server",
     "floor responder",
     "gateway",
+    "async relay",
     "demo server",
 ];
 
@@ -194,25 +202,27 @@ pub(crate) fn run(unix: bool, opts: &NatsOpts) -> Result<(), String> {
     let load_before = load_average();
     let (nats, url) = processes::nats_server()?;
     let server = spawn_server(case)?;
-    let floor = spawn_child("nats-floor", Some(&url))?;
+    let floor = spawn_child("nats-floor", &[&url])?;
     let link = if unix {
         format!("unix://{}", server.addr)
     } else {
         format!("tcp://{}", server.addr)
     };
     let gateway = processes::gateway(&gateway_exe, &url, DEVICE_ID, &link)?;
+    let kind = if unix { "unix" } else { "tcp" };
+    let relay = spawn_child("nats-relay", &[&url, kind, &server.addr])?;
     let subject = format!("wirecall.{DEVICE_ID}.add");
     let pids = [
         std::process::id(),
         nats.pid(),
         floor.pid(),
         gateway.pid(),
+        relay.pid(),
         server.pid(),
     ];
     let rt = nats_client::runtime()?;
     println!(
-        "# nats-{}: runs={} seconds={} warmup={}; demo server on {link}, {url}; load average {load_before}",
-        if unix { "unix" } else { "tcp" },
+        "# nats-{kind}: runs={} seconds={} warmup={}; demo server on {link}, {url}; load average {load_before}",
         opts.runs,
         opts.seconds,
         opts.warmup
@@ -235,12 +245,13 @@ pub(crate) fn run(unix: bool, opts: &NatsOpts) -> Result<(), String> {
                     }
                     Path::NatsFloor => nats_to(FLOOR_SUBJECT)?,
                     Path::NatsGateway => nats_to(&subject)?,
+                    Path::NatsRelay => nats_to(RELAY_SUBJECT)?,
                 };
                 let cpu = cpu.join().map_err(|_| "the CPU sampler panicked")?;
                 let calls = r.cps() * win.seconds();
                 let per_call = cpu.map(|s| s * 1e6 / calls);
                 println!(
-                    "  {inflight:>2} in flight, round {round}, {path:<15}: {:>8.0} calls/s  p50 {:>8.1} us  p99 {:>8.1} us  CPU us/call {}",
+                    "  {inflight:>2} in flight, round {round}, {path:<16}: {:>8.0} calls/s  p50 {:>8.1} us  p99 {:>8.1} us  CPU us/call {}",
                     r.cps(),
                     r.p50(),
                     r.p99(),
@@ -253,6 +264,7 @@ pub(crate) fn run(unix: bool, opts: &NatsOpts) -> Result<(), String> {
         tables.push((inflight, paths));
     }
     let load_after = load_average();
+    drop(relay);
     drop(gateway);
     drop(floor);
     drop(server);
@@ -276,19 +288,21 @@ fn print_tables(tables: &[(usize, [PathRuns; PATHS.len()])]) {
                 .collect(),
         )
     };
-    println!("\n| in flight | direct blocking calls/s | direct tokio calls/s | NATS floor calls/s | NATS gateway calls/s | gateway / blocking | gateway / tokio | gateway / floor |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("\n| in flight | direct blocking calls/s | direct tokio calls/s | NATS floor calls/s | NATS gateway calls/s | NATS async relay calls/s | gateway / blocking | gateway / tokio | gateway / floor | relay / floor |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (inflight, p) in tables {
-        let [b, t, f, g] = p;
+        let [b, t, f, g, r] = p;
         println!(
-            "| {inflight} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {inflight} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             med(b, RunResult::cps),
             med(t, RunResult::cps),
             med(f, RunResult::cps),
             med(g, RunResult::cps),
+            med(r, RunResult::cps),
             ratio(g, b),
             ratio(g, t),
-            ratio(g, f)
+            ratio(g, f),
+            ratio(r, f)
         );
     }
     println!("\n| in flight | path | p50 µs | p99 µs | added p50 / p99 µs vs direct blocking | added p50 / p99 µs vs direct tokio |");

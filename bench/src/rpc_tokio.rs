@@ -44,7 +44,7 @@ pub(crate) fn serve(unix: bool, path: Option<&str>, announce: impl Fn(&str)) -> 
     })
 }
 
-async fn connect(case: Case, addr: &str) -> Result<AsyncClient, String> {
+pub(crate) async fn connect(case: Case, addr: &str) -> Result<AsyncClient, String> {
     let config = wirecall::Config::default();
     let client = if case.unix {
         let s = tokio::net::UnixStream::connect(addr)
