@@ -4,7 +4,7 @@
 # run: the NATS tables of docs/BENCHMARKS.md. Needs nats-server on the PATH. Only ratios
 # within one run mean anything on a shared machine.
 #
-# Usage: bench/natsbench.sh     (about 2 minutes per link at the defaults; knobs:
+# Usage: bench/natsbench.sh     (about 2.5 minutes per link at the defaults; knobs:
 #                                ROUNDS SECS WARMUP LINKS="tcp unix")
 set -euo pipefail
 cd "$(dirname "$0")/.."
