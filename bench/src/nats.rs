@@ -4,7 +4,7 @@
 //! TCP or a Unix socket) against direct calls to the same demo server, at 1 and 32 in
 //! flight (or the given counts), alternating in the same run.
 //!
-//! Four paths, each measured once per round in turn:
+//! Five paths, each measured once per round in turn:
 //!
 //! * `direct blocking`: the blocking `Client`, K threads;
 //! * `direct tokio`: the tokio `AsyncClient`, K tasks on a current-thread runtime;
