@@ -19,9 +19,9 @@
 //!
 //! The demo server is `serve tcp`/`serve unix` (the host runtime's `serve_tcp`/`serve_unix`,
 //! as `wirecall serve` runs it), the responder `serve nats-floor` and the relay `serve
-//! nats-relay`, child processes of this binary like the other cases' servers. Every program is stopped by its pid. Beside
-//! the times, each path's CPU per call in each process (from `/proc/PID/stat` over the
-//! measured window) says where the time goes.
+//! nats-relay`, child processes of this binary like the other cases' servers. Every
+//! program is stopped by its pid. Beside the times, each path's CPU per call in each
+//! process (from `/proc/PID/stat` over the measured window) says where the time goes.
 
 use std::path::PathBuf;
 use std::time::Instant;
