@@ -13,8 +13,9 @@
 //! * `wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]`: a server
 //!   stream's payload throughput over loopback TCP against a raw socket (`streams.rs`).
 //! * `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--inflight
-//!   K,..] [--gateway PATH]`: `add` through NATS (`nats-server` and the `wirecall-gateway` binary) against
-//!   direct calls to the same server, at 1 and 32 in flight, in the same run (`nats.rs`).
+//!   K,..] [--gateway PATH]`: `add` through NATS (`nats-server` and the `wirecall-gateway`
+//!   binary) against direct calls to the same server, at 1 and 32 in flight, in the same
+//!   run (`nats.rs`).
 
 mod bridge;
 mod corecost;
