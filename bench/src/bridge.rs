@@ -29,11 +29,16 @@ pub(crate) fn serve(target: &str, announce: impl Fn(&str)) -> Result<(), String>
     }
 }
 
-/// One timed run of `inflight` threads calling `add` on one client connected to `addr`.
-fn measure(addr: &str, inflight: usize, opts: &Opts) -> Result<RunResult, String> {
-    let case = Case::parse("wirecall-tcp-add").ok_or("case")?;
+/// One timed run in `win` of `inflight` threads calling `add` on one blocking client
+/// connected to `addr` (TCP or Unix as `case` says; the NATS benchmark measures its direct
+/// calls here too). The connection is made in the warm-up.
+pub(crate) fn measure(
+    case: Case,
+    addr: &str,
+    inflight: usize,
+    win: Window,
+) -> Result<RunResult, String> {
     let client = connect_blocking(case, addr)?;
-    let win = Window::new(opts.warmup, opts.seconds);
     let threads: Vec<_> = (0..inflight)
         .map(|k| {
             let client = rpc::bench_service::Client::new(client.clone());
@@ -60,15 +65,17 @@ fn measure(addr: &str, inflight: usize, opts: &Opts) -> Result<RunResult, String
 
 /// Runs the comparison and prints one line per run and a Markdown table of medians.
 pub(crate) fn run(opts: &Opts) -> Result<(), String> {
-    let server = spawn_child("tcp", None)?;
-    let bridge = spawn_child("bridge", Some(&server.addr))?;
+    let server = spawn_child("tcp", &[])?;
+    let bridge = spawn_child("bridge", &[&server.addr])?;
+    let case = Case::parse("wirecall-tcp-add").ok_or("case")?;
     println!("| in flight | direct calls/s | bridged calls/s | ratio | direct p50/p99 µs | bridged p50/p99 µs | added p50/p99 µs |");
     println!("|---|---|---|---|---|---|---|");
     for inflight in [1, 32] {
         let (mut direct, mut bridged) = (Vec::new(), Vec::new());
         for _ in 0..opts.runs {
-            direct.push(measure(&server.addr, inflight, opts)?);
-            bridged.push(measure(&bridge.addr, inflight, opts)?);
+            let win = || Window::new(opts.warmup, opts.seconds);
+            direct.push(measure(case, &server.addr, inflight, win())?);
+            bridged.push(measure(case, &bridge.addr, inflight, win())?);
         }
         let med = |v: &[RunResult], f: fn(&RunResult) -> f64| {
             let mut x: Vec<f64> = v.iter().map(f).collect();

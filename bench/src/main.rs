@@ -12,9 +12,17 @@
 //!   through a call-level `Bridge`, at 1 and 32 in flight, in the same run (`bridge.rs`).
 //! * `wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]`: a server
 //!   stream's payload throughput over loopback TCP against a raw socket (`streams.rs`).
+//! * `wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--inflight
+//!   K,..] [--gateway PATH]`: `add` through NATS (`nats-server` and the `wirecall-gateway`
+//!   binary) against direct calls to the same server, at 1 and 32 in flight, in the same
+//!   run (`nats.rs`).
 
 mod bridge;
 mod corecost;
+mod nats;
+mod nats_client;
+mod nats_relay;
+mod processes;
 mod proxy;
 mod rpc;
 mod rpc_tokio;
@@ -28,6 +36,7 @@ fn usage() -> ! {
          \x20      wirecall-bench core-cost <mcu|host> <add|echo|replies> <chunk> [bytes]\n\
          \x20      wirecall-bench bridge-tcp [--runs R] [--seconds S] [--warmup W]\n\
          \x20      wirecall-bench stream-tcp [--rounds R] [--items N] [--size S] [--window W]\n\
+         \x20      wirecall-bench nats-tcp|nats-unix [--runs R] [--seconds S] [--warmup W] [--inflight K,..] [--gateway PATH]\n\
          \x20      wirecall-bench list\n\
          cases: wirecall-[tokio-|pipelined-]{{tcp,unix}}-{{add,echo}}"
     );
@@ -105,10 +114,13 @@ fn main() {
                 .map(|fed| println!("FED\t{size}\t{workload}\t{chunk}\t{fed}"))
         }
         Some("serve") => match args.get(1) {
-            Some(kind) => rpc::serve(kind, args.get(2).map(String::as_str)),
+            Some(kind) => rpc::serve(kind, &args[2..]),
             None => usage(),
         },
         Some("bridge-tcp") => bridge::run(&parse(&args[1..])),
+        Some(mode @ ("nats-tcp" | "nats-unix")) => {
+            nats::parse(&args[1..]).and_then(|o| nats::run(mode == "nats-unix", &o))
+        }
         Some("stream-tcp") => streams::run(&parse_stream(&args[1..])).map_err(|e| e.to_string()),
         Some("list") => {
             for t in ["", "tokio-", "pipelined-"] {

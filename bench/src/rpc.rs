@@ -115,9 +115,11 @@ impl Case {
     }
 }
 
-/// The server process: `wirecall-bench serve <tcp|unix|tokio-tcp|tokio-unix> [path]`.
-/// Prints `LISTEN <addr>` and serves until its stdin closes.
-pub(crate) fn serve(kind: &str, path: Option<&str>) -> Result<(), String> {
+/// The server process: `wirecall-bench serve <tcp|unix|tokio-tcp|tokio-unix> [path]` (or
+/// `bridge ADDR`, `nats-floor NATS_URL`, `nats-relay NATS_URL tcp|unix ADDR`). Prints
+/// `LISTEN <addr>` and serves until its stdin closes.
+pub(crate) fn serve(kind: &str, args: &[String]) -> Result<(), String> {
+    let path = args.first().map(String::as_str);
     // Exit when the parent goes away (it holds our stdin).
     std::thread::spawn(|| {
         let mut sink = String::new();
@@ -149,6 +151,11 @@ pub(crate) fn serve(kind: &str, path: Option<&str>) -> Result<(), String> {
         }
         "tokio-tcp" | "tokio-unix" => crate::rpc_tokio::serve(kind == "tokio-unix", path, announce),
         "bridge" => crate::bridge::serve(path.ok_or("the address to bridge to")?, announce),
+        "nats-floor" => crate::nats_client::serve_floor(path.ok_or("the NATS URL")?, announce),
+        "nats-relay" => match args {
+            [url, link, addr] => crate::nats_relay::serve(url, link == "unix", addr, announce),
+            _ => Err("nats-relay takes NATS_URL tcp|unix ADDR".into()),
+        },
         other => Err(format!("unknown server kind {other}")),
     }
 }
@@ -158,6 +165,13 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) addr: String,
     unix: Option<String>,
+}
+
+impl Server {
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Server {
@@ -184,19 +198,16 @@ pub(crate) fn spawn_server(case: Case) -> Result<Server, String> {
             .display()
             .to_string()
     });
-    let mut server = spawn_child(kind, unix.as_deref())?;
+    let mut server = spawn_child(kind, unix.as_deref().as_slice())?;
     server.unix = unix;
     Ok(server)
 }
 
-/// `wirecall-bench serve KIND [ARG]` as a child process, once it announced its address.
-pub(crate) fn spawn_child(kind: &str, arg: Option<&str>) -> Result<Server, String> {
+/// `wirecall-bench serve KIND [ARG..]` as a child process, once it announced its address.
+pub(crate) fn spawn_child(kind: &str, args: &[&str]) -> Result<Server, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
-    cmd.arg("serve").arg(kind);
-    if let Some(a) = arg {
-        cmd.arg(a);
-    }
+    cmd.arg("serve").arg(kind).args(args);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -44,7 +44,7 @@ pub(crate) fn serve(unix: bool, path: Option<&str>, announce: impl Fn(&str)) -> 
     })
 }
 
-async fn connect(case: Case, addr: &str) -> Result<AsyncClient, String> {
+pub(crate) async fn connect(case: Case, addr: &str) -> Result<AsyncClient, String> {
     let config = wirecall::Config::default();
     let client = if case.unix {
         let s = tokio::net::UnixStream::connect(addr)
@@ -85,6 +85,45 @@ async fn call(client: &AsyncClient, case: Case, size: usize, i: u64) {
     }
 }
 
+/// One timed run on `rt` in `win`: `inflight` tasks share one client connected to `addr`,
+/// each calling in a loop (the NATS benchmark measures its direct async calls here too).
+pub(crate) fn measure(
+    rt: &tokio::runtime::Runtime,
+    case: Case,
+    addr: &str,
+    (inflight, size): (usize, usize),
+    win: Window,
+) -> Result<RunResult, String> {
+    let lats = rt.block_on(async {
+        let client = connect(case, addr).await?;
+        let tasks: Vec<_> = (0..inflight)
+            .map(|k| {
+                let client = client.clone();
+                let step = inflight as u64;
+                tokio::spawn(async move {
+                    let mut lats = Vec::with_capacity(1 << 16);
+                    let mut i = k as u64;
+                    loop {
+                        let t0 = Instant::now();
+                        call(&client, case, size, i).await;
+                        if !win.record(&mut lats, t0, Instant::now()) {
+                            return lats;
+                        }
+                        i += step;
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(|e| e.to_string())?);
+        }
+        client.close();
+        Ok::<_, String>(all)
+    })?;
+    Ok(RunResult::from_lats(lats, win.seconds()))
+}
+
 /// Runs a tokio case: K tasks share one client, each calling in a loop.
 pub(crate) fn run(name: &str, case: Case, opts: &Opts, addr: &str) -> Result<(), String> {
     if opts.wire_bytes {
@@ -93,35 +132,9 @@ pub(crate) fn run(name: &str, case: Case, opts: &Opts, addr: &str) -> Result<(),
     let rt = runtime()?;
     let mut runs = Vec::new();
     for _ in 0..opts.runs {
-        let (lats, secs) = rt.block_on(async {
-            let client = connect(case, addr).await?;
-            let win = Window::new(opts.warmup, opts.seconds);
-            let tasks: Vec<_> = (0..opts.inflight)
-                .map(|k| {
-                    let client = client.clone();
-                    let (size, step) = (opts.size, opts.inflight as u64);
-                    tokio::spawn(async move {
-                        let mut lats = Vec::with_capacity(1 << 16);
-                        let mut i = k as u64;
-                        loop {
-                            let t0 = Instant::now();
-                            call(&client, case, size, i).await;
-                            if !win.record(&mut lats, t0, Instant::now()) {
-                                return lats;
-                            }
-                            i += step;
-                        }
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for t in tasks {
-                all.extend(t.await.map_err(|e| e.to_string())?);
-            }
-            client.close();
-            Ok::<_, String>((all, win.seconds()))
-        })?;
-        runs.push(RunResult::from_lats(lats, secs));
+        // The connection is made in the warm-up.
+        let win = Window::new(opts.warmup, opts.seconds);
+        runs.push(measure(&rt, case, addr, (opts.inflight, opts.size), win)?);
     }
     report(name, opts.inflight, "current", "current", &runs);
     Ok(())

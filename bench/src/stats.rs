@@ -29,6 +29,16 @@ impl Window {
         true
     }
 
+    /// When the measured part begins.
+    pub(crate) fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// When the measured part ends.
+    pub(crate) fn end(&self) -> Instant {
+        self.end
+    }
+
     pub(crate) fn seconds(&self) -> f64 {
         (self.end - self.start).as_secs_f64()
     }
