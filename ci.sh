@@ -170,7 +170,7 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
 done
 
 step "benchmarks: every case for a fraction of a second (asserts no speed), the bytes of a call, the core's instructions per byte"
-cargo build -q --release --locked -p wirecall-bench
+cargo build -q --release --locked -p wirecall-bench -p wirecall-gateway
 bench=target/release/wirecall-bench
 for case in $("$bench" list); do
     line=$("$bench" "$case" --runs 1 --seconds 0.2 --warmup 0.05 --inflight 4 --size 256 | grep '^RESULT')
@@ -183,6 +183,10 @@ for case in wirecall-tcp-add wirecall-tokio-unix-add; do
     [ "$(cut -f5,6,9 <<<"$wire")" = "$(printf '14\t11\t25.00')" ] || { echo "unexpected bytes per call"; exit 1; }
 done
 bench/corecost.sh 65536
+# Calls through nats-server and the gateway beside direct ones, one short round (every
+# reply checked; asserts no speed): what bench/natsbench.sh runs for docs/BENCHMARKS.md.
+"$bench" nats-tcp --runs 1 --seconds 0.2 --warmup 0.05 --inflight 1,4 \
+    --gateway target/release/wirecall-gateway | grep -E '^\| (1|4) \| [0-9]'
 # A server stream over loopback TCP against a raw socket, one short round (asserts no speed).
 "$bench" stream-tcp --rounds 1 --items 2000 --size 1024 --window 64 | grep '^MEDIAN'
 # The payload share of a 115200-baud line for 64-byte items, in virtual time: exact, so
