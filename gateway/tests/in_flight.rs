@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use async_nats::service::Info;
 use async_nats::HeaderMap;
-use common::{demo_server, gateway, nats_server_with, tools, Nats, Process, TempDir, EVENT};
+use common::{
+    demo_server, gateway, header, nats_server_with, next, publish_request, tools, Nats, Process,
+    TempDir, EVENT,
+};
 
 /// A running bus: `nats-server` (with JetStream in a temporary store when asked), the
 /// demo server on TCP, and the gateway serving it as device `demo`.
@@ -70,46 +73,6 @@ fn start_demo(wirecall: &Path, addr: &str, more: &[&str]) -> (Process, String) {
     let (device, on) = demo_server(wirecall, &args);
     let addr = on.strip_prefix("tcp ").unwrap().to_string();
     (device, addr)
-}
-
-/// A request published with `inbox` as its reply subject (the caller subscribed to it).
-async fn publish_request(
-    client: &async_nats::Client,
-    subject: &str,
-    inbox: &str,
-    headers: &[(&str, &str)],
-    payload: &str,
-) {
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(*k, *v);
-    }
-    client
-        .publish_with_reply_and_headers(
-            subject.to_string(),
-            inbox.to_string(),
-            map,
-            payload.to_string().into(),
-        )
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-}
-
-/// The next message on `sub`, within [`EVENT`].
-async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
-    use futures_util::StreamExt;
-    tokio::time::timeout(EVENT, sub.next())
-        .await
-        .expect("a message within the bound")
-        .expect("the subscription is open")
-}
-
-fn header<'a>(m: &'a async_nats::Message, name: &str) -> Option<&'a str> {
-    m.headers
-        .as_ref()
-        .and_then(|h| h.get(name))
-        .map(|v| v.as_str())
 }
 
 /// The device's state in `$SRV.STATS` (the gateway's `data`): connected, calls in flight.

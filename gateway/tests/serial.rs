@@ -1,4 +1,4 @@
-//! Calls and errors through the gateway to devices on serial ports: the demo server on a
+//! Calls, errors, streams and cancels through the gateway to devices on serial ports: the demo server on a
 //! socat pty pair (`wirecall serve --serial`), and the example firmware under QEMU behind
 //! a socat pty (as cli/tests/bridge.rs runs it).
 //!
@@ -16,9 +16,76 @@ use std::path::PathBuf;
 use async_nats::service::Info;
 use async_nats::HeaderMap;
 use common::{
-    client, demo_server, error_code, error_text, gateway, installed, nats_server, ok_text,
-    pty_pair, skip, tools_and_socat, TempDir,
+    client, demo_server, error_code, error_text, gateway, header, installed, nats_server, next,
+    ok_text, pty_pair, publish_request, skip, tools_and_socat, TempDir,
 };
+
+/// Runs server stream `subject` with `args`: its items' payloads, once it ended well.
+async fn stream_items(client: &async_nats::Client, subject: &str, args: &str) -> Vec<String> {
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await.unwrap();
+    let deadline = [("Wirecall-Timeout-Ms", "20000")];
+    publish_request(client, subject, &inbox, &deadline, args).await;
+    let mut items = Vec::new();
+    loop {
+        let m = next(&mut sub).await;
+        if let Some(n) = header(&m, "Wirecall-Item") {
+            assert_eq!(n, (items.len() + 1).to_string(), "{m:?}");
+            items.push(std::str::from_utf8(&m.payload).unwrap().to_string());
+            continue;
+        }
+        assert_eq!(header(&m, "Nats-Service-Error"), None, "{m:?}");
+        assert_eq!(
+            header(&m, "Wirecall-End"),
+            Some(items.len().to_string().as_str()),
+            "{m:?}"
+        );
+        return items;
+    }
+}
+
+/// Starts `subject` with `args` (a call that would take minutes, or an endless stream),
+/// waits for `items` of its items, cancels it by its reply subject: the answer is 499.
+async fn cancel_after(client: &async_nats::Client, subject: &str, args: &str, items: usize) {
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await.unwrap();
+    let long = [("Wirecall-Timeout-Ms", "120000")];
+    publish_request(client, subject, &inbox, &long, args).await;
+    for n in 1..=items {
+        let m = next(&mut sub).await;
+        assert_eq!(
+            header(&m, "Wirecall-Item"),
+            Some(n.to_string().as_str()),
+            "{m:?}"
+        );
+    }
+    if items == 0 {
+        // A call: wait until the gateway has it in flight (its stats say so).
+        common::wait_until("the call in flight", || async {
+            let stats = client
+                .request(
+                    format!("$SRV.STATS.wirecall-{}", subject.split('.').nth(1).unwrap()),
+                    "".into(),
+                )
+                .await
+                .unwrap();
+            let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+            stats["endpoints"][0]["data"]["in_flight"] == 1
+        })
+        .await;
+    }
+    client
+        .publish(format!("{subject}.cancel"), inbox.clone().into())
+        .await
+        .unwrap();
+    loop {
+        let m = next(&mut sub).await;
+        if header(&m, "Wirecall-Item").is_none() {
+            assert_eq!(error_code(&m).as_deref(), Some("499"), "{m:?}");
+            return;
+        }
+    }
+}
 
 /// Asks `subject` with `args` (and a deadline of `timeout_ms` if given); the reply.
 async fn ask(
@@ -106,6 +173,13 @@ async fn the_demo_server_on_a_pty_is_called_through_the_gateway() {
         "504",
         "device pty: ",
     );
+    // A stream, item by item; a minute's call and an endless stream, cancelled.
+    assert_eq!(
+        stream_items(&client, "wirecall.pty.count", "[5]").await,
+        ["0", "1", "2", "3", "4"]
+    );
+    cancel_after(&client, "wirecall.pty.sleep", "[60000]", 0).await;
+    cancel_after(&client, "wirecall.pty.count", "[4000000000]", 3).await;
     // After all that the port is in step: a call still answers.
     assert_eq!(
         ok_text(&ask(&client, "wirecall.pty.add", "[1, 1]", None).await),
@@ -226,6 +300,22 @@ async fn the_qemu_firmware_on_a_pty_is_called_through_the_gateway() {
         &ask(&client, "wirecall.fw.set_level", "[-1]", Some(5000)).await,
         "400",
         "expected set_level(",
+    );
+    // A stream: five samples at 100 Hz, each a Reading; then the device's sleep and an
+    // endless sampling, each cancelled; the device answers on.
+    let samples = stream_items(&client, "wirecall.fw.sample", "[100, 5]").await;
+    assert_eq!(samples.len(), 5);
+    for s in &samples {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| v.is_object()),
+            "{s}"
+        );
+    }
+    cancel_after(&client, "wirecall.fw.sleep", "[60000]", 0).await;
+    cancel_after(&client, "wirecall.fw.sample", "[50, 0]", 2).await;
+    assert_eq!(
+        ok_text(&ask(&client, "wirecall.fw.add", "[1, 2]", Some(5000)).await),
+        "3"
     );
     drop(qemu);
 }

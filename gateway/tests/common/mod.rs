@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use async_nats::Message;
+use async_nats::{HeaderMap, Message};
 
 /// How long any one awaited event may take before the test fails (an upper bound on a
 /// wait for a line or a reply, never a sleep).
@@ -366,4 +366,44 @@ pub(crate) fn pty_pair(a: &Path, b: &Path) -> Process {
         std::thread::sleep(Duration::from_millis(10));
     }
     socat
+}
+
+/// A request published with `inbox` as its reply subject (the caller subscribed to it).
+pub(crate) async fn publish_request(
+    client: &async_nats::Client,
+    subject: &str,
+    inbox: &str,
+    headers: &[(&str, &str)],
+    payload: &str,
+) {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(*k, *v);
+    }
+    client
+        .publish_with_reply_and_headers(
+            subject.to_string(),
+            inbox.to_string(),
+            map,
+            payload.to_string().into(),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+}
+
+/// The next message on `sub`, within [`EVENT`].
+pub(crate) async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    use futures_util::StreamExt;
+    tokio::time::timeout(EVENT, sub.next())
+        .await
+        .expect("a message within the bound")
+        .expect("the subscription is open")
+}
+
+pub(crate) fn header<'a>(m: &'a async_nats::Message, name: &str) -> Option<&'a str> {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str())
 }
