@@ -10,67 +10,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use futures_util::StreamExt;
 
 mod common;
 use common::{stderr, stdout, wait_until, BIN};
 
-/// How long any one awaited event may take before the test fails (an upper bound on a
-/// wait for a line, a reply or an exit, never a sleep).
-const EVENT: Duration = Duration::from_secs(15);
-
-/// A child process, killed by its pid and reaped when dropped; its stderr lines arrive
-/// on `lines` (a thread reads them, so the pipe never fills).
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Process {
-    fn start(command: &mut Command) -> Process {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                // Nobody listens any more: keep draining so the child never blocks.
-                let _ = tx.send(line);
-            }
-        });
-        Process { child, lines }
-    }
-
-    /// Waits for the first line `pick` accepts and returns what it made of it.
-    fn wait_for<T>(&self, what: &str, mut pick: impl FnMut(&str) -> Option<T>) -> T {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(EVENT)
-                .unwrap_or_else(|e| panic!("no {what} line: {e}"));
-            if let Some(found) = pick(&line) {
-                return found;
-            }
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use wirecall_tests::process::{Process, EVENT};
 
 /// The `wirecall-gateway` binary next to this test, when `nats-server` is installed too;
 /// `None` (after saying why) when one is missing and `WIRECALL_REQUIRE_NATS` is not `1`.

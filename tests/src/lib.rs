@@ -25,6 +25,7 @@ pub mod fuzz_harness;
 pub mod pair;
 pub mod peer;
 pub mod pipelining;
+pub mod process;
 pub mod pty;
 pub mod qemu;
 pub mod raw;
