@@ -102,13 +102,34 @@ impl Device {
         let mut first = Some(first);
         let reopen = link.clone();
         let options = ClientOptions::default();
-        let max_calls = options.capacity.max_calls;
-        let default_timeout = duration_of(options.config.call_timeout);
         let client = Client::connect(
             move || first.take().map_or_else(|| reopen.open(), Ok),
             options,
         )
         .map_err(|e| format!("device {id}: {e}"))?;
+        Device::describe(DeviceSpec { id, link }, client, limits)
+    }
+
+    /// The device behind `client`, a client of it already connected (or reconnecting),
+    /// as it describes itself now: what registering it again after it changed schema
+    /// uses, so that its link is not closed and opened again (a pty's other end may not
+    /// survive that, and a device need not see the gap).
+    pub(crate) async fn again(
+        spec: DeviceSpec,
+        client: Client,
+        limits: Limits,
+    ) -> Result<Device, String> {
+        tokio::task::spawn_blocking(move || Device::describe(spec, client, limits))
+            .await
+            .map_err(|e| format!("describing a device failed: {e}"))?
+    }
+
+    fn describe(spec: DeviceSpec, client: Client, limits: Limits) -> Result<Device, String> {
+        let DeviceSpec { id, link } = spec;
+        let timeout = limits.connect_timeout;
+        let options = ClientOptions::default();
+        let max_calls = options.capacity.max_calls;
+        let default_timeout = duration_of(options.config.call_timeout);
         let lost = || format!("device {id}: the link was lost after the handshake");
         if !client.wait_connected(timeout) {
             return Err(format!(

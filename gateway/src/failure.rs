@@ -86,7 +86,7 @@ pub(crate) fn failure_of(id: &str, e: &ClientError, ended: Option<Ended>) -> Fai
     let message = match e {
         ClientError::IncompatibleSchema { expected, peer } => format!(
             "device {id} now serves schema 0x{peer:08X}, not 0x{expected:08X} as when the \
-             gateway registered it: restart the gateway (or replug the device) to serve it"
+             gateway registered it: it is being registered again, call again in a moment"
         ),
         _ => format!("device {id}: {e}"),
     };

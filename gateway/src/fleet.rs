@@ -119,8 +119,8 @@ impl Fleet {
 impl Keeper {
     /// Takes the device off the bus: its service stops (it leaves `$SRV.INFO` and its
     /// subjects lose their responders), calls in flight may finish for `grace` and are then
-    /// cut short (503), then its id is free again. Waits for an attempt under way to end
-    /// first, at most the connect timeout.
+    /// cut short (503), then its id is free again. An open under way is left to end on
+    /// its own (within the connect timeout); a registration under way is finished first.
     pub(crate) async fn stop(mut self, grace: Duration) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(grace);
@@ -151,23 +151,102 @@ async fn keep(
     tried: oneshot::Sender<()>,
 ) {
     let mut tried = Some(tried);
-    let mut backoff = BACKOFF_MIN;
-    let service = loop {
-        let attempt = async {
-            let device = Device::open(spec.clone(), fleet.limits).await?;
-            serve::register(&fleet.nats, device).await
+    // After a change of schema: the device's client, still connected, to describe again.
+    let mut connected = None;
+    loop {
+        let again = match connected.take() {
+            Some(client) => {
+                let described = Device::again(spec.clone(), client, fleet.limits).await;
+                match described {
+                    Ok(device) => serve::register(&fleet.nats, device).await.map_err(|e| {
+                        eprintln!("wirecall-gateway: {e}; opening it afresh");
+                    }),
+                    Err(e) => {
+                        eprintln!("wirecall-gateway: {e}; opening it afresh");
+                        Err(())
+                    }
+                }
+            }
+            None => Err(()),
         };
-        let outcome = tokio::select! {
-            outcome = attempt => outcome,
-            // Told to stop mid-attempt: the device being opened is dropped when the
-            // blocking open returns (within the connect timeout).
-            _ = &mut stop => return,
+        let service = match again {
+            Ok(service) => service,
+            Err(()) => match register(&fleet, &spec, &mut stop, &mut tried).await {
+                Some(service) => service,
+                None => return, // told to stop before it was on the bus
+            },
+        };
+        // On the bus until told to stop, or until the device on the other end of the link
+        // serves another schema: re-flashed behind a `--device`, or another board plugged
+        // in under the same name between two looks at a watched directory (its device
+        // number reused). Its calls would all be refused 409: it is registered again,
+        // with its new manifest, instead.
+        let mut looks = tokio::time::interval(SCHEMA_LOOK);
+        let grace = loop {
+            tokio::select! {
+                grace = &mut stop => break Some(grace.unwrap_or(Duration::ZERO)),
+                _ = looks.tick() => {
+                    if let Some(now) = service.schema_changed() {
+                        eprintln!(
+                            "wirecall-gateway: device {} now serves schema 0x{now:08X}: \
+                             registering it again",
+                            spec.id
+                        );
+                        break None;
+                    }
+                }
+            }
+        };
+        if grace.is_none() {
+            // Described again over the same client: its link stays open meanwhile.
+            connected = Some(service.client());
+        }
+        // Its endpoints and `$SRV` answers leave the bus; calls in flight get their grace
+        // (a device that went away has failed them already: "connection lost", 503).
+        let cut = service.stop(grace.unwrap_or(Duration::ZERO)).await;
+        if cut > 0 {
+            eprintln!(
+                "wirecall-gateway: device {}: {cut} calls cut short by the stop",
+                spec.id
+            );
+        }
+        if grace.is_some() {
+            eprintln!("wirecall-gateway: device {} is off the bus", spec.id);
+            return;
+        }
+    }
+}
+
+/// How often a registered device's session is looked at for a changed schema.
+const SCHEMA_LOOK: Duration = Duration::from_millis(250);
+
+/// Opens and registers the device, again and again with a growing backoff until that
+/// works; `None` if told to stop first (the stop's grace is moot: nothing was served).
+async fn register(
+    fleet: &Fleet,
+    spec: &DeviceSpec,
+    stop: &mut oneshot::Receiver<Duration>,
+    tried: &mut Option<oneshot::Sender<()>>,
+) -> Option<serve::Served> {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let opened = tokio::select! {
+            opened = Device::open(spec.clone(), fleet.limits) => opened,
+            // Told to stop mid-open: the device being opened is dropped when the blocking
+            // open returns (within the connect timeout).
+            _ = &mut *stop => return None,
+        };
+        // Registering is not given up half way (a service started and then dropped would
+        // keep answering `$SRV` requests); a stop that came meanwhile is seen next.
+        let outcome = match opened {
+            Ok(device) => serve::register(&fleet.nats, device).await,
+            Err(e) => Err(e),
         };
         if let Some(tried) = tried.take() {
             let _ = tried.send(());
         }
         match outcome {
-            Ok(service) => break service,
+            Ok(service) => return Some(service),
             Err(e) => eprintln!(
                 "wirecall-gateway: {e} (from {}); trying again in {} ms",
                 spec.link,
@@ -176,22 +255,10 @@ async fn keep(
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = &mut stop => return,
+            _ = &mut *stop => return None,
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
-    };
-    // Stop sent, or the keeper dropped (no grace then): the device is to leave the bus.
-    let grace = stop.await.unwrap_or(Duration::ZERO);
-    // Its endpoints and `$SRV` answers leave the bus; calls in flight get their grace (a
-    // device that went away has failed them already: "connection lost", 503).
-    let cut = service.stop(grace).await;
-    if cut > 0 {
-        eprintln!(
-            "wirecall-gateway: device {}: {cut} calls cut short by the stop",
-            spec.id
-        );
     }
-    eprintln!("wirecall-gateway: device {} is off the bus", spec.id);
 }
 
 #[cfg(test)]

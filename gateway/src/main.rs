@@ -112,6 +112,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Listening from the start: a stop that comes while devices are still being opened
+    // must give the ones already serving their grace, not kill the process.
+    let mut stop = std::pin::pin!(stop_signal());
     let nats = async_nats::connect(&args.nats)
         .await
         .map_err(|e| format!("cannot connect to NATS at {}: {e}", args.nats))?;
@@ -129,22 +132,34 @@ async fn run(args: Args) -> Result<(), String> {
         keepers.push(keeper);
         firsts.push(first);
     }
-    let mut watcher = watch::Watcher::new(args.watch, args.baud, fleet.clone());
+    let mut watcher = watch::Watcher::new(args.watch, args.baud, fleet.clone())?;
     firsts.extend(watcher.poll().await);
     // Every device present at start has had its first attempt (those that failed are
     // being tried again in the background). The tests and scripts wait for this line.
-    futures_util::future::join_all(firsts).await;
-    fleet.synced().await?;
-    eprintln!("wirecall-gateway: ready");
     let (stop_watching, watching) = tokio::sync::oneshot::channel();
+    let starting = async {
+        futures_util::future::join_all(firsts).await;
+        fleet.synced().await
+    };
+    let stopped_early = tokio::select! {
+        synced = starting => {
+            synced?;
+            false
+        }
+        () = &mut stop => true,
+    };
     let watcher = tokio::spawn(watcher.run(watching));
-    wait_for_stop().await;
+    if !stopped_early {
+        eprintln!("wirecall-gateway: ready");
+        stop.await;
+    }
     eprintln!("wirecall-gateway: stopping");
-    // Every device at once: each leaves the bus, then its calls have the same grace.
+    // Every device at once, named or watched: each leaves the bus, then its calls have
+    // the same grace.
     let grace = Duration::from_secs(args.grace);
     let _ = stop_watching.send(grace);
-    let _ = watcher.await;
-    futures_util::future::join_all(keepers.into_iter().map(|k| k.stop(grace))).await;
+    let named = futures_util::future::join_all(keepers.into_iter().map(|k| k.stop(grace)));
+    let _ = futures_util::future::join(watcher, named).await;
     // Buffered replies go out before the process ends; bounded, for a NATS server that is
     // gone (the client would try to reconnect for ever).
     let _ = tokio::time::timeout(Duration::from_secs(2), nats.flush()).await;
@@ -152,16 +167,25 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
+/// Ctrl-C or SIGTERM, listened for from the call on (not from the first poll).
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            () = received(term) => {}
+            () = received(int) => {}
+        }
+    }
+}
+
+/// The next `signal`, or never if it could not be listened for.
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

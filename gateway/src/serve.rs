@@ -88,7 +88,7 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
         } else {
             "call"
         };
-        let endpoint = service
+        let added = service
             .endpoint_builder()
             .name(&p.name)
             .metadata(HashMap::from([
@@ -97,8 +97,17 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
                 ("mode".to_string(), mode.to_string()),
             ]))
             .add(format!("{SUBJECT_ROOT}.{id}.{}", p.name))
-            .await
-            .map_err(|e| format!("device {id}: cannot add endpoint {}: {e}", p.name))?;
+            .await;
+        let endpoint = match added {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                // Half registered: the service (and its `$SRV` answers) must not outlive
+                // the failure, nor the endpoints added so far.
+                let _ = service.stop().await;
+                endpoints.iter().for_each(tokio::task::JoinHandle::abort);
+                return Err(format!("device {id}: cannot add endpoint {}: {e}", p.name));
+            }
+        };
         endpoints.push(tokio::spawn(serve_endpoint(
             endpoint,
             nats.clone(),
@@ -130,6 +139,21 @@ pub(crate) async fn register(nats: &async_nats::Client, device: Device) -> Resul
 }
 
 impl Served {
+    /// The device's client (a clone: the link stays open while either is held).
+    pub(crate) fn client(&self) -> wirecall_adapters::host::Client {
+        self.device.client.clone()
+    }
+
+    /// The schema the device's session serves now, if it is up and not the one this
+    /// service was registered with.
+    pub(crate) fn schema_changed(&self) -> Option<u32> {
+        self.device
+            .client
+            .peer()
+            .map(|p| p.schema)
+            .filter(|now| *now != self.device.schema)
+    }
+
     /// Stops serving: the endpoints leave the queue group at once (so NATS sends new
     /// requests to another gateway), requests already delivered here are answered 503,
     /// calls in flight may finish for `grace`, then those still running are cancelled on
@@ -241,9 +265,16 @@ async fn serve_endpoint(
                 let sink = Sink::of(&nats, &request.message, &reply);
                 match (asked, sink) {
                     (Ok(asked), Ok(sink)) => {
-                        streams::serve(&nats, &device, &p, asked, sink, reply, &ticket).await;
+                        let stream = streams::Stream {
+                            asked,
+                            sink,
+                            reply,
+                            permit,
+                        };
+                        streams::serve(&nats, &device, &p, stream, &ticket).await;
                     }
                     (Err(f), _) | (_, Err(f)) => {
+                        drop(permit);
                         let _ = request.respond(Err(f.into())).await;
                     }
                 }
@@ -252,15 +283,25 @@ async fn serve_endpoint(
                     Ok(asked) => calls::answer(&device, &p, asked, &ticket).await,
                     Err(f) => (Err(f), None),
                 };
+                // The slot is free before the answer goes: a caller that calls again as
+                // soon as it has the answer must not find it taken (Busy) on a device that
+                // serves one call at a time. A call left running on the device keeps it.
+                let permit = match leftover {
+                    None => {
+                        drop(permit);
+                        None
+                    }
+                    Some(still) => Some((permit, still)),
+                };
                 let _ = request
                     .respond(outcome.map(Into::into).map_err(Into::into))
                     .await;
-                if let Some(still) = leftover {
-                    // Answered already; the device's slot is held until its call ends.
+                if let Some((permit, still)) = permit {
                     let _ = still.await;
+                    drop(permit);
                 }
             }
-            drop(permit);
+            // The call leaves the calls in flight only once answered: a stop waits for it.
             drop(ticket);
         });
     }

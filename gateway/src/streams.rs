@@ -27,6 +27,15 @@ pub(crate) const SUBJECT_HEADER: &str = "Wirecall-Stream-Subject";
 /// Request header: `true` publishes the items through JetStream, each acknowledged.
 pub(crate) const JETSTREAM_HEADER: &str = "Wirecall-JetStream";
 
+/// A stream request taken by the gateway: its arguments and deadline, where its items go,
+/// where its end goes, and its slot on the device.
+pub(crate) struct Stream {
+    pub(crate) asked: Asked,
+    pub(crate) sink: Sink,
+    pub(crate) reply: Subject,
+    pub(crate) permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Where a stream's items go.
 pub(crate) struct Sink {
     subject: Subject,
@@ -144,13 +153,20 @@ pub(crate) async fn serve(
     nats: &async_nats::Client,
     device: &Arc<Device>,
     p: &Arc<Procedure>,
-    asked: Asked,
-    sink: Sink,
-    reply: Subject,
+    stream: Stream,
     ticket: &Arc<Ticket>,
 ) {
+    let Stream {
+        asked,
+        sink,
+        reply,
+        permit,
+    } = stream;
     let mut headers = HeaderMap::new();
-    let payload = match run(nats, device, p, asked, &sink, ticket).await {
+    let outcome = run(nats, device, p, asked, &sink, ticket).await;
+    // The slot is free before the end goes out (see the plain calls in serve.rs).
+    drop(permit);
+    let payload = match outcome {
         Ok((n, result)) => {
             headers.insert(END_HEADER, n.to_string().as_str());
             result.into_bytes()

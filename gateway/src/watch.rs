@@ -68,25 +68,48 @@ pub(crate) fn entry_id(name: &OsStr) -> String {
 }
 
 impl Watcher {
-    /// Watches `dirs`, opening what appears there at `baud`.
-    pub(crate) fn new(dirs: Vec<PathBuf>, baud: u32, fleet: Arc<Fleet>) -> Watcher {
-        Watcher {
+    /// Watches `dirs`, opening what appears there at `baud`. A path that exists and is
+    /// not a directory (`--watch /dev/ttyUSB0` for `--device`) is refused; a missing one
+    /// is waited for, as `/dev/serial/by-id` is missing while nothing is plugged in.
+    pub(crate) fn new(dirs: Vec<PathBuf>, baud: u32, fleet: Arc<Fleet>) -> Result<Watcher, String> {
+        for dir in &dirs {
+            match std::fs::metadata(dir) {
+                Ok(m) if !m.is_dir() => {
+                    return Err(format!(
+                        "--watch {}: not a directory (a serial port is given with \
+                         --device ID=serial://PATH?baud=N)",
+                        dir.display()
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("--watch {}: {e}", dir.display())),
+            }
+        }
+        Ok(Watcher {
             dirs,
             baud,
             fleet,
             entries: HashMap::new(),
             said: HashSet::new(),
-        }
+        })
     }
 
     /// Looks once: starts keeping what appeared, stops what went. Returns, for each device
     /// started, the signal of its first attempt's end.
     pub(crate) async fn poll(&mut self) -> Vec<oneshot::Receiver<()>> {
-        let now = self.look();
+        let (now, unread) = self.look();
+        // An entry is gone when its directory was read without it; a directory that could
+        // not be read this time (other than missing) keeps what it had.
         let gone: Vec<PathBuf> = self
             .entries
             .iter()
             .filter(|(path, entry)| now.get(*path) != Some(&entry.rdev))
+            .filter(|(path, _)| {
+                !path
+                    .parent()
+                    .is_some_and(|dir| unread.iter().any(|u| u == dir))
+            })
             .map(|(path, _)| path.clone())
             .collect();
         let mut stopping = Vec::new();
@@ -151,14 +174,26 @@ impl Watcher {
     }
 
     /// Every serial device in the watched directories now: each entry that is (or leads
-    /// to) a character device, with its device number.
-    fn look(&mut self) -> BTreeMap<PathBuf, u64> {
+    /// to) a character device, with its device number; and the directories that could not
+    /// be read this time (for a reason other than being missing).
+    fn look(&mut self) -> (BTreeMap<PathBuf, u64>, Vec<PathBuf>) {
         let mut now = BTreeMap::new();
+        let mut unread = Vec::new();
         for dir in &self.dirs {
             let listing = match std::fs::read_dir(dir) {
                 Ok(listing) => {
                     self.said.remove(dir);
                     listing
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    if self.said.insert(dir.clone()) {
+                        eprintln!(
+                            "wirecall-gateway: cannot list {} ({e}): its devices stay as they were",
+                            dir.display()
+                        );
+                    }
+                    unread.push(dir.clone());
+                    continue;
                 }
                 Err(e) => {
                     // /dev/serial/by-id exists only while a device is plugged in: a
@@ -172,7 +207,12 @@ impl Watcher {
                     continue;
                 }
             };
-            for entry in listing.map_while(Result::ok) {
+            for entry in listing {
+                let Ok(entry) = entry else {
+                    // Listing broke off: what was not seen is not known to be gone.
+                    unread.push(dir.clone());
+                    break;
+                };
                 let path = entry.path();
                 // Follows a symlink: a dangling one (its device just went) is no device.
                 match std::fs::metadata(&path) {
@@ -191,7 +231,7 @@ impl Watcher {
                 }
             }
         }
-        now
+        (now, unread)
     }
 
     /// Polls until `stop` fires, then takes every watched device off the bus.

@@ -179,3 +179,57 @@ async fn one_id_given_twice_is_refused_at_start() {
     });
     assert_eq!(gateway.wait_exit().code(), Some(1));
 }
+
+/// docs/NATS.md: SIGTERM lets calls in flight finish for `--grace`. That must hold from
+/// the moment a device serves, not only once every device has had its first attempt
+/// (`ready`): here one device is slow to answer its first attempt (a port that accepts and
+/// says nothing), while another already serves a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_before_ready_still_lets_calls_in_flight_finish() {
+    let Some(wirecall) = tools() else { return };
+    let (_nats, nats_url) = nats_server();
+    let (_good, on) = demo_server(&wirecall, &["--tcp", "127.0.0.1:0"]);
+    let good = on.strip_prefix("tcp ").unwrap();
+    // Accepted by the kernel, never answered: the first attempt waits its connect timeout.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut gateway = common::Process::start(
+        std::process::Command::new(env!("CARGO_BIN_EXE_wirecall-gateway")).args([
+            "--nats",
+            &nats_url,
+            "--connect-timeout",
+            "10",
+            "--device",
+            &format!("good=tcp://{good}"),
+            "--device",
+            &format!("mute=tcp://{}", mute.local_addr().unwrap()),
+        ]),
+    );
+    gateway.wait_for("good registered", |l| {
+        l.contains("wirecall-gateway: device good (").then_some(())
+    });
+    let client = client(&nats_url).await;
+    wait_until("service wirecall-good", || has_service(&client, "good")).await;
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.request("wirecall.good.sleep", "[1000]".into()).await }
+    });
+    wait_until("the sleep in flight", || async {
+        let stats = client
+            .request("$SRV.STATS.wirecall-good", "".into())
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&stats.payload).contains("\"in_flight\":1")
+    })
+    .await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let answer = call.await.unwrap();
+    assert!(
+        matches!(&answer, Ok(m) if &m.payload[..] == b"null"),
+        "the call in flight at SIGTERM: {answer:?}"
+    );
+    assert_eq!(gateway.wait_exit().code(), Some(0));
+}

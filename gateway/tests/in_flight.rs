@@ -329,7 +329,7 @@ async fn a_device_that_is_down_is_answered_at_once_and_found_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_gateway_finishes_calls_within_its_grace_then_cuts_the_rest() {
-    let Some(bus) = Bus::start(false, &["--grace", "2"]) else {
+    let Some(bus) = Bus::start(false, &["--grace", "6"]) else {
         return;
     };
     let client = bus.client().await;

@@ -17,7 +17,7 @@ use async_nats::service::Info;
 use async_nats::{HeaderMap, RequestErrorKind};
 use common::{
     client, demo_server, error_code, gateway, has_service, lacks_service, nats_server, ok_text,
-    pty_pair, tools_and_socat, wait_until, Process, TempDir,
+    pty_pair, tools, tools_and_socat, wait_until, Process, TempDir,
 };
 
 /// A board plugged in: the pty pair linked as `watched/NAME` and `other/NAME`, the demo
@@ -190,4 +190,136 @@ async fn two_entries_with_one_id_the_second_is_refused() {
         }
     })
     .await;
+}
+
+/// docs/NATS.md: a gateway stopped with SIGTERM "first stops taking requests (its endpoints
+/// leave the queue group ...)". With `--device` and `--watch` together, the named devices
+/// must not go on taking new requests while the watched ones use their grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_a_named_device_stops_taking_requests_at_once_too() {
+    let Some(wirecall) = tools_and_socat() else {
+        return;
+    };
+    let watched = TempDir::new("stop-order");
+    let other = TempDir::new("stop-order-far");
+    let (_nats, nats_url) = nats_server();
+    let (_named, on) = demo_server(&wirecall, &["--tcp", "127.0.0.1:0"]);
+    let named = format!("named=tcp://{}", on.strip_prefix("tcp ").unwrap());
+    let _board = plug(&wirecall, &watched.0, &other.0, "board");
+    let gateway = gateway(
+        &nats_url,
+        &[
+            "--device",
+            &named,
+            "--watch",
+            watched.0.to_str().unwrap(),
+            "--grace",
+            "10",
+        ],
+        |_| {},
+    );
+    let client = client(&nats_url).await;
+    wait_until("wirecall-board on the bus", || {
+        has_service(&client, "board")
+    })
+    .await;
+    // A call in flight on the watched board (20 s), taken by the gateway before the stop:
+    // the watched device uses its grace for it.
+    let mut minute = HeaderMap::new();
+    minute.insert("Wirecall-Timeout-Ms", "60000");
+    let long = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .request_with_headers("wirecall.board.sleep", minute, "[20000]".into())
+                .await
+        }
+    });
+    wait_until("the long call in flight", || async {
+        let stats = client
+            .request("$SRV.STATS.wirecall-board", "".into())
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&stats.payload).contains("\"in_flight\":1")
+    })
+    .await;
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    // The named device leaves the bus while the watched one's call still runs: not after
+    // the watched devices' grace.
+    wait_until("the named device off the bus", || {
+        lacks_service(&client, "named")
+    })
+    .await;
+    assert!(
+        !long.is_finished(),
+        "the named device stayed on the bus until the watched one's call ended"
+    );
+}
+
+/// A device whose link comes back serving another schema (re-flashed behind a
+/// `--device`, or another board plugged in under a watched name between two looks, its
+/// port's number reused) is registered again with its own manifest, over the same
+/// client: its calls would otherwise all be refused 409. The device is an `exec:` link
+/// that runs the calc service, then, once a flag file exists and the first is killed (by
+/// the pid it wrote), the demo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_comes_back_with_another_schema_is_registered_again() {
+    let Some(wirecall) = tools() else {
+        return;
+    };
+    let calc = wirecall.with_file_name("calc-server");
+    assert!(
+        calc.exists(),
+        "{} is not built (cargo build -p wirecall-tests --bin calc-server)",
+        calc.display()
+    );
+    let dir = TempDir::new("reflash");
+    let (flag, pid_file) = (dir.0.join("flashed"), dir.0.join("pid"));
+    let script = format!(
+        "echo $$ > \"{pid}\"; if [ -e \"{flag}\" ]; then exec \"{demo}\" serve --stdio; \
+         else exec \"{calc}\"; fi",
+        pid = pid_file.display(),
+        flag = flag.display(),
+        demo = wirecall.display(),
+        calc = calc.display(),
+    );
+    let (_nats, nats_url) = nats_server();
+    let device = format!("board=exec:sh -c '{script}'");
+    let _gateway = gateway(&nats_url, &["--device", &device], |_| {});
+    let client = client(&nats_url).await;
+    // Each ask bounded by a second: a service being taken off may still be subscribed
+    // for a moment without answering (see `common::service_state`).
+    let service = |client: async_nats::Client| async move {
+        let ask = client.request("$SRV.INFO.wirecall-board", "".into());
+        let info = tokio::time::timeout(Duration::from_secs(1), ask).await;
+        info.ok()
+            .and_then(Result::ok)
+            .and_then(|m| serde_json::from_slice::<Info>(&m.payload).ok())
+            .and_then(|i| i.metadata.get("wirecall_service").cloned())
+    };
+    assert_eq!(service(client.clone()).await.as_deref(), Some("calc"));
+
+    // Re-flashed: the next start runs the demo; this one is killed by its pid.
+    std::fs::write(&flag, b"").unwrap();
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap()
+        .success());
+    wait_until("the demo on the bus as board", || {
+        let c = client.clone();
+        async move { service(c).await.as_deref() == Some("demo") }
+    })
+    .await;
+    let reply = client
+        .request("wirecall.board.echo", "[[1, 2]]".into())
+        .await
+        .unwrap();
+    assert_eq!(ok_text(&reply), r#""0x0102""#);
 }

@@ -33,7 +33,13 @@ fn block_on<F: std::future::Future<Output = i32>>(command: &str, work: F) -> i32
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(work),
+        Ok(runtime) => {
+            let code = runtime.block_on(work);
+            // A blocking task still running (a name lookup of the NATS server that hangs)
+            // must not keep the command past its answer.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            code
+        }
         Err(e) => fail(
             command,
             Exit::Link,

@@ -101,7 +101,8 @@ pub(super) fn exit_of(code: u16, text: &str) -> Exit {
         504 => Exit::Timeout,
         // 503 is three things (docs/NATS.md): the device's `Busy` is its answer (1 on a
         // direct link); a device not connected or a gateway shutting down is the link (4).
-        503 if text.contains("Busy") => Exit::Device,
+        // The gateway's text for Busy starts with it; a device id may contain the word.
+        503 if text.starts_with("Busy") => Exit::Device,
         503 => Exit::Link,
         // 404 (the device does not know it), 499 (cancelled), 500, 502 and anything
         // else: the device's side answered with an error.
@@ -113,6 +114,21 @@ pub(super) fn exit_of(code: u16, text: &str) -> Exit {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_is_told_by_the_start_of_the_text_not_a_device_id() {
+        assert!(matches!(
+            exit_of(
+                503,
+                "Busy: device d has as many calls in flight as it takes"
+            ),
+            Exit::Device
+        ));
+        assert!(matches!(
+            exit_of(503, "device Busybox is not connected"),
+            Exit::Link
+        ));
+    }
 
     fn message(headers: &[(&str, &str)], payload: &str) -> Message {
         let mut map = HeaderMap::new();
