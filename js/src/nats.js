@@ -523,8 +523,10 @@ export class NatsStream {
       }
       const end = msg.headers?.get(END_HEADER);
       if (end) {
-        this.count = Number.parseInt(end, 10);
-        if (this.count !== this.#items) {
+        this.count = /^\s*\d+\s*$/.test(end) ? Number.parseInt(end, 10) : null;
+        if (this.count === null) {
+          this.#error = new WirecallError(`${this.subject}: the stream's end says ${JSON.stringify(end)} items, not a number`);
+        } else if (this.count !== this.#items) {
           this.#error = new WirecallError(`${this.subject}: the gateway sent ${this.count} items, ${this.#items} arrived`);
         } else {
           try {

@@ -185,6 +185,16 @@ class _Route(NamedTuple):
     subject: Optional[str]
 
 
+async def flush_after_subscribe(nc: NatsClient) -> None:
+    """Returns once the server has the subscriptions just made on ``nc``. One ``flush`` is
+    not enough with nats-py: it writes its PING to the socket at once, while the SUB waits
+    in the buffer for the flusher task, so the PONG may come back before the server has the
+    SUB (and a message sent at once from another connection finds nobody). By the second
+    PING the flusher has run (the first round trip let it), so the SUB went before it."""
+    await nc.flush()
+    await nc.flush()
+
+
 def _device_info(data: bytes) -> Optional[Tuple[DeviceInfo, str]]:
     """A ``$SRV.INFO`` answer as a device and its gateway's instance id, or ``None`` for
     another kind of service (or an answer that does not parse)."""
@@ -240,7 +250,7 @@ class Bus:
     async def _subscribe(self) -> None:
         self._subscription = await self.nc.subscribe(self._prefix + ".*", cb=self._route)
         # The subscription is on the server before any request names it as reply subject.
-        await self.nc.flush()
+        await flush_after_subscribe(self.nc)
 
     async def _route(self, msg: Msg) -> None:
         route = self._routes.get(msg.subject)
