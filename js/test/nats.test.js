@@ -85,14 +85,14 @@ test("a device at its limit answers Busy at once", { skip }, async (t) => {
   // The calls of the tests before have all been answered, but the gateway may drop their
   // tickets a moment later: start from none, or one of the 32 sleeps would be refused.
   await waitForInFlight(spy, 0);
-  const requests = await spy.watch("wirecall.demo.sleep");
   // The gateway takes as many calls per device as the device does (32): fill them.
-  const sleeps = Array.from({ length: 32 }, () => dev.sleep(3000));
+  const sleeps = Array.from({ length: 32 }, () => dev.with({ timeoutMs: 30000 }).sleep(6000));
   let done = false;
   const all = Promise.all(sleeps).finally(() => { done = true; });
-  for (let i = 0; i < 32; i++) await requests.next();
-  // The spy saw the requests; the gateway takes them at the same time. Until the sleeps
-  // end (3 s), one more call is refused at once.
+  // All 32 hold their slots in the gateway (the spy seeing the requests would not say so:
+  // an `add` sent then could take a slot before the last sleep). Until the sleeps end
+  // (6 s), one more call is refused at once.
+  await waitForInFlight(spy, 32);
   let busy = null;
   while (busy === null && !done) {
     try {

@@ -254,14 +254,13 @@ def test_a_device_at_its_limit_answers_busy_at_once(bus: Bus) -> None:
         # The calls of the tests before have all been answered, but the gateway may drop
         # their tickets a moment later: start from none, or one of the 32 sleeps is refused.
         await _wait_for_in_flight(spy, "wirecall.demo.sleep", 0)
-        requests = await _subscribe(spy, "wirecall.demo.sleep")
         dev = client.device("demo")
         # The gateway takes as many calls per device as the device does (32): fill them.
-        sleeps = [asyncio.ensure_future(dev.sleep(3000)) for _ in range(32)]
-        for _ in sleeps:
-            await requests.next_msg(EVENT)
-        # The spy saw the requests; the gateway takes them at the same time. Until the
-        # sleeps end (3 s), one more call is refused at once.
+        sleeps = [asyncio.ensure_future(dev.sleep(6000, timeout=30)) for _ in range(32)]
+        # All 32 hold their slots in the gateway (the spy seeing the requests would not say
+        # so: an `add` sent then could take a slot before the last sleep). Until the sleeps
+        # end (6 s), one more call is refused at once.
+        await _wait_for_in_flight(spy, "wirecall.demo.sleep", 32)
         busy = None
         while busy is None and not any(s.done() for s in sleeps):
             try:
