@@ -460,7 +460,7 @@ def test_a_stream_yields_all_its_items(bus: Bus) -> None:
 
 async def _ended_by_cancel(request: Any, cancels: Any, answers: Any) -> None:
     """The cancel went out naming the stream's reply subject, and the gateway then ended the
-    stream with 499 (not with its end, 100000 items later)."""
+    stream with 499 (not with its end, a billion items later)."""
     cancel = await cancels.next_msg(EVENT)
     assert cancel.data.decode() == request.reply
     final = await _final_answer(answers)
@@ -475,7 +475,9 @@ def test_leaving_a_stream_early_sends_the_cancel(bus: Bus) -> None:
         dev = client.device("demo")
 
         # `break`: the loop drops its stream, whose finaliser sends the cancel.
-        async for x in dev.count(100000):
+        # Streams far longer than any test, with deadlines far beyond it: only the cancel
+        # ends them.
+        async for x in dev.count(1000000000, timeout=120):
             if x == 0:
                 request = await requests.next_msg(EVENT)
                 # From now on the spy sees what the gateway sends to the stream's reply subject.
@@ -485,7 +487,7 @@ def test_leaving_a_stream_early_sends_the_cancel(bus: Bus) -> None:
         await _ended_by_cancel(request, cancels, answers)
 
         # `async with`: leaving the block closes the stream.
-        async with dev.count(100000) as stream:
+        async with dev.count(1000000000, timeout=120) as stream:
             async for x in stream:
                 if x == 0:
                     request = await requests.next_msg(EVENT)
@@ -523,7 +525,7 @@ def test_cancelling_a_streams_task_sends_the_cancel(bus: Bus) -> None:
         seen: List[int] = []
 
         async def consume() -> None:
-            async for x in client.device("demo").count(100000):
+            async for x in client.device("demo").count(1000000000, timeout=120):
                 seen.append(x)
                 await asyncio.sleep(0.001)  # a slow consumer: the task is cancelled mid-stream
 
@@ -533,7 +535,7 @@ def test_cancelling_a_streams_task_sends_the_cancel(bus: Bus) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        # The gateway ended the stream with 499, not with its end 100000 items later.
+        # The gateway ended the stream with 499, not with its end a billion items later.
         await _ended_by_cancel(request, cancels, answers)
 
     run(bus, body)
