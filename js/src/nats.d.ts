@@ -129,7 +129,9 @@ export declare class NatsBus {
   call(id: string, procedure: string, args?: unknown, options?: NatsCallOptions): Promise<unknown>;
   /** A server stream of `procedure` of device `id`. */
   stream(id: string, procedure: string, args?: unknown, options?: NatsStreamOptions): NatsStream;
-  /** Sends what is on its way, then closes the connection if this bus made it. */
+  /** Fails the calls and streams still waiting (ConnectionLost) and sends their cancels,
+   * sends what is on its way, removes the bus's subscription, then closes the connection if
+   * this bus made it. */
   close(): Promise<void>;
 }
 

@@ -13,8 +13,8 @@
 // so no manifest and no WebAssembly are needed here. Every reply comes to one wildcard
 // subscription on the bus's own inbox, each request with a reply subject of its own there:
 // that subject is also what a cancel names (`wirecall.ID.PROCEDURE.cancel`), published when
-// a call is aborted, when its timeout passes without an answer, and when a stream is left
-// before its end.
+// a call is aborted, when its timeout passes without an answer, when a stream is left
+// before its end, and for every call and stream still waiting when the bus is closed.
 
 import {
   Busy, Cancelled, ConnectionLost, DeadlineExceeded, DecodeError, ErrorCode, IncompatibleSchema,
@@ -104,10 +104,11 @@ function isNoResponders(msg) {
   return msg.data.length === 0 && msg.headers?.code === 503 && !msg.headers.has(ERROR_CODE_HEADER);
 }
 
-/** The gateway's error answer, if `msg` is one. */
+/** The gateway's error answer, if `msg` is one: either error header makes it one, and a
+ * missing or unreadable code is 500 (as `wirecall call --nats` reads it). */
 function errorOf(msg) {
-  const code = msg.headers?.get(ERROR_CODE_HEADER);
-  if (!code) return null;
+  if (!msg.headers?.has(ERROR_CODE_HEADER) && !msg.headers?.has(ERROR_HEADER)) return null;
+  const code = msg.headers.get(ERROR_CODE_HEADER);
   return errorFor(Number.parseInt(code, 10) || 500, msg.headers.get(ERROR_HEADER) ?? "");
 }
 
@@ -183,7 +184,7 @@ export async function busOver(nc, options = {}) {
 
 /** A NATS connection that calls wirecall devices through their gateways. */
 export class NatsBus {
-  #routes = new Map(); // reply subject -> {take(msg), fail(error)}
+  #routes = new Map(); // reply subject -> {take(msg), fail(error), subject to cancel or null}
   #next = 0;
 
   constructor(nc, nats, { timeoutMs = DEFAULT_TIMEOUT_MS, owned = false } = {}) {
@@ -191,7 +192,9 @@ export class NatsBus {
     this.timeoutMs = timeoutMs;
     this.owned = owned;
     this.nats = nats;
-    this.prefix = nats.createInbox();
+    // The connection's own inbox prefix, if it was given one (NATS permissions often allow
+    // replies only under it).
+    this.prefix = nats.createInbox(nc.options?.inboxPrefix);
     this.subscription = nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {
         if (!err) this.#routes.get(msg.subject)?.take(msg);
@@ -200,10 +203,11 @@ export class NatsBus {
   }
 
   /** A fresh reply subject whose messages go to `take` (and `fail`, with ConnectionLost,
-   * if the bus closes first); `drop()` it when done. */
-  route(take, fail = () => {}) {
+   * if the bus closes first, which then also cancels the request to `subject` if one is
+   * given); `drop()` it when done. */
+  route(take, fail = () => {}, subject = null) {
     const reply = `${this.prefix}.${++this.#next}`;
-    this.#routes.set(reply, { take, fail });
+    this.#routes.set(reply, { take, fail, subject });
     return { reply, drop: () => this.#routes.delete(reply) };
   }
 
@@ -215,10 +219,13 @@ export class NatsBus {
     return h;
   }
 
-  /** Publishes the cancel of the request whose reply subject is `reply`. */
+  /** Publishes the cancel of the request whose reply subject is `reply`, and flushes it
+   * rather than leave it in the connection's buffer for a later write. */
   cancel(subject, reply) {
     try {
       this.nc.publish(`${subject}.cancel`, encoder.encode(reply));
+      // The caller is not held up by it; a failed flush means a closed connection.
+      this.nc.flush().catch(() => {});
     } catch {
       // The connection is closing or closed: the gateway hears nothing more from this
       // caller anyway, and the call ends at its deadline there.
@@ -246,11 +253,11 @@ export class NatsBus {
     const { reply, drop } = this.route((msg) => { queue.push(msg); wake?.(); });
     try {
       this.nc.publish("$SRV.INFO", new Uint8Array(0), { reply });
-      const end = Date.now() + timeoutMs;
+      const end = performance.now() + timeoutMs;
       let wait = timeoutMs; // the first answer may take the whole bound; the rest come close
       for (;;) {
         if (queue.length === 0) {
-          const left = end - Date.now();
+          const left = end - performance.now();
           if (left <= 0) break;
           let timer;
           await new Promise((resolve) => {
@@ -319,7 +326,7 @@ export class NatsBus {
       }, (e) => {
         finish();
         reject(e);
-      });
+      }, subject);
       const onAbort = () => {
         finish();
         this.cancel(subject, reply);
@@ -378,8 +385,10 @@ export class NatsBus {
       `device ${id} has no procedure ${procedure} on the bus (its gateway serves ${served})`);
   }
 
-  /** Flushes what is on its way (cancels among it), then closes the connection if this
-   * bus made it. */
+  /** Fails the calls and streams still waiting (ConnectionLost) and sends their cancels,
+   * so that the devices stop them rather than run them to their deadlines holding call
+   * slots; flushes what is on its way, removes the bus's subscription, then closes the
+   * connection if this bus made it. */
   close() {
     // Once: a second close (say, a test's cleanup after the test closed it) waits for the first.
     this.closing ??= this.#close();
@@ -387,9 +396,19 @@ export class NatsBus {
   }
 
   async #close() {
-    for (const { fail } of this.#routes.values()) fail(new ConnectionLost("the bus was closed"));
+    const pending = [...this.#routes];
     this.#routes.clear();
+    for (const [, { fail }] of pending) fail(new ConnectionLost("the bus was closed"));
     if (this.nc.isClosed()) return;
+    try {
+      for (const [reply, { subject }] of pending) {
+        if (subject !== null) this.nc.publish(`${subject}.cancel`, encoder.encode(reply));
+      }
+      await this.nc.flush();
+    } catch {
+      // The connection is closing under the bus (drained by its owner): the gateway hears
+      // nothing more from it, and the calls end at their deadlines there.
+    }
     this.subscription.unsubscribe();
     if (this.owned) await this.nc.drain();
     else await this.nc.flush();
@@ -439,10 +458,10 @@ export class NatsStream {
     const { reply, drop } = this.bus.route((msg) => { this.#queue.push(msg); this.#wake?.(); }, (e) => {
       this.#error ??= e;
       this.#end(false);
-    });
+    }, this.subject);
     this.#reply = reply;
     this.#drop = drop;
-    this.#deadline = Date.now() + this.timeoutMs + GRACE_MS;
+    this.#deadline = performance.now() + this.timeoutMs + GRACE_MS;
     try {
       this.bus.nc.publish(this.subject, this.payload, { reply, headers: this.bus.headers(this.timeoutMs) });
     } catch (e) {
@@ -476,7 +495,7 @@ export class NatsStream {
       if (this.#error) throw this.#error;
       if (this.#ended && this.#queue.length === 0) return { value: undefined, done: true };
       if (this.#queue.length === 0) {
-        const wait = Math.max(0, Math.min(this.idleMs, this.#deadline - Date.now()));
+        const wait = Math.max(0, Math.min(this.idleMs, this.#deadline - performance.now()));
         let timer;
         const came = await new Promise((resolve) => {
           this.#wake = () => resolve(true);
@@ -504,8 +523,10 @@ export class NatsStream {
       }
       const end = msg.headers?.get(END_HEADER);
       if (end) {
-        this.count = Number.parseInt(end, 10);
-        if (this.count !== this.#items) {
+        this.count = /^\s*\d+\s*$/.test(end) ? Number.parseInt(end, 10) : null;
+        if (this.count === null) {
+          this.#error = new WirecallError(`${this.subject}: the stream's end says ${JSON.stringify(end)} items, not a number`);
+        } else if (this.count !== this.#items) {
           this.#error = new WirecallError(`${this.subject}: the gateway sent ${this.count} items, ${this.#items} arrived`);
         } else {
           try {

@@ -20,7 +20,8 @@ encodes them against the device's manifest, so this module needs no manifest.
 Every reply comes to one wildcard subscription on the bus's own inbox, each request with a
 reply subject of its own there: that subject is also what a cancel names
 (``wirecall.ID.PROCEDURE.cancel``), sent when a call's task is cancelled, when its timeout
-passes without an answer, and when a stream is left before its end.
+passes without an answer, when a stream is left before its end, and for every call and
+stream still waiting when the bus is closed.
 """
 
 import asyncio
@@ -33,6 +34,7 @@ from typing import Any, Awaitable, Callable, Dict, Generator, List, NamedTuple, 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from .errors import (Busy, Cancelled, ConnectionLost, DeadlineExceeded, DecodeError, Error, IncompatibleSchema,
                      ProtocolError, RemoteError, Timeout)
@@ -159,16 +161,38 @@ def _is_no_responders(msg: Msg) -> bool:
 
 
 def _error_of(msg: Msg) -> Optional[Error]:
-    """The gateway's error answer, if ``msg`` is one."""
+    """The gateway's error answer, if ``msg`` is one: either error header makes it one, and
+    a missing or unreadable code is 500 (as ``wirecall call --nats`` reads it)."""
     headers = msg.headers or {}
     code = headers.get(ERROR_CODE_HEADER)
-    if code is None:
+    if code is None and ERROR_HEADER not in headers:
         return None
     try:
-        number = int(code)
+        number = int(code or "")
     except ValueError:
         number = 500
     return error_for(number, headers.get(ERROR_HEADER, ""))
+
+
+class _Route(NamedTuple):
+    """What takes the messages of one reply subject."""
+
+    take: Callable[[Msg], None]
+    #: Told if the bus closes first.
+    fail: Callable[[Error], None]
+    #: The request's subject, whose ``.cancel`` the bus publishes if it closes first; ``None``
+    #: for a request that has nothing to cancel (``$SRV.INFO``).
+    subject: Optional[str]
+
+
+async def flush_after_subscribe(nc: NatsClient) -> None:
+    """Returns once the server has the subscriptions just made on ``nc``. One ``flush`` is
+    not enough with nats-py: it writes its PING to the socket at once, while the SUB waits
+    in the buffer for the flusher task, so the PONG may come back before the server has the
+    SUB (and a message sent at once from another connection finds nobody). By the second
+    PING the flusher has run (the first round trip let it), so the SUB went before it."""
+    await nc.flush()
+    await nc.flush()
 
 
 def _device_info(data: bytes) -> Optional[Tuple[DeviceInfo, str]]:
@@ -206,8 +230,12 @@ class Bus:
         self._owned = owned
         self._prefix = nc.new_inbox()
         self._numbers = itertools.count(1)
-        # Reply subject -> what takes its messages, and what to tell if the bus closes first.
-        self._routes: Dict[str, Tuple[Callable[[Msg], None], Callable[[Error], None]]] = {}
+        # Reply subject -> what takes its messages, what to tell and what to cancel if the
+        # bus closes first.
+        self._routes: Dict[str, _Route] = {}
+        # The subscription to the bus's inbox: close() removes it, as the connection may be
+        # the caller's and outlive the bus.
+        self._subscription: Optional[Subscription] = None
         # Cancels on their way out (a task each, so that a cancelled caller need not await).
         self._sending: Set["asyncio.Task[None]"] = set()
         self._loop = asyncio.get_running_loop()
@@ -220,14 +248,14 @@ class Bus:
         return bus
 
     async def _subscribe(self) -> None:
-        await self.nc.subscribe(self._prefix + ".*", cb=self._route)
+        self._subscription = await self.nc.subscribe(self._prefix + ".*", cb=self._route)
         # The subscription is on the server before any request names it as reply subject.
-        await self.nc.flush()
+        await flush_after_subscribe(self.nc)
 
     async def _route(self, msg: Msg) -> None:
         route = self._routes.get(msg.subject)
         if route is not None:
-            route[0](msg)
+            route.take(msg)
 
     def _reply_subject(self) -> str:
         return f"{self._prefix}.{next(self._numbers)}"
@@ -245,7 +273,7 @@ class Bus:
         (one per schema, should two gateways serve different schemas under one id)."""
         answers: "asyncio.Queue[Msg]" = asyncio.Queue()
         reply = self._reply_subject()
-        self._routes[reply] = (answers.put_nowait, lambda e: None)
+        self._routes[reply] = _Route(answers.put_nowait, lambda e: None, None)
         found: Dict[Tuple[str, int], DeviceInfo] = {}
         try:
             await self.nc.publish("$SRV.INFO", b"", reply=reply)
@@ -302,7 +330,7 @@ class Bus:
                 answer.set_exception(e)
 
         reply = self._reply_subject()
-        self._routes[reply] = (take, fail)
+        self._routes[reply] = _Route(take, fail, subject)
         try:
             await self._publish(subject, payload, reply, headers)
             try:
@@ -369,14 +397,30 @@ class Bus:
                                                f"(its gateway serves {served})")
 
     async def close(self) -> None:
-        """Fails the calls still waiting (:class:`ConnectionLost`), sends the cancels still on
-        their way, then closes the connection if this bus made it."""
-        routes = list(self._routes.values())
+        """Fails the calls and streams still waiting (:class:`ConnectionLost`) and sends their
+        cancels, so that the devices stop them rather than run them to their deadlines
+        holding call slots; sends the cancels already on their way, removes the bus's
+        subscription, then closes the connection if this bus made it."""
+        routes = list(self._routes.items())
         self._routes.clear()
-        for _, fail in routes:
-            fail(ConnectionLost("the bus was closed"))
+        for _, route in routes:
+            route.fail(ConnectionLost("the bus was closed"))
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+        if self.nc.is_closed:
+            return
+        try:
+            for reply, route in routes:
+                if route.subject is not None:
+                    await self.nc.publish(route.subject + ".cancel", reply.encode())
+            await self.nc.flush()
+            if self._subscription is not None:
+                await self._subscription.unsubscribe()
+                self._subscription = None
+        except nats.errors.Error:
+            # The connection is closing or closed under the bus: the gateway hears nothing
+            # more from it, and the calls end at their deadlines there.
+            pass
         if self._owned and not self.nc.is_closed:
             await self.nc.close()
 
@@ -415,7 +459,7 @@ class BusStream:
 
     async def _open(self) -> None:
         self._reply = self._bus._reply_subject()
-        self._bus._routes[self._reply] = (self._queue.put_nowait, self._queue.put_nowait)
+        self._bus._routes[self._reply] = _Route(self._queue.put_nowait, self._queue.put_nowait, self._subject)
         self._deadline = self._bus._loop.time() + self._timeout + GRACE
         await self._bus._publish(self._subject, self._payload, self._reply, self._headers)
 
@@ -460,7 +504,11 @@ class BusStream:
             return _decode(msg.data)
         self._end(cancel=False)
         if END_HEADER in headers:
-            self.count = int(headers[END_HEADER])
+            try:
+                self.count = int(headers[END_HEADER])
+            except ValueError:
+                raise ProtocolError(f"{self._subject}: the stream's end says {headers[END_HEADER]!r} items, "
+                                    "not a number") from None
             if self.count != self._items:
                 raise ProtocolError(f"{self._subject}: the gateway sent {self.count} items, "
                                     f"{self._items} arrived")
