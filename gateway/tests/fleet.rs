@@ -213,14 +213,7 @@ async fn sigterm_before_ready_still_lets_calls_in_flight_finish() {
         let client = client.clone();
         async move { client.request("wirecall.good.sleep", "[1000]".into()).await }
     });
-    wait_until("the sleep in flight", || async {
-        let stats = client
-            .request("$SRV.STATS.wirecall-good", "".into())
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&stats.payload).contains("\"in_flight\":1")
-    })
-    .await;
+    common::wait_in_flight(&client, "good", 1).await;
     let term = std::process::Command::new("kill")
         .args(["-TERM", &gateway.pid().to_string()])
         .status()

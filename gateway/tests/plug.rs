@@ -235,14 +235,7 @@ async fn on_sigterm_a_named_device_stops_taking_requests_at_once_too() {
                 .await
         }
     });
-    wait_until("the long call in flight", || async {
-        let stats = client
-            .request("$SRV.STATS.wirecall-board", "".into())
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&stats.payload).contains("\"in_flight\":1")
-    })
-    .await;
+    common::wait_in_flight(&client, "board", 1).await;
 
     let term = std::process::Command::new("kill")
         .args(["-TERM", &gateway.pid().to_string()])

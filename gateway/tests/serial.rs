@@ -61,18 +61,8 @@ async fn cancel_after(client: &async_nats::Client, subject: &str, args: &str, it
     }
     if items == 0 {
         // A call: wait until the gateway has it in flight (its stats say so).
-        common::wait_until("the call in flight", || async {
-            let stats = client
-                .request(
-                    format!("$SRV.STATS.wirecall-{}", subject.split('.').nth(1).unwrap()),
-                    "".into(),
-                )
-                .await
-                .unwrap();
-            let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
-            stats["endpoints"][0]["data"]["in_flight"] == 1
-        })
-        .await;
+        let id = subject.split('.').nth(1).unwrap();
+        common::wait_in_flight(client, id, 1).await;
     }
     client
         .publish(format!("{subject}.cancel"), inbox.clone().into())

@@ -305,3 +305,24 @@ pub(crate) fn header<'a>(m: &'a async_nats::Message, name: &str) -> Option<&'a s
         .and_then(|h| h.get(name))
         .map(|v| v.as_str())
 }
+
+/// Device `id`'s calls in flight through the gateway, from `$SRV.STATS` (the `data` the
+/// gateway gives each endpoint).
+pub(crate) async fn in_flight(client: &async_nats::Client, id: &str) -> u64 {
+    let stats = client
+        .request(format!("$SRV.STATS.wirecall-{id}"), "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    stats["endpoints"][0]["data"]["in_flight"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no in_flight in {stats}"))
+}
+
+/// Waits (within [`EVENT`]) until device `id` has exactly `n` calls in flight.
+pub(crate) async fn wait_in_flight(client: &async_nats::Client, id: &str, n: u64) {
+    wait_until(&format!("{n} calls in flight on {id}"), || async {
+        in_flight(client, id).await == n
+    })
+    .await;
+}
