@@ -167,10 +167,8 @@ fn garbage_floods_and_stalls_on_other_connections_do_not_break_a_good_one() {
     server.stop();
 }
 
-/// Plays a device on one accepted connection: says Hello, then reads until the host's
-/// first Request arrives and returns the connection and that request's body.
-fn raw_device_takes_a_request(listener: &TcpListener) -> (TcpStream, Vec<u8>) {
-    use std::io::Read;
+/// Plays a device on one accepted connection: says Hello (4 calls, the demo's schema).
+fn raw_device_says_hello(listener: &TcpListener) -> TcpStream {
     let (mut s, _) = listener.accept().unwrap();
     s.write_all(&raw::frame(&raw::hello(
         false,
@@ -183,6 +181,14 @@ fn raw_device_takes_a_request(listener: &TcpListener) -> (TcpStream, Vec<u8>) {
         demo::SCHEMA_HASH,
     )))
     .unwrap();
+    s
+}
+
+/// Plays a device on one accepted connection: says Hello, then reads until the host's
+/// first Request arrives and returns the connection and that request's body.
+fn raw_device_takes_a_request(listener: &TcpListener) -> (TcpStream, Vec<u8>) {
+    use std::io::Read;
+    let mut s = raw_device_says_hello(listener);
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
     loop {
@@ -249,18 +255,7 @@ fn peer_and_stats_say_down_as_soon_as_the_link_ends_without_a_word() {
     let addr = listener.local_addr().unwrap();
     let (vanish, told) = std::sync::mpsc::channel::<()>();
     let device = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.write_all(&raw::frame(&raw::hello(
-            false,
-            1,
-            1,
-            256,
-            4,
-            4,
-            1000,
-            demo::SCHEMA_HASH,
-        )))
-        .unwrap();
+        let s = raw_device_says_hello(&listener);
         told.recv().unwrap();
         s.shutdown(std::net::Shutdown::Both).unwrap();
         // The listener goes with this thread: reconnecting finds nobody.
